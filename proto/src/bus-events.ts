@@ -1,0 +1,70 @@
+// Events the services exchange over NATS subjects (DESIGN.md "Events"). Like the .proto file, these
+// schemas are the contract: producers build values of these types, consumers parse with them.
+import { z } from 'zod';
+
+export const subjects = {
+  roster: (conferenceId: string) => `pubsub.roster.${conferenceId}`,
+  rosterAll: 'pubsub.roster.*',
+  directory: 'pubsub.directory',
+  media: (conferenceId: string) => `pubsub.media.${conferenceId}`,
+  members: (service: string) => `pubsub.members.${service}`,
+  load: (relayId: string) => `pubsub.load.${relayId}`,
+} as const;
+
+export const roleSchema = z.enum(['publisher', 'subscriber', 'both', 'inactive']);
+export type ParticipantRole = z.infer<typeof roleSchema>;
+
+export const directionSchema = z.enum(['sendrecv', 'sendonly', 'recvonly', 'inactive']);
+
+/** What the roster of a conference shows of one participant. */
+export const rosterParticipantSchema = z.object({
+  legId: z.string(),
+  aor: z.string(),
+  displayName: z.string().optional(),
+  role: roleSchema,
+  /** Media direction from the focus's point of view (the answer's direction). */
+  status: directionSchema,
+  ssrc: z.number().int().nonnegative().optional(),
+  joinedAt: z.number(),
+});
+export type RosterParticipant = z.infer<typeof rosterParticipantSchema>;
+
+export const rosterEventSchema = z.object({
+  type: z.enum(['joined', 'changed', 'left']),
+  conferenceId: z.string(),
+  participant: rosterParticipantSchema,
+  at: z.number(),
+});
+export type RosterEvent = z.infer<typeof rosterEventSchema>;
+
+export const directoryEventSchema = z.object({
+  type: z.enum(['created', 'changed', 'deleted']),
+  conferenceId: z.string(),
+  topic: z.string(),
+  at: z.number(),
+});
+export type DirectoryEvent = z.infer<typeof directoryEventSchema>;
+
+/** Headers on `pubsub.media.<conf>` messages; the body is the RTP packet exactly as the publisher sent it. */
+export const MEDIA_HEADER_RELAY = 'relay';
+export const MEDIA_HEADER_LEG = 'leg';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeEvent<T>(schema: z.ZodType<T>, value: T): Uint8Array {
+  return encoder.encode(JSON.stringify(schema.parse(value)));
+}
+
+/** Parses an event body; returns an error message instead of throwing so a bad peer cannot crash a consumer. */
+export function decodeEvent<T>(schema: z.ZodType<T>, data: Uint8Array): { ok: true; value: T } | { ok: false; error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(data));
+  } catch (err) {
+    return { ok: false, error: `not JSON: ${(err as Error).message}` };
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) return { ok: false, error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  return { ok: true, value: result.data };
+}
