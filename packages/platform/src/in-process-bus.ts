@@ -1,0 +1,119 @@
+import { type Bus, BusClosedError, type BusMessage, type BusSubscription, assertValidHeaders } from './bus.js';
+import { type Logger, fallbackLogger } from './logging.js';
+import { assertValidSubject, hasWildcard, subjectMatches } from './subject.js';
+
+interface Sub {
+  pattern: string;
+  handler: (msg: BusMessage) => void;
+  active: boolean;
+}
+
+/** Members of one queue group; NATS identifies a group by its subject pattern and queue name. */
+interface QueueGroup {
+  pattern: string;
+  members: Sub[];
+  next: number;
+}
+
+/**
+ * The bus of the embedded broker: same semantics as NATS core within one process. Delivery is
+ * asynchronous (a microtask per message and subscriber) so publishers never re-enter handlers,
+ * and in publish order per subscription. A queue group hands each message to one member, in turn.
+ */
+export class InProcessBus implements Bus {
+  private readonly exact = new Map<string, Set<Sub>>();
+  private readonly wildcard = new Set<Sub>();
+  private readonly groups = new Map<string, QueueGroup>();
+  private readonly logger: Logger;
+  private closed = false;
+
+  constructor(opts: { logger?: Logger } = {}) {
+    this.logger = opts.logger ?? fallbackLogger();
+  }
+
+  publish(subject: string, data: Uint8Array, headers: Record<string, string> = {}): void {
+    if (this.closed) throw new BusClosedError();
+    assertValidSubject(subject, false);
+    assertValidHeaders(headers);
+    // Copy so the publisher may reuse its buffer, as it could after a NATS publish.
+    const msg: BusMessage = { subject, data: data.slice(), headers: { ...headers } };
+    for (const sub of this.exact.get(subject) ?? []) this.deliver(sub, msg);
+    for (const sub of this.wildcard) if (subjectMatches(sub.pattern, subject)) this.deliver(sub, msg);
+    for (const group of this.groups.values()) {
+      if (group.members.length === 0 || !subjectMatches(group.pattern, subject)) continue;
+      const member = group.members[group.next % group.members.length];
+      group.next = (group.next + 1) % group.members.length;
+      this.deliver(member, msg);
+    }
+  }
+
+  subscribe(subject: string, handler: (msg: BusMessage) => void, opts: { queue?: string } = {}): BusSubscription {
+    if (this.closed) throw new BusClosedError();
+    assertValidSubject(subject, true);
+    const sub: Sub = { pattern: subject, handler, active: true };
+    let remove: () => void;
+    if (opts.queue !== undefined) {
+      const key = `${subject}\u0000${opts.queue}`;
+      let group = this.groups.get(key);
+      if (!group) {
+        group = { pattern: subject, members: [], next: 0 };
+        this.groups.set(key, group);
+      }
+      const g = group;
+      g.members.push(sub);
+      remove = () => {
+        g.members = g.members.filter((m) => m !== sub);
+        if (g.members.length === 0) this.groups.delete(key);
+      };
+    } else if (hasWildcard(subject)) {
+      this.wildcard.add(sub);
+      remove = () => this.wildcard.delete(sub);
+    } else {
+      let set = this.exact.get(subject);
+      if (!set) {
+        set = new Set();
+        this.exact.set(subject, set);
+      }
+      const s = set;
+      s.add(sub);
+      remove = () => {
+        s.delete(sub);
+        if (s.size === 0) this.exact.delete(subject);
+      };
+    }
+    return {
+      unsubscribe: () => {
+        if (!sub.active) return;
+        sub.active = false;
+        remove();
+      },
+    };
+  }
+
+  async flush(): Promise<void> {
+    // A macrotask runs only after every queued delivery microtask (and those they queue).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.wildcard, ...[...this.exact.values()].flatMap((s) => [...s])];
+    for (const g of this.groups.values()) all.push(...g.members);
+    for (const sub of all) sub.active = false;
+    this.exact.clear();
+    this.wildcard.clear();
+    this.groups.clear();
+  }
+
+  private deliver(sub: Sub, msg: BusMessage): void {
+    queueMicrotask(() => {
+      if (!sub.active) return;
+      try {
+        sub.handler(msg);
+      } catch (err) {
+        this.logger.error({ err, subject: msg.subject }, 'bus handler threw');
+      }
+    });
+  }
+}
