@@ -1,1 +1,49 @@
-export {};
+export {
+  CONFERENCE_INFO_CONTENT_TYPE,
+  CONFERENCE_INFO_NAMESPACE,
+  type ConferenceEndpoint,
+  type ConferenceInfo,
+  type ConferenceMedia,
+  type ConferenceUser,
+  type ElementState,
+  type EndpointStatus,
+  type JoiningMethod,
+  type MediaStatus,
+  PUBSUB_CONFERENCE_INFO_NAMESPACE,
+  type PubsubConferenceCounts,
+  type Role,
+} from './conference-info.js';
+export { buildConferenceInfo, parseConferenceInfo } from './conference-info-document.js';
+export { applyConferenceInfo } from './apply-conference-info.js';
+export {
+  applyDirectoryInfo,
+  buildDirectoryInfo,
+  DIRECTORY_CONTENT_TYPE,
+  DIRECTORY_NAMESPACE,
+  type DirectoryEntry,
+  type DirectoryInfo,
+  parseDirectoryInfo,
+} from './directory-document.js';
+export { EventDocumentError, SubscriptionStateError, VersionGapError } from './errors.js';
+export {
+  ALLOW_EVENTS,
+  EVENT_PACKAGES,
+  type EventPackageName,
+  type EventPackageSpec,
+  eventPackageFor,
+} from './event-packages.js';
+export { type ExpiresDecision, negotiateExpires } from './expires.js';
+export {
+  activateSubscription,
+  createSubscription,
+  isSubscriptionExpired,
+  type NewSubscription,
+  nextNotifyVersion,
+  refreshSubscription,
+  type SubscriptionSnapshot,
+  type SubscriptionStatus,
+  subscriptionStateHeader,
+  type TerminationReason,
+  terminateSubscription,
+} from './subscription.js';
+export { NotifyScheduler, type NotifySchedulerOptions, type SchedulerClock } from './notify-scheduler.js';
