@@ -1,1 +1,48 @@
-export {};
+export { classifyDatagram, type DatagramKind } from './datagram.js';
+export { LINE_SEPARATOR, LineAssembler, type LineAssemblerOptions } from './line-assembler.js';
+export {
+  parseRed,
+  RED_MAX_BLOCK_LENGTH,
+  RED_MAX_TIMESTAMP_OFFSET,
+  type RedBlock,
+  RedParseError,
+  type RedPayload,
+  RedSerializeError,
+  serializeRed,
+} from './red.js';
+export {
+  parseRtp,
+  RTP_HEADER_SIZE,
+  type RtpPacket,
+  RtpParseError,
+  RtpSerializeError,
+  serializeRtp,
+} from './rtp-packet.js';
+export {
+  answerDirectionFor,
+  type Direction,
+  type Role,
+  roleFromOfferDirection,
+} from './sdp/direction.js';
+export { SdpNegotiationError } from './sdp/sdp-negotiation-error.js';
+export {
+  AGGREGATE_WINDOW_MAX_MS,
+  AGGREGATE_WINDOW_MIN_MS,
+  RTT_MIXER_ATTRIBUTE,
+  SENML_AGGREGATE_ATTRIBUTE,
+} from './sdp/text-media.js';
+export {
+  buildSessionDescription,
+  buildTextAnswer,
+  createTextOffer,
+  type ForwardingMode,
+  negotiateTextOffer,
+  parseTextAnswer,
+  type TextAnswerLocal,
+  type TextAnswerSummary,
+  type TextOfferOptions,
+  type TextOfferSummary,
+} from './sdp/text-offer-answer.js';
+export { sequenceDelta } from './sequence-number.js';
+export { MISSING_TEXT_MARKER, type T140Delivery, T140Receiver, type T140ReceiverOptions } from './t140-receiver.js';
+export { T140Sender, type T140SenderOptions } from './t140-sender.js';
