@@ -1,0 +1,45 @@
+import type { SipParseError } from './errors.js';
+import type { SipMessage, TransportProtocol } from './message.js';
+
+/** Where a message came from and over which socket / connection. */
+export interface Flow {
+  transport: TransportProtocol;
+  remoteHost: string;
+  remotePort: number;
+  localHost: string;
+  localPort: number;
+  /** Stream transports: the connection it arrived on, so responses go back over it (§18.2.2). */
+  connectionId?: string;
+}
+
+export interface Destination {
+  transport: TransportProtocol;
+  host: string;
+  port: number;
+  connectionId?: string;
+}
+
+export interface SipTransport {
+  readonly protocol: TransportProtocol;
+  /** Bound address, valid after listen(). */
+  readonly address: { host: string; port: number };
+  listen(): Promise<void>;
+  /** Stream transports: the connection `connectionId` if open, else an open one to host:port, else a new one. */
+  send(data: Buffer, to: Destination): Promise<void>;
+  close(): Promise<void>;
+  on(event: 'message', fn: (msg: SipMessage, raw: Buffer, flow: Flow) => void): this;
+  on(event: 'invalid', fn: (err: SipParseError, raw: Buffer, flow: Flow) => void): this;
+  on(event: 'error', fn: (err: Error) => void): this;
+  /** Optional: lets a TransactionLayer detach its listeners on close(). */
+  // biome-ignore lint/suspicious/noExplicitAny: matches EventEmitter.off
+  off?(event: string, fn: (...args: any[]) => void): this;
+}
+
+export function isReliable(protocol: TransportProtocol): boolean {
+  return protocol !== 'udp';
+}
+
+/** Host as a socket API wants it: IPv6 without brackets. */
+export function socketHost(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
