@@ -1,5 +1,10 @@
 // A watcher's view of a conference, kept coherent from full and partial notifications (RFC 4575 §4.6).
-import type { ConferenceEndpoint, ConferenceInfo, ConferenceMedia, ConferenceUser } from './conference-info.js';
+import type {
+  ConferenceEndpoint,
+  ConferenceInfo,
+  ConferenceMedia,
+  ConferenceUser,
+} from './conference-info.js';
 import { EventDocumentError, VersionGapError } from './errors.js';
 
 /**
@@ -9,7 +14,10 @@ import { EventDocumentError, VersionGapError } from './errors.js';
  * Throws VersionGapError (an EventDocumentError, message 'version gap') when a partial document
  * does not follow on; the watcher should then refresh its subscription to get full state.
  */
-export function applyConferenceInfo(current: ConferenceInfo | undefined, update: ConferenceInfo): ConferenceInfo {
+export function applyConferenceInfo(
+  current: ConferenceInfo | undefined,
+  update: ConferenceInfo,
+): ConferenceInfo {
   if (update.state === 'full') {
     const view = structuredClone(update);
     view.users = view.users.filter((user) => user.state !== 'deleted');
@@ -60,7 +68,12 @@ function mergeEndpoint(
   if (existing === undefined || change.state !== 'partial') return withoutState(structuredClone(change));
   const endpoint: ConferenceEndpoint = { ...existing, status: change.status };
   if (change.joiningMethod !== undefined) endpoint.joiningMethod = change.joiningMethod;
-  endpoint.media = mergeKeyed(existing.media, change.media, (m) => m.id, (_old, m): ConferenceMedia => ({ ...m }));
+  endpoint.media = mergeKeyed(
+    existing.media,
+    change.media,
+    (m) => m.id,
+    (_old, m): ConferenceMedia => ({ ...m }),
+  );
   return endpoint;
 }
 

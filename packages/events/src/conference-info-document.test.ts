@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ConferenceEndpoint, ConferenceInfo, ConferenceUser } from './conference-info.js';
+import { conferenceInfoArb } from './arbitraries.testkit.js';
+import type { ConferenceInfo } from './conference-info.js';
 import { buildConferenceInfo, parseConferenceInfo } from './conference-info-document.js';
 import { EventDocumentError } from './errors.js';
 
@@ -10,7 +11,12 @@ const boilerTopic: ConferenceInfo = {
   version: 1,
   subject: 'plant-7/boiler/temp',
   maximumUserCount: 100,
-  pubsub: { maximumUserCountPublisher: 10, maximumUserCountSubscriber: 90, publisherCount: 1, subscriberCount: 1 },
+  pubsub: {
+    maximumUserCountPublisher: 10,
+    maximumUserCountSubscriber: 90,
+    publisherCount: 1,
+    subscriberCount: 1,
+  },
   userCount: 2,
   active: true,
   users: [
@@ -102,7 +108,14 @@ describe('buildConferenceInfo', () => {
       state: 'full',
       version: 7,
       subject: `a&b <c> "d" 'e' ]]>`,
-      users: [{ entity: 'sip:o\'brien@example.com', displayText: 'Tom & "Jerry" <co>', state: 'full', endpoints: [] }],
+      users: [
+        {
+          entity: "sip:o'brien@example.com",
+          displayText: 'Tom & "Jerry" <co>',
+          state: 'full',
+          endpoints: [],
+        },
+      ],
     });
     expect(xml).toBe(`<?xml version="1.0" encoding="UTF-8"?>
 <conference-info xmlns="urn:ietf:params:xml:ns:conference-info" entity="sip:conf-x@example.com;a=&quot;b&quot;&amp;c" state="full" version="7">
@@ -230,7 +243,13 @@ describe('parseConferenceInfo', () => {
           entity: 'sip:bob@example.com',
           state: 'full',
           role: 'both',
-          endpoints: [{ entity: 'sip:bob@pc', status: 'on-hold', media: [{ id: 't', type: 'text', status: 'inactive' }] }],
+          endpoints: [
+            {
+              entity: 'sip:bob@pc',
+              status: 'on-hold',
+              media: [{ id: 't', type: 'text', status: 'inactive' }],
+            },
+          ],
         },
       ],
     });
@@ -248,8 +267,14 @@ describe('parseConferenceInfo', () => {
     ['bad version', '<conference-info entity="e" version="-1"/>'],
     ['version too big', '<conference-info entity="e" version="4294967296"/>'],
     ['bad state', '<conference-info entity="e" version="1" state="gone"/>'],
-    ['bad count', '<conference-info entity="e" version="1"><conference-state><user-count>many</user-count></conference-state></conference-info>'],
-    ['bad media status', '<conference-info entity="e" version="1"><users><user entity="u"><endpoint entity="d"><status>connected</status><media id="1"><status>loud</status></media></endpoint></user></users></conference-info>'],
+    [
+      'bad count',
+      '<conference-info entity="e" version="1"><conference-state><user-count>many</user-count></conference-state></conference-info>',
+    ],
+    [
+      'bad media status',
+      '<conference-info entity="e" version="1"><users><user entity="u"><endpoint entity="d"><status>connected</status><media id="1"><status>loud</status></media></endpoint></user></users></conference-info>',
+    ],
     ['DOCTYPE', '<!DOCTYPE conference-info [<!ENTITY a "aaaa">]><conference-info entity="&a;" version="1"/>'],
     ['reserved name', '<conference-info entity="e" version="1"><__proto__/></conference-info>'],
   ])('rejects %s with EventDocumentError', (_name, xml) => {
@@ -295,87 +320,6 @@ describe('parseConferenceInfo', () => {
     );
   });
 });
-
-// Strings made of any code point XML can carry, rich in the ones that need escaping.
-const xmlChar = fc.oneof(
-  fc.constantFrom('&', '<', '>', '"', "'", '\r', '\n', '\t', ' ', ']]>', '&amp;', '&#13;', '\u2028', '\uFEFF', '😀'),
-  fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
-);
-export const xmlText = fc
-  .array(xmlChar, { maxLength: 12 })
-  .map((parts) => parts.join(''))
-  .filter((s) => !/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u.test(s));
-const entityText = xmlText.filter((s) => s.length > 0);
-const count = fc.nat({ max: 1_000_000 });
-const state = fc.constantFrom('full' as const, 'partial' as const, 'deleted' as const);
-
-const endpointArb: fc.Arbitrary<ConferenceEndpoint> = fc.record(
-  {
-    entity: entityText,
-    state,
-    status: fc.constantFrom(
-      'connected' as const,
-      'disconnected' as const,
-      'on-hold' as const,
-      'muted-via-focus' as const,
-      'pending' as const,
-      'alerting' as const,
-      'dialing-in' as const,
-      'dialing-out' as const,
-      'disconnecting' as const,
-    ),
-    joiningMethod: fc.constantFrom('dialed-in' as const, 'dialed-out' as const, 'focus-owner' as const),
-    media: fc.array(
-      fc.record(
-        {
-          id: xmlText,
-          type: fc.constant('text' as const),
-          srcId: fc.nat({ max: 0xffff_ffff }),
-          status: fc.constantFrom('sendrecv' as const, 'sendonly' as const, 'recvonly' as const, 'inactive' as const),
-        },
-        { requiredKeys: ['id', 'type', 'status'] },
-      ),
-      { maxLength: 2 },
-    ),
-  },
-  { requiredKeys: ['entity', 'status', 'media'] },
-);
-
-const userArb: fc.Arbitrary<ConferenceUser> = fc.record(
-  {
-    entity: entityText,
-    displayText: xmlText,
-    state,
-    role: fc.constantFrom('publisher' as const, 'subscriber' as const, 'both' as const, 'inactive' as const),
-    endpoints: fc.array(endpointArb, { maxLength: 2 }),
-  },
-  { requiredKeys: ['entity', 'state', 'endpoints'] },
-);
-
-export const conferenceInfoArb: fc.Arbitrary<ConferenceInfo> = fc.record(
-  {
-    entity: entityText,
-    state,
-    version: fc.nat({ max: 0xffff_ffff }),
-    subject: xmlText,
-    maximumUserCount: count,
-    pubsub: fc
-      .record(
-        {
-          maximumUserCountPublisher: count,
-          maximumUserCountSubscriber: count,
-          publisherCount: count,
-          subscriberCount: count,
-        },
-        { requiredKeys: [] },
-      )
-      .filter((p) => Object.keys(p).length > 0),
-    userCount: count,
-    active: fc.boolean(),
-    users: fc.array(userArb, { maxLength: 3 }),
-  },
-  { requiredKeys: ['entity', 'state', 'version', 'users'] },
-);
 
 describe('conference-info round trip', () => {
   it('parse(build(info)) gives info back', () => {

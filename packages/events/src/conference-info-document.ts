@@ -19,7 +19,6 @@ import {
   parseBoolean,
   parseEnum,
   parseOptionalUnsigned,
-  parseUnsigned,
   parseXmlDocument,
   readEntity,
   readVersion,
@@ -200,7 +199,8 @@ function readMedia(element: XmlElement): ConferenceMedia | undefined {
   };
   // src-id is a string in the schema; only an RTP SSRC means something here.
   const srcId = element.childText('src-id')?.trim();
-  if (srcId !== undefined && /^[0-9]{1,10}$/.test(srcId) && Number(srcId) <= UINT32_MAX) media.srcId = Number(srcId);
+  if (srcId !== undefined && /^[0-9]{1,10}$/.test(srcId) && Number(srcId) <= UINT32_MAX)
+    media.srcId = Number(srcId);
   return media;
 }
 

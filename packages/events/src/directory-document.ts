@@ -74,7 +74,8 @@ function readEntry(element: XmlElement): DirectoryEntry {
   const state = parseEnum('pubsub-conference state', element.attribute('state') ?? 'full', ENTRY_STATES);
   const topic = element.childText('topic');
   // A removal names the conference; its topic may be left out.
-  if (topic === undefined && state !== 'deleted') throw new EventDocumentError('<pubsub-conference> has no topic');
+  if (topic === undefined && state !== 'deleted')
+    throw new EventDocumentError('<pubsub-conference> has no topic');
   const entry: DirectoryEntry = { entity: readEntity(element), state, topic: topic ?? '' };
   const publishers = parseOptionalUnsigned('publisher-count', element.childText('publisher-count'));
   if (publishers !== undefined) entry.publisherCount = publishers;
@@ -89,7 +90,9 @@ function readEntry(element: XmlElement): DirectoryEntry {
  */
 export function applyDirectoryInfo(current: DirectoryInfo | undefined, update: DirectoryInfo): DirectoryInfo {
   if (update.state === 'full') {
-    const conferences = update.conferences.filter((c) => c.state !== 'deleted').map((c) => ({ ...c, state: 'full' as const }));
+    const conferences = update.conferences
+      .filter((c) => c.state !== 'deleted')
+      .map((c) => ({ ...c, state: 'full' as const }));
     return { ...update, conferences };
   }
   if (current === undefined) throw new VersionGapError(undefined, update.version);
@@ -98,7 +101,8 @@ export function applyDirectoryInfo(current: DirectoryInfo | undefined, update: D
   for (const change of update.conferences) {
     const existing = byEntity.get(change.entity);
     if (change.state === 'deleted') byEntity.delete(change.entity);
-    else if (existing === undefined || change.state === 'full') byEntity.set(change.entity, { ...change, state: 'full' });
+    else if (existing === undefined || change.state === 'full')
+      byEntity.set(change.entity, { ...change, state: 'full' });
     else {
       const merged: DirectoryEntry = { ...existing, topic: change.topic };
       if (change.publisherCount !== undefined) merged.publisherCount = change.publisherCount;
@@ -106,5 +110,10 @@ export function applyDirectoryInfo(current: DirectoryInfo | undefined, update: D
       byEntity.set(change.entity, merged);
     }
   }
-  return { entity: current.entity, state: 'full', version: update.version, conferences: [...byEntity.values()] };
+  return {
+    entity: current.entity,
+    state: 'full',
+    version: update.version,
+    conferences: [...byEntity.values()],
+  };
 }

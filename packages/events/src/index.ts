@@ -1,3 +1,4 @@
+export { applyConferenceInfo } from './apply-conference-info.js';
 export {
   CONFERENCE_INFO_CONTENT_TYPE,
   CONFERENCE_INFO_NAMESPACE,
@@ -14,7 +15,6 @@ export {
   type Role,
 } from './conference-info.js';
 export { buildConferenceInfo, parseConferenceInfo } from './conference-info-document.js';
-export { applyConferenceInfo } from './apply-conference-info.js';
 export {
   applyDirectoryInfo,
   buildDirectoryInfo,
@@ -33,6 +33,7 @@ export {
   eventPackageFor,
 } from './event-packages.js';
 export { type ExpiresDecision, negotiateExpires } from './expires.js';
+export { NotifyScheduler, type NotifySchedulerOptions, type SchedulerClock } from './notify-scheduler.js';
 export {
   activateSubscription,
   createSubscription,
@@ -46,4 +47,3 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
-export { NotifyScheduler, type NotifySchedulerOptions, type SchedulerClock } from './notify-scheduler.js';

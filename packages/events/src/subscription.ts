@@ -59,14 +59,22 @@ export function activateSubscription(s: SubscriptionSnapshot): SubscriptionSnaps
 }
 
 /** A refreshing SUBSCRIBE (RFC 6665 §4.2.1.2): Expires 0 ends the subscription with reason timeout. */
-export function refreshSubscription(s: SubscriptionSnapshot, expires: number, now: number): SubscriptionSnapshot {
+export function refreshSubscription(
+  s: SubscriptionSnapshot,
+  expires: number,
+  now: number,
+): SubscriptionSnapshot {
   if (s.status === 'terminated') throw new SubscriptionStateError(`subscription ${s.id} is terminated`);
   if (expires === 0) return terminateSubscription({ ...s, expiresAt: now }, 'timeout');
   return { ...s, expiresAt: now + expires * 1000 };
 }
 
-export function terminateSubscription(s: SubscriptionSnapshot, reason: TerminationReason): SubscriptionSnapshot {
-  if (s.status === 'terminated') throw new SubscriptionStateError(`subscription ${s.id} is already terminated`);
+export function terminateSubscription(
+  s: SubscriptionSnapshot,
+  reason: TerminationReason,
+): SubscriptionSnapshot {
+  if (s.status === 'terminated')
+    throw new SubscriptionStateError(`subscription ${s.id} is already terminated`);
   return { ...s, status: 'terminated', reason };
 }
 

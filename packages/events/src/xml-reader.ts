@@ -89,7 +89,11 @@ export function parseXmlDocument(xml: string, rootName: string, repeated: Readon
 }
 
 /** Reads an xs:unsignedInt-style value; whitespace around it is allowed as XML Schema collapses it. */
-export function parseUnsigned(field: string, text: string | undefined, max = Number.MAX_SAFE_INTEGER): number {
+export function parseUnsigned(
+  field: string,
+  text: string | undefined,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const trimmed = text?.trim();
   if (trimmed === undefined || !/^[0-9]+$/.test(trimmed)) {
     throw new EventDocumentError(`${field} must be an unsigned integer, got ${JSON.stringify(text)}`);
@@ -99,7 +103,11 @@ export function parseUnsigned(field: string, text: string | undefined, max = Num
   return value;
 }
 
-export function parseOptionalUnsigned(field: string, text: string | undefined, max?: number): number | undefined {
+export function parseOptionalUnsigned(
+  field: string,
+  text: string | undefined,
+  max?: number,
+): number | undefined {
   return text === undefined ? undefined : parseUnsigned(field, text, max);
 }
 
@@ -118,10 +126,16 @@ export function parseBoolean(field: string, text: string): boolean {
 }
 
 /** Reads a value that must be one of a closed set. */
-export function parseEnum<T extends string>(field: string, text: string | undefined, allowed: readonly T[]): T {
+export function parseEnum<T extends string>(
+  field: string,
+  text: string | undefined,
+  allowed: readonly T[],
+): T {
   const trimmed = text?.trim();
   if (trimmed === undefined || !(allowed as readonly string[]).includes(trimmed)) {
-    throw new EventDocumentError(`${field} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`);
+    throw new EventDocumentError(
+      `${field} must be one of ${allowed.join(', ')}, got ${JSON.stringify(text)}`,
+    );
   }
   return trimmed as T;
 }

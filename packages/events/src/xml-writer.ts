@@ -61,7 +61,9 @@ export class XmlWriter {
   /** An element holding only text; skipped when the value is undefined. */
   text(name: string, value: string | number | boolean | undefined, attributes: XmlAttributes = []): this {
     if (value === undefined) return this;
-    this.lines.push(`${this.indent()}<${name}${formatAttributes(attributes)}>${escapeXmlText(String(value))}</${name}>`);
+    this.lines.push(
+      `${this.indent()}<${name}${formatAttributes(attributes)}>${escapeXmlText(String(value))}</${name}>`,
+    );
     return this;
   }
 
@@ -84,7 +86,11 @@ function formatAttributes(attributes: XmlAttributes): string {
 }
 
 /** Checks a number bound for an unsigned integer field before it is written. */
-export function unsignedInteger(field: string, value: number | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function unsignedInteger(
+  field: string,
+  value: number | undefined,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || value < 0 || value > max) {
     throw new EventDocumentError(`${field} must be an integer between 0 and ${max}, got ${value}`);
@@ -93,5 +99,6 @@ export function unsignedInteger(field: string, value: number | undefined, max = 
 }
 
 export function requireEntity(element: string, entity: string): void {
-  if (typeof entity !== 'string' || entity === '') throw new EventDocumentError(`<${element}> needs an entity`);
+  if (typeof entity !== 'string' || entity === '')
+    throw new EventDocumentError(`<${element}> needs an entity`);
 }
