@@ -8,22 +8,17 @@ interface Sub {
   active: boolean;
 }
 
-/** Members of one queue group; NATS identifies a group by its subject pattern and queue name. */
-interface QueueGroup {
-  pattern: string;
-  members: Sub[];
-  next: number;
-}
-
 /**
  * The bus of the embedded broker: same semantics as NATS core within one process. Delivery is
  * asynchronous (a microtask per message and subscriber) so publishers never re-enter handlers,
- * and in publish order per subscription. A queue group hands each message to one member, in turn.
+ * and in publish order per subscription. A queue group hands each message to one matching member, in turn.
  */
 export class InProcessBus implements Bus {
   private readonly exact = new Map<string, Set<Sub>>();
   private readonly wildcard = new Set<Sub>();
-  private readonly groups = new Map<string, QueueGroup>();
+  /** Queue subscriptions by queue name; like NATS, a message goes to one matching member per name. */
+  private readonly queues = new Map<string, Sub[]>();
+  private readonly turn = new Map<string, number>();
   private readonly logger: Logger;
   private closed = false;
 
@@ -39,11 +34,12 @@ export class InProcessBus implements Bus {
     const msg: BusMessage = { subject, data: data.slice(), headers: { ...headers } };
     for (const sub of this.exact.get(subject) ?? []) this.deliver(sub, msg);
     for (const sub of this.wildcard) if (subjectMatches(sub.pattern, subject)) this.deliver(sub, msg);
-    for (const group of this.groups.values()) {
-      if (group.members.length === 0 || !subjectMatches(group.pattern, subject)) continue;
-      const member = group.members[group.next % group.members.length];
-      group.next = (group.next + 1) % group.members.length;
-      this.deliver(member, msg);
+    for (const [queue, members] of this.queues) {
+      const matching = members.filter((m) => subjectMatches(m.pattern, subject));
+      if (matching.length === 0) continue;
+      const turn = this.turn.get(queue) ?? 0;
+      this.turn.set(queue, turn + 1);
+      this.deliver(matching[turn % matching.length], msg);
     }
   }
 
@@ -53,17 +49,15 @@ export class InProcessBus implements Bus {
     const sub: Sub = { pattern: subject, handler, active: true };
     let remove: () => void;
     if (opts.queue !== undefined) {
-      const key = `${subject}\u0000${opts.queue}`;
-      let group = this.groups.get(key);
-      if (!group) {
-        group = { pattern: subject, members: [], next: 0 };
-        this.groups.set(key, group);
-      }
-      const g = group;
-      g.members.push(sub);
+      const queue = opts.queue;
+      this.queues.set(queue, [...(this.queues.get(queue) ?? []), sub]);
       remove = () => {
-        g.members = g.members.filter((m) => m !== sub);
-        if (g.members.length === 0) this.groups.delete(key);
+        const rest = (this.queues.get(queue) ?? []).filter((m) => m !== sub);
+        if (rest.length > 0) this.queues.set(queue, rest);
+        else {
+          this.queues.delete(queue);
+          this.turn.delete(queue);
+        }
       };
     } else if (hasWildcard(subject)) {
       this.wildcard.add(sub);
@@ -99,11 +93,11 @@ export class InProcessBus implements Bus {
     if (this.closed) return;
     this.closed = true;
     const all = [...this.wildcard, ...[...this.exact.values()].flatMap((s) => [...s])];
-    for (const g of this.groups.values()) all.push(...g.members);
+    for (const members of this.queues.values()) all.push(...members);
     for (const sub of all) sub.active = false;
     this.exact.clear();
     this.wildcard.clear();
-    this.groups.clear();
+    this.queues.clear();
   }
 
   private deliver(sub: Sub, msg: BusMessage): void {

@@ -27,13 +27,15 @@ class NatsBus implements Bus {
   publish(subject: string, data: Uint8Array, headers?: Record<string, string>): void {
     if (this.closed) throw new BusClosedError();
     assertValidSubject(subject, false);
+    // nats.js queues the payload by reference until its next write: copy so callers may reuse buffers.
+    const payload = data.slice();
     if (headers && Object.keys(headers).length > 0) {
       assertValidHeaders(headers);
       const h = natsHeaders();
       for (const [k, v] of Object.entries(headers)) h.set(k, v);
-      this.nc.publish(subject, data, { headers: h });
+      this.nc.publish(subject, payload, { headers: h });
     } else {
-      this.nc.publish(subject, data);
+      this.nc.publish(subject, payload);
     }
   }
 
