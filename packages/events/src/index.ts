@@ -47,3 +47,4 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
+export * from './naming.js';
