@@ -40,3 +40,4 @@ export type { ForwardingMode, ForwardingMode__Output } from './generated/sippubs
 export type { InvalidDataPolicy, InvalidDataPolicy__Output } from './generated/sippubsub/v1/InvalidDataPolicy';
 
 export * from './bus-events';
+export * from './state';

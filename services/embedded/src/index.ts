@@ -1,1 +1,2 @@
-export {};
+export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
+export { embeddedConfigSchema } from './config.js';

@@ -1,1 +1,3 @@
-export {};
+export { relayConfigSchema, type RelayConfig } from './config.js';
+export { startMediaRelay, RELAY_SERVICE } from './service.js';
+export { RelayCore, Leg, type LegOptions, type RelayCounters } from './relay.js';

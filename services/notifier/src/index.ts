@@ -1,1 +1,3 @@
-export {};
+export { notifierConfigSchema, type NotifierConfig } from './config.js';
+export { startNotifier, NOTIFIER_SERVICE } from './service.js';
+export { ConferenceNotifier, SUPPORTED_PACKAGES, subscriptionIdOf } from './notifier.js';

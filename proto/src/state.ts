@@ -1,0 +1,105 @@
+// Records kept in the KV buckets of DESIGN.md ("State"). Several services read them (the focus writes
+// conferences and participants, the notifier reads them for full-state notifications), so like the
+// .proto file they are a contract and live here. Values are validated on read.
+import { z } from 'zod';
+import { directionSchema, roleSchema } from './bus-events';
+
+export const BUCKETS = {
+  conferences: 'conferences',
+  topics: 'topics',
+  participants: 'participants',
+  subscriptions: 'subscriptions',
+  publications: 'publications',
+} as const;
+
+/** Participants are keyed `<conferenceId>.<legId>` so a conference's roster is one prefix scan. */
+export function participantKey(conferenceId: string, legId: string): string {
+  return `${conferenceId}.${legId}`;
+}
+
+export const policySchema = z.object({
+  onExistingTopic: z.enum(['redirect', 'reject']),
+  invalidData: z.enum(['drop', 'forward']),
+});
+
+export const conferenceRecordSchema = z.object({
+  id: z.string(),
+  topic: z.string(),
+  creator: z.string(),
+  created: z.number(),
+  policy: policySchema,
+});
+export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
+
+export const topicRecordSchema = z.object({ conferenceId: z.string(), topic: z.string(), created: z.number() });
+export type TopicRecord = z.infer<typeof topicRecordSchema>;
+
+export const flowSchema = z.object({
+  transport: z.string(),
+  remoteHost: z.string(),
+  remotePort: z.number(),
+  connectionId: z.string().optional(),
+  edgeId: z.string().optional(),
+});
+
+export const participantRecordSchema = z.object({
+  conferenceId: z.string(),
+  legId: z.string(),
+  callId: z.string(),
+  /** The participant's tag (From of its INVITE) and ours (To of our answer). */
+  remoteTag: z.string(),
+  localTag: z.string(),
+  aor: z.string(),
+  displayName: z.string().optional(),
+  contact: z.string(),
+  remoteSeq: z.number(),
+  role: roleSchema,
+  /** Direction of our answer. */
+  status: directionSchema,
+  relayId: z.string(),
+  relayAddress: z.string(),
+  media: z.object({ host: z.string(), port: z.number() }),
+  remoteMedia: z.object({ host: z.string(), port: z.number() }),
+  flow: flowSchema,
+  joinedAt: z.number(),
+  /** The SDP answer we gave, re-sent unchanged when a re-INVITE changes nothing. */
+  answerVersion: z.number(),
+});
+export type ParticipantRecord = z.infer<typeof participantRecordSchema>;
+
+/** A dialog as packages/sip's DialogState, kept as JSON. */
+export const dialogStateSchema = z.object({
+  callId: z.string(),
+  localTag: z.string(),
+  remoteTag: z.string(),
+  localUri: z.string(),
+  remoteUri: z.string(),
+  remoteTarget: z.string(),
+  routeSet: z.array(z.string()),
+  localSeq: z.number(),
+  remoteSeq: z.number().optional(),
+  secure: z.boolean(),
+});
+
+export const subscriptionRecordSchema = z.object({
+  id: z.string(),
+  package: z.enum(['conference', 'pubsub-conferences', 'pubsub-data']),
+  /** Conference id, or 'factory' for the directory package. */
+  resourceKey: z.string(),
+  resourceUri: z.string(),
+  eventId: z.string().optional(),
+  subscriber: z.string(),
+  status: z.enum(['pending', 'active', 'terminated']),
+  expiresAt: z.number(),
+  /** Version of the last document sent (RFC 4575 §4.6); 0 before the first NOTIFY. */
+  version: z.number(),
+  dialog: dialogStateSchema,
+  flow: flowSchema,
+  createdAt: z.number(),
+});
+export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
+
+/** Subscriptions are keyed `<resourceKey>.<subscriptionId>`. */
+export function subscriptionKey(resourceKey: string, subscriptionId: string): string {
+  return `${resourceKey}.${subscriptionId}`;
+}

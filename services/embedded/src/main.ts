@@ -1,0 +1,39 @@
+// `npm start`: the whole broker in one process, nothing else to install.
+import { ConfigError, createLogger, installShutdown } from '@sip-pubsub/platform';
+import { startEmbeddedBroker } from './broker.js';
+
+const logger = createLogger('embedded', { level: process.env.LOG_LEVEL ?? 'info' });
+try {
+  const broker = await startEmbeddedBroker({ logger });
+  const { SIP_DOMAIN: domain } = broker.config;
+  const sip = `127.0.0.1:${broker.sipPort}`;
+  process.stdout.write(
+    [
+      '',
+      `sip-pubsub is running (embedded: all four services in one process, in-process bus and KV)`,
+      `  SIP       udp+tcp ${sip}   factory URI sip:factory@${domain}`,
+      `  RTP       ports ${broker.config.RELAY_PORT_MIN}-${broker.config.RELAY_PORT_MAX}`,
+      `  metrics   http://127.0.0.1:${broker.httpPort}/metrics   health /healthz /readyz`,
+      '',
+      'Try it in two other terminals:',
+      `  npx sip-pubsub subscribe plant-7/boiler/temp --server ${sip}`,
+      `  npx sip-pubsub publish plant-7/boiler/temp --server ${sip} --name temp --unit Cel --value 21.5`,
+      `  npx sip-pubsub watch plant-7/boiler/temp --server ${sip}`,
+      '',
+      'Ctrl-C stops it.',
+      '',
+    ].join('\n'),
+  );
+  installShutdown({ logger, drain: () => broker.stop() });
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`sip-pubsub: bad configuration: ${err.message}\n`);
+    process.exit(78);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') {
+    process.stderr.write(`sip-pubsub: a port is already in use (${e.message}); set SIP_PORT, HTTP_PORT or RELAY_PORT_MIN/MAX\n`);
+    process.exit(1);
+  }
+  throw err;
+}

@@ -1,0 +1,20 @@
+import { baseConfigShape, env } from '@sip-pubsub/platform';
+import { z } from 'zod';
+
+export const focusConfigSchema = z.object({
+  ...baseConfigShape,
+  HTTP_PORT: env.port(9091),
+  SIP_DOMAIN: env.string('localhost'),
+  GRPC_HOST: env.string('0.0.0.0'),
+  GRPC_PORT: env.port(50052),
+  /** Address other services use to reach this replica (the pod IP in a cluster). */
+  GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
+  FACTORY_ON_EXISTING_TOPIC: env.enumOf(['redirect', 'reject'] as const, 'redirect'),
+  INVALID_DATA_POLICY: env.enumOf(['drop', 'forward'] as const, 'drop'),
+  MAX_CONFERENCES: env.int(10_000, 1),
+  MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),
+  RELAY_RPC_TIMEOUT_MS: env.durationMs(3_000),
+  /** Host named in the SDP of OPTIONS answers. */
+  MEDIA_HOST: env.string('127.0.0.1'),
+});
+export type FocusConfig = z.infer<typeof focusConfigSchema>;

@@ -1,0 +1,339 @@
+// The focus of RFC 4579 for sip-pubsub: conference factory, topic registry, dial-in joins with the role
+// taken from the SDP direction, leaves. Requests arrive already parsed; responses go back to the edge.
+// State lives in KV (so any replica can take a conference over); changes are announced on the bus.
+import { createHash } from 'node:crypto';
+import {
+  PROFILE_ACCEPT,
+  PROFILE_ALLOW,
+  PROFILE_ALLOW_EVENTS,
+  PROFILE_SUPPORTED,
+  classifyUri,
+  conferenceUri,
+  newConferenceId,
+} from '@sip-pubsub/events';
+import { type Role, SdpNegotiationError, buildSessionDescription, buildTextAnswer, negotiateTextOffer } from '@sip-pubsub/media';
+import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
+import { KvConflictError, kvKey } from '@sip-pubsub/platform';
+import {
+  type DirectoryEvent,
+  type LegSpec,
+  type RosterEvent,
+  directoryEventSchema,
+  encodeEvent,
+  rosterEventSchema,
+  subjects,
+} from '@sip-pubsub/proto';
+import { type HeaderField, type SipRequest, type SipResponse, createResponse, generateTag, getHeader, parseCSeq, parseNameAddr } from '@sip-pubsub/sip';
+import { type ConferenceRecord, type ParticipantRecord, type TopicRecord, participantKey } from '@sip-pubsub/proto';
+import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
+import { normaliseTopic } from './topic.js';
+
+export interface RequestFlow {
+  transport: string;
+  remoteHost: string;
+  remotePort: number;
+  connectionId?: string;
+  edgeId?: string;
+}
+
+export interface FocusStores {
+  conferences: JsonBucket<ConferenceRecord>;
+  topics: JsonBucket<TopicRecord>;
+  participants: JsonBucket<ParticipantRecord>;
+}
+
+export interface FocusOptions {
+  domain: string;
+  onExistingTopic: 'redirect' | 'reject';
+  invalidData: 'drop' | 'forward';
+  maxConferences: number;
+  maxLegsPerConference: number;
+  stores: FocusStores;
+  bus: Bus;
+  relays: RelayDirectory;
+  logger: Logger;
+  now?: () => number;
+  /** Host put in the SDP of OPTIONS answers. */
+  mediaHost: string;
+}
+
+const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
+  publisher: 'recvonly',
+  subscriber: 'sendonly',
+  both: 'sendrecv',
+  inactive: 'inactive',
+};
+
+const MODE: Record<string, LegSpec['mode']> = {
+  translate: 'FORWARDING_MODE_TRANSLATE',
+  mix: 'FORWARDING_MODE_MIX',
+  aggregate: 'FORWARDING_MODE_AGGREGATE',
+};
+
+/** A leg is one participant dialog: Call-ID plus the participant's tag identify it (RFC 3261 §12). */
+export function legIdOf(callId: string, remoteTag: string): string {
+  return createHash('sha256').update(`${callId}\n${remoteTag}`).digest('hex').slice(0, 32);
+}
+
+export class Focus {
+  private readonly now: () => number;
+
+  constructor(private readonly opts: FocusOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Answers one request; null when none is due (ACK). Never throws for bad input: that gets a SIP error. */
+  async handle(req: SipRequest, flow: RequestFlow): Promise<SipResponse | null> {
+    switch (req.method) {
+      case 'ACK':
+        return null;
+      case 'OPTIONS':
+        return this.options(req);
+      case 'INVITE':
+        return this.invite(req, flow);
+      case 'BYE':
+        return this.bye(req);
+      case 'CANCEL':
+        // The edge answers CANCEL hop by hop; one that reaches the focus matched no pending INVITE.
+        return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+      case 'REFER':
+      case 'INFO':
+      case 'UPDATE':
+        return createResponse(req, 501, `${req.method} Not Implemented Yet`, { headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE' }] });
+      default:
+        return createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: PROFILE_ALLOW }] });
+    }
+  }
+
+  private capabilityHeaders(contactUri: string): HeaderField[] {
+    return [
+      { name: 'Contact', value: `<${contactUri}>;isfocus` },
+      { name: 'Allow', value: PROFILE_ALLOW },
+      { name: 'Allow-Events', value: PROFILE_ALLOW_EVENTS },
+      { name: 'Supported', value: PROFILE_SUPPORTED },
+    ];
+  }
+
+  private async options(req: SipRequest): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    let contact: string;
+    if (target.kind === 'factory') contact = `sip:factory@${this.opts.domain}`;
+    else if (target.kind === 'conference' && (await this.opts.stores.conferences.get(target.conferenceId)))
+      contact = conferenceUri(target.conferenceId, this.opts.domain);
+    else return createResponse(req, 404, 'Not Found');
+    return createResponse(req, 200, 'OK', {
+      headers: [...this.capabilityHeaders(contact), { name: 'Accept', value: PROFILE_ACCEPT }],
+      body: buildSessionDescription({ address: this.opts.mediaHost, port: 9 }),
+      contentType: 'application/sdp',
+    });
+  }
+
+  private async invite(req: SipRequest, flow: RequestFlow): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    if (target.kind === 'factory') return this.createOrFind(req);
+    if (target.kind === 'conference') return this.join(req, target.conferenceId, flow);
+    return createResponse(req, 404, 'Not Found', { toTag: generateTag() });
+  }
+
+  /** INVITE to the factory URI (RFC 4579 §5.4 via a redirect): the topic's conference, created if new. */
+  private async createOrFind(req: SipRequest): Promise<SipResponse> {
+    const toTag = generateTag();
+    const check = normaliseTopic(getHeader(req, 'Subject'));
+    if (!check.ok) return createResponse(req, 400, check.reason, { toTag });
+    const topic = check.topic;
+    const { conferences, topics } = this.opts.stores;
+    const topicKey = kvKey(topic);
+
+    const existing = await topics.get(topicKey);
+    if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
+
+    if ((await conferences.keys()).length >= this.opts.maxConferences)
+      return createResponse(req, 503, 'Too Many Conferences', { toTag, headers: [{ name: 'Retry-After', value: '60' }] });
+
+    const id = newConferenceId();
+    const created = this.now();
+    const creator = parseNameAddr(getHeader(req, 'From') ?? '').uri;
+    await conferences.create(id, {
+      id,
+      topic,
+      creator,
+      created,
+      policy: { onExistingTopic: this.opts.onExistingTopic, invalidData: this.opts.invalidData },
+    });
+    try {
+      await topics.create(topicKey, { conferenceId: id, topic, created });
+    } catch (err) {
+      if (!(err instanceof KvConflictError)) throw err;
+      // Another creator won the race for this topic: drop our conference and send the caller to theirs.
+      await conferences.delete(id);
+      const winner = await topics.get(topicKey);
+      if (!winner) return createResponse(req, 500, 'Topic Registry Changed During Creation', { toTag });
+      return this.redirectToExisting(req, winner.value.conferenceId, toTag);
+    }
+    this.opts.logger.info({ conferenceId: id, topic, creator }, 'conference created');
+    this.announceDirectory({ type: 'created', conferenceId: id, topic, at: created });
+    return this.redirect(req, id, toTag);
+  }
+
+  private redirectToExisting(req: SipRequest, conferenceId: string, toTag: string): SipResponse {
+    if (this.opts.onExistingTopic === 'reject') {
+      return createResponse(req, 409, 'Topic Exists', {
+        toTag,
+        headers: [{ name: 'Contact', value: `<${conferenceUri(conferenceId, this.opts.domain)}>;isfocus` }],
+      });
+    }
+    return this.redirect(req, conferenceId, toTag);
+  }
+
+  private redirect(req: SipRequest, conferenceId: string, toTag: string): SipResponse {
+    return createResponse(req, 302, 'Moved Temporarily', {
+      toTag,
+      headers: [{ name: 'Contact', value: `<${conferenceUri(conferenceId, this.opts.domain)}>;isfocus` }],
+    });
+  }
+
+  /** INVITE to a conference URI: a new participant, or a re-INVITE that changes one's role. */
+  private async join(req: SipRequest, conferenceId: string, flow: RequestFlow): Promise<SipResponse> {
+    const from = parseNameAddr(getHeader(req, 'From') ?? '');
+    const to = parseNameAddr(getHeader(req, 'To') ?? '');
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const remoteTag = from.params.tag ?? '';
+    const existingTag = to.params.tag ?? undefined;
+    const legId = legIdOf(callId, remoteTag);
+    const conference = await this.opts.stores.conferences.get(conferenceId);
+    if (!conference) return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
+
+    const localTag = existingTag ?? generateTag();
+    const previous = existingTag ? await this.opts.stores.participants.get(participantKey(conferenceId, legId)) : null;
+    if (existingTag && (!previous || previous.value.localTag !== existingTag)) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+
+    if (req.body.length === 0) return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
+    const contentType = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
+    if (contentType !== 'application/sdp')
+      return createResponse(req, 415, 'Unsupported Media Type', { toTag: localTag, headers: [{ name: 'Accept', value: 'application/sdp' }] });
+
+    let summary: ReturnType<typeof negotiateTextOffer>;
+    const offer = req.body.toString('utf8');
+    try {
+      summary = negotiateTextOffer(offer);
+    } catch (err) {
+      if (err instanceof SdpNegotiationError) return this.notAcceptable(req, localTag, err.warning, err.status);
+      throw err;
+    }
+
+    const spec: LegSpec = {
+      conferenceId,
+      legId,
+      publishes: summary.role === 'publisher' || summary.role === 'both',
+      subscribes: summary.role === 'subscriber' || summary.role === 'both',
+      remoteHost: summary.address,
+      remotePort: summary.port,
+      t140Pt: summary.t140Pt,
+      redPt: summary.redPt ?? 0,
+      redundancy: summary.redundancy,
+      mode: MODE[summary.mode],
+      aggregateWindowMs: summary.aggregateWindowMs ?? 0,
+      rtcpMux: summary.rtcpMux,
+      invalidData: conference.value.policy.invalidData === 'forward' ? 'INVALID_DATA_POLICY_FORWARD' : 'INVALID_DATA_POLICY_DROP',
+    };
+
+    let media: { host: string; port: number; relayId: string; relayAddress: string };
+    if (previous) {
+      const p = previous.value;
+      await this.opts.relays.update(p.relayAddress, spec);
+      media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
+    } else {
+      const legs = await this.opts.stores.participants.keys(`${conferenceId}.`);
+      if (legs.length >= this.opts.maxLegsPerConference) return createResponse(req, 486, 'Conference Full', { toTag: localTag });
+      try {
+        media = await this.opts.relays.allocate(spec);
+      } catch (err) {
+        this.opts.logger.error({ conferenceId, callId, err: (err as Error).message }, 'relay allocation failed');
+        const reason = err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed';
+        return createResponse(req, 503, reason, { toTag: localTag, headers: [{ name: 'Retry-After', value: '5' }] });
+      }
+    }
+
+    const answer = buildTextAnswer(offer, summary, { address: media.host, port: media.port });
+    const now = this.now();
+    const record: ParticipantRecord = {
+      conferenceId,
+      legId,
+      callId,
+      remoteTag,
+      localTag,
+      aor: from.uri,
+      displayName: from.displayName,
+      contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
+      remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
+      role: summary.role,
+      status: ANSWER_DIRECTION[summary.role],
+      relayId: media.relayId,
+      relayAddress: media.relayAddress,
+      media: { host: media.host, port: media.port },
+      remoteMedia: { host: summary.address, port: summary.port },
+      flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId, edgeId: flow.edgeId },
+      joinedAt: previous?.value.joinedAt ?? now,
+      answerVersion: (previous?.value.answerVersion ?? 0) + 1,
+    };
+    try {
+      await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
+    } catch (err) {
+      if (!previous) await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
+      throw err;
+    }
+    const changedRole = previous && previous.value.role !== record.role;
+    if (!previous || changedRole) {
+      this.announceRoster({ type: previous ? 'changed' : 'joined', conferenceId, participant: rosterView(record), at: now });
+    }
+    this.opts.logger.info({ conferenceId, callId, legId, role: record.role, relay: media.relayId }, previous ? 're-INVITE' : 'participant joined');
+
+    return createResponse(req, 200, 'OK', {
+      toTag: localTag,
+      headers: this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+      body: answer,
+      contentType: 'application/sdp',
+    });
+  }
+
+  private notAcceptable(req: SipRequest, toTag: string, warning: string, status = 488): SipResponse {
+    const reason = status === 488 ? 'Not Acceptable Here' : 'Bad Request';
+    return createResponse(req, status, reason, {
+      toTag,
+      headers: [{ name: 'Warning', value: `399 ${this.opts.domain} "${warning.replace(/["\\]/g, "'")}"` }],
+    });
+  }
+
+  private async bye(req: SipRequest): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const legId = legIdOf(callId, remoteTag);
+    // In-dialog requests target our Contact, the conference URI (RFC 3261 §12.2.1.1).
+    const conferenceId = target.kind === 'conference' ? target.conferenceId : undefined;
+    const key = conferenceId ? participantKey(conferenceId, legId) : undefined;
+    const entry = key ? await this.opts.stores.participants.get(key) : null;
+    if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    const p = entry.value;
+    await this.opts.relays.release(p.relayAddress, p.conferenceId, p.legId).catch((err: Error) => {
+      this.opts.logger.warn({ conferenceId: p.conferenceId, callId, err: err.message }, 'relay leg release failed');
+      return false;
+    });
+    await this.opts.stores.participants.delete(key);
+    this.announceRoster({ type: 'left', conferenceId: p.conferenceId, participant: rosterView(p), at: this.now() });
+    this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
+    return createResponse(req, 200, 'OK');
+  }
+
+  private announceRoster(event: RosterEvent): void {
+    this.opts.bus.publish(subjects.roster(event.conferenceId), encodeEvent(rosterEventSchema, event));
+  }
+
+  private announceDirectory(event: DirectoryEvent): void {
+    this.opts.bus.publish(subjects.directory, encodeEvent(directoryEventSchema, event));
+  }
+}
+
+export function rosterView(p: ParticipantRecord): RosterEvent['participant'] {
+  return { legId: p.legId, aor: p.aor, displayName: p.displayName, role: p.role, status: p.status, joinedAt: p.joinedAt };
+}

@@ -1,0 +1,5 @@
+import { runService } from '@sip-pubsub/platform';
+import { relayConfigSchema } from './config.js';
+import { RELAY_SERVICE, startMediaRelay } from './service.js';
+
+await runService({ name: RELAY_SERVICE, schema: relayConfigSchema, start: startMediaRelay });

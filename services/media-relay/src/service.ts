@@ -1,0 +1,231 @@
+// Wires the relay: gRPC leg management, one UDP socket per leg, the relay core in between, and the
+// conference's NATS subject for publications received on other relays.
+import * as dgram from 'node:dgram';
+import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import { BusMembership, asyncUnary, startGrpcServer } from '@sip-pubsub/platform';
+import {
+  type LegAllocation,
+  type LegSpec__Output,
+  MEDIA_HEADER_LEG,
+  MEDIA_HEADER_RELAY,
+  type ReleaseLegRequest__Output,
+  type ReleaseLegResponse,
+  type StatsResponse,
+  contracts,
+  subjects,
+} from '@sip-pubsub/proto';
+import { Counter, Gauge } from 'prom-client';
+import type { RelayConfig } from './config.js';
+import { PortPool } from './port-pool.js';
+import { Leg, type LegOptions, RelayCore, type RelayCounters } from './relay.js';
+
+export const RELAY_SERVICE = 'media-relay';
+
+interface TopicTotals {
+  publicationsIn: number;
+  deliveriesOut: number;
+  bytesOut: number;
+  invalid: number;
+  lost: number;
+  recovered: number;
+}
+
+function legOptions(spec: LegSpec__Output): LegOptions {
+  return {
+    conferenceId: spec.conferenceId,
+    legId: spec.legId,
+    publishes: spec.publishes,
+    subscribes: spec.subscribes,
+    remoteHost: spec.remoteHost,
+    remotePort: spec.remotePort,
+    t140Pt: spec.t140Pt,
+    redPt: spec.redPt,
+    invalidData: spec.invalidData === 'INVALID_DATA_POLICY_FORWARD' ? 'forward' : 'drop',
+  };
+}
+
+export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext): Promise<RunningService> {
+  const { logger, bus, registry } = ctx;
+  const relayId = ctx.instanceId;
+  const publications = new Counter({ name: 'relay_publications_in_total', help: 'SenML publications received from publishers on this relay', registers: [registry] });
+  const deliveries = new Counter({ name: 'relay_deliveries_out_total', help: 'RTP packets delivered to subscriber legs', registers: [registry] });
+  const bytesOut = new Counter({ name: 'relay_bytes_out_total', help: 'RTP bytes delivered to subscriber legs', registers: [registry] });
+  const invalid = new Counter({ name: 'relay_invalid_publications_total', help: 'Publications that were not valid SenML or were damaged by loss', registers: [registry] });
+  const dropped = new Counter({ name: 'relay_dropped_datagrams_total', help: 'Datagrams not forwarded, by reason', labelNames: ['reason'], registers: [registry] });
+  const lostGauge = new Counter({ name: 'relay_lost_generations_total', help: 'T.140 generations lost beyond redundancy', registers: [registry] });
+  const recoveredGauge = new Counter({ name: 'relay_recovered_generations_total', help: 'T.140 generations recovered from redundancy', registers: [registry] });
+  const legsGauge = new Gauge({ name: 'relay_legs', help: 'Legs hosted by this relay', registers: [registry] });
+
+  const totals = new Map<string, TopicTotals>();
+  const topic = (id: string): TopicTotals => {
+    let t = totals.get(id);
+    if (!t) {
+      t = { publicationsIn: 0, deliveriesOut: 0, bytesOut: 0, invalid: 0, lost: 0, recovered: 0 };
+      totals.set(id, t);
+    }
+    return t;
+  };
+  const counters: RelayCounters = {
+    publicationsIn: (c) => {
+      topic(c).publicationsIn++;
+      publications.inc();
+    },
+    deliveriesOut: (c, bytes) => {
+      const t = topic(c);
+      t.deliveriesOut++;
+      t.bytesOut += bytes;
+      deliveries.inc();
+      bytesOut.inc(bytes);
+    },
+    invalid: (c) => {
+      topic(c).invalid++;
+      invalid.inc();
+    },
+    dropped: (reason) => dropped.inc({ reason }),
+    lost: (c, lost, recovered) => {
+      const t = topic(c);
+      t.lost += lost;
+      t.recovered += recovered;
+      lostGauge.inc(lost);
+      recoveredGauge.inc(recovered);
+    },
+  };
+
+  const mediaSubscriptions = new Map<string, BusSubscription>();
+  const core = new RelayCore({
+    latching: config.RELAY_LATCHING,
+    maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    counters,
+    share: (conferenceId, legId, packet) => bus.publish(subjects.media(conferenceId), packet, { [MEDIA_HEADER_RELAY]: relayId, [MEDIA_HEADER_LEG]: legId }),
+  });
+  const sockets = new Map<string, dgram.Socket>();
+  const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
+
+  const joinConference = (conferenceId: string) => {
+    if (mediaSubscriptions.has(conferenceId)) return;
+    mediaSubscriptions.set(
+      conferenceId,
+      bus.subscribe(subjects.media(conferenceId), (msg) => {
+        if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
+        core.onShared(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data);
+      }),
+    );
+  };
+
+  const bindSocket = (port: number): Promise<dgram.Socket | null> =>
+    new Promise((resolve) => {
+      const socket = dgram.createSocket({ type: config.RELAY_HOST.includes(':') ? 'udp6' : 'udp4' });
+      const onError = () => {
+        socket.close();
+        resolve(null);
+      };
+      socket.once('error', onError);
+      socket.bind(port, config.RELAY_HOST, () => {
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
+
+  const allocate = async (spec: LegSpec__Output): Promise<LegAllocation> => {
+    if (!spec.conferenceId || !spec.legId) throw new Error('AllocateLeg needs conferenceId and legId');
+    const existing = core.getLeg(spec.legId);
+    if (existing) {
+      existing.options = legOptions(spec);
+      return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: existing.localPort };
+    }
+    let socket: dgram.Socket | null = null;
+    const port = await ports.acquire(async (p) => {
+      socket = await bindSocket(p);
+      return socket !== null;
+    });
+    const bound = socket as unknown as dgram.Socket;
+    const leg = new Leg(legOptions(spec), port, (data, host, toPort) => bound.send(data, toPort, host));
+    bound.on('message', (data, rinfo) => core.onDatagram(leg, data, rinfo.address, rinfo.port));
+    bound.on('error', (err) => logger.warn({ conferenceId: spec.conferenceId, legId: spec.legId, err: err.message }, 'RTP socket error'));
+    sockets.set(spec.legId, bound);
+    core.addLeg(leg);
+    joinConference(spec.conferenceId);
+    legsGauge.set(core.legCount);
+    logger.info({ conferenceId: spec.conferenceId, legId: spec.legId, port, publishes: spec.publishes, subscribes: spec.subscribes }, 'leg allocated');
+    return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port };
+  };
+
+  const release = (conferenceId: string, legId: string): boolean => {
+    const leg = core.getLeg(legId);
+    if (!leg) return false;
+    const { conferenceEmpty } = core.removeLeg(legId);
+    sockets.get(legId)?.close();
+    sockets.delete(legId);
+    ports.release(leg.localPort);
+    if (conferenceEmpty) {
+      mediaSubscriptions.get(conferenceId)?.unsubscribe();
+      mediaSubscriptions.delete(conferenceId);
+    }
+    legsGauge.set(core.legCount);
+    logger.info({ conferenceId, legId }, 'leg released');
+    return true;
+  };
+
+  const grpcServer = await startGrpcServer({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    services: [
+      {
+        definition: contracts.MediaRelay.service,
+        implementation: {
+          AllocateLeg: asyncUnary<LegSpec__Output, LegAllocation>(allocate, logger),
+          UpdateLeg: asyncUnary<LegSpec__Output, LegAllocation>(async (spec) => {
+            const leg = core.getLeg(spec.legId);
+            if (!leg) throw new Error(`unknown leg ${spec.legId}`);
+            leg.options = legOptions(spec);
+            if (!leg.latched) leg.target = { host: spec.remoteHost, port: spec.remotePort };
+            return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: leg.localPort };
+          }, logger),
+          ReleaseLeg: asyncUnary<ReleaseLegRequest__Output, ReleaseLegResponse>(async (req) => ({ released: release(req.conferenceId, req.legId) }), logger),
+          Stats: asyncUnary<object, StatsResponse>(async () => {
+            const legsByConference = core.conferenceLegs();
+            return {
+              relayId,
+              legs: core.legCount,
+              topics: [...legsByConference].map(([conferenceId, legs]) => {
+                const t = topic(conferenceId);
+                return {
+                  conferenceId,
+                  legs: legs.length,
+                  publisherLegs: legs.filter((l) => l.options.publishes).length,
+                  subscriberLegs: legs.filter((l) => l.options.subscribes).length,
+                  publicationsIn: String(t.publicationsIn),
+                  deliveriesOut: String(t.deliveriesOut),
+                  bytesOut: String(t.bytesOut),
+                  invalid: String(t.invalid),
+                  lost: String(t.lost),
+                  recovered: String(t.recovered),
+                };
+              }),
+            };
+          }, logger),
+        },
+      },
+    ],
+  });
+
+  const membership = new BusMembership({
+    bus,
+    self: { id: relayId, service: RELAY_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: { rtpHost: config.RELAY_ADVERTISE_HOST } },
+    watch: [],
+    logger,
+  });
+  await membership.start();
+  logger.info({ grpcPort: grpcServer.port, ports: `${config.RELAY_PORT_MIN}-${config.RELAY_PORT_MAX}` }, 'media-relay started');
+
+  return {
+    grpcPort: grpcServer.port,
+    ready: () => true,
+    async stop() {
+      await membership.stop();
+      await grpcServer.stop(5_000);
+      for (const [legId, leg] of core.conferenceLegs()) for (const l of leg) release(legId, l.options.legId);
+      for (const sub of mediaSubscriptions.values()) sub.unsubscribe();
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import { baseConfigShape, env } from '@sip-pubsub/platform';
+import { z } from 'zod';
+
+export const notifierConfigSchema = z.object({
+  ...baseConfigShape,
+  HTTP_PORT: env.port(9093),
+  SIP_DOMAIN: env.string('localhost'),
+  GRPC_HOST: env.string('0.0.0.0'),
+  GRPC_PORT: env.port(50054),
+  GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
+  /** At most one NOTIFY per subscription per this interval; changes inside it are merged (PROFILE.md "Events"). */
+  NOTIFY_MIN_INTERVAL_MS: env.int(200, 0, 60_000),
+  MAX_SUBSCRIPTIONS_PER_CONFERENCE: env.int(10_000, 1),
+  EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),
+  /** How often expired subscriptions are looked for. */
+  EXPIRY_SWEEP_MS: env.durationMs(1_000),
+});
+export type NotifierConfig = z.infer<typeof notifierConfigSchema>;

@@ -1,0 +1,345 @@
+// The notifier of RFC 6665 for the `conference` package (RFC 4575): SUBSCRIBE creates, refreshes or
+// ends a subscription; roster changes become partial NOTIFYs, rate-limited per subscription. All
+// subscription state is in KV so another replica can take over; the in-memory index only drives expiry.
+import { createHash } from 'node:crypto';
+import {
+  CONFERENCE_INFO_CONTENT_TYPE,
+  EVENT_PACKAGES,
+  type EventPackageName,
+  NotifyScheduler,
+  buildConferenceInfo,
+  classifyUri,
+  conferenceUri,
+  negotiateExpires,
+} from '@sip-pubsub/events';
+import type { JsonBucket, Logger } from '@sip-pubsub/platform';
+import {
+  type ConferenceRecord,
+  type ParticipantRecord,
+  type RosterEvent,
+  type SubscriptionRecord,
+  subscriptionKey,
+} from '@sip-pubsub/proto';
+import {
+  type SipRequest,
+  type SipResponse,
+  createInDialogRequest,
+  createResponse,
+  dialogFromUasResponse,
+  generateTag,
+  getHeader,
+  parseEvent,
+  parseNameAddr,
+} from '@sip-pubsub/sip';
+import { conferenceDocument } from './roster-document.js';
+
+export interface SubscriberFlow {
+  transport: string;
+  remoteHost: string;
+  remotePort: number;
+  connectionId?: string;
+  edgeId?: string;
+}
+
+/** Sends a request through an edge and resolves with the final status. */
+export type RequestSender = (request: SipRequest, flow: SubscriberFlow) => Promise<number>;
+
+export interface NotifierStores {
+  conferences: JsonBucket<ConferenceRecord>;
+  participants: JsonBucket<ParticipantRecord>;
+  subscriptions: JsonBucket<SubscriptionRecord>;
+}
+
+export interface NotifierOptions {
+  domain: string;
+  stores: NotifierStores;
+  send: RequestSender;
+  logger: Logger;
+  minNotifyIntervalMs: number;
+  maxSubscriptionsPerConference: number;
+  clock?: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+}
+
+/** Packages this notifier serves; answered in Allow-Events of a 489. */
+export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference'];
+
+export function subscriptionIdOf(callId: string, remoteTag: string, eventId: string | undefined): string {
+  return createHash('sha256').update(`${callId}\n${remoteTag}\n${eventId ?? ''}`).digest('hex').slice(0, 32);
+}
+
+export interface HandledRequest {
+  response: SipResponse;
+  /** Work to do once the response is on its way (the first NOTIFY follows the 2xx). */
+  after?: () => Promise<void>;
+}
+
+const defaultClock = {
+  now: () => Date.now(),
+  setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
+  clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export class ConferenceNotifier {
+  private readonly clock: NonNullable<NotifierOptions['clock']>;
+  private readonly scheduler: NotifyScheduler<string>;
+  /** subscription key → expiry time, for the subscriptions this replica owns. */
+  private readonly expiries = new Map<string, number>();
+  /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: NotifierOptions) {
+    this.clock = opts.clock ?? defaultClock;
+    this.scheduler = new NotifyScheduler<string>({
+      minIntervalMs: opts.minNotifyIntervalMs,
+      clock: this.clock,
+      send: (key, aors) => this.enqueueNotify(key, () => this.notifyPartial(key, new Set(aors))),
+    });
+  }
+
+  async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
+    if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow);
+    if (req.method === 'PUBLISH') return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
+    return { response: createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: 'SUBSCRIBE' }] }) };
+  }
+
+  private async subscribe(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
+    const eventHeader = getHeader(req, 'Event');
+    if (!eventHeader) return { response: createResponse(req, 400, 'Missing Event Header') };
+    let event: ReturnType<typeof parseEvent>;
+    try {
+      event = parseEvent(eventHeader);
+    } catch {
+      return { response: createResponse(req, 400, 'Malformed Event Header') };
+    }
+    const pkg = event.package.toLowerCase() as EventPackageName;
+    if (!SUPPORTED_PACKAGES.includes(pkg)) {
+      return {
+        response: createResponse(req, 489, 'Bad Event', { headers: [{ name: 'Allow-Events', value: SUPPORTED_PACKAGES.join(', ') }] }),
+      };
+    }
+    const target = classifyUri(req.uri);
+    if (target.kind !== 'conference') return { response: createResponse(req, 404, 'Not Found') };
+    const conference = await this.opts.stores.conferences.get(target.conferenceId);
+    if (!conference) return { response: createResponse(req, 404, 'Conference Not Found') };
+
+    const decision = negotiateExpires(EVENT_PACKAGES[pkg], getHeader(req, 'Expires'));
+    if (!decision.ok) {
+      if (decision.status === 423)
+        return { response: createResponse(req, 423, 'Interval Too Brief', { headers: [{ name: 'Min-Expires', value: String(decision.minExpires) }] }) };
+      return { response: createResponse(req, 400, decision.reason) };
+    }
+
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const from = parseNameAddr(getHeader(req, 'From') ?? '');
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? undefined;
+    const id = subscriptionIdOf(callId, from.params.tag ?? '', event.id);
+    const key = subscriptionKey(target.conferenceId, id);
+    const now = this.clock.now();
+
+    if (toTag) return this.refresh(req, key, toTag, decision.expires);
+
+    const existing = await this.opts.stores.subscriptions.keys(`${target.conferenceId}.`);
+    if (existing.length >= this.opts.maxSubscriptionsPerConference)
+      return { response: createResponse(req, 503, 'Too Many Subscriptions', { headers: [{ name: 'Retry-After', value: '60' }] }) };
+
+    const localTag = generateTag();
+    const entity = conferenceUri(target.conferenceId, this.opts.domain);
+    const response = createResponse(req, 200, 'OK', {
+      toTag: localTag,
+      headers: [
+        { name: 'Expires', value: String(decision.expires) },
+        { name: 'Contact', value: `<${entity}>;isfocus` },
+      ],
+    });
+    const record: SubscriptionRecord = {
+      id,
+      package: 'conference',
+      resourceKey: target.conferenceId,
+      resourceUri: entity,
+      eventId: event.id,
+      subscriber: from.uri,
+      status: 'active',
+      expiresAt: now + decision.expires * 1000,
+      version: 0,
+      dialog: dialogFromUasResponse(req, response),
+      flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId, edgeId: flow.edgeId },
+      createdAt: now,
+    };
+    if (decision.expires === 0) {
+      // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, which also ends the subscription.
+      return { response, after: () => this.enqueueNotify(key, () => this.sendFinal(key, record, 'timeout')) };
+    }
+    await this.opts.stores.subscriptions.put(key, record);
+    this.expiries.set(key, record.expiresAt);
+    this.opts.logger.info({ conferenceId: target.conferenceId, callId, subscription: id, expires: decision.expires }, 'subscription created');
+    return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
+  }
+
+  private async refresh(req: SipRequest, key: string, toTag: string, expires: number): Promise<HandledRequest> {
+    const entry = await this.opts.stores.subscriptions.get(key);
+    if (!entry || entry.value.dialog.localTag !== toTag) return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
+    const response = createResponse(req, 200, 'OK', {
+      headers: [
+        { name: 'Expires', value: String(expires) },
+        { name: 'Contact', value: `<${entry.value.resourceUri}>;isfocus` },
+      ],
+    });
+    if (expires === 0) {
+      // Unsubscribe (RFC 6665 §4.2.1.4): final NOTIFY with the current state and reason=timeout.
+      this.expiries.delete(key);
+      this.scheduler.cancel(key);
+      return { response, after: () => this.enqueueNotify(key, () => this.terminate(key, 'timeout')) };
+    }
+    const expiresAt = this.clock.now() + expires * 1000;
+    await this.opts.stores.subscriptions.mutate(key, (current) => (current ? { ...current, expiresAt } : undefined));
+    this.expiries.set(key, expiresAt);
+    return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
+  }
+
+  /** A roster change in a conference this replica owns. */
+  async onRoster(event: RosterEvent): Promise<void> {
+    const keys = await this.opts.stores.subscriptions.keys(`${event.conferenceId}.`);
+    for (const key of keys) this.scheduler.enqueue(key, event.participant.aor);
+  }
+
+  /** Ends subscriptions whose time is up; returns how many ended. */
+  async sweep(): Promise<number> {
+    const now = this.clock.now();
+    let ended = 0;
+    for (const [key, expiresAt] of this.expiries) {
+      if (expiresAt > now) continue;
+      // Re-read: a refresh handled by another replica may have extended it.
+      const current = await this.opts.stores.subscriptions.get(key);
+      if (current && current.value.expiresAt > now) {
+        this.expiries.set(key, current.value.expiresAt);
+        continue;
+      }
+      this.expiries.delete(key);
+      this.scheduler.cancel(key);
+      if (current) {
+        ended++;
+        await this.enqueueNotify(key, () => this.terminate(key, 'timeout'));
+      }
+    }
+    return ended;
+  }
+
+  /** Loads the subscriptions of conferences this replica now owns (start-up or membership change). */
+  async adopt(isOwner: (resourceKey: string) => boolean): Promise<number> {
+    let adopted = 0;
+    for (const key of await this.opts.stores.subscriptions.keys()) {
+      const resource = key.slice(0, key.indexOf('.'));
+      if (!isOwner(resource)) {
+        this.expiries.delete(key);
+        continue;
+      }
+      if (this.expiries.has(key)) continue;
+      const entry = await this.opts.stores.subscriptions.get(key);
+      if (!entry) continue;
+      this.expiries.set(key, entry.value.expiresAt);
+      adopted++;
+      // Watchers may have missed changes while no replica owned them: re-synchronise with full state.
+      void this.enqueueNotify(key, () => this.notifyFull(key));
+    }
+    return adopted;
+  }
+
+  close(): void {
+    this.scheduler.close();
+  }
+
+  get activeSubscriptions(): number {
+    return this.expiries.size;
+  }
+
+  private enqueueNotify(key: string, work: () => Promise<void>): Promise<void> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous
+      .then(work)
+      .catch((err: Error) => this.opts.logger.error({ subscription: key, err: err.message }, 'NOTIFY failed'))
+      .finally(() => {
+        if (this.queues.get(key) === next) this.queues.delete(key);
+      });
+    this.queues.set(key, next);
+    return next;
+  }
+
+  private async roster(conferenceId: string): Promise<{ conference: ConferenceRecord; participants: ParticipantRecord[] } | null> {
+    const conference = await this.opts.stores.conferences.get(conferenceId);
+    if (!conference) return null;
+    const participants: ParticipantRecord[] = [];
+    for (const key of await this.opts.stores.participants.keys(`${conferenceId}.`)) {
+      const p = await this.opts.stores.participants.get(key);
+      if (p) participants.push(p.value);
+    }
+    return { conference: conference.value, participants };
+  }
+
+  private notifyFull(key: string): Promise<void> {
+    return this.notify(key, undefined);
+  }
+
+  private notifyPartial(key: string, aors: Set<string>): Promise<void> {
+    return this.notify(key, aors);
+  }
+
+  private async notify(key: string, onlyUsers: Set<string> | undefined): Promise<void> {
+    const entry = await this.opts.stores.subscriptions.get(key);
+    if (!entry || entry.value.status === 'terminated') return;
+    const roster = await this.roster(entry.value.resourceKey);
+    if (!roster) return this.terminate(key, 'noresource');
+    // Claim the next version and CSeq in KV first, so a concurrent owner cannot reuse them.
+    const claimed = await this.opts.stores.subscriptions.mutate(key, (current) =>
+      current ? { ...current, version: current.version + 1, dialog: { ...current.dialog, localSeq: current.dialog.localSeq + 1 } } : undefined,
+    );
+    if (!claimed) return;
+    const doc = conferenceDocument(claimed.resourceUri, roster.conference, roster.participants, claimed.version, onlyUsers);
+    const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
+    const request = this.buildNotify(claimed, `active;expires=${remaining}`, buildConferenceInfo(doc));
+    const status = await this.opts.send(request, claimed.flow);
+    this.scheduler.markSent(key);
+    if (status === 481 || status === 408 || status >= 500) {
+      // RFC 6665 §4.1.3: a NOTIFY answered 481 or timing out ends the subscription.
+      this.opts.logger.info({ subscription: key, status }, 'subscriber gone; subscription removed');
+      await this.remove(key);
+    }
+  }
+
+  private async terminate(key: string, reason: string): Promise<void> {
+    const entry = await this.opts.stores.subscriptions.get(key);
+    if (!entry) return;
+    await this.remove(key);
+    await this.sendFinal(key, entry.value, reason);
+  }
+
+  private async sendFinal(key: string, record: SubscriptionRecord, reason: string): Promise<void> {
+    const roster = await this.roster(record.resourceKey);
+    const version = record.version + 1;
+    const dialog = { ...record.dialog, localSeq: record.dialog.localSeq + 1 };
+    const body = roster ? buildConferenceInfo(conferenceDocument(record.resourceUri, roster.conference, roster.participants, version)) : undefined;
+    const request = this.buildNotify({ ...record, version, dialog }, `terminated;reason=${reason}`, body);
+    const status = await this.opts.send(request, record.flow);
+    this.opts.logger.info({ subscription: key, reason, status }, 'subscription terminated');
+  }
+
+  private async remove(key: string): Promise<void> {
+    this.expiries.delete(key);
+    this.scheduler.cancel(key);
+    await this.opts.stores.subscriptions.delete(key);
+  }
+
+  private buildNotify(record: SubscriptionRecord, state: string, body: string | undefined): SipRequest {
+    const dialog = { ...record.dialog };
+    const eventValue = record.eventId ? `${record.package};id=${record.eventId}` : record.package;
+    // createInDialogRequest increments localSeq; the claimed value is already the one to use.
+    dialog.localSeq -= 1;
+    return createInDialogRequest(dialog, 'NOTIFY', {
+      headers: [
+        { name: 'Event', value: eventValue },
+        { name: 'Subscription-State', value: state },
+        { name: 'Contact', value: `<${record.resourceUri}>;isfocus` },
+      ],
+      ...(body !== undefined ? { body, contentType: CONFERENCE_INFO_CONTENT_TYPE } : {}),
+    });
+  }
+}

@@ -1,0 +1,63 @@
+// Turns the participants of a conference (KV records written by the focus) into RFC 4575 documents.
+import type { ConferenceInfo, ConferenceUser } from '@sip-pubsub/events';
+import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
+
+const PUBLISHING = new Set(['publisher', 'both']);
+const SUBSCRIBING = new Set(['subscriber', 'both']);
+
+/**
+ * A user is one AOR; each of its legs is an endpoint. Users are sent whole, so a partial document can
+ * carry a user in state "full" with all its endpoints, or "deleted" when its last leg left.
+ */
+export function usersOf(participants: ParticipantRecord[]): Map<string, ConferenceUser> {
+  const users = new Map<string, ConferenceUser>();
+  for (const p of [...participants].sort((a, b) => a.joinedAt - b.joinedAt || a.legId.localeCompare(b.legId))) {
+    let user = users.get(p.aor);
+    if (!user) {
+      user = { entity: p.aor, displayText: p.displayName, state: 'full', role: p.role, endpoints: [] };
+      users.set(p.aor, user);
+    } else if (user.role !== p.role) {
+      user.role = 'both';
+    }
+    user.endpoints.push({
+      entity: p.contact,
+      status: 'connected',
+      joiningMethod: 'dialed-in',
+      media: [{ id: p.legId, type: 'text', status: p.status }],
+    });
+  }
+  return users;
+}
+
+export function countsOf(participants: ParticipantRecord[]): { publisherCount: number; subscriberCount: number } {
+  return {
+    publisherCount: participants.filter((p) => PUBLISHING.has(p.role)).length,
+    subscriberCount: participants.filter((p) => SUBSCRIBING.has(p.role)).length,
+  };
+}
+
+export function conferenceDocument(
+  entity: string,
+  conference: ConferenceRecord,
+  participants: ParticipantRecord[],
+  version: number,
+  onlyUsers?: ReadonlySet<string>,
+): ConferenceInfo {
+  const users = usersOf(participants);
+  const listed: ConferenceUser[] = [];
+  if (onlyUsers) {
+    for (const aor of onlyUsers) listed.push(users.get(aor) ?? { entity: aor, state: 'deleted', endpoints: [] });
+  } else {
+    listed.push(...users.values());
+  }
+  return {
+    entity,
+    state: onlyUsers ? 'partial' : 'full',
+    version,
+    subject: conference.topic,
+    userCount: participants.length,
+    active: true,
+    pubsub: countsOf(participants),
+    users: listed,
+  };
+}

@@ -1,0 +1,155 @@
+// Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
+// conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
+import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import { BusMembership, GrpcClientPool, JsonBucket, asyncUnary, rendezvousOwner, startGrpcServer, unary } from '@sip-pubsub/platform';
+import {
+  BUCKETS,
+  type SendRequestRequest,
+  type SendRequestResponse__Output,
+  type SignallingEdgeClient,
+  type SipRequestEnvelope__Output,
+  type SipResponseEnvelope,
+  conferenceRecordSchema,
+  contracts,
+  decodeEvent,
+  participantRecordSchema,
+  rosterEventSchema,
+  subjects,
+  subscriptionRecordSchema,
+} from '@sip-pubsub/proto';
+import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import { Counter, Gauge } from 'prom-client';
+import type { NotifierConfig } from './config.js';
+import { ConferenceNotifier, type RequestSender } from './notifier.js';
+
+export const NOTIFIER_SERVICE = 'notifier';
+export const EDGE_SERVICE = 'signalling-edge';
+
+export async function startNotifier(config: NotifierConfig, ctx: ServiceContext): Promise<RunningService> {
+  const { logger, bus } = ctx;
+  const [conferences, participants, subscriptions] = await Promise.all([
+    ctx.kv.bucket(BUCKETS.conferences),
+    ctx.kv.bucket(BUCKETS.participants),
+    ctx.kv.bucket(BUCKETS.subscriptions),
+  ]);
+  const notifies = new Counter({ name: 'notifier_notify_total', help: 'NOTIFY requests sent, by final status class', labelNames: ['status'], registers: [ctx.registry] });
+  const active = new Gauge({ name: 'notifier_subscriptions', help: 'Subscriptions owned by this replica', registers: [ctx.registry] });
+
+  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  let membership: BusMembership | undefined;
+  const pickEdge = (edgeId: string | undefined): Member | undefined => {
+    const members = membership?.members(EDGE_SERVICE) ?? [];
+    return members.find((m) => m.id === edgeId) ?? members[0];
+  };
+  const send: RequestSender = async (request, flow) => {
+    const edge = pickEdge(flow.edgeId);
+    if (!edge) {
+      notifies.inc({ status: 'no-edge' });
+      return 503;
+    }
+    const res = await unary<SendRequestRequest, SendRequestResponse__Output>(
+      edges.get(edge.address),
+      'SendRequest',
+      {
+        message: serializeMessage(request),
+        flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId ?? '', edgeId: edge.id },
+      },
+      config.EDGE_RPC_TIMEOUT_MS,
+    );
+    notifies.inc({ status: `${Math.floor(res.status / 100)}xx` });
+    return res.status;
+  };
+
+  const notifier = new ConferenceNotifier({
+    domain: config.SIP_DOMAIN,
+    stores: {
+      conferences: new JsonBucket(conferences, conferenceRecordSchema),
+      participants: new JsonBucket(participants, participantRecordSchema),
+      subscriptions: new JsonBucket(subscriptions, subscriptionRecordSchema),
+    },
+    send,
+    logger,
+    minNotifyIntervalMs: config.NOTIFY_MIN_INTERVAL_MS,
+    maxSubscriptionsPerConference: config.MAX_SUBSCRIPTIONS_PER_CONFERENCE,
+  });
+
+  const grpcServer = await startGrpcServer({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    services: [
+      {
+        definition: contracts.Notifier.service,
+        implementation: {
+          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(async (envelope) => {
+            const request = parseMessage(envelope.message);
+            if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
+            const flow = envelope.flow;
+            const handled = await notifier.handle(request, {
+              transport: flow?.transport ?? 'udp',
+              remoteHost: flow?.remoteHost ?? '',
+              remotePort: flow?.remotePort ?? 0,
+              connectionId: flow?.connectionId || undefined,
+              edgeId: flow?.edgeId || undefined,
+            });
+            // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
+            if (handled.after) setImmediate(() => void handled.after?.());
+            return { message: serializeMessage(handled.response) };
+          }, logger),
+        },
+      },
+    ],
+  });
+
+  const self: Member = { id: ctx.instanceId, service: NOTIFIER_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: {} };
+  membership = new BusMembership({ bus, self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE], logger });
+  const owns = (resourceKey: string): boolean => {
+    const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
+    // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.
+    return (rendezvousOwner(resourceKey, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id;
+  };
+
+  const roster = bus.subscribe(subjects.rosterAll, (msg) => {
+    const decoded = decodeEvent(rosterEventSchema, msg.data);
+    if (!decoded.ok) {
+      logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed roster event');
+      return;
+    }
+    if (!owns(decoded.value.conferenceId)) return;
+    notifier.onRoster(decoded.value).catch((err: Error) => logger.error({ conferenceId: decoded.value.conferenceId, err: err.message }, 'roster event failed'));
+  });
+
+  membership.on('change', (service) => {
+    if (service !== NOTIFIER_SERVICE) return;
+    notifier.adopt(owns).catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
+  });
+  await membership.start();
+  await notifier.adopt(owns);
+
+  let sweeping = false;
+  const sweepTimer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    notifier
+      .sweep()
+      .catch((err: Error) => logger.error({ err: err.message }, 'expiry sweep failed'))
+      .finally(() => {
+        sweeping = false;
+        active.set(notifier.activeSubscriptions);
+      });
+  }, config.EXPIRY_SWEEP_MS);
+  sweepTimer.unref();
+
+  logger.info({ grpcPort: grpcServer.port }, 'notifier started');
+  return {
+    grpcPort: grpcServer.port,
+    ready: () => true,
+    async stop() {
+      clearInterval(sweepTimer);
+      roster.unsubscribe();
+      await membership?.stop();
+      await grpcServer.stop(5_000);
+      notifier.close();
+      edges.close();
+    },
+  };
+}

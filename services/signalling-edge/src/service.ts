@@ -1,0 +1,180 @@
+// Wires the edge: SIP transports and the transaction layer in front, each request handed by gRPC to
+// the owner of its conference, and SendRequest for the other services' outgoing requests.
+import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import { BusMembership, GrpcClientPool, asyncUnary, rendezvousOwner, startGrpcServer, unary } from '@sip-pubsub/platform';
+import {
+  type FocusControllerClient,
+  type NotifierClient,
+  type SendRequestRequest__Output,
+  type SendRequestResponse,
+  type SipRequestEnvelope,
+  type SipResponseEnvelope__Output,
+  contracts,
+} from '@sip-pubsub/proto';
+import {
+  type Flow,
+  type ServerTransaction,
+  type SipRequest,
+  type SipTransport,
+  TcpTransport,
+  TransactionLayer,
+  type TransportProtocol,
+  UdpTransport,
+  createResponse,
+  parseMessage,
+  serializeMessage,
+} from '@sip-pubsub/sip';
+import { Counter } from 'prom-client';
+import type { EdgeConfig } from './config.js';
+import { type OwnerService, routeRequest } from './routing.js';
+
+export const EDGE_SERVICE = 'signalling-edge';
+
+export interface RunningEdge extends RunningService {
+  sipPort: number;
+  grpcPort: number;
+}
+
+export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContext): Promise<RunningEdge> {
+  const { logger } = ctx;
+  const requests = new Counter({ name: 'sip_requests_total', help: 'SIP requests answered by the edge, by method and status', labelNames: ['method', 'status'], registers: [ctx.registry] });
+  const invalid = new Counter({ name: 'sip_invalid_messages_total', help: 'Messages that did not parse', registers: [ctx.registry] });
+  const outgoing = new Counter({ name: 'sip_outgoing_requests_total', help: 'Requests sent for other services, by method and final status', labelNames: ['method', 'status'], registers: [ctx.registry] });
+
+  const transports: SipTransport[] = [];
+  for (const kind of config.SIP_TRANSPORTS) {
+    const opts = { host: config.SIP_HOST, port: config.SIP_PORT, maxMessageSize: config.SIP_MAX_MESSAGE_SIZE };
+    transports.push(kind === 'udp' ? new UdpTransport(opts) : new TcpTransport(opts));
+  }
+  for (const t of transports) {
+    t.on('error', (err) => logger.error({ transport: t.protocol, err: err.message }, 'transport error'));
+    await t.listen();
+  }
+  const sipPort = transports[0].address.port;
+
+  const layer = new TransactionLayer({
+    transports,
+    via: { host: config.SIP_ADVERTISE_HOST, port: sipPort },
+    timers: { T1: config.SIP_T1_MS, T2: config.SIP_T2_MS, T4: config.SIP_T4_MS },
+    maxMessageSize: config.SIP_MAX_MESSAGE_SIZE,
+  });
+
+  const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
+  const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
+  let membership: BusMembership | undefined;
+  let draining = false;
+
+  const ownerOf = (service: OwnerService, key: string): Member | undefined => {
+    const members = membership?.members(service) ?? [];
+    const id = rendezvousOwner(key, members.map((m) => m.id));
+    return members.find((m) => m.id === id);
+  };
+
+  const answer = (req: SipRequest, tx: ServerTransaction | null, status: number, reason: string, headers: { name: string; value: string }[] = []) => {
+    requests.inc({ method: req.method, status: String(status) });
+    tx?.respond(createResponse(req, status, reason, { headers }));
+  };
+
+  const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
+    if (draining && req.method !== 'ACK' && req.method !== 'BYE') return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
+    const route = routeRequest(req.method, req.uri);
+    if (route.kind === 'reject') {
+      const headers = route.status === 405 ? [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, INFO, UPDATE' }] : [];
+      return answer(req, tx, route.status, route.reason, headers);
+    }
+    const owner = ownerOf(route.service, route.key);
+    if (!owner) {
+      logger.warn({ method: req.method, service: route.service }, 'no ready owner');
+      return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '5' }]);
+    }
+    const client = route.service === 'focus-controller' ? focusClients.get(owner.address) : notifierClients.get(owner.address);
+    const envelope: SipRequestEnvelope = {
+      message: serializeMessage(req),
+      routingKey: route.key,
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        localHost: flow.localHost,
+        localPort: flow.localPort,
+        connectionId: flow.connectionId ?? '',
+        edgeId: ctx.instanceId,
+      },
+    };
+    let result: SipResponseEnvelope__Output;
+    try {
+      result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(client, 'HandleRequest', envelope, config.ROUTE_TIMEOUT_MS);
+    } catch (err) {
+      logger.error({ method: req.method, owner: owner.id, err: (err as Error).message }, 'owner failed to handle request');
+      return answer(req, tx, 500, 'Server Internal Error');
+    }
+    if (!tx || result.message.length === 0) return;
+    const response = parseMessage(result.message);
+    if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
+    requests.inc({ method: req.method, status: String(response.status) });
+    tx.respond(response);
+  };
+
+  layer.onRequest = (req, tx, flow) => {
+    handle(req, tx, flow).catch((err: Error) => {
+      logger.error({ method: req.method, err: err.message }, 'request handling failed');
+      if (tx) answer(req, tx, 500, 'Server Internal Error');
+    });
+  };
+  layer.onInvalid = (err, flow) => {
+    invalid.inc();
+    logger.debug({ from: `${flow.remoteHost}:${flow.remotePort}`, err: err.message }, 'invalid SIP message');
+  };
+  layer.onStrayResponse = () => {};
+  layer.onAckTimeout = (callId, cseq) => logger.warn({ callId, cseq }, 'no ACK for 2xx');
+
+  const grpcServer = await startGrpcServer({
+    host: config.GRPC_HOST,
+    port: config.GRPC_PORT,
+    services: [
+      {
+        definition: contracts.SignallingEdge.service,
+        implementation: {
+          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call) => {
+            const request = parseMessage(call.message);
+            if (request.kind !== 'request') throw new Error('SendRequest needs a request');
+            const flow = call.flow;
+            if (!flow) throw new Error('SendRequest needs a flow');
+            const response = await layer.request(request, {
+              transport: (flow.transport || 'udp') as TransportProtocol,
+              host: flow.remoteHost,
+              port: flow.remotePort,
+              connectionId: flow.connectionId || undefined,
+            });
+            outgoing.inc({ method: request.method, status: String(response.status) });
+            return { status: response.status, reason: response.reason, response: serializeMessage(response) };
+          }, logger),
+        },
+      },
+    ],
+  });
+
+  membership = new BusMembership({
+    bus: ctx.bus,
+    self: { id: ctx.instanceId, service: EDGE_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: { sipPort: String(sipPort) } },
+    watch: ['focus-controller', 'notifier'],
+    logger,
+  });
+  await membership.start();
+  logger.info({ sipPort, transports: config.SIP_TRANSPORTS, grpcPort: grpcServer.port }, 'signalling-edge started');
+
+  return {
+    sipPort,
+    grpcPort: grpcServer.port,
+    ready: () => !draining,
+    async stop() {
+      draining = true;
+      await membership?.stop();
+      await grpcServer.stop(5_000);
+      await layer.close();
+      for (const t of transports) await t.close();
+      focusClients.close();
+      notifierClients.close();
+    },
+  };
+}
