@@ -44,5 +44,10 @@ export {
   type TextOfferSummary,
 } from './sdp/text-offer-answer.js';
 export { sequenceDelta } from './sequence-number.js';
-export { MISSING_TEXT_MARKER, type T140Delivery, T140Receiver, type T140ReceiverOptions } from './t140-receiver.js';
+export {
+  MISSING_TEXT_MARKER,
+  type T140Delivery,
+  T140Receiver,
+  type T140ReceiverOptions,
+} from './t140-receiver.js';
 export { T140Sender, type T140SenderOptions } from './t140-sender.js';

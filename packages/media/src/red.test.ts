@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseRed, type RedPayload, RedParseError, RedSerializeError, serializeRed } from './red.js';
+import { parseRed, RedParseError, type RedPayload, RedSerializeError, serializeRed } from './red.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const bytes = (s: string) => new Uint8Array(Buffer.from(s));
@@ -22,7 +22,9 @@ describe('RED (RFC 2198 §3)', () => {
 
   it('parses the same bytes, with views into the input', () => {
     const red = parseRed(wire);
-    expect(red.redundant.map((b) => [b.payloadType, b.timestampOffset, Buffer.from(b.data).toString()])).toEqual([
+    expect(
+      red.redundant.map((b) => [b.payloadType, b.timestampOffset, Buffer.from(b.data).toString()]),
+    ).toEqual([
       [98, 600, 'ab'],
       [98, 300, 'c'],
     ]);
@@ -69,7 +71,10 @@ describe('RED (RFC 2198 §3)', () => {
       }),
       { maxLength: 4 },
     ),
-    primary: fc.record({ payloadType: fc.integer({ min: 0, max: 127 }), data: fc.uint8Array({ maxLength: 200 }) }),
+    primary: fc.record({
+      payloadType: fc.integer({ min: 0, max: 127 }),
+      data: fc.uint8Array({ maxLength: 200 }),
+    }),
   });
   const plain = (r: RedPayload) => ({
     redundant: r.redundant.map((b) => ({ ...b, data: [...b.data] })),

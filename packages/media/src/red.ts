@@ -42,7 +42,9 @@ export function parseRed(payload: Uint8Array): RedPayload {
   const redundant: RedBlock[] = [];
   for (const h of headers) {
     if (offset + h.length > payload.length) {
-      throw new RedParseError(`RED block of ${h.length} bytes exceeds the ${payload.length - offset} bytes left`);
+      throw new RedParseError(
+        `RED block of ${h.length} bytes exceeds the ${payload.length - offset} bytes left`,
+      );
     }
     redundant.push({
       payloadType: h.payloadType,
@@ -55,7 +57,8 @@ export function parseRed(payload: Uint8Array): RedPayload {
 }
 
 function checkPayloadType(pt: number): void {
-  if (!Number.isInteger(pt) || pt < 0 || pt > 127) throw new RedSerializeError(`payload type ${pt} is not 0–127`);
+  if (!Number.isInteger(pt) || pt < 0 || pt > 127)
+    throw new RedSerializeError(`payload type ${pt} is not 0–127`);
 }
 
 /** Mirror image of parseRed. Throws RedSerializeError when a field does not fit its header bits. */

@@ -95,7 +95,9 @@ const packetArb: fc.Arbitrary<RtpPacket> = fc
     extension: fc.option(
       fc.record({
         profile: fc.integer({ min: 0, max: 0xffff }),
-        data: fc.integer({ min: 0, max: 8 }).chain((words) => fc.uint8Array({ minLength: words * 4, maxLength: words * 4 })),
+        data: fc
+          .integer({ min: 0, max: 8 })
+          .chain((words) => fc.uint8Array({ minLength: words * 4, maxLength: words * 4 })),
       }),
       { nil: null },
     ),

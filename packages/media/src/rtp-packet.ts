@@ -69,7 +69,9 @@ export function parseRtp(buf: Uint8Array): RtpPacket {
     // The last octet counts the padding octets, itself included (§5.1 P bit).
     paddingSize = buf[buf.length - 1];
     if (paddingSize === 0 || paddingSize > buf.length - offset) {
-      throw new RtpParseError(`padding count ${paddingSize} is invalid for ${buf.length - offset} payload bytes`);
+      throw new RtpParseError(
+        `padding count ${paddingSize} is invalid for ${buf.length - offset} payload bytes`,
+      );
     }
     end -= paddingSize;
   }
@@ -109,7 +111,9 @@ export function serializeRtp(p: RtpPacket): Buffer {
   if (ext) {
     checkUint(ext.profile, 16, 'extension profile');
     if (ext.data.length % 4 !== 0 || ext.data.length / 4 > 0xffff) {
-      throw new RtpSerializeError(`extension data of ${ext.data.length} bytes is not a whole number of words`);
+      throw new RtpSerializeError(
+        `extension data of ${ext.data.length} bytes is not a whole number of words`,
+      );
     }
   }
   let paddingSize = 0;

@@ -51,7 +51,9 @@ export class T140Sender {
     }
     this.maxBlockBytes = opts.maxBlockBytes ?? RED_MAX_BLOCK_LENGTH;
     if (this.redPt !== undefined && this.maxBlockBytes > RED_MAX_BLOCK_LENGTH) {
-      throw new RangeError(`maxBlockBytes ${this.maxBlockBytes} exceeds the RED block limit ${RED_MAX_BLOCK_LENGTH}`);
+      throw new RangeError(
+        `maxBlockBytes ${this.maxBlockBytes} exceeds the RED block limit ${RED_MAX_BLOCK_LENGTH}`,
+      );
     }
     if (this.maxBlockBytes < 4) throw new RangeError(`maxBlockBytes ${this.maxBlockBytes} is below 4`);
     this.sequence = (opts.initialSequence ?? Math.floor(Math.random() * 0x10000)) & 0xffff;

@@ -68,7 +68,9 @@ export function readTextMedia(session: SessionDescription): TextMedia {
 
   let formats: number[];
   try {
-    formats = parsePayloads(m.payloads ?? '').filter((pt) => Number.isInteger(pt) && pt >= 0 && pt <= 127);
+    formats = parsePayloads(String(m.payloads ?? '')).filter(
+      (pt) => Number.isInteger(pt) && pt >= 0 && pt <= 127,
+    );
   } catch {
     formats = [];
   }
@@ -95,7 +97,11 @@ export function readTextMedia(session: SessionDescription): TextMedia {
   const address = m.connection?.ip ?? session.connection?.ip;
   if (!address) throw new SdpNegotiationError(400, 'no c= connection address for m=text');
 
-  const direction = isDirection(m.direction) ? m.direction : isDirection(session.direction) ? session.direction : 'sendrecv';
+  const direction = isDirection(m.direction)
+    ? m.direction
+    : isDirection(session.direction)
+      ? session.direction
+      : 'sendrecv';
   const attributes = (m.invalid ?? []).map((a) => String(a.value).trim());
   let aggregateWindowMs: number | undefined;
   for (const a of attributes) {
@@ -155,7 +161,12 @@ export function describeTextMedia(opts: {
     fmtp:
       red === undefined
         ? []
-        : [{ payload: red, config: Array.from({ length: opts.redundancy + 1 }, () => opts.t140Pt).join('/') }],
+        : [
+            {
+              payload: red,
+              config: Array.from({ length: opts.redundancy + 1 }, () => opts.t140Pt).join('/'),
+            },
+          ],
     direction: opts.direction,
   };
   if (opts.rtcpMux) m.rtcpMux = 'rtcp-mux';

@@ -3,7 +3,13 @@
 import { type MediaDescription, write } from 'sdp-transform';
 import { answerDirectionFor, type Direction, type Role, roleFromOfferDirection } from './direction.js';
 import { SdpNegotiationError } from './sdp-negotiation-error.js';
-import { clampAggregateWindow, describeSession, describeTextMedia, parseSdp, readTextMedia } from './text-media.js';
+import {
+  clampAggregateWindow,
+  describeSession,
+  describeTextMedia,
+  parseSdp,
+  readTextMedia,
+} from './text-media.js';
 
 export type ForwardingMode = 'translate' | 'mix' | 'aggregate';
 
@@ -82,9 +88,16 @@ export function buildTextAnswer(offerSdp: string, summary: TextOfferSummary, loc
 }
 
 function rejectedMedia(m: MediaDescription): MediaDescription {
-  const formats = (m.payloads ?? '').trim();
+  const formats = String(m.payloads ?? '').trim();
   // A rejected stream keeps its type, transport and at least one format (RFC 3264 §6).
-  return { type: m.type, port: 0, protocol: m.protocol, payloads: formats === '' ? '0' : formats, rtp: [], fmtp: [] };
+  return {
+    type: m.type,
+    port: 0,
+    protocol: m.protocol,
+    payloads: formats === '' ? '0' : formats,
+    rtp: [],
+    fmtp: [],
+  };
 }
 
 export interface TextOfferOptions {
@@ -115,7 +128,14 @@ export function createTextOffer(opts: TextOfferOptions): string {
     mixer: opts.mixer ?? false,
     aggregateWindowMs: opts.aggregateWindowMs,
   });
-  return write(describeSession({ address: opts.address, sessionId: opts.sessionId, username: opts.username, media: [media] }));
+  return write(
+    describeSession({
+      address: opts.address,
+      sessionId: opts.sessionId,
+      username: opts.username,
+      media: [media],
+    }),
+  );
 }
 
 export interface TextAnswerSummary {
