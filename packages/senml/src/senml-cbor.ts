@@ -2,7 +2,12 @@
 
 import { Encoder } from 'cbor-x';
 import { SenmlError } from './senml-error.js';
-import { DEFAULT_MAX_PACK_BYTES, type SenmlLimits, type SenmlPack, type SenmlRecord } from './senml-record.js';
+import {
+  DEFAULT_MAX_PACK_BYTES,
+  type SenmlLimits,
+  type SenmlPack,
+  type SenmlRecord,
+} from './senml-record.js';
 import { validatePack } from './validate-pack.js';
 
 /** RFC 8428 §6 Table 6. */
@@ -47,7 +52,8 @@ export function encodeSenmlCbor(pack: SenmlPack): Buffer {
 /** Decodes and validates application/senml+cbor. Throws SenmlError. */
 export function decodeSenmlCbor(buf: Uint8Array, limits: SenmlLimits = {}): SenmlPack {
   const maxBytes = limits.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES;
-  if (buf.length > maxBytes) throw new SenmlError(`pack of ${buf.length} bytes exceeds the limit of ${maxBytes}`);
+  if (buf.length > maxBytes)
+    throw new SenmlError(`pack of ${buf.length} bytes exceeds the limit of ${maxBytes}`);
   let value: unknown;
   try {
     // A fresh decoder per pack, so nothing a peer sends can shape how the next pack decodes.
@@ -77,7 +83,8 @@ function toRecord(item: unknown, i: number): SenmlRecord {
     }
     let value: unknown = typeof raw === 'bigint' ? Number(raw) : raw;
     if (key === 'vd') {
-      if (!(raw instanceof Uint8Array)) throw new SenmlError('vd must be a CBOR byte string (RFC 8428 §6)', i, 'vd');
+      if (!(raw instanceof Uint8Array))
+        throw new SenmlError('vd must be a CBOR byte string (RFC 8428 §6)', i, 'vd');
       value = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
     }
     record[key] = value;

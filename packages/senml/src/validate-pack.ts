@@ -26,14 +26,25 @@ export function validatePack(pack: unknown, limits: SenmlLimits = {}): asserts p
 
     const values = VALUE_FIELDS.filter((f) => r[f] !== undefined);
     if (values.length > 1) {
-      throw new SenmlError(`has more than one value field (${values.join(', ')}) (RFC 8428 §4.2)`, i, values[1]);
+      throw new SenmlError(
+        `has more than one value field (${values.join(', ')}) (RFC 8428 §4.2)`,
+        i,
+        values[1],
+      );
     }
     if (typeof r.bn === 'string') baseName = r.bn;
     const name = baseName + (typeof r.n === 'string' ? r.n : '');
-    if (name === '') throw new SenmlError('has no name: neither bn nor n resolves to one (RFC 8428 §4.5.1)', i, 'n');
+    if (name === '')
+      throw new SenmlError('has no name: neither bn nor n resolves to one (RFC 8428 §4.5.1)', i, 'n');
     if (!NAME_CHARS.test(name)) {
-      const what = /^[A-Za-z0-9]/.test(name) ? 'has a character not allowed' : 'does not start with a letter or digit';
-      throw new SenmlError(`name ${JSON.stringify(name)} ${what} (RFC 8428 §4.5.1)`, i, r.n === undefined ? 'bn' : 'n');
+      const what = /^[A-Za-z0-9]/.test(name)
+        ? 'has a character not allowed'
+        : 'does not start with a letter or digit';
+      throw new SenmlError(
+        `name ${JSON.stringify(name)} ${what} (RFC 8428 §4.5.1)`,
+        i,
+        r.n === undefined ? 'bn' : 'n',
+      );
     }
     if (values.length === 0 && r.s === undefined) {
       throw new SenmlError('has neither a value (v, vs, vb, vd) nor a sum (s) (RFC 8428 §4.2)', i, 'v');
@@ -63,6 +74,10 @@ function checkField(r: Record<string, unknown>, key: string, i: number): void {
       throw new SenmlError(`bver ${value} is newer than version ${SENML_VERSION} (RFC 8428 §4.4)`, i, key);
     }
   } else if (key.endsWith('_')) {
-    throw new SenmlError(`field ${JSON.stringify(key)} must be understood and is not (RFC 8428 §4.4)`, i, key);
+    throw new SenmlError(
+      `field ${JSON.stringify(key)} must be understood and is not (RFC 8428 §4.4)`,
+      i,
+      key,
+    );
   }
 }
