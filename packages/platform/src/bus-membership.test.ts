@@ -10,7 +10,12 @@ import { FakeClock } from './testing/fake-clock.js';
 import { type RunningNatsServer, startNatsServer } from './testing/nats-server.js';
 
 const logger = createLogger('test', { level: 'silent' });
-const relay = (id: string, port = 7000): Member => ({ id, service: 'media-relay', address: `127.0.0.1:${port}`, meta: { zone: 'a' } });
+const relay = (id: string, port = 7000): Member => ({
+  id,
+  service: 'media-relay',
+  address: `127.0.0.1:${port}`,
+  meta: { zone: 'a' },
+});
 const focus: Member = { id: 'focus-1', service: 'focus-controller', address: '127.0.0.1:7100', meta: {} };
 const ids = (ms: Member[]) => ms.map((m) => m.id);
 
@@ -88,7 +93,9 @@ describe('BusMembership on the in-process bus', () => {
       ),
     );
     await bus.flush();
-    expect(observer.members('media-relay')).toEqual([{ id: 'relay-9', service: 'media-relay', address: '127.0.0.1:7000', meta: {} }]);
+    expect(observer.members('media-relay')).toEqual([
+      { id: 'relay-9', service: 'media-relay', address: '127.0.0.1:7000', meta: {} },
+    ]);
     await advance(3000); // heartbeats due at 1000, 2000, 3000 are missed only once 3000 has passed
     expect(ids(observer.members('media-relay'))).toEqual(['relay-9']);
     await advance(1000);
@@ -128,7 +135,14 @@ describe('BusMembership on the in-process bus', () => {
     clock = new FakeClock();
     const observer = make(undefined, ['media-relay']);
     await observer.start();
-    const a = new BusMembership({ bus, self: relay('relay-1', 7001), watch: [], intervalMs: 1000, clock, logger });
+    const a = new BusMembership({
+      bus,
+      self: relay('relay-1', 7001),
+      watch: [],
+      intervalMs: 1000,
+      clock,
+      logger,
+    });
     await a.start();
     await a.stop();
     await bus.flush();
@@ -145,7 +159,10 @@ describe('BusMembership on the in-process bus', () => {
     clock = new FakeClock();
     const observer = make(undefined, ['media-relay']);
     await observer.start();
-    bus.publish('pubsub.members.media-relay', new TextEncoder().encode('{"type":"announce","member":{"id":""}}'));
+    bus.publish(
+      'pubsub.members.media-relay',
+      new TextEncoder().encode('{"type":"announce","member":{"id":""}}'),
+    );
     bus.publish('pubsub.members.media-relay', new TextEncoder().encode('not json'));
     await make(relay('relay-1'), []).start();
     await bus.flush();
@@ -164,7 +181,10 @@ describe('BusMembership on nats-server', () => {
     await server?.stop();
   });
   const open = async () => {
-    const bus = await connectNatsBus(await connect({ servers: server.url }), { logger, ownsConnection: true });
+    const bus = await connectNatsBus(await connect({ servers: server.url }), {
+      logger,
+      ownsConnection: true,
+    });
     buses.push(bus);
     return bus;
   };
@@ -174,10 +194,21 @@ describe('BusMembership on nats-server', () => {
     const f1 = new BusMembership({ bus: await open(), self: focus, watch: ['focus-controller'], logger });
     await f1.start();
     await edge.start(); // learns f1 through its probe, well before the 2 s heartbeat
-    await vi.waitFor(() => expect(ids(edge.members('focus-controller'))).toEqual(['focus-1']), { timeout: 5000, interval: 10 });
-    const r1 = new BusMembership({ bus: await open(), self: relay('relay-1'), watch: ['media-relay'], logger });
+    await vi.waitFor(() => expect(ids(edge.members('focus-controller'))).toEqual(['focus-1']), {
+      timeout: 5000,
+      interval: 10,
+    });
+    const r1 = new BusMembership({
+      bus: await open(),
+      self: relay('relay-1'),
+      watch: ['media-relay'],
+      logger,
+    });
     await r1.start();
-    await vi.waitFor(() => expect(ids(edge.members('media-relay'))).toEqual(['relay-1']), { timeout: 5000, interval: 10 });
+    await vi.waitFor(() => expect(ids(edge.members('media-relay'))).toEqual(['relay-1']), {
+      timeout: 5000,
+      interval: 10,
+    });
     expect(edge.members('media-relay')[0]).toEqual(relay('relay-1'));
     await r1.stop();
     await vi.waitFor(() => expect(edge.members('media-relay')).toEqual([]), { timeout: 5000, interval: 10 });

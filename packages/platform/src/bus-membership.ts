@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import type { Bus, BusSubscription } from './bus.js';
-import { type Logger, fallbackLogger } from './logging.js';
-import { type Member, type Membership, type MembershipClock, membersSubject, systemClock } from './membership.js';
+import { fallbackLogger, type Logger } from './logging.js';
+import {
+  type Member,
+  type Membership,
+  type MembershipClock,
+  membersSubject,
+  systemClock,
+} from './membership.js';
 import { assertValidSubject } from './subject.js';
 
 /** Heartbeats missed before a member is dropped. */
@@ -89,7 +95,9 @@ export class BusMembership implements Membership {
     const subjects = new Set(this.known.keys());
     if (this.self) subjects.add(this.self.service);
     for (const service of subjects) {
-      this.subscriptions.push(this.bus.subscribe(membersSubject(service), (msg) => this.receive(service, msg.data)));
+      this.subscriptions.push(
+        this.bus.subscribe(membersSubject(service), (msg) => this.receive(service, msg.data)),
+      );
     }
     // Make sure the server has our subscriptions before asking others to announce.
     await this.bus.flush();
@@ -200,7 +208,10 @@ export class BusMembership implements Membership {
     const previous = members.get(member.id);
     members.set(member.id, { member, lastSeen: this.clock.now(), intervalMs });
     if (!previous) {
-      this.logger.info({ service: member.service, member: member.id, address: member.address }, 'member joined');
+      this.logger.info(
+        { service: member.service, member: member.id, address: member.address },
+        'member joined',
+      );
       this.emit(member.service);
     } else if (!sameMember(previous.member, member)) {
       this.emit(member.service);

@@ -24,7 +24,10 @@ class Collector {
     return this.messages.map((m) => m.subject);
   }
   async waitFor(n: number): Promise<void> {
-    await vi.waitFor(() => expect(this.messages.length).toBeGreaterThanOrEqual(n), { timeout: 5000, interval: 5 });
+    await vi.waitFor(() => expect(this.messages.length).toBeGreaterThanOrEqual(n), {
+      timeout: 5000,
+      interval: 5,
+    });
   }
 }
 
@@ -68,7 +71,13 @@ export function describeBusContract(name: string, makeHarness: () => Promise<Bus
       const got = new Collector();
       b.subscribe('pubsub.roster.*', got.handler);
       await settle();
-      for (const s of ['pubsub.roster', 'pubsub.roster.c1.x', 'pubsub.rosterx.c1', 'pubsub.roster.c1', 'pubsub.roster.c2']) {
+      for (const s of [
+        'pubsub.roster',
+        'pubsub.roster.c1.x',
+        'pubsub.rosterx.c1',
+        'pubsub.roster.c1',
+        'pubsub.roster.c2',
+      ]) {
         a.publish(s, enc.encode(s));
       }
       await got.waitFor(2);
@@ -80,7 +89,8 @@ export function describeBusContract(name: string, makeHarness: () => Promise<Bus
       const got = new Collector();
       b.subscribe('pubsub.*.c1', got.handler);
       await settle();
-      for (const s of ['pubsub.media.c2', 'pubsub.media.c1', 'pubsub.roster.c1', 'pubsub.c1']) a.publish(s, enc.encode(s));
+      for (const s of ['pubsub.media.c2', 'pubsub.media.c1', 'pubsub.roster.c1', 'pubsub.c1'])
+        a.publish(s, enc.encode(s));
       await got.waitFor(2);
       await settle();
       expect(got.subjects()).toEqual(['pubsub.media.c1', 'pubsub.roster.c1']);
@@ -121,7 +131,10 @@ export function describeBusContract(name: string, makeHarness: () => Promise<Bus
       const sent = Array.from({ length: 40 }, (_, i) => `m${i}`);
       for (const t of sent) a.publish('pubsub.media.c1', enc.encode(t));
       await plain.waitFor(40);
-      await vi.waitFor(() => expect(m1.messages.length + m2.messages.length).toBe(40), { timeout: 5000, interval: 5 });
+      await vi.waitFor(() => expect(m1.messages.length + m2.messages.length).toBe(40), {
+        timeout: 5000,
+        interval: 5,
+      });
       await settle();
       expect(plain.texts()).toEqual(sent);
       expect([...m1.texts(), ...m2.texts()].sort()).toEqual([...sent].sort());
@@ -138,7 +151,10 @@ export function describeBusContract(name: string, makeHarness: () => Promise<Bus
       for (let i = 0; i < 10; i++) a.publish('pubsub.roster.c1', enc.encode(String(i)));
       a.publish('pubsub.roster.c2', enc.encode('c2'));
       await otherQueue.waitFor(11);
-      await vi.waitFor(() => expect(onC1.messages.length + onAll.messages.length).toBe(11), { timeout: 5000, interval: 5 });
+      await vi.waitFor(() => expect(onC1.messages.length + onAll.messages.length).toBe(11), {
+        timeout: 5000,
+        interval: 5,
+      });
       await settle();
       expect(onC1.messages.length + onAll.messages.length).toBe(11);
       expect(onC1.subjects().every((s) => s === 'pubsub.roster.c1')).toBe(true);

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bus } from './bus.js';
 import { describeBusContract } from './bus.contract.js';
+import type { Bus } from './bus.js';
 import { InProcessBus } from './in-process-bus.js';
 import { createLogger } from './logging.js';
 import { connectNatsBus } from './nats-bus.js';

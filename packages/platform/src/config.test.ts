@@ -1,7 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { ConfigError, EXIT_CONFIG, baseConfig, baseConfigShape, env, instanceId, loadConfig, loadConfigOrExit } from './config.js';
+import {
+  baseConfig,
+  baseConfigShape,
+  ConfigError,
+  EXIT_CONFIG,
+  env,
+  instanceId,
+  loadConfig,
+  loadConfigOrExit,
+} from './config.js';
 
 const schema = z.object({
   ...baseConfigShape,
@@ -91,7 +100,10 @@ describe('loadConfig', () => {
   });
 
   it('treats an empty variable as unset', () => {
-    expect(loadConfig(schema, { SIP_PORT: '', REALM: '  ' })).toMatchObject({ SIP_PORT: 5060, REALM: undefined });
+    expect(loadConfig(schema, { SIP_PORT: '', REALM: '  ' })).toMatchObject({
+      SIP_PORT: 5060,
+      REALM: undefined,
+    });
   });
 
   it('names the variable, what it expected and what it got', () => {
@@ -106,7 +118,11 @@ describe('loadConfig', () => {
     ['WORKERS', '0', 'WORKERS: expected an integer 1–64, got "0"'],
     ['TLS', 'maybe', 'TLS: expected true/false/1/0/yes/no, got "maybe"'],
     ['MODE', 'sfu', 'MODE: expected one of translator, mixer, got "sfu"'],
-    ['LOG_LEVEL', 'loud', 'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [
+      'LOG_LEVEL',
+      'loud',
+      'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
   ])('rejects %s=%s', (variable, raw, message) => {
     const err = configError(() => loadConfig(schema, { [variable]: raw }));
     expect(err.variable).toBe(variable);
@@ -144,18 +160,21 @@ describe('loadConfig', () => {
   it('never throws anything but ConfigError on arbitrary environment strings', () => {
     const keys = Object.keys(schema.shape);
     fc.assert(
-      fc.property(fc.dictionary(fc.constantFrom(...keys), fc.option(fc.string(), { nil: undefined })), (vars) => {
-        try {
-          const cfg = loadConfig(schema, vars);
-          expect(Number.isInteger(cfg.SIP_PORT) && cfg.SIP_PORT >= 0 && cfg.SIP_PORT <= 65535).toBe(true);
-          expect(cfg.WORKERS).toBeGreaterThanOrEqual(1);
-          expect(cfg.WORKERS).toBeLessThanOrEqual(64);
-        } catch (err) {
-          expect(err).toBeInstanceOf(ConfigError);
-          expect(keys).toContain((err as ConfigError).variable);
-          expect((err as ConfigError).message.startsWith(`${(err as ConfigError).variable}: `)).toBe(true);
-        }
-      }),
+      fc.property(
+        fc.dictionary(fc.constantFrom(...keys), fc.option(fc.string(), { nil: undefined })),
+        (vars) => {
+          try {
+            const cfg = loadConfig(schema, vars);
+            expect(Number.isInteger(cfg.SIP_PORT) && cfg.SIP_PORT >= 0 && cfg.SIP_PORT <= 65535).toBe(true);
+            expect(cfg.WORKERS).toBeGreaterThanOrEqual(1);
+            expect(cfg.WORKERS).toBeLessThanOrEqual(64);
+          } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError);
+            expect(keys).toContain((err as ConfigError).variable);
+            expect((err as ConfigError).message.startsWith(`${(err as ConfigError).variable}: `)).toBe(true);
+          }
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -169,7 +188,9 @@ describe('loadConfigOrExit', () => {
     const write = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
       expect(() => loadConfigOrExit(schema, { SIP_PORT: 'abc' })).toThrow(`exit ${EXIT_CONFIG}`);
-      expect(write).toHaveBeenCalledWith('configuration error: SIP_PORT: expected an integer 0–65535, got "abc"\n');
+      expect(write).toHaveBeenCalledWith(
+        'configuration error: SIP_PORT: expected an integer 0–65535, got "abc"\n',
+      );
     } finally {
       exit.mockRestore();
       write.mockRestore();

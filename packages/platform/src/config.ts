@@ -1,5 +1,5 @@
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /** A configuration variable is missing or malformed; `variable` names it for the operator. */
@@ -72,7 +72,9 @@ export const env = {
     return envValue(defaultValue, 'expected an integer 0–65535', (raw) => parseInteger(raw, 0, 65535));
   },
   int(defaultValue: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): z.ZodType<number> {
-    return envValue(defaultValue, `expected ${describeRange(min, max)}`, (raw) => parseInteger(raw, min, max));
+    return envValue(defaultValue, `expected ${describeRange(min, max)}`, (raw) =>
+      parseInteger(raw, min, max),
+    );
   },
   bool(defaultValue: boolean): z.ZodType<boolean> {
     return envValue(defaultValue, 'expected true/false/1/0/yes/no', (raw) => {
@@ -94,7 +96,11 @@ export const env = {
     );
   },
   durationMs(defaultValue: number): z.ZodType<number> {
-    return envValue(defaultValue, "expected a duration: integer milliseconds or a number with ms/s/m/h (e.g. '5s')", parseDuration);
+    return envValue(
+      defaultValue,
+      "expected a duration: integer milliseconds or a number with ms/s/m/h (e.g. '5s')",
+      parseDuration,
+    );
   },
 };
 
@@ -131,6 +137,7 @@ function describeRaw(raw: string | undefined): string {
 }
 
 /** Validates `env` against `schema`; throws ConfigError naming the first bad variable. */
+// biome-ignore lint/suspicious/noExplicitAny: accepts any object schema (contract signature)
 export function loadConfig<S extends z.ZodObject<any>>(schema: S, env: Env = process.env): z.infer<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
@@ -141,6 +148,7 @@ export function loadConfig<S extends z.ZodObject<any>>(schema: S, env: Env = pro
 }
 
 /** loadConfig for a process entry point: a bad variable prints its message and exits with 78. */
+// biome-ignore lint/suspicious/noExplicitAny: accepts any object schema (contract signature)
 export function loadConfigOrExit<S extends z.ZodObject<any>>(schema: S, env: Env = process.env): z.infer<S> {
   try {
     return loadConfig(schema, env);

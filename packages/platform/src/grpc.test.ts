@@ -1,6 +1,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GrpcClientPool, GrpcStatusError, type RunningGrpcServer, asyncUnary, startGrpcServer, unary } from './grpc.js';
+import {
+  asyncUnary,
+  GrpcClientPool,
+  GrpcStatusError,
+  type RunningGrpcServer,
+  startGrpcServer,
+  unary,
+} from './grpc.js';
 import { createLogger } from './logging.js';
 
 interface EchoRequest {
@@ -52,7 +59,8 @@ describe('gRPC helpers', () => {
             Echo: asyncUnary<EchoRequest, EchoReply>(async (req, call) => {
               if (req.delayMs) await new Promise((r) => setTimeout(r, req.delayMs));
               if (req.fail === 'throw') throw new Error(`cannot echo ${req.text}`);
-              if (req.fail === 'not-found') throw new GrpcStatusError(grpc.status.NOT_FOUND, `no conference ${req.text}`);
+              if (req.fail === 'not-found')
+                throw new GrpcStatusError(grpc.status.NOT_FOUND, `no conference ${req.text}`);
               return { text: req.text.toUpperCase(), peer: call.getPeer() };
             }, logger),
           },
@@ -90,7 +98,9 @@ describe('gRPC helpers', () => {
       code: grpc.status.INTERNAL,
       details: 'cannot echo x',
     });
-    expect(await unary<EchoRequest, EchoReply>(client, 'Echo', { text: 'still here' })).toMatchObject({ text: 'STILL HERE' });
+    expect(await unary<EchoRequest, EchoReply>(client, 'Echo', { text: 'still here' })).toMatchObject({
+      text: 'STILL HERE',
+    });
   });
 
   it('answers a GrpcStatusError with its own code', async () => {

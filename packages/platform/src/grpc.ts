@@ -76,12 +76,20 @@ export class GrpcClientPool<C extends grpc.Client> {
 }
 
 /** Calls a unary method by name as a promise; rejects with the grpc ServiceError. */
-export function unary<Req, Res>(client: grpc.Client, method: string, request: Req, deadlineMs = 5000): Promise<Res> {
+export function unary<Req, Res>(
+  client: grpc.Client,
+  method: string,
+  request: Req,
+  deadlineMs = 5000,
+): Promise<Res> {
   const fn = (client as unknown as Record<string, unknown>)[method];
   if (typeof fn !== 'function') return Promise.reject(new TypeError(`gRPC client has no method ${method}`));
   return new Promise<Res>((resolve, reject) => {
-    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: Res) =>
-      err ? reject(err) : resolve(res),
+    fn.call(
+      client,
+      request,
+      { deadline: Date.now() + deadlineMs },
+      (err: grpc.ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)),
     );
   });
 }

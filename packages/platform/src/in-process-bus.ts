@@ -1,5 +1,11 @@
-import { type Bus, BusClosedError, type BusMessage, type BusSubscription, assertValidHeaders } from './bus.js';
-import { type Logger, fallbackLogger } from './logging.js';
+import {
+  assertValidHeaders,
+  type Bus,
+  BusClosedError,
+  type BusMessage,
+  type BusSubscription,
+} from './bus.js';
+import { fallbackLogger, type Logger } from './logging.js';
 import { assertValidSubject, hasWildcard, subjectMatches } from './subject.js';
 
 interface Sub {
@@ -43,7 +49,11 @@ export class InProcessBus implements Bus {
     }
   }
 
-  subscribe(subject: string, handler: (msg: BusMessage) => void, opts: { queue?: string } = {}): BusSubscription {
+  subscribe(
+    subject: string,
+    handler: (msg: BusMessage) => void,
+    opts: { queue?: string } = {},
+  ): BusSubscription {
     if (this.closed) throw new BusClosedError();
     assertValidSubject(subject, true);
     const sub: Sub = { pattern: subject, handler, active: true };

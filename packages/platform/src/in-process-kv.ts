@@ -1,6 +1,14 @@
-import { InvalidKvKeyError, KvConflictError, type KvBucket, type KvBucketOptions, type KvEntry, type KvStore, type KvWatchEvent } from './kv.js';
+import {
+  InvalidKvKeyError,
+  type KvBucket,
+  type KvBucketOptions,
+  KvConflictError,
+  type KvEntry,
+  type KvStore,
+  type KvWatchEvent,
+} from './kv.js';
 import { assertValidKvKey, isValidBucketName } from './kv-key.js';
-import { type Logger, fallbackLogger } from './logging.js';
+import { fallbackLogger, type Logger } from './logging.js';
 
 interface Stored {
   /** null marks a delete (a JetStream KV 'DEL' marker). */
@@ -43,7 +51,7 @@ class InProcessKvBucket implements KvBucket {
     assertValidKvKey(key);
     const stored = this.latest(key);
     if (stored && stored.value !== null) {
-      throw new KvConflictError(key, `${this.name}/${key} already exists at revision ${stored.revision}`);
+      throw new KvConflictError(`${this.name}/${key} already exists at revision ${stored.revision}`, key);
     }
     return this.write(key, value);
   }
@@ -76,7 +84,10 @@ class InProcessKvBucket implements KvBucket {
     return out.sort();
   }
 
-  async watch(handler: (entry: KvWatchEvent) => void, opts: { prefix?: string } = {}): Promise<{ stop(): void }> {
+  async watch(
+    handler: (entry: KvWatchEvent) => void,
+    opts: { prefix?: string } = {},
+  ): Promise<{ stop(): void }> {
     const watcher: Watcher = { prefix: opts.prefix ?? '', handler, active: true };
     this.watchers.add(watcher);
     return {
@@ -100,7 +111,10 @@ class InProcessKvBucket implements KvBucket {
   private check(key: string, expectedRevision: number): void {
     const last = this.latest(key)?.revision ?? 0;
     if (last !== expectedRevision) {
-      throw new KvConflictError(key, `${this.name}/${key} is at revision ${last}, expected ${expectedRevision}`);
+      throw new KvConflictError(
+        `${this.name}/${key} is at revision ${last}, expected ${expectedRevision}`,
+        key,
+      );
     }
   }
 

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { KvConflictError, type KvBucket } from './kv.js';
+import { type KvBucket, KvConflictError } from './kv.js';
 
 /** A stored value that is not JSON or does not match the bucket's schema. */
 export class KvValueError extends Error {
@@ -73,7 +73,10 @@ export class JsonBucket<T> {
         lastConflict = err;
       }
     }
-    throw new KvConflictError(key, `gave up on ${key} after ${MUTATE_TRIES} conflicting writes: ${lastConflict?.message}`);
+    throw new KvConflictError(
+      `gave up on ${key} after ${MUTATE_TRIES} conflicting writes: ${lastConflict?.message}`,
+      key,
+    );
   }
 
   private encode(value: T): Uint8Array {
@@ -89,7 +92,10 @@ export class JsonBucket<T> {
     }
     const result = this.schema.safeParse(json);
     if (!result.success) {
-      throw new KvValueError(key, `value of ${key} does not match its schema: ${result.error.issues[0]?.message}`);
+      throw new KvValueError(
+        key,
+        `value of ${key} does not match its schema: ${result.error.issues[0]?.message}`,
+      );
     }
     return result.data;
   }

@@ -40,7 +40,8 @@ export function kvKey(...parts: string[]): string {
 
 export function decodeKvKeyPart(part: string): string {
   if (!part.startsWith('=')) {
-    if (!PLAIN_PART.test(part)) throw new InvalidKvKeyError(`not an encoded key part: ${JSON.stringify(part)}`);
+    if (!PLAIN_PART.test(part))
+      throw new InvalidKvKeyError(`not an encoded key part: ${JSON.stringify(part)}`);
     return part;
   }
   const utf16 = part.startsWith('==');
@@ -51,7 +52,8 @@ export function decodeKvKeyPart(part: string): string {
   }
   const bytes = Buffer.from(body, 'base64url');
   const text = utf16 ? bytes.toString('utf16le') : bytes.toString('utf8');
-  if (encodeKvKeyPart(text) !== part) throw new InvalidKvKeyError(`not an encoded key part: ${JSON.stringify(part)}`);
+  if (encodeKvKeyPart(text) !== part)
+    throw new InvalidKvKeyError(`not an encoded key part: ${JSON.stringify(part)}`);
   return text;
 }
 

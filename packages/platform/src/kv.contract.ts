@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { JsonBucket, KvValueError } from './json-bucket.js';
-import { InvalidKvKeyError, KvConflictError, type KvBucket, type KvStore, type KvWatchEvent } from './kv.js';
+import { InvalidKvKeyError, type KvBucket, KvConflictError, type KvStore, type KvWatchEvent } from './kv.js';
 import { kvKey } from './kv-key.js';
 
 const enc = new TextEncoder();
@@ -137,7 +137,10 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
       const watch = await kv.watch((e) => events.push(e));
       await kv.put('a', enc.encode('1'));
       await kv.put('b.c', enc.encode('2'));
-      await vi.waitFor(() => expect(events.map((e) => e.key)).toEqual(['a', 'b.c']), { timeout: 5000, interval: 5 });
+      await vi.waitFor(() => expect(events.map((e) => e.key)).toEqual(['a', 'b.c']), {
+        timeout: 5000,
+        interval: 5,
+      });
       watch.stop();
     });
 
@@ -152,11 +155,14 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
     it('stores any kvKey-encoded key', async () => {
       const kv = await fresh();
       await fc.assert(
-        fc.asyncProperty(fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 3 }), async (parts) => {
-          const key = kvKey(...parts);
-          await kv.put(key, enc.encode(JSON.stringify(parts)));
-          expect(JSON.parse(text((await kv.get(key))?.value) ?? 'null')).toEqual(parts);
-        }),
+        fc.asyncProperty(
+          fc.array(fc.string({ unit: 'binary' }), { minLength: 1, maxLength: 3 }),
+          async (parts) => {
+            const key = kvKey(...parts);
+            await kv.put(key, enc.encode(JSON.stringify(parts)));
+            expect(JSON.parse(text((await kv.get(key))?.value) ?? 'null')).toEqual(parts);
+          },
+        ),
         { numRuns: 25 },
       );
     });
@@ -172,7 +178,9 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
     describe('JsonBucket', () => {
       const schema = z.object({ members: z.array(z.string()) });
       type Doc = z.infer<typeof schema>;
-      const add = (name: string) => (cur: Doc | null): Doc => ({ members: [...(cur?.members ?? []), name] });
+      const add =
+        (name: string) =>
+        (cur: Doc | null): Doc => ({ members: [...(cur?.members ?? []), name] });
 
       it('round-trips values and validates them on read, naming the key', async () => {
         const raw = await fresh();

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { type NatsConnection, connect } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InProcessKvStore } from './in-process-kv.js';
 import { describeKvContract } from './kv.contract.js';
@@ -30,7 +30,12 @@ describe('on nats-server with JetStream', () => {
   // natsKvStore is created lazily so the connection exists when the first test runs.
   describeKvContract('NATS JetStream KV', () => {
     let store: ReturnType<typeof natsKvStore> | undefined;
-    return { bucket: (name, opts) => (store ??= natsKvStore(nc, { logger: quiet })).bucket(name, opts) };
+    return {
+      bucket: (name, opts) => {
+        store ??= natsKvStore(nc, { logger: quiet });
+        return store.bucket(name, opts);
+      },
+    };
   });
 });
 
@@ -74,11 +79,17 @@ describe('kvKey', () => {
 
   it('always yields a valid key that decodes back to its parts', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })), { minLength: 1, maxLength: 5 }), (parts) => {
-        const key = kvKey(...parts);
-        expect(isValidKvKey(key)).toBe(true);
-        expect(decodeKvKey(key)).toEqual(parts);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme' })), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        (parts) => {
+          const key = kvKey(...parts);
+          expect(isValidKvKey(key)).toBe(true);
+          expect(decodeKvKey(key)).toEqual(parts);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -93,7 +104,8 @@ describe('kvKey', () => {
   });
 
   it('refuses to decode what it could not have encoded', () => {
-    for (const bad of ['a b', '=***', '=PXh', '=A', '==AA_']) expect(() => decodeKvKeyPart(bad), bad).toThrow(InvalidKvKeyError);
+    for (const bad of ['a b', '=***', '=PXh', '=A', '==AA_'])
+      expect(() => decodeKvKeyPart(bad), bad).toThrow(InvalidKvKeyError);
     fc.assert(
       fc.property(fc.string(), (s) => {
         try {
@@ -108,6 +120,7 @@ describe('kvKey', () => {
 
   it('validates keys with the NATS rules', () => {
     for (const ok of ['a', 'a.b', 'A-b_c/d=e.9']) expect(isValidKvKey(ok), ok).toBe(true);
-    for (const bad of ['', '.', '.a', 'a.', 'a..b', 'a b', 'a*', 'a>', 'ä', 'a\n']) expect(isValidKvKey(bad), bad).toBe(false);
+    for (const bad of ['', '.', '.a', 'a.', 'a..b', 'a b', 'a*', 'a>', 'ä', 'a\n'])
+      expect(isValidKvKey(bad), bad).toBe(false);
   });
 });

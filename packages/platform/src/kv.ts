@@ -2,8 +2,8 @@
 export class KvConflictError extends Error {
   override readonly name = 'KvConflictError';
   constructor(
-    readonly key: string,
     message: string,
+    readonly key?: string,
   ) {
     super(message);
   }

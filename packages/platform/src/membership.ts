@@ -23,7 +23,7 @@ export interface Membership {
 export interface MembershipClock {
   now(): number;
   setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: any): void;
+  clearInterval(handle: unknown): void;
 }
 
 export const systemClock: MembershipClock = {

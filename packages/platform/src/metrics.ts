@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /** One registry per service (several share a process in the embedded broker), labelled with its identity. */
 export function createRegistry(service: string, instance: string): Registry {

@@ -1,6 +1,12 @@
-import { type MsgHdrs, type NatsConnection, type Subscription, connect, headers as natsHeaders } from 'nats';
-import { type Bus, BusClosedError, type BusMessage, type BusSubscription, assertValidHeaders } from './bus.js';
-import { type Logger, fallbackLogger } from './logging.js';
+import { connect, type MsgHdrs, type NatsConnection, headers as natsHeaders, type Subscription } from 'nats';
+import {
+  assertValidHeaders,
+  type Bus,
+  BusClosedError,
+  type BusMessage,
+  type BusSubscription,
+} from './bus.js';
+import { fallbackLogger, type Logger } from './logging.js';
 import { assertValidSubject } from './subject.js';
 
 function toRecord(hdrs: MsgHdrs | undefined): Record<string, string> {
@@ -39,7 +45,11 @@ class NatsBus implements Bus {
     }
   }
 
-  subscribe(subject: string, handler: (msg: BusMessage) => void, opts: { queue?: string } = {}): BusSubscription {
+  subscribe(
+    subject: string,
+    handler: (msg: BusMessage) => void,
+    opts: { queue?: string } = {},
+  ): BusSubscription {
     if (this.closed) throw new BusClosedError();
     assertValidSubject(subject, true);
     const sub = this.nc.subscribe(subject, {

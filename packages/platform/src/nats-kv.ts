@@ -1,7 +1,15 @@
-import { type KV, type KvEntry as NatsKvEntry, KvWatchInclude, type NatsConnection } from 'nats';
-import { InvalidKvKeyError, KvConflictError, type KvBucket, type KvBucketOptions, type KvEntry, type KvStore, type KvWatchEvent } from './kv.js';
+import { type KV, KvWatchInclude, type NatsConnection, type KvEntry as NatsKvEntry } from 'nats';
+import {
+  InvalidKvKeyError,
+  type KvBucket,
+  type KvBucketOptions,
+  KvConflictError,
+  type KvEntry,
+  type KvStore,
+  type KvWatchEvent,
+} from './kv.js';
 import { assertValidKvKey, isValidBucketName, isValidKvKey } from './kv-key.js';
-import { type Logger, fallbackLogger } from './logging.js';
+import { fallbackLogger, type Logger } from './logging.js';
 
 // JetStream API error: "wrong last sequence" (Nats-Expected-Last-Subject-Sequence failed).
 const JS_WRONG_LAST_SEQUENCE = 10071;
@@ -39,7 +47,7 @@ class NatsKvBucket implements KvBucket {
     try {
       return await this.kv.create(key, value);
     } catch (err) {
-      if (isWrongLastSequence(err)) throw new KvConflictError(key, `${this.name}/${key} already exists`);
+      if (isWrongLastSequence(err)) throw new KvConflictError(`${this.name}/${key} already exists`, key);
       throw err;
     }
   }
@@ -51,7 +59,7 @@ class NatsKvBucket implements KvBucket {
       return await this.kv.put(key, value, { previousSeq: expectedRevision });
     } catch (err) {
       if (isWrongLastSequence(err)) {
-        throw new KvConflictError(key, `${this.name}/${key} is not at revision ${expectedRevision}`);
+        throw new KvConflictError(`${this.name}/${key} is not at revision ${expectedRevision}`, key);
       }
       throw err;
     }
@@ -68,7 +76,7 @@ class NatsKvBucket implements KvBucket {
       await this.kv.delete(key, expectedRevision ? { previousSeq: expectedRevision } : undefined);
     } catch (err) {
       if (isWrongLastSequence(err)) {
-        throw new KvConflictError(key, `${this.name}/${key} is not at revision ${expectedRevision}`);
+        throw new KvConflictError(`${this.name}/${key} is not at revision ${expectedRevision}`, key);
       }
       throw err;
     }
@@ -82,7 +90,10 @@ class NatsKvBucket implements KvBucket {
     return out.sort();
   }
 
-  async watch(handler: (entry: KvWatchEvent) => void, opts: { prefix?: string } = {}): Promise<{ stop(): void }> {
+  async watch(
+    handler: (entry: KvWatchEvent) => void,
+    opts: { prefix?: string } = {},
+  ): Promise<{ stop(): void }> {
     const prefix = opts.prefix ?? '';
     const iter = await this.kv.watch({ key: filterFor(prefix), include: KvWatchInclude.UpdatesOnly });
     void (async () => {
@@ -98,7 +109,9 @@ class NatsKvBucket implements KvBucket {
           this.logger.error({ err, bucket: this.name, key: e.key }, 'KV watch handler threw');
         }
       }
-    })().catch((err: unknown) => this.logger.error({ err, bucket: this.name }, 'KV watch ended with an error'));
+    })().catch((err: unknown) =>
+      this.logger.error({ err, bucket: this.name }, 'KV watch ended with an error'),
+    );
     return { stop: () => iter.stop() };
   }
 }

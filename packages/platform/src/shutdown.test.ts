@@ -36,7 +36,11 @@ describe('installShutdown', () => {
   it('exits 1 on a second signal while draining', async () => {
     const { emitter, exits, exited, proc } = fakeProcess();
     let drains = 0;
-    installShutdown({ logger, process: proc, drain: () => (drains++, new Promise(() => {})) });
+    const drain = () => {
+      drains++;
+      return new Promise<void>(() => {});
+    };
+    installShutdown({ logger, process: proc, drain });
     emitter.emit('SIGINT', 'SIGINT');
     emitter.emit('SIGTERM', 'SIGTERM');
     await exited;

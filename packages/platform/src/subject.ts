@@ -9,8 +9,14 @@ export class InvalidSubjectError extends Error {
   }
 }
 
-// Token characters NATS refuses: separators, whitespace and control characters.
-const BAD_TOKEN = /[\s\u0000-\u001f\u007f]/;
+// Token characters NATS refuses: whitespace and control characters.
+function hasBadCharacter(token: string): boolean {
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return /\s/.test(token);
+}
 
 /**
  * Checks NATS subject syntax: non-empty '.'-separated tokens; with `wildcards`, a token may be
@@ -22,10 +28,11 @@ export function assertValidSubject(subject: string, wildcards: boolean): void {
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i];
     if (token.length === 0) throw new InvalidSubjectError(subject, 'empty token');
-    if (BAD_TOKEN.test(token)) throw new InvalidSubjectError(subject, 'whitespace or control character');
+    if (hasBadCharacter(token)) throw new InvalidSubjectError(subject, 'whitespace or control character');
     if (token === '*' || token === '>') {
       if (!wildcards) throw new InvalidSubjectError(subject, 'wildcards are only allowed when subscribing');
-      if (token === '>' && i !== tokens.length - 1) throw new InvalidSubjectError(subject, "'>' must be the last token");
+      if (token === '>' && i !== tokens.length - 1)
+        throw new InvalidSubjectError(subject, "'>' must be the last token");
     } else if (token.includes('*') || token.includes('>')) {
       throw new InvalidSubjectError(subject, 'a wildcard must be a whole token');
     }

@@ -1,2 +1,2 @@
-export { startNatsServer, type RunningNatsServer } from './nats-server.js';
 export { FakeClock } from './fake-clock.js';
+export { type RunningNatsServer, startNatsServer } from './nats-server.js';

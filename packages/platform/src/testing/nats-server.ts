@@ -38,7 +38,10 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-async function launch(jetstream: boolean, storeDir: string): Promise<{ child: ChildProcess; port: number } | string> {
+async function launch(
+  jetstream: boolean,
+  storeDir: string,
+): Promise<{ child: ChildProcess; port: number } | string> {
   const port = await freePort('tcp');
   const args = ['-a', '127.0.0.1', '-p', String(port)];
   if (jetstream) args.push('-js', '-sd', storeDir);

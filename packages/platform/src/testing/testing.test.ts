@@ -11,7 +11,9 @@ describe('freePort', () => {
   it('returns a TCP port that can be bound on 127.0.0.1', async () => {
     const port = await freePort();
     const server = createServer();
-    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) =>
+      server.once('error', reject).listen(port, '127.0.0.1', resolve),
+    );
     server.close();
   });
 

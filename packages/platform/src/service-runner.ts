@@ -1,0 +1,84 @@
+// The shared entry point of a service process: configuration, logger, NATS bus and KV, metrics and
+// health server, start, readiness, and draining on SIGTERM. Each service's main.ts is one call to it.
+import type { Registry } from 'prom-client';
+import type { z } from 'zod';
+import type { Bus } from './bus.js';
+import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
+import { HealthServer } from './health.js';
+import type { KvStore } from './kv.js';
+import { type Logger, createLogger } from './logging.js';
+import { createRegistry } from './metrics.js';
+import { connectNats, connectNatsBus } from './nats-bus.js';
+import { natsKvStore } from './nats-kv.js';
+import { installShutdown } from './shutdown.js';
+
+/** What a service gets to run with; the embedded broker builds one per service with in-process parts. */
+export interface ServiceContext {
+  bus: Bus;
+  kv: KvStore;
+  logger: Logger;
+  registry: Registry;
+  instanceId: string;
+}
+
+export interface RunningService {
+  ready(): boolean;
+  /** Stop taking new work, finish or hand off what is in flight, release resources. */
+  stop(): Promise<void>;
+}
+
+interface RunnableConfig {
+  LOG_LEVEL: string;
+  HTTP_HOST: string;
+  HTTP_PORT: number;
+  NATS_URL?: string;
+  INSTANCE_ID?: string;
+  POD_NAME?: string;
+}
+
+export async function runService<S extends z.ZodObject<any>>(opts: {
+  name: string;
+  schema: S;
+  start: (config: z.infer<S> & RunnableConfig, ctx: ServiceContext) => Promise<RunningService>;
+  env?: Record<string, string | undefined>;
+}): Promise<void> {
+  const config = loadConfigOrExit(opts.schema, opts.env) as z.infer<S> & RunnableConfig;
+  const logger = createLogger(opts.name, { level: config.LOG_LEVEL });
+  if (!config.NATS_URL) {
+    const err = new ConfigError(
+      'NATS_URL',
+      `NATS_URL: required when ${opts.name} runs as its own process (npm start runs the embedded broker without NATS)`,
+    );
+    process.stderr.write(`configuration error: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const id = instanceId(config);
+  const registry = createRegistry(opts.name, id);
+  const health = new HealthServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, logger });
+  await health.start();
+  health.setReady(false, 'starting');
+
+  const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
+  const bus = await connectNatsBus(nc, { logger });
+  const kv = natsKvStore(nc, { logger });
+  const service = await opts.start(config, { bus, kv, logger, registry, instanceId: id });
+  const readiness = setInterval(() => {
+    const connected = !nc.isClosed();
+    health.setReady(connected && service.ready(), connected ? 'service not ready' : 'NATS connection closed');
+  }, 1_000);
+  readiness.unref();
+  health.setReady(true);
+  logger.info({ instance: id }, `${opts.name} ready`);
+
+  installShutdown({
+    logger,
+    drain: async () => {
+      clearInterval(readiness);
+      health.setReady(false, 'draining');
+      await service.stop();
+      await bus.close();
+      await nc.drain().catch(() => undefined);
+      await health.stop();
+    },
+  });
+}
