@@ -9,7 +9,7 @@ export class SdpNegotiationError extends Error {
   /** Warning code that fits: 304 media type not available, 305 incompatible format, 399 miscellaneous. */
   readonly warnCode: number;
 
-  constructor(status: 400 | 488, warning: string, warnCode = status === 400 ? 399 : 304) {
+  constructor(status: number, warning: string, warnCode = status === 400 ? 399 : 304) {
     super(`${status}: ${warning}`);
     this.status = status;
     this.warning = warning;
