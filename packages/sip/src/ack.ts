@@ -1,6 +1,6 @@
+import { parseCSeq } from './cseq.js';
 import { getHeader, getHeaders } from './headers.js';
 import type { HeaderField, SipRequest, SipResponse } from './message.js';
-import { parseCSeq } from './cseq.js';
 
 /** §17.1.1.3: the ACK a client transaction sends for a non-2xx final response. */
 export function createAckForNonSuccess(request: SipRequest, response: SipResponse): SipRequest {
@@ -16,7 +16,15 @@ export function createAckForNonSuccess(request: SipRequest, response: SipRespons
   copy('To', response);
   copy('Call-ID', request);
   headers.push({ name: 'CSeq', value: `${parseCSeq(getHeader(request, 'CSeq') ?? '').seq} ACK` });
-  for (const field of request.headers) if (field.name === 'Route') headers.push({ name: 'Route', value: field.value });
+  for (const field of request.headers)
+    if (field.name === 'Route') headers.push({ name: 'Route', value: field.value });
   headers.push({ name: 'Content-Length', value: '0' });
-  return { kind: 'request', method: 'ACK', uri: request.uri, version: request.version, headers, body: Buffer.alloc(0) };
+  return {
+    kind: 'request',
+    method: 'ACK',
+    uri: request.uri,
+    version: request.version,
+    headers,
+    body: Buffer.alloc(0),
+  };
 }

@@ -54,7 +54,8 @@ export class FakeClock implements Clock {
     const end = this.time + ms;
     for (;;) {
       let next: FakeTimer | undefined;
-      for (const t of this.timers) if (t.due <= end && (!next || t.due < next.due || (t.due === next.due && t.id < next.id))) next = t;
+      for (const t of this.timers)
+        if (t.due <= end && (!next || t.due < next.due || (t.due === next.due && t.id < next.id))) next = t;
       if (!next) break;
       const fire = next;
       this.timers = this.timers.filter((t) => t !== fire);

@@ -85,7 +85,11 @@ export interface InDialogRequestOptions {
  * §12.2.1.1: a request inside the dialog. Increments dialog.localSeq (the dialog is mutated) except for ACK,
  * which reuses the INVITE's number (opts.cseq, else the current localSeq). No Via: the transaction layer adds it.
  */
-export function createInDialogRequest(dialog: DialogState, method: string, opts: InDialogRequestOptions = {}): SipRequest {
+export function createInDialogRequest(
+  dialog: DialogState,
+  method: string,
+  opts: InDialogRequestOptions = {},
+): SipRequest {
   let seq: number;
   if (method === 'ACK') seq = opts.cseq ?? dialog.localSeq;
   else {
@@ -119,7 +123,7 @@ function parseUriParamsLoose(uri: string): Record<string, string | null> {
   const q = uri.indexOf('?');
   const noHeaders = q < 0 ? uri : uri.slice(0, q);
   const at = noHeaders.indexOf('@');
-  const semi = noHeaders.indexOf(';', at < 0 ? 0 : at);
+  const semi = noHeaders.indexOf(';', Math.max(at, 0));
   if (semi < 0) return params;
   for (const p of noHeaders.slice(semi + 1).split(';')) {
     const eq = p.indexOf('=');

@@ -27,6 +27,7 @@ export function formatEvent(event: EventHeader): string {
   const params = { ...event.params };
   if (event.id !== undefined) params.id = event.id;
   let out = event.package;
-  for (const [name, value] of Object.entries(params)) out += value === null ? `;${name}` : `;${name}=${value}`;
+  for (const [name, value] of Object.entries(params))
+    out += value === null ? `;${name}` : `;${name}=${value}`;
   return out;
 }

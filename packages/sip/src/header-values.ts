@@ -62,7 +62,8 @@ export function parseParams(text: string): Record<string, string | null> | undef
 
 // token, quoted-string, or host (IPv6 references in brackets, bare IPv6 in `received`).
 function isParamValue(value: string): boolean {
-  if (value.startsWith('"')) return value.length >= 2 && value.endsWith('"') && isQuotedBody(value.slice(1, -1));
+  if (value.startsWith('"'))
+    return value.length >= 2 && value.endsWith('"') && isQuotedBody(value.slice(1, -1));
   return /^[A-Za-z0-9\-.!%*_+`'~:[\]]+$/.test(value);
 }
 
@@ -78,7 +79,8 @@ function isQuotedBody(body: string): boolean {
 
 export function formatParams(params: Record<string, string | null>): string {
   let out = '';
-  for (const [name, value] of Object.entries(params)) out += value === null ? `;${name}` : `;${name}=${value}`;
+  for (const [name, value] of Object.entries(params))
+    out += value === null ? `;${name}` : `;${name}=${value}`;
   return out;
 }
 

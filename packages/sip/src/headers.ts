@@ -36,7 +36,12 @@ export function setHeader(msg: SipMessage, name: string, value: string): void {
 }
 
 /** Adds one field; 'first' puts it before every other field of the same name (e.g. a new top Via). */
-export function addHeader(msg: SipMessage, name: string, value: string, position: 'first' | 'last' = 'last'): void {
+export function addHeader(
+  msg: SipMessage,
+  name: string,
+  value: string,
+  position: 'first' | 'last' = 'last',
+): void {
   const field = { name: canonicalHeaderName(name), value };
   if (position === 'first') {
     const index = msg.headers.findIndex((f) => sameHeaderName(f.name, name));

@@ -53,7 +53,8 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       this.startTimer('I', this.ctx.reliable ? 0 : this.ctx.timers.T4, () => this.timerI());
       return;
     }
-    if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse) this.transmit(this.lastResponse);
+    if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse)
+      this.transmit(this.lastResponse);
   }
 
   /** Retransmit the non-2xx final, doubling up to T2. */

@@ -55,7 +55,7 @@ export function parseNameAddr(text: string): NameAddr {
     // addr-spec: parameters after the URI belong to the header (§20.10), so the URI ends at the first ';'
     // after its host (a user part may itself contain ';').
     const at = trimmed.indexOf('@');
-    const semi = trimmed.indexOf(';', at < 0 ? 0 : at);
+    const semi = trimmed.indexOf(';', Math.max(at, 0));
     uri = semi < 0 ? trimmed : trimmed.slice(0, semi);
     paramText = semi < 0 ? '' : trimmed.slice(semi);
     if (/[\s<>"]/.test(uri)) throw bad('uri');
@@ -83,7 +83,8 @@ function validateUri(uri: string, bad: (what: string) => SipParseError): void {
 
 /** Always writes the `<uri>` form, so URI parameters never get mistaken for header parameters. */
 export function formatNameAddr(value: NameAddr): string {
-  const name = value.displayName !== undefined && value.displayName !== '' ? `${quote(value.displayName)} ` : '';
+  const name =
+    value.displayName !== undefined && value.displayName !== '' ? `${quote(value.displayName)} ` : '';
   return `${name}<${value.uri}>${formatParams(value.params)}`;
 }
 

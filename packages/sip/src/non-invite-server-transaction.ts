@@ -35,7 +35,8 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
 
   /** A retransmitted request: absorbed in Trying, answered with the last response afterwards. */
   receiveRequest(_req: SipRequest): void {
-    if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse) this.transmit(this.lastResponse);
+    if ((this.state === 'proceeding' || this.state === 'completed') && this.lastResponse)
+      this.transmit(this.lastResponse);
   }
 
   /** End of the window that absorbs request retransmissions. */

@@ -12,12 +12,18 @@ const token = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9.!%*_+`'~-]{0,11}$/);
 const label = fc.stringMatching(/^[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?$/);
 const hostname = fc.array(label, { minLength: 1, maxLength: 3 }).map((l) => l.join('.'));
 const ipv4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join('.'));
-const ipv6 = fc.array(fc.stringMatching(/^[0-9a-f]{1,4}$/), { minLength: 8, maxLength: 8 }).map((g) => g.join(':'));
+const ipv6 = fc
+  .array(fc.stringMatching(/^[0-9a-f]{1,4}$/), { minLength: 8, maxLength: 8 })
+  .map((g) => g.join(':'));
 const host = fc.oneof(hostname, ipv4, ipv6);
 const port = fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined });
 const user = fc.stringMatching(/^([A-Za-z0-9._~!*'()&=+$,;?/-]|%[0-9A-F]{2}){1,12}$/);
 const paramValue = fc.oneof(token, fc.constant(null));
-const params = fc.dictionary(token.map((t) => t.toLowerCase()), paramValue, { maxKeys: 3 });
+const params = fc.dictionary(
+  token.map((t) => t.toLowerCase()),
+  paramValue,
+  { maxKeys: 3 },
+);
 const text = fc.stringMatching(/^[!-~]([ -~]{0,30}[!-~])?$/);
 const utf8Text = fc.oneof(text, fc.constantFrom('plant-7/kessel/temp°C', 'Überdruck ✓', '温度/センサー'));
 
@@ -27,8 +33,16 @@ const sipUri: fc.Arbitrary<SipUri> = fc
     user: fc.option(user, { nil: undefined }),
     host,
     port,
-    params: fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/), fc.oneof(fc.stringMatching(/^[A-Za-z0-9.:-]{1,10}$/), fc.constant(null)), { maxKeys: 3 }),
-    headers: fc.dictionary(fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,8}$/), fc.stringMatching(/^([A-Za-z0-9.-]|%[0-9A-F]{2}){0,10}$/), { maxKeys: 2 }),
+    params: fc.dictionary(
+      fc.stringMatching(/^[a-z][a-z0-9-]{0,8}$/),
+      fc.oneof(fc.stringMatching(/^[A-Za-z0-9.:-]{1,10}$/), fc.constant(null)),
+      { maxKeys: 3 },
+    ),
+    headers: fc.dictionary(
+      fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,8}$/),
+      fc.stringMatching(/^([A-Za-z0-9.-]|%[0-9A-F]{2}){0,10}$/),
+      { maxKeys: 2 },
+    ),
   })
   .map((u) => {
     const out: SipUri = { scheme: u.scheme, host: u.host, params: u.params, headers: u.headers };
@@ -44,7 +58,14 @@ const nameAddrText = fc
 const viaText = fc
   .record({ transport: fc.constantFrom('UDP', 'TCP', 'TLS', 'WS'), host, port, params, branch: token })
   .map((v) =>
-    formatVia({ protocol: 'SIP/2.0', transport: v.transport, host: v.host, port: v.port, params: v.params, branch: `z9hG4bK${v.branch}` }),
+    formatVia({
+      protocol: 'SIP/2.0',
+      transport: v.transport,
+      host: v.host,
+      port: v.port,
+      params: v.params,
+      branch: `z9hG4bK${v.branch}`,
+    }),
   );
 
 const extraHeader: fc.Arbitrary<HeaderField> = fc.record({
@@ -52,7 +73,10 @@ const extraHeader: fc.Arbitrary<HeaderField> = fc.record({
   value: fc.oneof(utf8Text, fc.constant('')),
 });
 
-const method = fc.oneof(fc.constantFrom('INVITE', 'ACK', 'BYE', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'REFER'), fc.stringMatching(/^[A-Z]{3,10}$/));
+const method = fc.oneof(
+  fc.constantFrom('INVITE', 'ACK', 'BYE', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'REFER'),
+  fc.stringMatching(/^[A-Z]{3,10}$/),
+);
 
 const message: fc.Arbitrary<SipMessage> = fc
   .record({
@@ -81,10 +105,17 @@ const message: fc.Arbitrary<SipMessage> = fc
       { name: 'Content-Length', value: String(g.body.length) },
     ];
     // Interleave the extra headers at generated positions so header order is exercised.
-    g.extras.forEach((field, i) => headers.splice(g.order[i] % (headers.length + 1), 0, field));
+    for (const [i, field] of g.extras.entries()) headers.splice(g.order[i] % (headers.length + 1), 0, field);
     return g.isRequest
       ? { kind: 'request' as const, method: g.method, uri: g.uri, version: 'SIP/2.0', headers, body: g.body }
-      : { kind: 'response' as const, status: g.status, reason: g.reason, version: 'SIP/2.0', headers, body: g.body };
+      : {
+          kind: 'response' as const,
+          status: g.status,
+          reason: g.reason,
+          version: 'SIP/2.0',
+          headers,
+          body: g.body,
+        };
   });
 
 function neverThrowsOtherThanParseError(data: Uint8Array): void {
@@ -107,16 +138,43 @@ describe('parser properties', () => {
   });
 
   it('arbitrary bytes only ever throw SipParseError', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => neverThrowsOtherThanParseError(bytes)), {
-      numRuns: 1000,
-    });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => neverThrowsOtherThanParseError(bytes)),
+      {
+        numRuns: 1000,
+      },
+    );
   });
 
   it('mutated valid messages only ever throw SipParseError', () => {
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), byte: fc.nat(255) }),
-      fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.constantFrom(':', ';', '"', '<', '>', '\r\n', '\r\n ', ',', '@', '[', ']', '\\', '=', ' ', '\0') }),
-      fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 20 }) }),
+      fc.record({
+        kind: fc.constant('insert' as const),
+        at: fc.nat(),
+        bytes: fc.constantFrom(
+          ':',
+          ';',
+          '"',
+          '<',
+          '>',
+          '\r\n',
+          '\r\n ',
+          ',',
+          '@',
+          '[',
+          ']',
+          '\\',
+          '=',
+          ' ',
+          '\0',
+        ),
+      }),
+      fc.record({
+        kind: fc.constant('delete' as const),
+        at: fc.nat(),
+        length: fc.integer({ min: 1, max: 20 }),
+      }),
       fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
     );
     fc.assert(
@@ -127,8 +185,10 @@ describe('parser properties', () => {
           if (mut.kind === 'flip') {
             data = Buffer.from(data);
             if (data.length > 0) data[at] = mut.byte;
-          } else if (mut.kind === 'insert') data = Buffer.concat([data.subarray(0, at), Buffer.from(mut.bytes), data.subarray(at)]);
-          else if (mut.kind === 'delete') data = Buffer.concat([data.subarray(0, at), data.subarray(at + mut.length)]);
+          } else if (mut.kind === 'insert')
+            data = Buffer.concat([data.subarray(0, at), Buffer.from(mut.bytes), data.subarray(at)]);
+          else if (mut.kind === 'delete')
+            data = Buffer.concat([data.subarray(0, at), data.subarray(at + mut.length)]);
           else data = data.subarray(0, at);
         }
         neverThrowsOtherThanParseError(data);
@@ -138,17 +198,23 @@ describe('parser properties', () => {
   });
 
   it('parseUri(formatUri(u)) equals u', () => {
-    fc.assert(fc.property(sipUri, (u) => {
-      expect(parseUri(formatUri(u))).toEqual(u);
-    }));
+    fc.assert(
+      fc.property(sipUri, (u) => {
+        expect(parseUri(formatUri(u))).toEqual(u);
+      }),
+    );
   });
 
   it('name-addr and Via format/parse are mirror images', () => {
-    fc.assert(fc.property(nameAddrText, (t) => {
-      expect(formatNameAddr(parseNameAddr(t))).toBe(t);
-    }));
-    fc.assert(fc.property(viaText, (t) => {
-      expect(formatVia(parseVia(t))).toBe(t);
-    }));
+    fc.assert(
+      fc.property(nameAddrText, (t) => {
+        expect(formatNameAddr(parseNameAddr(t))).toBe(t);
+      }),
+    );
+    fc.assert(
+      fc.property(viaText, (t) => {
+        expect(formatVia(parseVia(t))).toBe(t);
+      }),
+    );
   });
 });

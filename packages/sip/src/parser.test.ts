@@ -20,7 +20,8 @@ function parseError(data: Buffer, opts?: { maxSize?: number }): SipParseError {
   throw new Error('expected a SipParseError');
 }
 
-const SDP = 'v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=text 40000 RTP/AVP 98 99\r\na=rtpmap:98 red/1000\r\na=rtpmap:99 t140/1000\r\na=sendonly\r\n';
+const SDP =
+  'v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=text 40000 RTP/AVP 98 99\r\na=rtpmap:98 red/1000\r\na=rtpmap:99 t140/1000\r\na=sendonly\r\n';
 
 describe('parseMessage: requests', () => {
   const invite = wire(
@@ -47,7 +48,16 @@ describe('parseMessage: requests', () => {
     expect(msg.uri).toBe('sip:factory@example.com');
     expect(msg.version).toBe('SIP/2.0');
     expect(msg.headers.map((h) => h.name)).toEqual([
-      'Via', 'Max-Forwards', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Subject', 'Content-Type', 'Content-Length',
+      'Via',
+      'Max-Forwards',
+      'From',
+      'To',
+      'Call-ID',
+      'CSeq',
+      'Contact',
+      'Subject',
+      'Content-Type',
+      'Content-Length',
     ]);
     expect(getHeader(msg, 'subject')).toBe('plant-7/boiler/temp');
     expect(msg.body.toString('utf8')).toBe(SDP);
@@ -72,7 +82,18 @@ describe('parseMessage: requests', () => {
     ]);
     const msg = parseMessage(data);
     expect(msg.headers.map((h) => h.name)).toEqual([
-      'Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Supported', 'Event', 'Allow-Events', 'Refer-To', 'Content-Type', 'Content-Length',
+      'Via',
+      'From',
+      'To',
+      'Call-ID',
+      'CSeq',
+      'Contact',
+      'Supported',
+      'Event',
+      'Allow-Events',
+      'Refer-To',
+      'Content-Type',
+      'Content-Length',
     ]);
     expect(getHeader(msg, 'i')).toBe('a84b4c76e66710');
     expect(getHeader(msg, 'CALL-ID')).toBe('a84b4c76e66710');
@@ -134,8 +155,12 @@ describe('parseMessage: requests', () => {
     const vias = getHeaders(msg, 'Via').map(parseVia);
     expect(vias.map((v) => v.host)).toEqual(['proxy.example.com', '192.0.2.9', 'edge.example.com']);
     expect(vias[1]).toEqual({
-      protocol: 'SIP/2.0', transport: 'UDP', host: '192.0.2.9', port: 5062,
-      params: { branch: 'z9hG4bKu1', received: '192.0.2.99' }, branch: 'z9hG4bKu1',
+      protocol: 'SIP/2.0',
+      transport: 'UDP',
+      host: '192.0.2.9',
+      port: 5062,
+      params: { branch: 'z9hG4bKu1', received: '192.0.2.99' },
+      branch: 'z9hG4bKu1',
     });
     const contacts = getHeaders(msg, 'Contact').map(parseNameAddr);
     expect(contacts).toEqual([
@@ -157,7 +182,9 @@ describe('parseMessage: requests', () => {
     ]);
     const msg = parseMessage(data);
     expect(parseNameAddr(getHeader(msg, 'From')!)).toEqual({
-      displayName: 'Line "7" \\ boiler', uri: 'sip:l7@example.com', params: { tag: 'q' },
+      displayName: 'Line "7" \\ boiler',
+      uri: 'sip:l7@example.com',
+      params: { tag: 'q' },
     });
     expect(parseNameAddr(getHeader(msg, 'To')!).displayName).toBe('Plant Seven');
     expect(serializeMessage(msg).equals(data)).toBe(true);
@@ -176,7 +203,11 @@ describe('parseMessage: requests', () => {
     ]);
     const msg = parseMessage(data) as SipRequest;
     expect(parseUri(msg.uri)).toEqual({
-      scheme: 'sip', host: '2001:db8::10', port: 5070, params: { transport: 'udp' }, headers: {},
+      scheme: 'sip',
+      host: '2001:db8::10',
+      port: 5070,
+      params: { transport: 'udp' },
+      headers: {},
     });
     const via = parseVia(getHeader(msg, 'Via')!);
     expect(via.host).toBe('2001:db8::9:1');
@@ -234,7 +265,12 @@ describe('parseMessage: responses', () => {
       'Content-Length: 0',
     ]);
     const msg = parseMessage(data) as SipResponse;
-    expect(msg).toMatchObject({ kind: 'response', status: 302, reason: 'Moved Temporarily', version: 'SIP/2.0' });
+    expect(msg).toMatchObject({
+      kind: 'response',
+      status: 302,
+      reason: 'Moved Temporarily',
+      version: 'SIP/2.0',
+    });
     expect(parseNameAddr(getHeader(msg, 'Contact')!).params).toEqual({ isfocus: null });
     expect(serializeMessage(msg).equals(data)).toBe(true);
 
@@ -266,13 +302,20 @@ describe('parseMessage: errors', () => {
   ];
   const without = (name: string) => wire(base.filter((l) => !l.startsWith(`${name}:`)));
 
-  it.each(['Via', 'From', 'To', 'Call-ID', 'CSeq'])('missing %s → 400 naming the header, with a partial', (name) => {
-    const err = parseError(without(name));
-    expect(err.status).toBe(400);
-    expect(err.message).toContain(name);
-    expect(err.partial).toMatchObject({ kind: 'request', method: 'INVITE', uri: 'sip:factory@example.com' });
-    expect(err.partial?.headers?.some((h) => h.name === name)).toBe(false);
-  });
+  it.each(['Via', 'From', 'To', 'Call-ID', 'CSeq'])(
+    'missing %s → 400 naming the header, with a partial',
+    (name) => {
+      const err = parseError(without(name));
+      expect(err.status).toBe(400);
+      expect(err.message).toContain(name);
+      expect(err.partial).toMatchObject({
+        kind: 'request',
+        method: 'INVITE',
+        uri: 'sip:factory@example.com',
+      });
+      expect(err.partial?.headers?.some((h) => h.name === name)).toBe(false);
+    },
+  );
 
   it('SIP/3.0 → 505 on requests and responses', () => {
     expect(parseError(wire(['INVITE sip:a@example.com SIP/3.0', ...base.slice(1)])).status).toBe(505);
@@ -289,14 +332,22 @@ describe('parseMessage: errors', () => {
   });
 
   it('oversize → 413, still with the routable partial', () => {
-    const big = wire(base.map((l) => (l.startsWith('Content-Length') ? 'Content-Length: 2000' : l)), 'x'.repeat(2000));
+    const big = wire(
+      base.map((l) => (l.startsWith('Content-Length') ? 'Content-Length: 2000' : l)),
+      'x'.repeat(2000),
+    );
     const err = parseError(big, { maxSize: 1024 });
     expect(err.status).toBe(413);
     expect(err.partial?.headers?.find((h) => h.name === 'Call-ID')?.value).toBe('err');
   });
 
   it('body shorter than Content-Length → 400', () => {
-    const err = parseError(wire(base.map((l) => (l.startsWith('Content-Length') ? 'Content-Length: 10' : l)), 'short'));
+    const err = parseError(
+      wire(
+        base.map((l) => (l.startsWith('Content-Length') ? 'Content-Length: 10' : l)),
+        'short',
+      ),
+    );
     expect(err.status).toBe(400);
     expect(err.message).toMatch(/Content-Length/);
   });
@@ -308,7 +359,9 @@ describe('parseMessage: errors', () => {
   it('malformed lines → 400', () => {
     expect(parseError(wire(['INVITE  sip:a@example.com SIP/2.0', ...base.slice(1)])).status).toBe(400);
     expect(parseError(wire([...base.slice(0, 2), 'no colon here', ...base.slice(2)])).status).toBe(400);
-    expect(parseError(wire([...base.slice(0, 2), 'Via: SIP/2.0/UDP ;branch=x', ...base.slice(2)])).status).toBe(400);
+    expect(
+      parseError(wire([...base.slice(0, 2), 'Via: SIP/2.0/UDP ;branch=x', ...base.slice(2)])).status,
+    ).toBe(400);
     expect(parseError(wire([...base, 'Call-ID: duplicate'])).message).toContain('Duplicate Call-ID');
     expect(parseError(Buffer.from('\r\n\r\n')).status).toBe(400);
   });

@@ -85,15 +85,18 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   }
 
   const counts = new Map<string, number>();
-  for (const field of headers) counts.set(field.name.toLowerCase(), (counts.get(field.name.toLowerCase()) ?? 0) + 1);
+  for (const field of headers)
+    counts.set(field.name.toLowerCase(), (counts.get(field.name.toLowerCase()) ?? 0) + 1);
   for (const name of REQUIRED_HEADERS) {
     if (!counts.has(name.toLowerCase())) throw new SipParseError(400, `Missing ${name} header`, partial);
   }
   for (const name of SINGLETON_HEADERS) {
-    if ((counts.get(name.toLowerCase()) ?? 0) > 1) throw new SipParseError(400, `Duplicate ${name} header`, partial);
+    if ((counts.get(name.toLowerCase()) ?? 0) > 1)
+      throw new SipParseError(400, `Duplicate ${name} header`, partial);
   }
   const value = (name: string) => headers.find((f) => f.name === name)?.value;
-  const all = (name: string) => headers.filter((f) => f.name === name).flatMap((f) => splitHeaderValues(f.value));
+  const all = (name: string) =>
+    headers.filter((f) => f.name === name).flatMap((f) => splitHeaderValues(f.value));
 
   const check = (header: string, fn: () => unknown) => {
     try {
@@ -111,7 +114,11 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     }
   })();
   if (request && cseq.method !== request.method) {
-    throw new SipParseError(400, `CSeq method ${clip(cseq.method)} does not match ${request.method}`, partial);
+    throw new SipParseError(
+      400,
+      `CSeq method ${clip(cseq.method)} does not match ${request.method}`,
+      partial,
+    );
   }
   const vias = all('Via');
   if (vias.length === 0) throw new SipParseError(400, 'Missing Via header', partial);
@@ -127,20 +134,22 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   const contentLengthText = value('Content-Length');
   let contentLength: number | undefined;
   if (contentLengthText !== undefined) {
-    if (!/^\d{1,10}$/.test(contentLengthText)) throw new SipParseError(400, 'Invalid Content-Length header', partial);
+    if (!/^\d{1,10}$/.test(contentLengthText))
+      throw new SipParseError(400, 'Invalid Content-Length header', partial);
     contentLength = Number(contentLengthText);
   }
 
   if (request) {
     const scheme = uriScheme(request.uri);
-    if (scheme === undefined) throw new SipParseError(400, `Malformed Request-URI: ${clip(request.uri)}`, partial);
+    if (scheme === undefined)
+      throw new SipParseError(400, `Malformed Request-URI: ${clip(request.uri)}`, partial);
     if (!(opts.requestUriSchemes ?? DEFAULT_SCHEMES).includes(scheme)) {
       throw new SipParseError(416, `Unsupported URI scheme: ${clip(scheme)}`, partial);
     }
     if (scheme === 'sip' || scheme === 'sips') {
       try {
         parseUri(request.uri);
-      } catch (err) {
+      } catch {
         throw new SipParseError(400, `Malformed Request-URI: ${clip(request.uri)}`, partial);
       }
     }
@@ -150,13 +159,22 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   if (contentLength === undefined) body = buf.subarray(bodyStart);
   else {
     if (buf.length - bodyStart < contentLength) {
-      throw new SipParseError(400, `Body shorter than Content-Length (${buf.length - bodyStart} < ${contentLength})`, partial);
+      throw new SipParseError(
+        400,
+        `Body shorter than Content-Length (${buf.length - bodyStart} < ${contentLength})`,
+        partial,
+      );
     }
     body = buf.subarray(bodyStart, bodyStart + contentLength);
   }
 
   if (request) return { kind: 'request', ...request, headers, body };
-  return { kind: 'response', ...(response as { status: number; reason: string; version: string }), headers, body };
+  return {
+    kind: 'response',
+    ...(response as { status: number; reason: string; version: string }),
+    headers,
+    body,
+  };
 }
 
 /** End of the header section: offset of the empty line and of the first body byte. */

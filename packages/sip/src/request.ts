@@ -38,7 +38,8 @@ export function finishRequest(
   opts: { headers?: HeaderField[]; body?: Buffer | string; contentType?: string },
 ): SipRequest {
   if (opts.headers) headers.push(...opts.headers.map((f) => ({ ...f })));
-  const body = typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : (opts.body ?? Buffer.alloc(0));
+  const body =
+    typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : (opts.body ?? Buffer.alloc(0));
   if (opts.contentType !== undefined) headers.push({ name: 'Content-Type', value: opts.contentType });
   headers.push({ name: 'Content-Length', value: String(body.length) });
   return { kind: 'request', method, uri, version: SIP_VERSION, headers, body };

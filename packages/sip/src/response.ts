@@ -21,20 +21,24 @@ export function createResponse(
   opts: CreateResponseOptions = {},
 ): SipResponse {
   const headers: HeaderField[] = [];
-  for (const field of req.headers) if (field.name === 'Via') headers.push({ name: 'Via', value: field.value });
+  for (const field of req.headers)
+    if (field.name === 'Via') headers.push({ name: 'Via', value: field.value });
   const copy = (name: string) => {
     const value = getHeader(req, name);
     if (value !== undefined) headers.push({ name, value });
   };
   copy('From');
   const to = getHeader(req, 'To');
-  if (to !== undefined) headers.push({ name: 'To', value: opts.toTag !== undefined ? withTag(to, opts.toTag) : to });
+  if (to !== undefined)
+    headers.push({ name: 'To', value: opts.toTag !== undefined ? withTag(to, opts.toTag) : to });
   copy('Call-ID');
   copy('CSeq');
   // §8.2.6.1: a 100 Trying echoes the request's Timestamp.
-  if (status === 100) for (const ts of getHeaders(req, 'Timestamp')) headers.push({ name: 'Timestamp', value: ts });
+  if (status === 100)
+    for (const ts of getHeaders(req, 'Timestamp')) headers.push({ name: 'Timestamp', value: ts });
   if (opts.headers) headers.push(...opts.headers.map((f) => ({ ...f })));
-  const body = typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : (opts.body ?? Buffer.alloc(0));
+  const body =
+    typeof opts.body === 'string' ? Buffer.from(opts.body, 'utf8') : (opts.body ?? Buffer.alloc(0));
   if (opts.contentType !== undefined) headers.push({ name: 'Content-Type', value: opts.contentType });
   headers.push({ name: 'Content-Length', value: String(body.length) });
   return {

@@ -65,19 +65,26 @@ export class StreamFramer {
 
     const blank = findBlankLine(buf);
     if (!blank) {
-      if (buf.length > this.maxSize) return this.fail(new SipParseError(413, 'Message header section too large'), buf);
+      if (buf.length > this.maxSize)
+        return this.fail(new SipParseError(413, 'Message header section too large'), buf);
       return undefined;
     }
     const contentLength = findContentLength(buf.toString('utf8', 0, blank.headEnd));
     if (contentLength === undefined || contentLength === 'invalid') {
       const head = buf.subarray(0, blank.bodyStart);
-      const reason = contentLength === undefined ? 'Missing Content-Length on a stream transport' : 'Invalid Content-Length header';
+      const reason =
+        contentLength === undefined
+          ? 'Missing Content-Length on a stream transport'
+          : 'Invalid Content-Length header';
       return this.fail(new SipParseError(400, reason, partialOf(head)), head);
     }
     const total = blank.bodyStart + contentLength;
     if (total > this.maxSize) {
       const head = buf.subarray(0, blank.bodyStart);
-      return this.fail(new SipParseError(413, `Message too large (${total} > ${this.maxSize} bytes)`, partialOf(head)), head);
+      return this.fail(
+        new SipParseError(413, `Message too large (${total} > ${this.maxSize} bytes)`, partialOf(head)),
+        head,
+      );
     }
     if (buf.length < total) return undefined;
     const data = Buffer.from(buf.subarray(0, total));

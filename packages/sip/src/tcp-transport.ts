@@ -149,8 +149,8 @@ export class TcpTransport extends TransportEmitter implements SipTransport {
       },
     };
     this.connections.set(id, conn);
-    let ids = this.byRemote.get(conn.remoteKey);
-    if (!ids) this.byRemote.set(conn.remoteKey, (ids = new Set()));
+    const ids = this.byRemote.get(conn.remoteKey) ?? new Set<string>();
+    this.byRemote.set(conn.remoteKey, ids);
     ids.add(id);
 
     socket.setNoDelay(true);

@@ -1,7 +1,8 @@
 import type { Clock } from './clock.js';
 import { systemClock } from './clock.js';
 import { parseCSeq } from './cseq.js';
-import { SipParseError, SipTransportError } from './errors.js';
+import { type SipParseError, SipTransportError } from './errors.js';
+import { splitHeaderValues } from './header-values.js';
 import { addHeader, getHeader, getHeaders, hasHeader, replaceFirstHeaderValue } from './headers.js';
 import { generateBranch } from './ids.js';
 import { InviteClientTransaction } from './invite-client-transaction.js';
@@ -15,9 +16,8 @@ import { NamedTimers, type TimerSettings, timerSettings } from './timers.js';
 import type { TransactionContext } from './transaction.js';
 import { clientTransactionKey, serverTransactionKey } from './transaction-key.js';
 import { type Destination, type Flow, isReliable, type SipTransport } from './transport.js';
-import { formatVia, parseVia, type Via } from './via.js';
 import { clip } from './uri.js';
-import { splitHeaderValues } from './header-values.js';
+import { formatVia, parseVia, type Via } from './via.js';
 
 export type ServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
 export type ClientTransaction = InviteClientTransaction | NonInviteClientTransaction;
@@ -48,7 +48,13 @@ interface AcceptedInvite {
   timers: NamedTimers;
 }
 
-const DEFAULT_PORTS: Record<TransportProtocol, number> = { udp: 5060, tcp: 5060, tls: 5061, ws: 80, wss: 443 };
+const DEFAULT_PORTS: Record<TransportProtocol, number> = {
+  udp: 5060,
+  tcp: 5060,
+  tls: 5061,
+  ws: 80,
+  wss: 443,
+};
 
 /**
  * RFC 3261 §17 and §18 in one place: matches incoming messages to transactions, creates server transactions,
@@ -109,15 +115,20 @@ export class TransactionLayer {
   }
 
   request(req: SipRequest, to: Destination, opts: RequestOptions = {}): Promise<SipResponse> {
-    if (req.method === 'ACK') return Promise.reject(new Error('ACK is not sent in a transaction; use sendStateless()'));
+    if (req.method === 'ACK')
+      return Promise.reject(new Error('ACK is not sent in a transaction; use sendStateless()'));
     const branch = this.addOwnVia(req, to.transport);
     if (this.closed || !this.transports.has(to.transport)) {
-      return Promise.resolve(createResponse(req, 503, this.closed ? 'Transaction layer closed' : 'No transport'));
+      return Promise.resolve(
+        createResponse(req, 503, this.closed ? 'Transaction layer closed' : 'No transport'),
+      );
     }
     const key = `${branch}|${req.method}`;
     const ctx = this.context(to.transport, (msg) => this.transmit(msg, to));
     const tx =
-      req.method === 'INVITE' ? new InviteClientTransaction(req, key, ctx) : new NonInviteClientTransaction(req, key, ctx);
+      req.method === 'INVITE'
+        ? new InviteClientTransaction(req, key, ctx)
+        : new NonInviteClientTransaction(req, key, ctx);
     return new Promise<SipResponse>((resolve) => {
       let settled = false;
       const settle = (res: SipResponse) => {
@@ -137,7 +148,9 @@ export class TransactionLayer {
         else settle(res);
       });
       tx.on('timeout', () => settle(createResponse(req, 408)));
-      tx.on('transportError', (err: Error) => settle(createResponse(req, 503, `Transport error: ${clip(err.message)}`)));
+      tx.on('transportError', (err: Error) =>
+        settle(createResponse(req, 503, `Transport error: ${clip(err.message)}`)),
+      );
       tx.on('terminated', () => this.clientTxs.delete(key));
       this.clientTxs.set(key, tx);
       tx.start();
@@ -195,7 +208,9 @@ export class TransactionLayer {
     if (!transport) return Promise.reject(new SipTransportError(`No ${to.transport} transport`));
     const data = serializeMessage(msg);
     if (data.length > this.maxMessageSize) {
-      return Promise.reject(new SipTransportError(`Message of ${data.length} bytes exceeds ${this.maxMessageSize}`));
+      return Promise.reject(
+        new SipTransportError(`Message of ${data.length} bytes exceeds ${this.maxMessageSize}`),
+      );
     }
     // Called synchronously so a stream transport writes before it closes a failed connection.
     return transport.send(data, to);
@@ -217,7 +232,9 @@ export class TransactionLayer {
         tx.receiveRequest(req); // ACK for a non-2xx: absorbed by the transaction (§17.2.1)
         return;
       }
-      const accepted = this.acceptedByAck.get(ackKey(getHeader(req, 'Call-ID'), parseCSeq(getHeader(req, 'CSeq') ?? '').seq));
+      const accepted = this.acceptedByAck.get(
+        ackKey(getHeader(req, 'Call-ID'), parseCSeq(getHeader(req, 'CSeq') ?? '').seq),
+      );
       if (accepted) {
         if (accepted.acked) return; // retransmitted ACK
         accepted.acked = true;
@@ -312,7 +329,8 @@ export class TransactionLayer {
     accepted.timers.start('retransmit', interval, retransmit);
     accepted.timers.start('giveUp', 64 * this.timers.T1, () => {
       accepted.timers.stopAll();
-      if (this.acceptedByAck.get(ackKey(callId, cseq)) === accepted) this.acceptedByAck.delete(ackKey(callId, cseq));
+      if (this.acceptedByAck.get(ackKey(callId, cseq)) === accepted)
+        this.acceptedByAck.delete(ackKey(callId, cseq));
       if (this.acceptedByTx.get(tx.id) === accepted) this.acceptedByTx.delete(tx.id);
       if (!accepted.acked) this.callTu(() => this.onAckTimeout(callId, cseq));
     });

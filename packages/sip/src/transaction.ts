@@ -49,7 +49,9 @@ export abstract class Transaction<S extends string> extends EventEmitter {
   }
 
   protected transmit(msg: SipMessage): void {
-    this.ctx.send(msg).catch((err: unknown) => this.transportError(err instanceof Error ? err : new Error(String(err))));
+    this.ctx
+      .send(msg)
+      .catch((err: unknown) => this.transportError(err instanceof Error ? err : new Error(String(err))));
   }
 
   /** §17.1.4 / §17.2.4: a transport failure ends the transaction and is reported to the TU. */

@@ -31,7 +31,13 @@ function request(method: string): SipRequest {
   return parseMessage(Buffer.from(text)) as SipRequest;
 }
 
-const flow: Flow = { transport: 'udp', remoteHost: '192.0.2.10', remotePort: 5060, localHost: '127.0.0.1', localPort: 5060 };
+const flow: Flow = {
+  transport: 'udp',
+  remoteHost: '192.0.2.10',
+  remotePort: 5060,
+  localHost: '127.0.0.1',
+  localPort: 5060,
+};
 
 let clock: FakeClock;
 let sent: Array<{ at: number; msg: SipMessage }>;

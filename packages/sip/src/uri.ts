@@ -31,7 +31,8 @@ export function parseUri(text: string): SipUri {
   const match = SCHEME.exec(text);
   if (!match) throw new SipParseError(400, `Malformed URI: ${clip(text)}`);
   const scheme = match[1].toLowerCase();
-  if (scheme !== 'sip' && scheme !== 'sips') throw new SipParseError(416, `Unsupported URI scheme: ${clip(scheme)}`);
+  if (scheme !== 'sip' && scheme !== 'sips')
+    throw new SipParseError(416, `Unsupported URI scheme: ${clip(scheme)}`);
   const bad = (what: string) => new SipParseError(400, `Malformed URI ${what}: ${clip(text)}`);
 
   let rest = text.slice(match[0].length);
@@ -113,7 +114,8 @@ export function formatUri(uri: SipUri): string {
   }
   out += formatHost(uri.host);
   if (uri.port !== undefined) out += `:${uri.port}`;
-  for (const [name, value] of Object.entries(uri.params)) out += value === null ? `;${name}` : `;${name}=${value}`;
+  for (const [name, value] of Object.entries(uri.params))
+    out += value === null ? `;${name}` : `;${name}=${value}`;
   const headers = Object.entries(uri.headers);
   if (headers.length > 0) out += `?${headers.map(([n, v]) => `${n}=${v}`).join('&')}`;
   return out;

@@ -18,7 +18,8 @@ export interface Via {
 /** RFC 3261 §8.1.1.7: branches that start with the magic cookie are unique per transaction. */
 export const BRANCH_MAGIC_COOKIE = 'z9hG4bK';
 
-const VIA_HEAD = /^([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+/;
+const VIA_HEAD =
+  /^([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s*\/\s*([A-Za-z0-9\-.!%*_+`'~]+)\s+/;
 const HOSTNAME = /^[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9.])?$/;
 
 export function parseVia(text: string): Via {
@@ -27,7 +28,12 @@ export function parseVia(text: string): Via {
   const head = VIA_HEAD.exec(trimmed);
   if (!head) throw bad('sent-protocol');
   let rest = trimmed.slice(head[0].length);
-  const via: Via = { protocol: `${head[1]}/${head[2]}`, transport: head[3].toUpperCase(), host: '', params: {} };
+  const via: Via = {
+    protocol: `${head[1]}/${head[2]}`,
+    transport: head[3].toUpperCase(),
+    host: '',
+    params: {},
+  };
 
   let portText: string | undefined;
   if (rest.startsWith('[')) {
