@@ -1,0 +1,136 @@
+// A subscriber: one dialog with the conference (offer a=recvonly) and one RTP socket on which the relay
+// delivers the topic's T.140 stream; each completed line is parsed as a SenML pack.
+import { EventEmitter } from 'node:events';
+import { classifyDatagram, parseRtp, RtpParseError } from '@sip-pubsub/media';
+import type { SenmlLimits, SenmlPack } from '@sip-pubsub/senml';
+import { ConferenceLeg } from './conference-leg.js';
+import { buildMediaOffer } from './media-offer.js';
+import { type PublicationEvent, PublicationAssembler } from './publication-assembler.js';
+import { RtpSocket } from './rtp-socket.js';
+import type { UserAgent } from './user-agent.js';
+
+export interface SubscriberOptions {
+  /** Redundancy we offer to receive (RFC 2198 generations). Default 2. */
+  redundancy?: number;
+  senmlLimits?: SenmlLimits;
+}
+
+export interface PackMeta {
+  /** SSRC of the publisher (translate mode keeps it). */
+  ssrc: number;
+  /** The line as received, without U+2028. */
+  line: string;
+}
+
+export interface LossInfo {
+  ssrc: number;
+  /** Packets whose text redundancy could not recover. */
+  lost: number;
+  /** Lines dropped because they held a gap (U+FFFD). */
+  damagedLines: number;
+}
+
+export interface SubscriberEvents {
+  pack: [pack: SenmlPack, meta: PackMeta];
+  invalid: [line: string, err: Error];
+  loss: [info: LossInfo];
+  /** The subscriber ended: close() was called or the focus sent BYE. */
+  close: [];
+}
+
+export class Subscriber extends EventEmitter<SubscriberEvents> {
+  readonly conferenceUri: string;
+  private assembler: PublicationAssembler | undefined;
+  private leg: ConferenceLeg | undefined;
+  private closing: Promise<void> | undefined;
+  /** Packets that arrive between our INVITE and its 2xx: the relay may start sending at once. */
+  private early: Buffer[] = [];
+
+  private constructor(
+    conferenceUri: string,
+    private readonly socket: RtpSocket,
+  ) {
+    super();
+    this.conferenceUri = conferenceUri;
+  }
+
+  /** Joins `conferenceUri` as a subscriber. */
+  static async open(ua: UserAgent, conferenceUri: string, opts: SubscriberOptions = {}): Promise<Subscriber> {
+    let subscriber: Subscriber | undefined;
+    const socket = await RtpSocket.bind(ua.options.localHost, (data) => subscriber?.receiveDatagram(data));
+    subscriber = new Subscriber(conferenceUri, socket);
+    try {
+      const local = { address: ua.options.localHost, port: socket.address.port };
+      const offer = buildMediaOffer('subscriber', local, { redundancy: opts.redundancy, username: ua.options.user });
+      const leg = await ConferenceLeg.join(ua, conferenceUri, offer, local);
+      subscriber.attach(leg, opts);
+      return subscriber;
+    } catch (err) {
+      await socket.close();
+      throw err;
+    }
+  }
+
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Leaves the conference (BYE) and closes the socket. */
+  close(): Promise<void> {
+    return this.shutdown(true);
+  }
+
+  private attach(leg: ConferenceLeg, opts: SubscriberOptions): void {
+    this.leg = leg;
+    this.assembler = new PublicationAssembler({ t140Pt: leg.target.t140Pt, redPt: leg.target.redPt, senmlLimits: opts.senmlLimits });
+    leg.on('retarget', (target) => this.assembler?.setPayloadTypes(target.t140Pt, target.redPt));
+    leg.on('ended', () => void this.shutdown(false));
+    const early = this.early;
+    this.early = [];
+    for (const data of early) this.receiveDatagram(data);
+  }
+
+  private receiveDatagram(data: Buffer): void {
+    if (this.closing) return;
+    if (!this.assembler) {
+      if (this.early.length < 64) this.early.push(Buffer.from(data));
+      return;
+    }
+    // RFC 5761 §4 / RFC 6263: RTCP and keep-alives share the port and carry no text.
+    if (classifyDatagram(data) !== 'rtp') return;
+    let packet: ReturnType<typeof parseRtp>;
+    try {
+      packet = parseRtp(data);
+    } catch (err) {
+      if (err instanceof RtpParseError) return;
+      throw err;
+    }
+    for (const event of this.assembler.receive(packet)) this.dispatch(event);
+  }
+
+  private dispatch(event: PublicationEvent): void {
+    switch (event.kind) {
+      case 'pack':
+        this.emit('pack', event.pack, { ssrc: event.ssrc, line: event.line });
+        break;
+      case 'invalid':
+        this.emit('invalid', event.line, event.error);
+        break;
+      case 'loss':
+        this.emit('loss', { ssrc: event.ssrc, lost: event.lost, damagedLines: event.damagedLines });
+        break;
+    }
+  }
+
+  private shutdown(leave: boolean): Promise<void> {
+    this.closing ??= (async () => {
+      try {
+        if (leave) await this.leg?.leave();
+      } finally {
+        await this.socket.close();
+        this.emit('close');
+      }
+    })();
+    return this.closing;
+  }
+}
