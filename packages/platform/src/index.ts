@@ -18,6 +18,7 @@ export {
   loadConfig,
   loadConfigOrExit,
 } from './config.js';
+export { type EndpointSliceLike, membersFromEndpointSlices } from './endpoint-slices.js';
 export { freePort } from './free-port.js';
 export {
   asyncUnary,
@@ -32,6 +33,7 @@ export { HealthServer, type HealthServerOptions } from './health.js';
 export { InProcessBus } from './in-process-bus.js';
 export { InProcessKvStore } from './in-process-kv.js';
 export { JsonBucket, KvValueError } from './json-bucket.js';
+export { KubernetesMembership, type KubernetesMembershipOptions } from './kubernetes-membership.js';
 export {
   InvalidKvKeyError,
   type KvBucket,
@@ -61,6 +63,6 @@ export { createRegistry } from './metrics.js';
 export { connectNats, connectNatsBus } from './nats-bus.js';
 export { natsKvStore } from './nats-kv.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
+export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';
 export { assertValidSubject, InvalidSubjectError, subjectMatches } from './subject.js';
-export { runService, type RunningService, type ServiceContext } from './service-runner.js';
