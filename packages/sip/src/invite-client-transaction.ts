@@ -28,6 +28,16 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
     return 'InviteClientTransaction';
   }
 
+  override on(event: 'response', fn: (res: SipResponse) => void): this;
+  override on(event: 'timeout', fn: () => void): this;
+  override on(event: 'transportError', fn: (err: Error) => void): this;
+  override on(event: 'stateChange', fn: (state: InviteClientState) => void): this;
+  override on(event: 'terminated', fn: () => void): this;
+  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own signature
+  override on(event: string | symbol, fn: (...args: any[]) => void): this {
+    return super.on(event, fn);
+  }
+
   start(): void {
     this.require('start', ['calling']);
     if (this.started) throw new Error('InviteClientTransaction: already started');

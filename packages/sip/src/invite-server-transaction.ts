@@ -27,6 +27,16 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
     return 'InviteServerTransaction';
   }
 
+  override on(event: 'accepted', fn: (res: SipResponse) => void): this;
+  override on(event: 'timeout', fn: () => void): this;
+  override on(event: 'transportError', fn: (err: Error) => void): this;
+  override on(event: 'stateChange', fn: (state: InviteServerState) => void): this;
+  override on(event: 'terminated', fn: () => void): this;
+  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own signature
+  override on(event: string | symbol, fn: (...args: any[]) => void): this {
+    return super.on(event, fn);
+  }
+
   /** The response the TU gives; 1xx keeps Proceeding, 2xx terminates, 300-699 moves to Completed. */
   respond(res: SipResponse): void {
     this.require('respond', ['proceeding']);

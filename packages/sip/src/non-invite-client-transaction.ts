@@ -24,6 +24,16 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
     return 'NonInviteClientTransaction';
   }
 
+  override on(event: 'response', fn: (res: SipResponse) => void): this;
+  override on(event: 'timeout', fn: () => void): this;
+  override on(event: 'transportError', fn: (err: Error) => void): this;
+  override on(event: 'stateChange', fn: (state: NonInviteClientState) => void): this;
+  override on(event: 'terminated', fn: () => void): this;
+  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own signature
+  override on(event: string | symbol, fn: (...args: any[]) => void): this {
+    return super.on(event, fn);
+  }
+
   start(): void {
     this.require('start', ['trying']);
     if (this.started) throw new Error('NonInviteClientTransaction: already started');

@@ -21,6 +21,14 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
     return 'NonInviteServerTransaction';
   }
 
+  override on(event: 'transportError', fn: (err: Error) => void): this;
+  override on(event: 'stateChange', fn: (state: NonInviteServerState) => void): this;
+  override on(event: 'terminated', fn: () => void): this;
+  // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own signature
+  override on(event: string | symbol, fn: (...args: any[]) => void): this {
+    return super.on(event, fn);
+  }
+
   respond(res: SipResponse): void {
     this.require('respond', ['trying', 'proceeding']);
     this.lastResponse = res;

@@ -118,12 +118,20 @@ const message: fc.Arbitrary<SipMessage> = fc
         };
   });
 
+/** Rejects only with SipParseError; whatever it accepts can be written back out and reads the same. */
 function neverThrowsOtherThanParseError(data: Uint8Array): void {
+  let parsed: SipMessage;
   try {
-    parseMessage(data);
+    parsed = parseMessage(data);
   } catch (err) {
     if (!(err instanceof SipParseError)) throw err;
+    return;
   }
+  const again = parseMessage(serializeMessage(parsed));
+  // Serializing adds or corrects Content-Length; everything else must survive unchanged.
+  const withoutLength = (m: SipMessage) => m.headers.filter((h) => h.name !== 'Content-Length');
+  expect(withoutLength(again)).toEqual(withoutLength(parsed));
+  expect(again.body.equals(parsed.body)).toBe(true);
 }
 
 describe('parser properties', () => {

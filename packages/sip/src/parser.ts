@@ -54,6 +54,11 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   const lines = buf.toString('utf8', start, headEnd).split(/\r?\n/);
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
 
+  // Bare CR, NUL and other controls are not allowed in the header section (only HT inside values).
+  for (const line of lines) {
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line))
+      throw new SipParseError(400, 'Control character in header section');
+  }
   const startLine = lines[0] ?? '';
   let partial: Partial<SipRequest> | Partial<SipResponse>;
   let request: { method: string; uri: string; version: string } | undefined;

@@ -206,7 +206,12 @@ export class TransactionLayer {
   private transmit(msg: SipMessage, to: Destination): Promise<void> {
     const transport = this.transports.get(to.transport);
     if (!transport) return Promise.reject(new SipTransportError(`No ${to.transport} transport`));
-    const data = serializeMessage(msg);
+    let data: Buffer;
+    try {
+      data = serializeMessage(msg);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (data.length > this.maxMessageSize) {
       return Promise.reject(
         new SipTransportError(`Message of ${data.length} bytes exceeds ${this.maxMessageSize}`),
