@@ -56,8 +56,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
 
   // Bare CR, NUL and other controls are not allowed in the header section (only HT inside values).
   for (const line of lines) {
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(line))
-      throw new SipParseError(400, 'Control character in header section');
+    if (hasControlCharacter(line)) throw new SipParseError(400, 'Control character in header section');
   }
   const startLine = lines[0] ?? '';
   let partial: Partial<SipRequest> | Partial<SipResponse>;
@@ -189,6 +188,14 @@ export function findBlankLine(buf: Buffer, from = 0): { headEnd: number; bodySta
     if (buf[i + 1] === CR && buf[i + 2] === LF) return { headEnd: i + 1, bodyStart: i + 3 };
   }
   return undefined;
+}
+
+function hasControlCharacter(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const code = line.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function checkVersion(version: string): void {
