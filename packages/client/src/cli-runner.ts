@@ -1,0 +1,298 @@
+// Runs a parsed `sip-pubsub` command. The process (stdio, signals, env) comes in as CliIo, so the
+// runner holds no global state and returns the exit status instead of exiting.
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseSenmlJson, type SenmlPack, SenmlError } from '@sip-pubsub/senml';
+import { BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
+import { type CliCommand, CliUsageError, type CommandName, type ConnectionArgs, parseCliArgs, USAGE } from './cli-args.js';
+import { type ClientOptions, ClientOptionsError } from './client-options.js';
+import { SipPubSubError } from './errors.js';
+import { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
+import { formatRosterChange, rosterChanges } from './roster-changes.js';
+import { SipPubSubClient } from './sip-pubsub-client.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export interface CliIo {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+  stdin: NodeJS.ReadableStream;
+  /** Calls `fn` on Ctrl-C or SIGTERM; returns a function that stops listening. */
+  onInterrupt(fn: (signal: NodeJS.Signals) => void): () => void;
+  now(): number;
+}
+
+export function processIo(): CliIo {
+  return {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+    env: process.env,
+    cwd: process.cwd(),
+    stdin: process.stdin,
+    onInterrupt(fn) {
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+      let count = 0;
+      const handler = (signal: NodeJS.Signals) => {
+        // A second Ctrl-C means "now": do not wait for the broker's answers.
+        if (++count > 1) process.exit(130);
+        fn(signal);
+      };
+      for (const s of signals) process.on(s, handler);
+      return () => {
+        for (const s of signals) process.off(s, handler);
+      };
+    },
+    now: () => Date.now(),
+  };
+}
+
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let command: CliCommand;
+  try {
+    command = parseCliArgs(argv, io.env);
+  } catch (err) {
+    if (err instanceof CliUsageError) return usageError(io, err.message, err.command);
+    throw err;
+  }
+  const name = command.command;
+  try {
+    switch (command.command) {
+      case 'help':
+        io.stdout(USAGE[command.about ?? 'main']);
+        return EXIT_OK;
+      case 'serve':
+        return await serve(command.args, io);
+      case 'topics':
+        io.stderr('sip-pubsub topics: not supported yet (the topic directory comes in a later release)');
+        return EXIT_USAGE;
+      case 'publish':
+        return await publish(command, io);
+      case 'subscribe':
+        return await subscribe(command, io);
+      case 'watch':
+        return await watch(command, io);
+    }
+  } catch (err) {
+    if (err instanceof CliUsageError || err instanceof ClientOptionsError) return usageError(io, err.message, name === 'help' ? undefined : name);
+    io.stderr(`sip-pubsub ${name}: ${describeError(err)}`);
+    return EXIT_FAILURE;
+  }
+}
+
+function usageError(io: CliIo, message: string, command?: CommandName): number {
+  io.stderr(`sip-pubsub: ${message}`);
+  io.stderr(command ? `Run "sip-pubsub ${command} --help" for usage.` : 'Run "sip-pubsub --help" for usage.');
+  return EXIT_USAGE;
+}
+
+export function describeError(err: unknown): string {
+  if (err instanceof SenmlError) return `invalid SenML: ${err.message}`;
+  if (err instanceof SipPubSubError) return err.message;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function clientOptionsFrom(connection: ConnectionArgs): ClientOptions {
+  const opts: ClientOptions = { server: connection.server, transport: connection.transport };
+  if (connection.domain !== undefined) opts.domain = connection.domain;
+  if (connection.localHost !== undefined) opts.localHost = connection.localHost;
+  if (connection.user !== undefined) opts.user = connection.user;
+  return opts;
+}
+
+async function serve(args: string[], io: CliIo): Promise<number> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const starts = [io.cwd, here];
+  const binary = findBrokerBinary(starts);
+  if (!binary) throw new BrokerNotInstalledError(starts);
+  const child = spawn(binary, args, { stdio: 'inherit', env: { ...io.env } as NodeJS.ProcessEnv });
+  // Ctrl-C reaches the whole foreground process group; SIGTERM only us, so pass it on. The broker drains.
+  const off = io.onInterrupt((signal) => {
+    if (signal !== 'SIGINT') child.kill(signal);
+  });
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message}`)));
+      child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? EXIT_OK : EXIT_FAILURE)));
+    });
+  } finally {
+    off();
+  }
+}
+
+/** Resolves after `ms`, or at once when `stop` fires first. */
+function pause(ms: number, stop: { stopped: boolean; wake?: () => void }): Promise<void> {
+  if (stop.stopped || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      stop.wake = undefined;
+      resolve();
+    }
+    stop.wake = done;
+  });
+}
+
+async function publish(command: Extract<CliCommand, { command: 'publish' }>, io: CliIo): Promise<number> {
+  let fixed: SenmlPack | undefined;
+  if (command.source.kind === 'record') fixed = command.source.pack;
+  if (command.source.kind === 'file') {
+    let text: string;
+    try {
+      text = await readFile(path.resolve(io.cwd, command.source.path), 'utf8');
+    } catch (err) {
+      throw new Error(`cannot read ${command.source.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    try {
+      fixed = parseSenmlJson(text.trim());
+    } catch (err) {
+      if (err instanceof SenmlError) throw new SenmlError(`${command.source.path}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
+  const stop: { stopped: boolean; wake?: () => void; onStop?: () => void } = { stopped: false };
+  const off = io.onInterrupt(() => {
+    stop.stopped = true;
+    stop.wake?.();
+    stop.onStop?.();
+  });
+  let failures = 0;
+  try {
+    const publisher = await client.publisher(command.topic);
+    publisher.once('close', () => {
+      if (!stop.stopped) io.stderr(`sip-pubsub publish: the broker ended the session for ${command.topic}`);
+      stop.stopped = true;
+      stop.wake?.();
+      stop.onStop?.();
+    });
+    const send = async (pack: SenmlPack) => {
+      await publisher.publish(pack);
+      io.stdout(formatPublished(command.topic, pack, io.now() / 1000));
+    };
+
+    if (fixed !== undefined) {
+      const limit = command.count ?? (command.intervalMs === undefined ? 1 : Number.POSITIVE_INFINITY);
+      for (let sent = 0; sent < limit && !stop.stopped; sent++) {
+        if (sent > 0) await pause(command.intervalMs ?? 0, stop);
+        if (stop.stopped) break;
+        await send(fixed);
+      }
+    } else {
+      const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+      stop.onStop = () => lines.close();
+      let sent = 0;
+      let lineNumber = 0;
+      let last = Number.NEGATIVE_INFINITY;
+      for await (const raw of lines) {
+        lineNumber++;
+        const line = raw.trim();
+        if (line === '') continue;
+        let pack: SenmlPack;
+        try {
+          pack = parseSenmlJson(line);
+        } catch (err) {
+          if (!(err instanceof SenmlError)) throw err;
+          failures++;
+          io.stderr(`sip-pubsub publish: stdin line ${lineNumber} skipped: invalid SenML: ${err.message}`);
+          continue;
+        }
+        if (command.intervalMs !== undefined) await pause(last + command.intervalMs - io.now(), stop);
+        if (stop.stopped) break;
+        last = io.now();
+        await send(pack);
+        if (command.count !== undefined && ++sent >= command.count) break;
+      }
+      lines.close();
+    }
+  } finally {
+    off();
+    await client.close();
+  }
+  return failures > 0 ? EXIT_FAILURE : EXIT_OK;
+}
+
+async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>, io: CliIo): Promise<number> {
+  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
+  let done = false;
+  let settle: (code: number) => void = () => {};
+  const ended = new Promise<number>((resolve) => {
+    settle = (code) => {
+      if (done) return;
+      done = true;
+      resolve(code);
+    };
+  });
+  // Listening from the start, so a Ctrl-C while joining still leaves cleanly (BYE) below.
+  const off = io.onInterrupt(() => settle(EXIT_OK));
+  try {
+    const subscriber = await client.subscriber(command.topic);
+    let received = 0;
+    subscriber.on('pack', (pack) => {
+      if (done) return;
+      if (command.json) io.stdout(formatPackJson(pack));
+      else for (const line of formatPackHuman(pack, io.now() / 1000)) io.stdout(line);
+      received++;
+      if (command.count !== undefined && received >= command.count) settle(EXIT_OK);
+    });
+    subscriber.on('invalid', (_line, err) => io.stderr(`sip-pubsub subscribe: skipped a publication that is not valid SenML: ${err.message}`));
+    subscriber.on('loss', (info) =>
+      io.stderr(`sip-pubsub subscribe: ${info.lost} packet(s) lost from SSRC ${info.ssrc}, ${info.damagedLines} damaged publication(s) dropped`),
+    );
+    subscriber.once('close', () => {
+      if (!done) io.stderr(`sip-pubsub subscribe: the broker ended the subscription to ${command.topic}`);
+      settle(EXIT_FAILURE);
+    });
+    if (!done) io.stderr(`subscribed to ${command.topic} (${subscriber.conferenceUri}); Ctrl-C to stop`);
+    return await ended;
+  } finally {
+    off();
+    await client.close();
+  }
+}
+
+async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: CliIo): Promise<number> {
+  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
+  let done = false;
+  let settle: (code: number) => void = () => {};
+  const ended = new Promise<number>((resolve) => {
+    settle = (code) => {
+      if (done) return;
+      done = true;
+      resolve(code);
+    };
+  });
+  const off = io.onInterrupt(() => settle(EXIT_OK));
+  try {
+    let previous = undefined as Parameters<typeof rosterChanges>[0];
+    const watcher = await client.watch(command.topic);
+    watcher.on('notify', (_doc, view) => {
+      for (const change of rosterChanges(previous, view)) io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
+      previous = view;
+    });
+    watcher.on('invalid', (err) => io.stderr(`sip-pubsub watch: unreadable notification: ${err.message}`));
+    watcher.once('terminated', (reason) => {
+      if (!done) io.stderr(`sip-pubsub watch: the subscription ended (${reason})`);
+      settle(EXIT_FAILURE);
+    });
+    // The first NOTIFY may have arrived before watch() resolved: show the roster it brought.
+    if (watcher.state !== undefined && previous === undefined) {
+      for (const change of rosterChanges(undefined, watcher.state)) io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
+      previous = watcher.state;
+    }
+    if (!done) io.stderr(`watching ${command.topic} (${watcher.conferenceUri}); Ctrl-C to stop`);
+    return await ended;
+  } finally {
+    off();
+    await client.close();
+  }
+}
