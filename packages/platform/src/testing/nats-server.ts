@@ -41,8 +41,9 @@ function exited(child: ChildProcess): Promise<void> {
 async function launch(
   jetstream: boolean,
   storeDir: string,
+  fixedPort: number | undefined,
 ): Promise<{ child: ChildProcess; port: number } | string> {
-  const port = await freePort('tcp');
+  const port = fixedPort ?? (await freePort('tcp'));
   const args = ['-a', '127.0.0.1', '-p', String(port)];
   if (jetstream) args.push('-js', '-sd', storeDir);
   const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -73,15 +74,19 @@ async function launch(
  * Runs a real nats-server on a free 127.0.0.1 port (JetStream in a fresh temp dir unless
  * jetstream is false) and waits until it accepts connections. stop() kills it and removes the dir.
  */
-export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promise<RunningNatsServer> {
-  const storeDir = await mkdtemp(join(tmpdir(), 'nats-js-'));
+export async function startNatsServer(
+  opts: { jetstream?: boolean /** Default: a free port. */; port?: number; storeDir?: string } = {},
+): Promise<RunningNatsServer> {
+  // A caller-provided store dir (to restart a server over the same JetStream data) is kept on stop.
+  const ownsDir = opts.storeDir === undefined;
+  const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'nats-js-')));
   let failure = '';
   // The free port may be taken between the probe and the server's bind: try a few.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const result = await launch(opts.jetstream ?? true, storeDir);
+    const result = await launch(opts.jetstream ?? true, storeDir, opts.port);
     if (typeof result === 'string') {
       failure = result;
-      if (result.startsWith('cannot run')) break;
+      if (result.startsWith('cannot run') || opts.port !== undefined) break;
       continue;
     }
     const { child, port } = result;
@@ -97,12 +102,12 @@ export async function startNatsServer(opts: { jetstream?: boolean } = {}): Promi
           const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
           await gone;
           clearTimeout(timer);
-          await rm(storeDir, { recursive: true, force: true });
+          if (ownsDir) await rm(storeDir, { recursive: true, force: true });
         })();
         return stopped;
       },
     };
   }
-  await rm(storeDir, { recursive: true, force: true });
+  if (ownsDir) await rm(storeDir, { recursive: true, force: true });
   throw new Error(failure);
 }
