@@ -1,6 +1,7 @@
 // Public API of @sip-pubsub/sip: RFC 3261 messages, transports, transactions and dialogs.
 
 export { createAckForNonSuccess } from './ack.js';
+export { createCancel } from './cancel.js';
 export { type Clock, FakeClock, systemClock } from './clock.js';
 export { type CSeq, formatCSeq, parseCSeq } from './cseq.js';
 export {

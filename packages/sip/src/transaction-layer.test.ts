@@ -1,9 +1,11 @@
 import dgram from 'node:dgram';
 import { EventEmitter, once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createCancel } from './cancel.js';
 import { FakeClock } from './clock.js';
 import type { SipParseError } from './errors.js';
 import { getHeader, getHeaders } from './headers.js';
+import type { InviteServerTransaction } from './invite-server-transaction.js';
 import type { SipMessage, SipRequest, SipResponse, TransportProtocol } from './message.js';
 import { parseMessage } from './parser.js';
 import { createRequest } from './request.js';
@@ -188,6 +190,16 @@ describe('TransactionLayer with a fake clock', () => {
     expect(strays).toEqual([200]);
   });
 
+  it('drops a non-INVITE server transaction the TU never answers after 64*T1', () => {
+    const errors: string[] = [];
+    layer.onError = (err) => errors.push(err.message);
+    transport.inject(invite('z9hG4bKopt', 'OPTIONS', '1 OPTIONS'), peer);
+    expect(layer.serverTransactionCount).toBe(1);
+    clock.advance(32_000);
+    expect(layer.serverTransactionCount).toBe(0);
+    expect(errors).toEqual(['OPTIONS layer-1 was never answered']);
+  });
+
   it('answers 500 when the TU throws, and reports the error', () => {
     const errors: string[] = [];
     layer.onError = (err) => errors.push(err.message);
@@ -242,6 +254,50 @@ describe('TransactionLayer over UDP on 127.0.0.1', () => {
     const via = parseVia(getHeader(res, 'Via')!);
     expect(via.params.rport).toBe(String(a.transport.address.port));
     expect(via.params.received).toBe('127.0.0.1');
+  });
+
+  it('CANCEL: same branch as the INVITE, 200 to the CANCEL, 487 to the INVITE and its ACK', async () => {
+    const a = await node();
+    const b = await node();
+    const seen: string[] = [];
+    let ringing: ServerTransaction | null = null;
+    let confirmed: Promise<void> | undefined;
+    b.layer.onRequest = (req, tx) => {
+      seen.push(req.method);
+      if (req.method === 'INVITE') {
+        ringing = tx;
+        confirmed = new Promise((resolve) => {
+          (tx as InviteServerTransaction).on('stateChange', (state) => state === 'confirmed' && resolve());
+        });
+        tx!.respond(createResponse(req, 180, undefined, { toTag: 'r' }));
+      } else if (req.method === 'CANCEL') {
+        const inviteTx = b.layer.findInviteServerTransaction(req);
+        expect(inviteTx).toBe(ringing);
+        tx!.respond(createResponse(req, 200));
+        inviteTx!.respond(createResponse(inviteTx!.request, 487, undefined, { toTag: 'r' }));
+      }
+    };
+    const dest = { transport: 'udp' as const, host: '127.0.0.1', port: b.transport.address.port };
+    const inviteReq = createRequest({
+      method: 'INVITE',
+      uri: `sip:conf-abc@127.0.0.1:${dest.port}`,
+      from: { uri: 'sip:a@example.com', params: {} },
+      to: { uri: 'sip:conf-abc@example.com', params: {} },
+    });
+    let cancelled: Promise<SipResponse> | undefined;
+    const final = a.layer.request(inviteReq, dest, {
+      onProvisional: () => {
+        const cancel = createCancel(inviteReq);
+        expect(parseVia(getHeader(cancel, 'Via')!).branch).toBe(
+          parseVia(getHeader(inviteReq, 'Via')!).branch,
+        );
+        cancelled = a.layer.request(cancel, dest);
+      },
+    });
+    expect((await final).status).toBe(487);
+    expect((await cancelled!).status).toBe(200);
+    await confirmed; // the INVITE client transaction's ACK reached the server transaction
+    expect(seen).toEqual(['INVITE', 'CANCEL']);
   });
 
   it('answers 400 naming the header to a datagram missing CSeq', async () => {

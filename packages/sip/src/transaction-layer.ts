@@ -117,7 +117,13 @@ export class TransactionLayer {
   request(req: SipRequest, to: Destination, opts: RequestOptions = {}): Promise<SipResponse> {
     if (req.method === 'ACK')
       return Promise.reject(new Error('ACK is not sent in a transaction; use sendStateless()'));
-    const branch = this.addOwnVia(req, to.transport);
+    // §9.1: a CANCEL reuses its INVITE's Via (createCancel) and so keeps it; everything else gets a fresh one.
+    const top = getHeaders(req, 'Via')[0];
+    const keptVia = req.method === 'CANCEL' && top !== undefined ? parseVia(top) : undefined;
+    const branch =
+      keptVia?.branch !== undefined && this.isOwnVia(keptVia)
+        ? keptVia.branch
+        : this.addOwnVia(req, to.transport);
     if (this.closed || !this.transports.has(to.transport)) {
       return Promise.resolve(
         createResponse(req, 503, this.closed ? 'Transaction layer closed' : 'No transport'),
@@ -272,6 +278,7 @@ export class TransactionLayer {
       if (this.serverTxs.get(key) === tx) this.serverTxs.delete(key);
     });
     this.serverTxs.set(key, tx);
+    if (tx instanceof NonInviteServerTransaction) this.watchUnanswered(tx);
     if (tx instanceof InviteServerTransaction) tx.respond(createResponse(req, 100)); // §17.2.1
 
     const ok = this.callTu(() => this.onRequest(req, tx, flow));
@@ -279,6 +286,23 @@ export class TransactionLayer {
     if (!ok && (tx.state === 'proceeding' || tx.state === 'trying')) {
       tx.respond(createResponse(req, 500, 'Server Internal Error'));
     }
+  }
+
+  /**
+   * A non-INVITE request the TU never answers would hold its transaction forever. After 64*T1 the client has
+   * given up (Timer F), so the transaction is dropped and the omission reported.
+   */
+  private watchUnanswered(tx: NonInviteServerTransaction): void {
+    const handle = this.clock.setTimeout(() => {
+      if (this.closed || (tx.state !== 'trying' && tx.state !== 'proceeding')) return;
+      tx.dispose();
+      if (this.serverTxs.get(tx.id) === tx) this.serverTxs.delete(tx.id);
+      this.onError(new Error(`${tx.request.method} ${getHeader(tx.request, 'Call-ID')} was never answered`));
+    }, 64 * this.timers.T1);
+    tx.on('terminated', () => this.clock.clearTimeout(handle));
+    tx.on('stateChange', (state) => {
+      if (state === 'completed') this.clock.clearTimeout(handle);
+    });
   }
 
   /** Runs a TU callback; an exception goes to onError instead of unwinding into the transport. */
