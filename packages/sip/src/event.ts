@@ -3,7 +3,7 @@ import { parseParams } from './header-values.js';
 import { clip } from './uri.js';
 
 export interface EventHeader {
-  /** Event package with its template (`conference`, `presence.winfo`), lower-cased. */
+  /** Event package with its template (`conference`, `presence.winfo`); compared byte by byte (RFC 6665 §8.2.1). */
   package: string;
   id?: string;
   params: Record<string, string | null>;
@@ -17,7 +17,7 @@ export function parseEvent(text: string): EventHeader {
   if (!/^[A-Za-z0-9\-!%*_+`'~]+(?:\.[A-Za-z0-9\-!%*_+`'~]+)*$/.test(pkg) || params === undefined) {
     throw new SipParseError(400, `Malformed Event: ${clip(text)}`);
   }
-  const result: EventHeader = { package: pkg.toLowerCase(), params };
+  const result: EventHeader = { package: pkg, params };
   const id = params.id;
   if (typeof id === 'string') result.id = id;
   return result;

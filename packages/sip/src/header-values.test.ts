@@ -151,12 +151,13 @@ describe('CSeq, Event, Subscription-State', () => {
   });
 
   it('Event', () => {
-    expect(parseEvent('Conference;id=abc;shared')).toEqual({
+    expect(parseEvent('conference;id=abc;shared')).toEqual({
       package: 'conference',
       id: 'abc',
       params: { id: 'abc', shared: null },
     });
     expect(parseEvent('presence.winfo').package).toBe('presence.winfo');
+    expect(parseEvent('Conference').package).toBe('Conference'); // event types compare byte by byte
     expect(formatEvent(parseEvent('refer;id=93809824'))).toBe('refer;id=93809824');
     expect(() => parseEvent('bad package')).toThrow(SipParseError);
   });
