@@ -217,7 +217,7 @@ export class Focus {
     try {
       summary = negotiateTextOffer(offer);
     } catch (err) {
-      if (err instanceof SdpNegotiationError) return this.notAcceptable(req, localTag, err.warning, err.status);
+      if (err instanceof SdpNegotiationError) return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
       throw err;
     }
 
@@ -296,11 +296,12 @@ export class Focus {
     });
   }
 
-  private notAcceptable(req: SipRequest, toTag: string, warning: string, status = 488): SipResponse {
+  private notAcceptable(req: SipRequest, toTag: string, warning: string, status = 488, warnCode = 399): SipResponse {
     const reason = status === 488 ? 'Not Acceptable Here' : 'Bad Request';
+    // RFC 3261 §20.43: warn-code, warn-agent, quoted warn-text.
     return createResponse(req, status, reason, {
       toTag,
-      headers: [{ name: 'Warning', value: `399 ${this.opts.domain} "${warning.replace(/["\\]/g, "'")}"` }],
+      headers: [{ name: 'Warning', value: `${warnCode} ${this.opts.domain} "${warning.replace(/["\\]/g, "'")}"` }],
     });
   }
 

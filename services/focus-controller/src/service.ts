@@ -10,7 +10,7 @@ import { GrpcRelayDirectory, RELAY_SERVICE } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
 
-export async function startFocusController(config: FocusConfig, ctx: ServiceContext): Promise<RunningService> {
+export async function startFocusController(config: FocusConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
   const { logger } = ctx;
   const [conferences, topics, participants] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),

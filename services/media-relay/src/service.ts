@@ -44,7 +44,7 @@ function legOptions(spec: LegSpec__Output): LegOptions {
   };
 }
 
-export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext): Promise<RunningService> {
+export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus, registry } = ctx;
   const relayId = ctx.instanceId;
   const publications = new Counter({ name: 'relay_publications_in_total', help: 'SenML publications received from publishers on this relay', registers: [registry] });

@@ -25,7 +25,7 @@ import { ConferenceNotifier, type RequestSender } from './notifier.js';
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
 
-export async function startNotifier(config: NotifierConfig, ctx: ServiceContext): Promise<RunningService> {
+export async function startNotifier(config: NotifierConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus } = ctx;
   const [conferences, participants, subscriptions] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
