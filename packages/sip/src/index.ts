@@ -13,6 +13,22 @@ export {
   dialogFromUasResponse,
   type InDialogRequestOptions,
 } from './dialog.js';
+export {
+  computeDigestResponse,
+  createDigestAuthorization,
+  type DigestAlgorithm,
+  type DigestChallenge,
+  type DigestCredentials,
+  type DigestInput,
+  DigestNonceIssuer,
+  digestHa1,
+  formatDigestChallenge,
+  formatDigestCredentials,
+  parseAuthParams,
+  parseDigestChallenge,
+  parseDigestCredentials,
+  verifyDigestCredentials,
+} from './digest.js';
 export { SipParseError, SipSerializeError, SipTransportError, TransactionStateError } from './errors.js';
 export { type EventHeader, formatEvent, parseEvent } from './event.js';
 export { canonicalHeaderName, isListHeader } from './header-names.js';

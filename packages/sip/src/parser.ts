@@ -12,6 +12,8 @@ export interface ParseOptions {
   maxSize?: number;
   /** Request-URI schemes accepted; another scheme throws 416 (§8.2.2.1). Default sip, sips, tel. */
   requestUriSchemes?: readonly string[];
+  /** For a request built by another service for us to send: the transaction layer adds its Via. */
+  allowMissingVia?: boolean;
 }
 
 export const DEFAULT_MAX_MESSAGE_SIZE = 65536;
@@ -92,6 +94,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   for (const field of headers)
     counts.set(field.name.toLowerCase(), (counts.get(field.name.toLowerCase()) ?? 0) + 1);
   for (const name of REQUIRED_HEADERS) {
+    if (name === 'Via' && opts.allowMissingVia) continue;
     if (!counts.has(name.toLowerCase())) throw new SipParseError(400, `Missing ${name} header`, partial);
   }
   for (const name of SINGLETON_HEADERS) {
@@ -125,7 +128,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     );
   }
   const vias = all('Via');
-  if (vias.length === 0) throw new SipParseError(400, 'Missing Via header', partial);
+  if (vias.length === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
   for (const via of vias) check('Via', () => parseVia(via));
   check('From', () => parseNameAddr(value('From') ?? ''));
   check('To', () => parseNameAddr(value('To') ?? ''));
