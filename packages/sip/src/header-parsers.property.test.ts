@@ -9,7 +9,7 @@ import {
   parseDigestCredentials,
 } from './digest.js';
 import { SipParseError } from './errors.js';
-import { formatEvent, parseEvent } from './event.js';
+import { type EventHeader, formatEvent, parseEvent } from './event.js';
 import { parseNameAddr } from './name-addr.js';
 import { formatSubscriptionState, parseSubscriptionState } from './subscription-state.js';
 import { parseUri } from './uri.js';
@@ -87,7 +87,8 @@ describe('header value parsers', () => {
     );
     fc.assert(
       fc.property(token, fc.option(token, { nil: undefined }), (pkg, id) => {
-        const value = id === undefined ? { package: pkg, params: {} } : { package: pkg, id, params: { id } };
+        const value: EventHeader =
+          id === undefined ? { package: pkg, params: {} } : { package: pkg, id, params: { id } };
         expect(parseEvent(formatEvent(value))).toEqual(value);
       }),
     );
