@@ -90,6 +90,10 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     headers.push({ name: canonicalHeaderName(name), value: line.slice(colon + 1).trim() });
   }
 
+  // Checked once the headers are known, so a 505 can still be routed back (§8.2.6 needs Via etc.).
+  const versionError = versionProblem((request ?? response)?.version ?? '');
+  if (versionError) throw new SipParseError(versionError.status, versionError.message, partial);
+
   const counts = new Map<string, number>();
   for (const field of headers)
     counts.set(field.name.toLowerCase(), (counts.get(field.name.toLowerCase()) ?? 0) + 1);
@@ -201,12 +205,13 @@ function hasControlCharacter(line: string): boolean {
   return false;
 }
 
-function checkVersion(version: string): void {
+function versionProblem(version: string): { status: number; message: string } | undefined {
   const match = /^SIP\/(\d+)\.(\d+)$/i.exec(version);
-  if (!match) throw new SipParseError(400, `Malformed SIP version: ${clip(version)}`);
+  if (!match) return { status: 400, message: `Malformed SIP version: ${clip(version)}` };
   if (Number(match[1]) !== 2 || Number(match[2]) !== 0) {
-    throw new SipParseError(505, `SIP version not supported: ${clip(version)}`);
+    return { status: 505, message: `SIP version not supported: ${clip(version)}` };
   }
+  return undefined;
 }
 
 function parseRequestLine(line: string): { method: string; uri: string; version: string } {
@@ -215,14 +220,12 @@ function parseRequestLine(line: string): { method: string; uri: string; version:
     throw new SipParseError(400, `Malformed Request-Line: ${clip(line)}`);
   }
   const [method, uri, version] = parts;
-  checkVersion(version);
   return { method, uri, version };
 }
 
 function parseStatusLine(line: string): { status: number; reason: string; version: string } {
   const match = /^(\S+) (\d{3})(?: (.*))?$/.exec(line);
   if (!match) throw new SipParseError(400, `Malformed Status-Line: ${clip(line)}`);
-  checkVersion(match[1]);
   const status = Number(match[2]);
   if (status < 100 || status > 699) throw new SipParseError(400, `Status code out of range: ${status}`);
   return { status, reason: (match[3] ?? '').trim(), version: match[1] };

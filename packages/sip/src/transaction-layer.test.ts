@@ -190,6 +190,20 @@ describe('TransactionLayer with a fake clock', () => {
     expect(strays).toEqual([200]);
   });
 
+  it('answers unparseable requests statelessly with the parser status, never an ACK', () => {
+    const invalid: number[] = [];
+    layer.onInvalid = (err) => invalid.push(err.status);
+    transport.inject(invite().replace('SIP/2.0\r\n', 'SIP/3.0\r\n'), peer);
+    transport.inject(invite('z9hG4bKa', 'ACK', '1 ACK').replace('CSeq: 1 ACK\r\n', ''), peer);
+    transport.inject(invite().replace(/Via: [^\r]*\r\n/, ''), peer);
+    expect(invalid).toEqual([505, 400, 400]);
+    expect(transport.sent).toHaveLength(1);
+    const res = transport.sent[0].msg as SipResponse;
+    expect([res.status, res.reason]).toEqual([505, 'SIP version not supported: SIP/3.0']);
+    expect(transport.sent[0].to).toEqual({ transport: 'udp', host: '198.51.100.7', port: 40001 });
+    expect(requests).toHaveLength(0);
+  });
+
   it('drops a non-INVITE server transaction the TU never answers after 64*T1', () => {
     const errors: string[] = [];
     layer.onError = (err) => errors.push(err.message);
