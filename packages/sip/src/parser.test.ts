@@ -320,7 +320,14 @@ describe('parseMessage: errors', () => {
   it('SIP/3.0 → 505 on requests and responses, with a partial to route the answer', () => {
     const err = parseError(wire(['INVITE sip:a@example.com SIP/3.0', ...base.slice(1)]));
     expect(err.status).toBe(505);
-    expect(err.partial?.headers?.map((h) => h.name)).toEqual(['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Content-Length']);
+    expect(err.partial?.headers?.map((h) => h.name)).toEqual([
+      'Via',
+      'From',
+      'To',
+      'Call-ID',
+      'CSeq',
+      'Content-Length',
+    ]);
     expect(parseError(wire(['INVITE sip:a@example.com SIP/2', ...base.slice(1)])).status).toBe(400);
     expect(parseError(wire(['SIP/3.0 200 OK', ...base.slice(1)])).status).toBe(505);
   });

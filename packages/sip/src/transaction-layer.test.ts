@@ -85,6 +85,7 @@ describe('TransactionLayer with a fake clock', () => {
     transport.inject(invite(), peer);
     transport.inject(invite(), peer);
     expect(requests).toHaveLength(1);
+    expect(layer.getServerTransaction(requests[0].tx!.id)).toBe(requests[0].tx);
     const statuses = transport.sent.map((s) => (s.msg as SipResponse).status);
     expect(statuses).toEqual([100, 100]);
     expect(transport.sent[0].to).toEqual({ transport: 'udp', host: '198.51.100.7', port: 40001 });

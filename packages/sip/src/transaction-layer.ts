@@ -108,6 +108,11 @@ export class TransactionLayer {
     return this.clientTxs.size;
   }
 
+  /** A live server transaction by its id, e.g. to answer a request another service decided on. */
+  getServerTransaction(id: string): ServerTransaction | undefined {
+    return this.serverTxs.get(id);
+  }
+
   /** §9.2: the INVITE server transaction a CANCEL refers to (same branch and sent-by). */
   findInviteServerTransaction(cancel: SipRequest): InviteServerTransaction | undefined {
     const tx = this.serverTxs.get(serverTransactionKey(cancel, 'INVITE'));
