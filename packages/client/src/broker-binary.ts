@@ -6,7 +6,10 @@ import path from 'node:path';
 export const BROKER_BIN = 'sip-pubsub-broker';
 
 /** node_modules/.bin/sip-pubsub-broker in each start directory or one of its ancestors, nearest first. */
-export function findBrokerBinary(startDirs: readonly string[], exists: (file: string) => boolean = existsSync): string | undefined {
+export function findBrokerBinary(
+  startDirs: readonly string[],
+  exists: (file: string) => boolean = existsSync,
+): string | undefined {
   const names = process.platform === 'win32' ? [`${BROKER_BIN}.cmd`, BROKER_BIN] : [BROKER_BIN];
   for (const start of startDirs) {
     let dir = path.resolve(start);

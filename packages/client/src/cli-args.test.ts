@@ -15,7 +15,16 @@ function usageError(fn: () => unknown): CliUsageError {
 
 describe('parseCliArgs', () => {
   it('builds a one-record pack from publish flags', () => {
-    const cmd = parseCliArgs(['publish', 'plant-7/boiler/temp', '--name', 'temp', '--value', '21.5', '--unit', 'Cel']);
+    const cmd = parseCliArgs([
+      'publish',
+      'plant-7/boiler/temp',
+      '--name',
+      'temp',
+      '--value',
+      '21.5',
+      '--unit',
+      'Cel',
+    ]);
     expect(cmd).toEqual({
       command: 'publish',
       topic: 'plant-7/boiler/temp',
@@ -66,25 +75,64 @@ describe('parseCliArgs', () => {
 
   it('names what is wrong', () => {
     expect(usageError(() => parseCliArgs(['frobnicate'])).message).toMatch(/unknown command "frobnicate"/);
-    expect(usageError(() => parseCliArgs(['publish', '--name', 'x', '--value', '1'])).message).toMatch(/publish needs a topic/);
+    expect(usageError(() => parseCliArgs(['publish', '--name', 'x', '--value', '1'])).message).toMatch(
+      /publish needs a topic/,
+    );
     expect(usageError(() => parseCliArgs(['publish', 't'])).message).toMatch(/publish needs data/);
-    expect(usageError(() => parseCliArgs(['publish', 't', '--value', '3'])).message).toMatch(/--value needs --name/);
-    expect(usageError(() => parseCliArgs(['publish', 't', '--name', 'temp'])).message).toMatch(/--name temp needs --value/);
-    expect(usageError(() => parseCliArgs(['publish', 't', '--stdin', '--file', 'f'])).message).toMatch(/one data source, got --file and --stdin/);
-    expect(usageError(() => parseCliArgs(['publish', 't', '--stdin', '--interval', '0'])).message).toMatch(/--interval "0" is not a positive integer/);
-    expect(usageError(() => parseCliArgs(['subscribe', 't', '--count', 'many'])).message).toMatch(/--count "many"/);
-    expect(usageError(() => parseCliArgs(['subscribe', 't', '--transport', 'sctp'])).message).toMatch(/--transport "sctp"/);
-    expect(usageError(() => parseCliArgs(['subscribe', 't', '--server', 'no port:x'])).message).toMatch(/--server "no port:x" is not host:port/);
+    expect(usageError(() => parseCliArgs(['publish', 't', '--value', '3'])).message).toMatch(
+      /--value needs --name/,
+    );
+    expect(usageError(() => parseCliArgs(['publish', 't', '--name', 'temp'])).message).toMatch(
+      /--name temp needs --value/,
+    );
+    expect(usageError(() => parseCliArgs(['publish', 't', '--stdin', '--file', 'f'])).message).toMatch(
+      /one data source, got --file and --stdin/,
+    );
+    expect(usageError(() => parseCliArgs(['publish', 't', '--stdin', '--interval', '0'])).message).toMatch(
+      /--interval "0" is not a positive integer/,
+    );
+    expect(usageError(() => parseCliArgs(['subscribe', 't', '--count', 'many'])).message).toMatch(
+      /--count "many"/,
+    );
+    expect(usageError(() => parseCliArgs(['subscribe', 't', '--transport', 'sctp'])).message).toMatch(
+      /--transport "sctp"/,
+    );
+    expect(usageError(() => parseCliArgs(['subscribe', 't', '--server', 'no port:x'])).message).toMatch(
+      /--server "no port:x" is not host:port/,
+    );
     expect(usageError(() => parseCliArgs(['watch', 'a', 'b'])).message).toMatch(/takes one topic/);
     const unknown = usageError(() => parseCliArgs(['watch', 't', '--bogus']));
     expect(unknown.message).toMatch(/--bogus/);
     expect(unknown.command).toBe('watch');
-    expect(usageError(() => parseCliArgs(['publish', 't', '--time', 'soon', '--name', 'a', '--value', '1'])).message).toMatch(/--time "soon"/);
+    expect(
+      usageError(() => parseCliArgs(['publish', 't', '--time', 'soon', '--name', 'a', '--value', '1']))
+        .message,
+    ).toMatch(/--time "soon"/);
   });
 
   it('throws nothing but CliUsageError for any argument list', () => {
     const token = fc.oneof(
-      fc.constantFrom('publish', 'subscribe', 'watch', 'topics', 'serve', 'help', '--name', '--value', '--unit', '--file', '--stdin', '--json', '--count', '--interval', '--server', '--transport', '-h', '-n', '-v'),
+      fc.constantFrom(
+        'publish',
+        'subscribe',
+        'watch',
+        'topics',
+        'serve',
+        'help',
+        '--name',
+        '--value',
+        '--unit',
+        '--file',
+        '--stdin',
+        '--json',
+        '--count',
+        '--interval',
+        '--server',
+        '--transport',
+        '-h',
+        '-n',
+        '-v',
+      ),
       fc.string(),
     );
     fc.assert(
@@ -101,7 +149,9 @@ describe('parseCliArgs', () => {
 
 describe('packFromFlags', () => {
   it('maps the value to v, vb or vs (RFC 8428 §4.3)', () => {
-    expect(packFromFlags({ name: 'temp', value: '-3.5e1', unit: 'Cel', time: '-5' })).toEqual([{ n: 'temp', u: 'Cel', v: -35, t: -5 }]);
+    expect(packFromFlags({ name: 'temp', value: '-3.5e1', unit: 'Cel', time: '-5' })).toEqual([
+      { n: 'temp', u: 'Cel', v: -35, t: -5 },
+    ]);
     expect(packFromFlags({ name: 'door', value: 'true' })).toEqual([{ n: 'door', vb: true }]);
     expect(packFromFlags({ name: 'state', value: 'open' })).toEqual([{ n: 'state', vs: 'open' }]);
     expect(packFromFlags({ name: 'code', value: '"42"' })).toEqual([{ n: 'code', vs: '42' }]);

@@ -27,13 +27,23 @@ export interface ConnectionArgs {
   user?: string;
 }
 
-export type PublishSource = { kind: 'record'; pack: SenmlPack } | { kind: 'file'; path: string } | { kind: 'stdin' };
+export type PublishSource =
+  | { kind: 'record'; pack: SenmlPack }
+  | { kind: 'file'; path: string }
+  | { kind: 'stdin' };
 
 export type CliCommand =
   | { command: 'help'; about?: CommandName }
   | { command: 'serve'; args: string[] }
   | { command: 'topics'; connection: ConnectionArgs }
-  | { command: 'publish'; topic: string; connection: ConnectionArgs; source: PublishSource; intervalMs?: number; count?: number }
+  | {
+      command: 'publish';
+      topic: string;
+      connection: ConnectionArgs;
+      source: PublishSource;
+      intervalMs?: number;
+      count?: number;
+    }
   | { command: 'subscribe'; topic: string; connection: ConnectionArgs; json: boolean; count?: number }
   | { command: 'watch'; topic: string; connection: ConnectionArgs; json: boolean };
 
@@ -58,7 +68,11 @@ const PUBLISH_OPTIONS = {
   count: { type: 'string' },
 } as const;
 
-const SUBSCRIBE_OPTIONS = { ...CONNECTION_OPTIONS, json: { type: 'boolean' }, count: { type: 'string' } } as const;
+const SUBSCRIBE_OPTIONS = {
+  ...CONNECTION_OPTIONS,
+  json: { type: 'boolean' },
+  count: { type: 'string' },
+} as const;
 const WATCH_OPTIONS = { ...CONNECTION_OPTIONS, json: { type: 'boolean' } } as const;
 
 export const USAGE: Record<'main' | CommandName, string> = {
@@ -111,14 +125,18 @@ Prints roster changes of the topic: "+ <participant> <role>" when one joins,
 With --json one JSON object per change. Plus the global options (sip-pubsub --help).`,
 };
 
-export function parseCliArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): CliCommand {
+export function parseCliArgs(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): CliCommand {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     const about = first === 'help' ? rest[0] : undefined;
     if (about !== undefined && !isCommand(about)) throw new CliUsageError(`unknown command "${about}"`);
     return about !== undefined ? { command: 'help', about } : { command: 'help' };
   }
-  if (!isCommand(first)) throw new CliUsageError(`unknown command "${first}" (expected one of ${COMMANDS.join(', ')})`);
+  if (!isCommand(first))
+    throw new CliUsageError(`unknown command "${first}" (expected one of ${COMMANDS.join(', ')})`);
   switch (first) {
     case 'serve':
       if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', about: 'serve' };
@@ -126,7 +144,8 @@ export function parseCliArgs(argv: readonly string[], env: Readonly<Record<strin
     case 'topics': {
       const { values, positionals } = parse('topics', rest, CONNECTION_OPTIONS);
       if (values.help) return { command: 'help', about: 'topics' };
-      if (positionals.length > 0) throw new CliUsageError(`topics takes no arguments, got "${positionals[0]}"`, 'topics');
+      if (positionals.length > 0)
+        throw new CliUsageError(`topics takes no arguments, got "${positionals[0]}"`, 'topics');
       return { command: 'topics', connection: connection('topics', values, env) };
     }
     case 'publish': {
@@ -139,7 +158,8 @@ export function parseCliArgs(argv: readonly string[], env: Readonly<Record<strin
         connection: connection('publish', values, env),
         source: publishSource(values),
       };
-      if (values.interval !== undefined) result.intervalMs = positiveInteger('publish', '--interval', values.interval);
+      if (values.interval !== undefined)
+        result.intervalMs = positiveInteger('publish', '--interval', values.interval);
       if (values.count !== undefined) result.count = positiveInteger('publish', '--count', values.count);
       return result;
     }
@@ -158,13 +178,23 @@ export function parseCliArgs(argv: readonly string[], env: Readonly<Record<strin
     case 'watch': {
       const { values, positionals } = parse('watch', rest, WATCH_OPTIONS);
       if (values.help) return { command: 'help', about: 'watch' };
-      return { command: 'watch', topic: onlyTopic('watch', positionals), connection: connection('watch', values, env), json: values.json ?? false };
+      return {
+        command: 'watch',
+        topic: onlyTopic('watch', positionals),
+        connection: connection('watch', values, env),
+        json: values.json ?? false,
+      };
     }
   }
 }
 
 /** The one record of `publish --name --value [--unit] [--time]` as a SenML pack (RFC 8428 §4.3 value fields). */
-export function packFromFlags(flags: { name?: string; value?: string; unit?: string; time?: string }): SenmlPack {
+export function packFromFlags(flags: {
+  name?: string;
+  value?: string;
+  unit?: string;
+  time?: string;
+}): SenmlPack {
   if (flags.name === undefined) throw new CliUsageError('--value needs --name (the record name)', 'publish');
   if (flags.value === undefined) throw new CliUsageError(`--name ${flags.name} needs --value`, 'publish');
   if (flags.name.trim() === '') throw new CliUsageError('--name must not be empty', 'publish');
@@ -173,7 +203,8 @@ export function packFromFlags(flags: { name?: string; value?: string; unit?: str
   Object.assign(record, valueField(flags.value));
   if (flags.time !== undefined) {
     const t = Number(flags.time);
-    if (flags.time.trim() === '' || !Number.isFinite(t)) throw new CliUsageError(`--time "${flags.time}" is not a number of seconds`, 'publish');
+    if (flags.time.trim() === '' || !Number.isFinite(t))
+      throw new CliUsageError(`--time "${flags.time}" is not a number of seconds`, 'publish');
     record.t = t;
   }
   return [record];
@@ -215,8 +246,16 @@ function parse<T extends OptionsConfig>(command: CommandName, args: string[], op
 }
 
 function onlyTopic(command: CommandName, positionals: string[]): string {
-  if (positionals.length === 0) throw new CliUsageError(`${command} needs a topic, e.g. sip-pubsub ${command} plant-7/boiler/temp`, command);
-  if (positionals.length > 1) throw new CliUsageError(`${command} takes one topic, got ${positionals.length}: ${positionals.join(' ')}`, command);
+  if (positionals.length === 0)
+    throw new CliUsageError(
+      `${command} needs a topic, e.g. sip-pubsub ${command} plant-7/boiler/temp`,
+      command,
+    );
+  if (positionals.length > 1)
+    throw new CliUsageError(
+      `${command} takes one topic, got ${positionals.length}: ${positionals.join(' ')}`,
+      command,
+    );
   return positionals[0];
 }
 
@@ -230,7 +269,8 @@ function connection(
     throw new CliUsageError(`--server "${server}" is not host:port`, command);
   }
   const transport = (values.transport ?? nonEmpty(env.SIP_PUBSUB_TRANSPORT) ?? 'udp').toLowerCase();
-  if (transport !== 'udp' && transport !== 'tcp') throw new CliUsageError(`--transport "${transport}": expected udp or tcp`, command);
+  if (transport !== 'udp' && transport !== 'tcp')
+    throw new CliUsageError(`--transport "${transport}": expected udp or tcp`, command);
   const result: ConnectionArgs = { server, transport };
   const domain = values.domain ?? nonEmpty(env.SIP_PUBSUB_DOMAIN);
   if (domain !== undefined) result.domain = domain;
@@ -239,13 +279,28 @@ function connection(
   return result;
 }
 
-function publishSource(values: { name?: string; value?: string; unit?: string; time?: string; file?: string; stdin?: boolean }): PublishSource {
-  const fromFlags = values.name !== undefined || values.value !== undefined || values.unit !== undefined || values.time !== undefined;
-  const chosen = [fromFlags && '--name/--value', values.file !== undefined && '--file', values.stdin === true && '--stdin'].filter(
-    (x): x is string => typeof x === 'string',
-  );
-  if (chosen.length === 0) throw new CliUsageError('publish needs data: --name and --value, --file f.json, or --stdin', 'publish');
-  if (chosen.length > 1) throw new CliUsageError(`publish takes one data source, got ${chosen.join(' and ')}`, 'publish');
+function publishSource(values: {
+  name?: string;
+  value?: string;
+  unit?: string;
+  time?: string;
+  file?: string;
+  stdin?: boolean;
+}): PublishSource {
+  const fromFlags =
+    values.name !== undefined ||
+    values.value !== undefined ||
+    values.unit !== undefined ||
+    values.time !== undefined;
+  const chosen = [
+    fromFlags && '--name/--value',
+    values.file !== undefined && '--file',
+    values.stdin === true && '--stdin',
+  ].filter((x): x is string => typeof x === 'string');
+  if (chosen.length === 0)
+    throw new CliUsageError('publish needs data: --name and --value, --file f.json, or --stdin', 'publish');
+  if (chosen.length > 1)
+    throw new CliUsageError(`publish takes one data source, got ${chosen.join(' and ')}`, 'publish');
   if (fromFlags) return { kind: 'record', pack: packFromFlags(values) };
   if (values.file !== undefined) return { kind: 'file', path: values.file };
   return { kind: 'stdin' };

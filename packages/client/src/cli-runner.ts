@@ -5,9 +5,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseSenmlJson, type SenmlPack, SenmlError } from '@sip-pubsub/senml';
+import { parseSenmlJson, SenmlError, type SenmlPack } from '@sip-pubsub/senml';
 import { BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
-import { type CliCommand, CliUsageError, type CommandName, type ConnectionArgs, parseCliArgs, USAGE } from './cli-args.js';
+import {
+  type CliCommand,
+  CliUsageError,
+  type CommandName,
+  type ConnectionArgs,
+  parseCliArgs,
+  USAGE,
+} from './cli-args.js';
 import { type ClientOptions, ClientOptionsError } from './client-options.js';
 import { SipPubSubError } from './errors.js';
 import { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
@@ -80,7 +87,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await watch(command, io);
     }
   } catch (err) {
-    if (err instanceof CliUsageError || err instanceof ClientOptionsError) return usageError(io, err.message, name === 'help' ? undefined : name);
+    if (err instanceof CliUsageError || err instanceof ClientOptionsError)
+      return usageError(io, err.message, name === 'help' ? undefined : name);
     io.stderr(`sip-pubsub ${name}: ${describeError(err)}`);
     return EXIT_FAILURE;
   }
@@ -120,7 +128,9 @@ async function serve(args: string[], io: CliIo): Promise<number> {
   try {
     return await new Promise<number>((resolve, reject) => {
       child.once('error', (err) => reject(new Error(`cannot start ${binary}: ${err.message}`)));
-      child.once('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? EXIT_OK : EXIT_FAILURE)));
+      child.once('exit', (code, signal) =>
+        resolve(code ?? (signal === 'SIGINT' || signal === 'SIGTERM' ? EXIT_OK : EXIT_FAILURE)),
+      );
     });
   } finally {
     off();
@@ -149,7 +159,9 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
     try {
       text = await readFile(path.resolve(io.cwd, command.source.path), 'utf8');
     } catch (err) {
-      throw new Error(`cannot read ${command.source.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new Error(
+        `cannot read ${command.source.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
     try {
       fixed = parseSenmlJson(text.trim());
@@ -244,9 +256,13 @@ async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>,
       received++;
       if (command.count !== undefined && received >= command.count) settle(EXIT_OK);
     });
-    subscriber.on('invalid', (_line, err) => io.stderr(`sip-pubsub subscribe: skipped a publication that is not valid SenML: ${err.message}`));
+    subscriber.on('invalid', (_line, err) =>
+      io.stderr(`sip-pubsub subscribe: skipped a publication that is not valid SenML: ${err.message}`),
+    );
     subscriber.on('loss', (info) =>
-      io.stderr(`sip-pubsub subscribe: ${info.lost} packet(s) lost from SSRC ${info.ssrc}, ${info.damagedLines} damaged publication(s) dropped`),
+      io.stderr(
+        `sip-pubsub subscribe: ${info.lost} packet(s) lost from SSRC ${info.ssrc}, ${info.damagedLines} damaged publication(s) dropped`,
+      ),
     );
     subscriber.once('close', () => {
       if (!done) io.stderr(`sip-pubsub subscribe: the broker ended the subscription to ${command.topic}`);
@@ -276,7 +292,8 @@ async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: Cli
     let previous = undefined as Parameters<typeof rosterChanges>[0];
     const watcher = await client.watch(command.topic);
     watcher.on('notify', (_doc, view) => {
-      for (const change of rosterChanges(previous, view)) io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
+      for (const change of rosterChanges(previous, view))
+        io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
       previous = view;
     });
     watcher.on('invalid', (err) => io.stderr(`sip-pubsub watch: unreadable notification: ${err.message}`));
@@ -286,7 +303,8 @@ async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: Cli
     });
     // The first NOTIFY may have arrived before watch() resolved: show the roster it brought.
     if (watcher.state !== undefined && previous === undefined) {
-      for (const change of rosterChanges(undefined, watcher.state)) io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
+      for (const change of rosterChanges(undefined, watcher.state))
+        io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
       previous = watcher.state;
     }
     if (!done) io.stderr(`watching ${command.topic} (${watcher.conferenceUri}); Ctrl-C to stop`);

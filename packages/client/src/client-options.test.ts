@@ -31,7 +31,12 @@ describe('client options', () => {
   it('derives T1 from requestTimeoutMs so Timer B/F = 64*T1 is the timeout', () => {
     const resolved = resolveClientOptions({ server: '127.0.0.1:5060', requestTimeoutMs: 6400 });
     expect(resolved.timers.T1).toBe(100);
-    expect(resolved).toMatchObject({ transport: 'udp', domain: 'localhost', localHost: '127.0.0.1', user: 'sip-pubsub-client' });
+    expect(resolved).toMatchObject({
+      transport: 'udp',
+      domain: 'localhost',
+      localHost: '127.0.0.1',
+      user: 'sip-pubsub-client',
+    });
     expect(resolveClientOptions({ server: 'h', timers: { T1: 5 } }).timers.T1).toBe(5);
     expect(() => resolveClientOptions({ server: 'h', user: 'a b' })).toThrow(/not a valid SIP user part/);
   });

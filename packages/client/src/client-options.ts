@@ -48,11 +48,13 @@ export function parseHostPort(text: string): { host: string; port: number } {
     portText = v6[2];
   } else {
     const colon = value.lastIndexOf(':');
-    if (colon >= 0 && value.indexOf(':') !== colon) throw new ClientOptionsError(`server "${text}": put an IPv6 address in brackets, e.g. [::1]:5060`);
+    if (colon >= 0 && value.indexOf(':') !== colon)
+      throw new ClientOptionsError(`server "${text}": put an IPv6 address in brackets, e.g. [::1]:5060`);
     host = colon < 0 ? value : value.slice(0, colon);
     portText = colon < 0 ? undefined : value.slice(colon + 1);
   }
-  if (host === '' || /[\s/@]/.test(host)) throw new ClientOptionsError(`server "${text}": expected host:port`);
+  if (host === '' || /[\s/@]/.test(host))
+    throw new ClientOptionsError(`server "${text}": expected host:port`);
   let port = DEFAULT_SIP_PORT;
   if (portText !== undefined) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
@@ -65,11 +67,14 @@ export function parseHostPort(text: string): { host: string; port: number } {
 
 export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions {
   const transport = opts.transport ?? 'udp';
-  if (transport !== 'udp' && transport !== 'tcp') throw new ClientOptionsError(`transport "${String(transport)}": expected udp or tcp`);
+  if (transport !== 'udp' && transport !== 'tcp')
+    throw new ClientOptionsError(`transport "${String(transport)}": expected udp or tcp`);
   const requestTimeoutMs = opts.requestTimeoutMs ?? 32_000;
-  if (!(requestTimeoutMs > 0)) throw new ClientOptionsError(`requestTimeoutMs ${requestTimeoutMs}: must be positive`);
+  if (!(requestTimeoutMs > 0))
+    throw new ClientOptionsError(`requestTimeoutMs ${requestTimeoutMs}: must be positive`);
   const user = opts.user ?? 'sip-pubsub-client';
-  if (!/^[A-Za-z0-9\-_.!~*'()&=+$,;?/]+$/.test(user)) throw new ClientOptionsError(`user "${user}": not a valid SIP user part`);
+  if (!/^[A-Za-z0-9\-_.!~*'()&=+$,;?/]+$/.test(user))
+    throw new ClientOptionsError(`user "${user}": not a valid SIP user part`);
   const resolved: ResolvedClientOptions = {
     server: parseHostPort(opts.server),
     transport,

@@ -53,7 +53,12 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
   }
 
   /** Sends the INVITE with `offer`, ACKs the 2xx and reads the answer. Throws SipPubSubError on refusal. */
-  static async join(ua: UserAgent, conferenceUri: string, offer: string, local: { address: string; port: number }): Promise<ConferenceLeg> {
+  static async join(
+    ua: UserAgent,
+    conferenceUri: string,
+    offer: string,
+    local: { address: string; port: number },
+  ): Promise<ConferenceLeg> {
     const invite = createRequest({
       method: 'INVITE',
       uri: conferenceUri,
@@ -68,11 +73,14 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
       contentType: 'application/sdp',
     });
     const res = await ua.request(invite);
-    if (res.status < 200 || res.status >= 300) throw SipPubSubError.fromResponse(res, `joining ${conferenceUri}`);
+    if (res.status < 200 || res.status >= 300)
+      throw SipPubSubError.fromResponse(res, `joining ${conferenceUri}`);
 
     const dialog = dialogFromUacResponse(invite, res);
     // §13.2.2.4: the ACK for a 2xx is the UAC core's, in the dialog, with the INVITE's CSeq number.
-    const ack = createInDialogRequest(dialog, 'ACK', { cseq: parseCSeq(getHeader(invite, 'CSeq') ?? '').seq });
+    const ack = createInDialogRequest(dialog, 'ACK', {
+      cseq: parseCSeq(getHeader(invite, 'CSeq') ?? '').seq,
+    });
     await ua.sendAck(ack);
 
     let answer: TextAnswerSummary;
@@ -83,7 +91,11 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
       const leg = new ConferenceLeg(ua, conferenceUri, dialog, { address: '', port: 0, t140Pt: 0 }, local);
       await leg.leave().catch(() => {});
       const why = err instanceof SdpNegotiationError ? err.warning : (err as Error).message;
-      throw new SipPubSubError(`joining ${conferenceUri}: unusable SDP answer (${why})`, { status: res.status, reason: res.reason, warning: why });
+      throw new SipPubSubError(`joining ${conferenceUri}: unusable SDP answer (${why})`, {
+        status: res.status,
+        reason: res.reason,
+        warning: why,
+      });
     }
     return new ConferenceLeg(ua, conferenceUri, dialog, mediaTarget(answer), local);
   }
@@ -121,7 +133,11 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
         tx.respond(createResponse(req, 200, 'OK'));
         return;
       default:
-        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: 'ACK, BYE, INVITE, OPTIONS' }] }));
+        tx.respond(
+          createResponse(req, 405, 'Method Not Allowed', {
+            headers: [{ name: 'Allow', value: 'ACK, BYE, INVITE, OPTIONS' }],
+          }),
+        );
     }
   }
 
@@ -130,20 +146,39 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
     const offer = req.body.toString('utf8');
     if (offer === '') {
       // An offerless re-INVITE would need our offer in the 2xx and the answer in the ACK; not supported.
-      tx.respond(createResponse(req, 488, 'Not Acceptable Here', { headers: [{ name: 'Warning', value: '399 sip-pubsub-client "an SDP offer is required"' }] }));
+      tx.respond(
+        createResponse(req, 488, 'Not Acceptable Here', {
+          headers: [{ name: 'Warning', value: '399 sip-pubsub-client "an SDP offer is required"' }],
+        }),
+      );
       return;
     }
     try {
       const summary = negotiateTextOffer(offer);
       const answer = buildTextAnswer(offer, summary, this.local);
-      tx.respond(createResponse(req, 200, 'OK', { headers: [{ name: 'Contact', value: this.ua.contactHeader }], body: answer, contentType: 'application/sdp' }));
-      this.target = { address: summary.address, port: summary.port, t140Pt: summary.t140Pt, redPt: summary.redPt };
+      tx.respond(
+        createResponse(req, 200, 'OK', {
+          headers: [{ name: 'Contact', value: this.ua.contactHeader }],
+          body: answer,
+          contentType: 'application/sdp',
+        }),
+      );
+      this.target = {
+        address: summary.address,
+        port: summary.port,
+        t140Pt: summary.t140Pt,
+        redPt: summary.redPt,
+      };
       this.emit('retarget', this.target);
     } catch (err) {
       if (!(err instanceof SdpNegotiationError)) throw err;
-      tx.respond(createResponse(req, err.status, err.status === 488 ? 'Not Acceptable Here' : 'Bad Request', {
-        headers: [{ name: 'Warning', value: `399 sip-pubsub-client "${err.warning.replace(/["\\]/g, "'")}"` }],
-      }));
+      tx.respond(
+        createResponse(req, err.status, err.status === 488 ? 'Not Acceptable Here' : 'Bad Request', {
+          headers: [
+            { name: 'Warning', value: `399 sip-pubsub-client "${err.warning.replace(/["\\]/g, "'")}"` },
+          ],
+        }),
+      );
     }
   }
 }

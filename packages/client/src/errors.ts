@@ -11,7 +11,10 @@ export class SipPubSubError extends Error {
   /** Contact of the response, e.g. the existing conference named by a 409 (PROFILE "Creating and joining"). */
   readonly contact?: string;
 
-  constructor(message: string, details: { status?: number; reason?: string; warning?: string; contact?: string } = {}) {
+  constructor(
+    message: string,
+    details: { status?: number; reason?: string; warning?: string; contact?: string } = {},
+  ) {
     super(message);
     if (details.status !== undefined) this.status = details.status;
     if (details.reason !== undefined) this.reason = details.reason;

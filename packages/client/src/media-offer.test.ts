@@ -11,14 +11,26 @@ describe('the SDP offer of a publisher and a subscriber', () => {
     expect(offer).toMatch(/^m=text 40000 RTP\/AVP 100 98\r?$/m);
     expect(offer).toMatch(/^a=fmtp:100 98\/98\/98\r?$/m);
     const summary = negotiateTextOffer(offer);
-    expect(summary).toMatchObject({ address: '127.0.0.1', port: 40_000, t140Pt: 98, redPt: 100, redundancy: 2, direction: 'sendonly', role: 'publisher' });
+    expect(summary).toMatchObject({
+      address: '127.0.0.1',
+      port: 40_000,
+      t140Pt: 98,
+      redPt: 100,
+      redundancy: 2,
+      direction: 'sendonly',
+      role: 'publisher',
+    });
   });
 
   it('a subscriber offers recvonly', () => {
     const offer = buildMediaOffer('subscriber', local);
     expect(offer).toMatch(/^a=recvonly\r?$/m);
     expect(offer).not.toMatch(/sendonly/);
-    expect(negotiateTextOffer(offer)).toMatchObject({ direction: 'recvonly', role: 'subscriber', mode: 'translate' });
+    expect(negotiateTextOffer(offer)).toMatchObject({
+      direction: 'recvonly',
+      role: 'subscriber',
+      mode: 'translate',
+    });
     expect(directionFor('subscriber')).toBe('recvonly');
   });
 

@@ -20,7 +20,9 @@ export function buildMediaOffer(
 ): string {
   const redundancy = opts.redundancy ?? DEFAULT_REDUNDANCY;
   if (!Number.isInteger(redundancy) || redundancy < 0 || redundancy > 5) {
-    throw new RangeError(`redundancy ${redundancy}: expected an integer 0-5 (0 offers plain T.140 without RED)`);
+    throw new RangeError(
+      `redundancy ${redundancy}: expected an integer 0-5 (0 offers plain T.140 without RED)`,
+    );
   }
   return createTextOffer({
     address: local.address,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { describeRecord, formatPackHuman, formatPackJson, formatPublished, formatTime } from './pack-printer.js';
+import {
+  describeRecord,
+  formatPackHuman,
+  formatPackJson,
+  formatPublished,
+  formatTime,
+} from './pack-printer.js';
 
 describe('pack printer', () => {
   const now = 1_800_000_000; // 2027-01-15T08:00:00Z
@@ -18,7 +24,9 @@ describe('pack printer', () => {
   });
 
   it('uses the reception time for records without t, and shows sums', () => {
-    expect(formatPackHuman([{ n: 'temp', v: 21.5, u: 'Cel' }], now)).toEqual(['temp = 21.5 Cel  (t=2027-01-15T08:00:00.000Z)']);
+    expect(formatPackHuman([{ n: 'temp', v: 21.5, u: 'Cel' }], now)).toEqual([
+      'temp = 21.5 Cel  (t=2027-01-15T08:00:00.000Z)',
+    ]);
     expect(describeRecord({ n: 'energy', t: now, s: 1200, u: 'J' })).toBe('energy = sum 1200 J');
   });
 
@@ -27,7 +35,9 @@ describe('pack printer', () => {
   });
 
   it('confirms a publication in one short line', () => {
-    expect(formatPublished('plant-7/boiler/temp', [{ n: 'temp', v: 21.5, u: 'Cel' }], now)).toBe('published to plant-7/boiler/temp: temp = 21.5 Cel');
+    expect(formatPublished('plant-7/boiler/temp', [{ n: 'temp', v: 21.5, u: 'Cel' }], now)).toBe(
+      'published to plant-7/boiler/temp: temp = 21.5 Cel',
+    );
     const many = [1, 2, 3, 4].map((i) => ({ n: `s${i}`, v: i }));
     expect(formatPublished('t', many, now)).toBe('published to t: s1 = 1, s2 = 2, s3 = 3, … (4 records)');
   });

@@ -3,7 +3,9 @@ import { type ResolvedRecord, resolvePack, type SenmlPack } from '@sip-pubsub/se
 
 /** `temp = 21.5 Cel  (t=2026-11-21T07:30:00.000Z)` for each record, base fields applied (RFC 8428 §4.6). */
 export function formatPackHuman(pack: SenmlPack, nowSeconds: number): string[] {
-  return resolvePack(pack, nowSeconds).map((record) => `${describeRecord(record)}  (t=${formatTime(record.t)})`);
+  return resolvePack(pack, nowSeconds).map(
+    (record) => `${describeRecord(record)}  (t=${formatTime(record.t)})`,
+  );
 }
 
 /** The pack as received, one line of JSON. */

@@ -2,7 +2,7 @@ import { type RtpPacket, T140Sender } from '@sip-pubsub/media';
 import { formatPackLine, type SenmlPack } from '@sip-pubsub/senml';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type PublicationEvent, PublicationAssembler } from './publication-assembler.js';
+import { PublicationAssembler, type PublicationEvent } from './publication-assembler.js';
 
 const T140 = 98;
 const RED = 100;
@@ -38,7 +38,10 @@ describe('PublicationAssembler', () => {
   it('reports a line that is not SenML as invalid and goes on', () => {
     const s = sender(7);
     const assembler = new PublicationAssembler({ t140Pt: T140, redPt: RED });
-    const events = [...s.send('not json\u2028', 0), ...s.send(formatPackLine([{ n: 'ok', v: 2 }]), 1)].flatMap((p) => assembler.receive(p));
+    const events = [
+      ...s.send('not json\u2028', 0),
+      ...s.send(formatPackLine([{ n: 'ok', v: 2 }]), 1),
+    ].flatMap((p) => assembler.receive(p));
     expect(events.map((e) => e.kind)).toEqual(['invalid', 'pack']);
     expect(events[0]).toMatchObject({ kind: 'invalid', line: 'not json', ssrc: 7 });
   });
@@ -70,23 +73,38 @@ describe('PublicationAssembler', () => {
   it('ignores packets of payload types nobody negotiated (RFC 6263 keep-alives)', () => {
     const assembler = new PublicationAssembler({ t140Pt: T140, redPt: RED });
     const keepalive: RtpPacket = {
-      version: 2, padding: false, extension: null, marker: false, payloadType: 20,
-      sequenceNumber: 1, timestamp: 0, ssrc: 1, csrcs: [], payload: new Uint8Array(0),
+      version: 2,
+      padding: false,
+      extension: null,
+      marker: false,
+      payloadType: 20,
+      sequenceNumber: 1,
+      timestamp: 0,
+      ssrc: 1,
+      csrcs: [],
+      payload: new Uint8Array(0),
     };
     expect(assembler.receive(keepalive)).toEqual([]);
   });
 
   it('delivers every pack of every source in order for any interleaving without loss', () => {
-    const recordArb = fc.record({ n: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/), v: fc.integer({ min: -1000, max: 1000 }) });
+    const recordArb = fc.record({
+      n: fc.stringMatching(/^[a-z][a-z0-9]{0,8}$/),
+      v: fc.integer({ min: -1000, max: 1000 }),
+    });
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 2 }), fc.array(recordArb, { minLength: 1, maxLength: 3 })), { maxLength: 12 }),
+        fc.array(
+          fc.tuple(fc.integer({ min: 0, max: 2 }), fc.array(recordArb, { minLength: 1, maxLength: 3 })),
+          { maxLength: 12 },
+        ),
         (publications) => {
           const senders = [sender(100), sender(200), sender(300)];
           const assembler = new PublicationAssembler({ t140Pt: T140, redPt: RED });
           const out: { ssrc: number; pack: SenmlPack }[] = [];
           publications.forEach(([source, pack], i) => {
-            for (const p of senders[source].send(formatPackLine(pack), i)) out.push(...packs(assembler.receive(p)));
+            for (const p of senders[source].send(formatPackLine(pack), i))
+              out.push(...packs(assembler.receive(p)));
           });
           expect(out).toEqual(publications.map(([source, pack]) => ({ ssrc: (source + 1) * 100, pack })));
         },

@@ -71,7 +71,10 @@ export class PublicationAssembler {
       // Map order is insertion order: move to the back so the front is the least recently heard.
       this.sources.delete(ssrc);
     } else {
-      state = { receiver: new T140Receiver({ t140Pt: this.opts.t140Pt, redPt: this.opts.redPt }), lines: new LineAssembler() };
+      state = {
+        receiver: new T140Receiver({ t140Pt: this.opts.t140Pt, redPt: this.opts.redPt }),
+        lines: new LineAssembler(),
+      };
       if (this.sources.size >= this.maxSources) {
         const oldest = this.sources.keys().next().value;
         if (oldest !== undefined) this.sources.delete(oldest);

@@ -74,12 +74,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Joins `conferenceUri` as a publisher. */
   static async open(ua: UserAgent, conferenceUri: string, opts: PublisherOptions = {}): Promise<Publisher> {
-    if (opts.bufferMs !== undefined && !(opts.bufferMs >= 0)) throw new RangeError(`bufferMs ${opts.bufferMs}: must be >= 0`);
+    if (opts.bufferMs !== undefined && !(opts.bufferMs >= 0))
+      throw new RangeError(`bufferMs ${opts.bufferMs}: must be >= 0`);
     const socket = await RtpSocket.bind(ua.options.localHost);
     try {
       const ssrc = randomBytes(4).readUInt32BE(0);
       const local = { address: ua.options.localHost, port: socket.address.port };
-      const offer = buildMediaOffer('publisher', local, { redundancy: opts.redundancy, username: ua.options.user });
+      const offer = buildMediaOffer('publisher', local, {
+        redundancy: opts.redundancy,
+        username: ua.options.user,
+      });
       const leg = await ConferenceLeg.join(ua, conferenceUri, offer, local);
       return new Publisher(ua, leg, socket, opts, ssrc);
     } catch (err) {

@@ -4,14 +4,27 @@ import { formatRosterChange, rosterChanges } from './roster-changes.js';
 
 const conf = 'sip:conf-abcdefghijklmnop@localhost';
 
-function view(users: { entity: string; role: 'publisher' | 'subscriber' | 'both'; displayText?: string }[], version: number): ConferenceInfo {
-  return { entity: conf, state: 'full', version, users: users.map((u) => ({ ...u, state: 'full', endpoints: [] })) };
+function view(
+  users: { entity: string; role: 'publisher' | 'subscriber' | 'both'; displayText?: string }[],
+  version: number,
+): ConferenceInfo {
+  return {
+    entity: conf,
+    state: 'full',
+    version,
+    users: users.map((u) => ({ ...u, state: 'full', endpoints: [] })),
+  };
 }
 
 describe('roster changes', () => {
   it('lists everyone as joined on the first view', () => {
-    const changes = rosterChanges(undefined, view([{ entity: 'sip:alice@example.com', role: 'publisher', displayText: 'Alice' }], 1));
-    expect(changes).toEqual([{ op: 'joined', entity: 'sip:alice@example.com', role: 'publisher', displayText: 'Alice' }]);
+    const changes = rosterChanges(
+      undefined,
+      view([{ entity: 'sip:alice@example.com', role: 'publisher', displayText: 'Alice' }], 1),
+    );
+    expect(changes).toEqual([
+      { op: 'joined', entity: 'sip:alice@example.com', role: 'publisher', displayText: 'Alice' },
+    ]);
     expect(changes.map(formatRosterChange)).toEqual(['+ sip:alice@example.com publisher "Alice"']);
   });
 

@@ -21,7 +21,9 @@ export function rosterChanges(before: ConferenceInfo | undefined, after: Confere
   return changes;
 }
 
-function withDetails<T extends { op: 'joined' | 'changed'; entity: string; role?: string; displayText?: string }>(change: T, user: ConferenceUser): T {
+function withDetails<
+  T extends { op: 'joined' | 'changed'; entity: string; role?: string; displayText?: string },
+>(change: T, user: ConferenceUser): T {
   if (user.role !== undefined) change.role = user.role;
   if (user.displayText !== undefined) change.displayText = user.displayText;
   return change;

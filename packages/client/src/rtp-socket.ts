@@ -9,7 +9,10 @@ export class RtpSocket {
     readonly address: { host: string; port: number },
   ) {}
 
-  static bind(host: string, onDatagram?: (data: Buffer, from: { host: string; port: number }) => void): Promise<RtpSocket> {
+  static bind(
+    host: string,
+    onDatagram?: (data: Buffer, from: { host: string; port: number }) => void,
+  ): Promise<RtpSocket> {
     const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
     const socket = dgram.createSocket(bare.includes(':') ? 'udp6' : 'udp4');
     return new Promise((resolve, reject) => {
@@ -18,7 +21,8 @@ export class RtpSocket {
         socket.off('error', reject);
         // ICMP port-unreachable and the like surface here; media is best effort, the dialog decides.
         socket.on('error', () => {});
-        if (onDatagram) socket.on('message', (data, rinfo) => onDatagram(data, { host: rinfo.address, port: rinfo.port }));
+        if (onDatagram)
+          socket.on('message', (data, rinfo) => onDatagram(data, { host: rinfo.address, port: rinfo.port }));
         const addr = socket.address();
         resolve(new RtpSocket(socket, { host: addr.address, port: addr.port }));
       });

@@ -51,12 +51,19 @@ export class SipPubSubClient {
     const res = await this.ua.request(invite);
     if (res.status >= 300 && res.status < 400) {
       const contact = getHeaders(res, 'Contact')[0];
-      if (contact === undefined) throw new SipPubSubError(`topic "${topic}": ${res.status} ${res.reason} without a Contact`, { status: res.status, reason: res.reason });
+      if (contact === undefined)
+        throw new SipPubSubError(`topic "${topic}": ${res.status} ${res.reason} without a Contact`, {
+          status: res.status,
+          reason: res.reason,
+        });
       return parseNameAddr(contact).uri;
     }
     if (res.status >= 200 && res.status < 300) {
       // The profile's factory never answers 2xx; if one did, it made a dialog we do not want.
-      throw new SipPubSubError(`topic "${topic}": factory answered ${res.status} instead of redirecting`, { status: res.status, reason: res.reason });
+      throw new SipPubSubError(`topic "${topic}": factory answered ${res.status} instead of redirecting`, {
+        status: res.status,
+        reason: res.reason,
+      });
     }
     throw SipPubSubError.fromResponse(res, `topic "${topic}"`);
   }

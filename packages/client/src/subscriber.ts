@@ -5,7 +5,7 @@ import { classifyDatagram, parseRtp, RtpParseError } from '@sip-pubsub/media';
 import type { SenmlLimits, SenmlPack } from '@sip-pubsub/senml';
 import { ConferenceLeg } from './conference-leg.js';
 import { buildMediaOffer } from './media-offer.js';
-import { type PublicationEvent, PublicationAssembler } from './publication-assembler.js';
+import { PublicationAssembler, type PublicationEvent } from './publication-assembler.js';
 import { RtpSocket } from './rtp-socket.js';
 import type { UserAgent } from './user-agent.js';
 
@@ -61,7 +61,10 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     subscriber = new Subscriber(conferenceUri, socket);
     try {
       const local = { address: ua.options.localHost, port: socket.address.port };
-      const offer = buildMediaOffer('subscriber', local, { redundancy: opts.redundancy, username: ua.options.user });
+      const offer = buildMediaOffer('subscriber', local, {
+        redundancy: opts.redundancy,
+        username: ua.options.user,
+      });
       const leg = await ConferenceLeg.join(ua, conferenceUri, offer, local);
       subscriber.attach(leg, opts);
       return subscriber;
@@ -82,7 +85,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   private attach(leg: ConferenceLeg, opts: SubscriberOptions): void {
     this.leg = leg;
-    this.assembler = new PublicationAssembler({ t140Pt: leg.target.t140Pt, redPt: leg.target.redPt, senmlLimits: opts.senmlLimits });
+    this.assembler = new PublicationAssembler({
+      t140Pt: leg.target.t140Pt,
+      redPt: leg.target.redPt,
+      senmlLimits: opts.senmlLimits,
+    });
     leg.on('retarget', (target) => this.assembler?.setPayloadTypes(target.t140Pt, target.redPt));
     leg.on('ended', () => void this.shutdown(false));
     const early = this.early;

@@ -52,7 +52,10 @@ export class UserAgent {
     this.aor = `sip:${options.user}@${options.domain}`;
     const { host, port } = transport.address;
     const params = options.transport === 'tcp' ? ';transport=tcp' : '';
-    this.contact = { uri: `sip:${options.user}@${uriHost(advertisedHost(host, options.localHost))}:${port}${params}`, params: {} };
+    this.contact = {
+      uri: `sip:${options.user}@${uriHost(advertisedHost(host, options.localHost))}:${port}${params}`,
+      params: {},
+    };
     layer.onRequest = (req, tx, flow) => this.receiveRequest(req, tx, flow);
     layer.onStrayResponse = (res) => this.receiveStrayResponse(res);
   }
@@ -65,14 +68,21 @@ export class UserAgent {
     await transport.listen();
     // A socket error after start-up (e.g. ICMP unreachable on some platforms) must not crash the process.
     transport.on('error', () => {});
-    const via = { host: advertisedHost(transport.address.host, options.localHost), port: transport.address.port };
+    const via = {
+      host: advertisedHost(transport.address.host, options.localHost),
+      port: transport.address.port,
+    };
     const layer = new TransactionLayer({ transports: [transport], via, timers: options.timers, clock });
     return new UserAgent(options, transport, layer, clock);
   }
 
   /** The broker's SIP edge: every request we send goes there, whatever its Request-URI. */
   get server(): Destination {
-    return { transport: this.options.transport, host: this.options.server.host, port: this.options.server.port };
+    return {
+      transport: this.options.transport,
+      host: this.options.server.host,
+      port: this.options.server.port,
+    };
   }
 
   /** Our From value (without tag): display name and AOR. */
@@ -136,14 +146,23 @@ export class UserAgent {
     }
     switch (req.method) {
       case 'OPTIONS':
-        tx.respond(createResponse(req, 200, 'OK', { headers: [{ name: 'Allow', value: UA_ALLOW }, { name: 'Accept', value: 'application/sdp, application/conference-info+xml' }] }));
+        tx.respond(
+          createResponse(req, 200, 'OK', {
+            headers: [
+              { name: 'Allow', value: UA_ALLOW },
+              { name: 'Accept', value: 'application/sdp, application/conference-info+xml' },
+            ],
+          }),
+        );
         return;
       case 'INVITE':
         // The SDK only dials in; dial-out by the focus (RFC 4579 §5.6) is not taken.
         tx.respond(createResponse(req, 603, 'Decline'));
         return;
       default:
-        tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: UA_ALLOW }] }));
+        tx.respond(
+          createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: UA_ALLOW }] }),
+        );
     }
   }
 

@@ -88,7 +88,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   static async open(ua: UserAgent, conferenceUri: string, opts: WatcherOptions = {}): Promise<Watcher> {
     const expires = opts.expires ?? DEFAULT_WATCH_EXPIRES;
-    if (!Number.isInteger(expires) || expires < 1) throw new RangeError(`expires ${expires}: must be a positive integer (seconds)`);
+    if (!Number.isInteger(expires) || expires < 1)
+      throw new RangeError(`expires ${expires}: must be a positive integer (seconds)`);
     const watcher = new Watcher(ua, conferenceUri, expires);
     try {
       await watcher.subscribe();
@@ -154,11 +155,13 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       });
       const res = await this.ua.request(req);
       if (this.retryWithMinExpires(res) && attempt === 0) continue;
-      if (res.status < 200 || res.status >= 300) throw SipPubSubError.fromResponse(res, `watching ${this.conferenceUri}`);
+      if (res.status < 200 || res.status >= 300)
+        throw SipPubSubError.fromResponse(res, `watching ${this.conferenceUri}`);
       if (this.dialog) {
         // Created by an early NOTIFY; our side of it is the SUBSCRIBE we just sent.
         this.dialog.localSeq = Math.max(this.dialog.localSeq, this.initialSeq);
-        if (getHeaders(res, 'Contact').length > 0) this.dialog.remoteTarget = parseNameAddr(getHeaders(res, 'Contact')[0]).uri;
+        if (getHeaders(res, 'Contact').length > 0)
+          this.dialog.remoteTarget = parseNameAddr(getHeaders(res, 'Contact')[0]).uri;
       } else {
         this.dialog = dialogFromUacResponse(req, res);
       }
@@ -219,7 +222,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       try {
         if (this.ended || this.closing || !this.dialog) return;
         let res = await this.ua.request(this.buildSubscribe(this.expires));
-        if (this.retryWithMinExpires(res) && !this.ended && !this.closing) res = await this.ua.request(this.buildSubscribe(this.expires));
+        if (this.retryWithMinExpires(res) && !this.ended && !this.closing)
+          res = await this.ua.request(this.buildSubscribe(this.expires));
         if (this.ended || this.closing) return;
         if (res.status >= 200 && res.status < 300) this.acceptExpires(res);
         else this.finish(`refresh failed: ${res.status} ${res.reason}`);
@@ -235,7 +239,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private receive(req: SipRequest, tx: ServerTransaction | null): void {
     if (tx === null) return;
     if (req.method !== 'NOTIFY') {
-      tx.respond(createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: 'NOTIFY' }] }));
+      tx.respond(
+        createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: 'NOTIFY' }] }),
+      );
       return;
     }
     let event: ReturnType<typeof parseEvent>;
@@ -272,7 +278,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private noteDialog(req: SipRequest): void {
     const remoteSeq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
     if (this.dialog) {
-      if (this.dialog.remoteSeq === undefined || remoteSeq > this.dialog.remoteSeq) this.dialog.remoteSeq = remoteSeq;
+      if (this.dialog.remoteSeq === undefined || remoteSeq > this.dialog.remoteSeq)
+        this.dialog.remoteSeq = remoteSeq;
       return;
     }
     const from = parseNameAddr(getHeader(req, 'From') ?? '');
@@ -295,7 +302,10 @@ export class Watcher extends EventEmitter<WatcherEvents> {
   private applyBody(req: SipRequest): void {
     const type = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
     if (type !== CONFERENCE_INFO_CONTENT_TYPE) {
-      this.emit('invalid', new EventDocumentError(`NOTIFY body of type "${type}" is not ${CONFERENCE_INFO_CONTENT_TYPE}`));
+      this.emit(
+        'invalid',
+        new EventDocumentError(`NOTIFY body of type "${type}" is not ${CONFERENCE_INFO_CONTENT_TYPE}`),
+      );
       return;
     }
     let doc: ConferenceInfo;
