@@ -1,0 +1,182 @@
+import { parseConferenceInfo } from '@sip-pubsub/events';
+import { InProcessKvStore, JsonBucket, createLogger } from '@sip-pubsub/platform';
+import { FakeClock } from '@sip-pubsub/platform/testing';
+import {
+  type ParticipantRecord,
+  conferenceRecordSchema,
+  participantKey,
+  participantRecordSchema,
+  subscriptionRecordSchema,
+} from '@sip-pubsub/proto';
+import { type SipRequest, createRequest, getHeader, parseCSeq, parseNameAddr } from '@sip-pubsub/sip';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { ConferenceNotifier } from './notifier.js';
+
+const CONF = 'abcdefghijklmnop';
+const CONF_URI = `sip:conf-${CONF}@example.net`;
+const flow = { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 };
+
+function participant(legId: string, aor: string, role: ParticipantRecord['role'], joinedAt: number): ParticipantRecord {
+  return {
+    conferenceId: CONF,
+    legId,
+    callId: `call-${legId}`,
+    remoteTag: 'r',
+    localTag: 'l',
+    aor,
+    contact: `${aor.replace('@', '-ua@')}`,
+    remoteSeq: 1,
+    role,
+    status: role === 'publisher' ? 'recvonly' : 'sendonly',
+    relayId: 'relay',
+    relayAddress: '127.0.0.1:1',
+    media: { host: '127.0.0.1', port: 20000 },
+    remoteMedia: { host: '127.0.0.1', port: 40000 },
+    flow,
+    joinedAt,
+    answerVersion: 1,
+  };
+}
+
+describe('ConferenceNotifier', () => {
+  let clock: FakeClock;
+  let sent: SipRequest[];
+  let replyStatus: number;
+  let notifier: ConferenceNotifier;
+  let participants: JsonBucket<ParticipantRecord>;
+
+  beforeEach(async () => {
+    const kv = new InProcessKvStore();
+    clock = new FakeClock(1_000_000);
+    sent = [];
+    replyStatus = 200;
+    const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
+    participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
+    await conferences.create(CONF, { id: CONF, topic: 'plant/7', creator: 'sip:a@x', created: 0, policy: { onExistingTopic: 'redirect', invalidData: 'drop' } });
+    notifier = new ConferenceNotifier({
+      domain: 'example.net',
+      stores: { conferences, participants, subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema) },
+      send: async (req) => {
+        sent.push(req);
+        return replyStatus;
+      },
+      logger: createLogger('test', { level: 'silent' }),
+      minNotifyIntervalMs: 200,
+      maxSubscriptionsPerConference: 2,
+      clock,
+    });
+  });
+
+  const subscribe = (opts: { expires?: string; event?: string; toTag?: string; callId?: string; cseq?: number; uri?: string } = {}) =>
+    createRequest({
+      method: 'SUBSCRIBE',
+      uri: opts.uri ?? CONF_URI,
+      from: { uri: 'sip:watcher@example.org', params: { tag: 'wtag' } },
+      to: { uri: CONF_URI, params: opts.toTag ? { tag: opts.toTag } : {} },
+      callId: opts.callId ?? 'sub-call',
+      cseq: opts.cseq ?? 1,
+      contact: { uri: 'sip:watcher@127.0.0.1:5070', params: {} },
+      headers: [
+        { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs' },
+        { name: 'Event', value: opts.event ?? 'conference' },
+        ...(opts.expires !== undefined ? [{ name: 'Expires', value: opts.expires }] : []),
+      ],
+    });
+  const settle = async () => {
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  };
+  const docs = () => sent.map((r) => parseConferenceInfo(r.body.toString()));
+
+  it('accepts a subscription, then sends full state in a NOTIFY in the new dialog', async () => {
+    await participants.put(participantKey(CONF, 'l1'), participant('l1', 'sip:pub@example.org', 'publisher', 1));
+    const handled = await notifier.handle(subscribe({ expires: '600' }), flow);
+    expect(handled.response.status).toBe(200);
+    expect(getHeader(handled.response, 'Expires')).toBe('600');
+    const toTag = parseNameAddr(getHeader(handled.response, 'To')!).params.tag;
+    await handled.after?.();
+    expect(sent).toHaveLength(1);
+    const notify = sent[0];
+    expect(notify.method).toBe('NOTIFY');
+    expect(notify.uri).toBe('sip:watcher@127.0.0.1:5070');
+    expect(getHeader(notify, 'Event')).toBe('conference');
+    expect(getHeader(notify, 'Subscription-State')).toBe('active;expires=600');
+    expect(parseNameAddr(getHeader(notify, 'From')!).params.tag).toBe(toTag);
+    expect(parseNameAddr(getHeader(notify, 'To')!).params.tag).toBe('wtag');
+    expect(getHeader(notify, 'Call-ID')).toBe('sub-call');
+    const doc = docs()[0];
+    expect(doc).toMatchObject({ state: 'full', version: 1, subject: 'plant/7', pubsub: { publisherCount: 1, subscriberCount: 0 } });
+    expect(doc.users.map((u) => [u.entity, u.role])).toEqual([['sip:pub@example.org', 'publisher']]);
+  });
+
+  it('rejects unknown packages (489), too-brief expiry (423), unknown conferences (404) and too many subscriptions (503)', async () => {
+    const bad = await notifier.handle(subscribe({ event: 'presence' }), flow);
+    expect(bad.response.status).toBe(489);
+    expect(getHeader(bad.response, 'Allow-Events')).toBe('conference');
+    const brief = await notifier.handle(subscribe({ expires: '10' }), flow);
+    expect(brief.response.status).toBe(423);
+    expect(getHeader(brief.response, 'Min-Expires')).toBe('60');
+    expect((await notifier.handle(subscribe({ uri: 'sip:conf-zzzzzzzzzzzzzzzz@example.net' }), flow)).response.status).toBe(404);
+    await notifier.handle(subscribe({ callId: 'a' }), flow);
+    await notifier.handle(subscribe({ callId: 'b' }), flow);
+    expect((await notifier.handle(subscribe({ callId: 'c' }), flow)).response.status).toBe(503);
+  });
+
+  it('merges roster changes inside the rate window into one partial NOTIFY with the next version and CSeq', async () => {
+    const handled = await notifier.handle(subscribe(), flow);
+    await handled.after?.();
+    const join = async (legId: string, aor: string, role: ParticipantRecord['role']) => {
+      await participants.put(participantKey(CONF, legId), participant(legId, aor, role, clock.now()));
+      await notifier.onRoster({ type: 'joined', conferenceId: CONF, participant: { legId, aor, role, status: 'sendonly', joinedAt: 0 }, at: 0 });
+    };
+    await join('l1', 'sip:a@x', 'subscriber');
+    await join('l2', 'sip:b@x', 'publisher');
+    await settle();
+    expect(sent).toHaveLength(1); // still inside the window opened by the full-state NOTIFY
+    clock.advance(200);
+    await settle();
+    expect(sent).toHaveLength(2);
+    const partial = docs()[1];
+    expect(partial).toMatchObject({ state: 'partial', version: 2, pubsub: { publisherCount: 1, subscriberCount: 1 } });
+    expect(partial.users.map((u) => u.entity).sort()).toEqual(['sip:a@x', 'sip:b@x']);
+    expect(parseCSeq(getHeader(sent[1], 'CSeq')!).seq).toBe(parseCSeq(getHeader(sent[0], 'CSeq')!).seq + 1);
+
+    await participants.delete(participantKey(CONF, 'l1'));
+    await notifier.onRoster({ type: 'left', conferenceId: CONF, participant: { legId: 'l1', aor: 'sip:a@x', role: 'subscriber', status: 'sendonly', joinedAt: 0 }, at: 0 });
+    clock.advance(200);
+    await settle();
+    expect(docs()[2]).toMatchObject({ version: 3, users: [{ entity: 'sip:a@x', state: 'deleted' }] });
+  });
+
+  it('ends the subscription on Expires: 0 with a terminated NOTIFY, and on expiry', async () => {
+    const handled = await notifier.handle(subscribe({ expires: '60' }), flow);
+    await handled.after?.();
+    const toTag = parseNameAddr(getHeader(handled.response, 'To')!).params.tag!;
+    const refresh = await notifier.handle(subscribe({ expires: '120', toTag, cseq: 2 }), flow);
+    expect(refresh.response.status).toBe(200);
+    await refresh.after?.();
+    expect(getHeader(sent[1], 'Subscription-State')).toBe('active;expires=120');
+
+    const end = await notifier.handle(subscribe({ expires: '0', toTag, cseq: 3 }), flow);
+    expect(end.response.status).toBe(200);
+    await end.after?.();
+    expect(getHeader(sent[2], 'Subscription-State')).toBe('terminated;reason=timeout');
+    expect((await notifier.handle(subscribe({ expires: '60', toTag, cseq: 4 }), flow)).response.status).toBe(481);
+
+    const other = await notifier.handle(subscribe({ callId: 'other', expires: '60' }), flow);
+    await other.after?.();
+    clock.advance(61_000);
+    expect(await notifier.sweep()).toBe(1);
+    expect(getHeader(sent[sent.length - 1], 'Subscription-State')).toBe('terminated;reason=timeout');
+  });
+
+  it('drops a subscription whose NOTIFY is answered 481', async () => {
+    const handled = await notifier.handle(subscribe(), flow);
+    replyStatus = 481;
+    await handled.after?.();
+    expect(notifier.activeSubscriptions).toBe(0);
+    await notifier.onRoster({ type: 'joined', conferenceId: CONF, participant: { legId: 'x', aor: 'sip:x@x', role: 'publisher', status: 'recvonly', joinedAt: 0 }, at: 0 });
+    clock.advance(1_000);
+    await settle();
+    expect(sent).toHaveLength(1);
+  });
+});
