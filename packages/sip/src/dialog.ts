@@ -77,7 +77,7 @@ export interface InDialogRequestOptions {
   headers?: HeaderField[];
   body?: Buffer | string;
   contentType?: string;
-  /** CSeq number to use; required sense for ACK (the INVITE's number), otherwise overrides the increment. */
+  /** CSeq number: for ACK the INVITE's number (default: current localSeq); for others it replaces the increment. */
   cseq?: number;
 }
 
