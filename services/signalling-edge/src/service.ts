@@ -136,7 +136,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         definition: contracts.SignallingEdge.service,
         implementation: {
           SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call) => {
-            const request = parseMessage(call.message);
+            const request = parseMessage(call.message, { allowMissingVia: true });
             if (request.kind !== 'request') throw new Error('SendRequest needs a request');
             const flow = call.flow;
             if (!flow) throw new Error('SendRequest needs a flow');
