@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parseSenmlJson, SenmlError, type SenmlPack } from '@sip-pubsub/senml';
+import { parseSenmlJson, SenmlError, type SenmlPack, validatePack } from '@sip-pubsub/senml';
 import { BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
 import {
   type CliCommand,
@@ -171,6 +171,9 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
     }
   }
 
+  // Refuse bad data before any signalling, naming the record and rule (RFC 8428).
+  if (fixed !== undefined) validatePack(fixed);
+
   const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
   const stop: { stopped: boolean; wake?: () => void; onStop?: () => void } = { stopped: false };
   const off = io.onInterrupt(() => {
@@ -181,8 +184,8 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
   let failures = 0;
   try {
     const publisher = await client.publisher(command.topic);
-    publisher.once('close', () => {
-      if (!stop.stopped) io.stderr(`sip-pubsub publish: the broker ended the session for ${command.topic}`);
+    publisher.once('close', (by) => {
+      if (by === 'remote') io.stderr(`sip-pubsub publish: the broker ended the session for ${command.topic}`);
       stop.stopped = true;
       stop.wake?.();
       stop.onStop?.();
@@ -264,8 +267,9 @@ async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>,
         `sip-pubsub subscribe: ${info.lost} packet(s) lost from SSRC ${info.ssrc}, ${info.damagedLines} damaged publication(s) dropped`,
       ),
     );
-    subscriber.once('close', () => {
-      if (!done) io.stderr(`sip-pubsub subscribe: the broker ended the subscription to ${command.topic}`);
+    subscriber.once('close', (by) => {
+      if (by === 'remote' && !done)
+        io.stderr(`sip-pubsub subscribe: the broker ended the subscription to ${command.topic}`);
       settle(EXIT_FAILURE);
     });
     if (!done) io.stderr(`subscribed to ${command.topic} (${subscriber.conferenceUri}); Ctrl-C to stop`);

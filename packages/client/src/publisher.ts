@@ -20,8 +20,8 @@ export interface PublisherOptions {
 }
 
 export interface PublisherEvents {
-  /** The publisher ended: close() was called or the focus sent BYE. */
-  close: [];
+  /** The publisher ended: 'local' after close(), 'remote' when the focus sent BYE. */
+  close: [by: 'local' | 'remote'];
 }
 
 interface Pending {
@@ -188,7 +188,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         }
       } finally {
         await this.socket.close();
-        this.emit('close');
+        this.emit('close', leave ? 'local' : 'remote');
       }
     })();
     return this.closing;

@@ -291,7 +291,7 @@ describe('Subscriber', () => {
     );
     const res = await focus.send(bye, participant.flow);
     expect(res.status).toBe(200);
-    await closed;
+    expect(await closed).toEqual(['remote']);
     expect(subscriber.closed).toBe(true);
   });
 });

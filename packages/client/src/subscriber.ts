@@ -34,8 +34,8 @@ export interface SubscriberEvents {
   pack: [pack: SenmlPack, meta: PackMeta];
   invalid: [line: string, err: Error];
   loss: [info: LossInfo];
-  /** The subscriber ended: close() was called or the focus sent BYE. */
-  close: [];
+  /** The subscriber ended: 'local' after close(), 'remote' when the focus sent BYE. */
+  close: [by: 'local' | 'remote'];
 }
 
 export class Subscriber extends EventEmitter<SubscriberEvents> {
@@ -135,7 +135,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         if (leave) await this.leg?.leave();
       } finally {
         await this.socket.close();
-        this.emit('close');
+        this.emit('close', leave ? 'local' : 'remote');
       }
     })();
     return this.closing;
