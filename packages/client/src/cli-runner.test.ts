@@ -1,5 +1,6 @@
 // The command line end to end against the fake focus: exit status, what it prints, what it sends.
 import { PassThrough } from 'node:stream';
+import { buildConferenceInfo, type ConferenceInfo } from '@sip-pubsub/events';
 import { LineAssembler, serializeRtp, T140Receiver, T140Sender } from '@sip-pubsub/media';
 import { formatPackLine } from '@sip-pubsub/senml';
 import { getHeader } from '@sip-pubsub/sip';
@@ -133,6 +134,75 @@ describe('sip-pubsub subscribe', () => {
     expect(await run).toBe(EXIT_OK);
     expect(io.out).toEqual(['[{"n":"x","v":1}]']);
     expect(focus.requestsOf('BYE')).toHaveLength(1);
+  });
+});
+
+describe('sip-pubsub watch', () => {
+  it('prints joins and leaves from the NOTIFYs and unsubscribes on Ctrl-C', async () => {
+    const subscription = focus.acceptSubscriptions();
+    const run = runCli(['watch', 'plant-7/boiler/temp'], io);
+    await poll(() => io.err.some((l) => l.startsWith('watching plant-7/boiler/temp')));
+    const dialog = subscription.dialog!;
+    const flow = subscription.flow!;
+    const entity = dialog.localUri;
+    const alice = {
+      entity: 'sip:alice@example.com',
+      state: 'full' as const,
+      role: 'publisher' as const,
+      endpoints: [],
+    };
+    const bob = {
+      entity: 'sip:bob@example.com',
+      state: 'full' as const,
+      role: 'subscriber' as const,
+      endpoints: [],
+    };
+    const notify = (version: number, state: 'full' | 'partial', users: ConferenceInfo['users']) =>
+      focus.send(
+        focus.notify(dialog, 'active;expires=3600', buildConferenceInfo({ entity, state, version, users })),
+        flow,
+      );
+    await notify(1, 'full', [alice]);
+    await notify(2, 'partial', [bob, { entity: alice.entity, state: 'deleted', endpoints: [] }]);
+    await poll(() => io.out.length >= 3);
+    io.interrupt();
+    expect(await run).toBe(EXIT_OK);
+    expect(io.out).toEqual([
+      '+ sip:alice@example.com publisher',
+      '+ sip:bob@example.com subscriber',
+      '- sip:alice@example.com',
+    ]);
+    expect(subscription.subscribes.map((r) => getHeader(r, 'Expires'))).toEqual(['3600', '0']);
+  });
+
+  it('prints one JSON object per change with --json', async () => {
+    const subscription = focus.acceptSubscriptions();
+    const run = runCli(['watch', 't', '--json'], io);
+    await poll(() => io.err.some((l) => l.startsWith('watching t')));
+    const dialog = subscription.dialog!;
+    const users = [
+      {
+        entity: 'sip:carol@example.com',
+        displayText: 'Carol',
+        state: 'full' as const,
+        role: 'both' as const,
+        endpoints: [],
+      },
+    ];
+    await focus.send(
+      focus.notify(
+        dialog,
+        'active;expires=3600',
+        buildConferenceInfo({ entity: dialog.localUri, state: 'full', version: 1, users }),
+      ),
+      subscription.flow!,
+    );
+    await poll(() => io.out.length >= 1);
+    io.interrupt();
+    expect(await run).toBe(EXIT_OK);
+    expect(io.out.map((l) => JSON.parse(l))).toEqual([
+      { op: 'joined', entity: 'sip:carol@example.com', role: 'both', displayText: 'Carol' },
+    ]);
   });
 });
 

@@ -142,6 +142,32 @@ export class FakeFocus {
     });
   }
 
+  /**
+   * Answers every SUBSCRIBE with 200 (Expires echoed) like the notifier does; an unsubscribe (Expires: 0)
+   * gets its final NOTIFY `terminated;reason=timeout` (RFC 6665 §4.2.1.4). The test sends the other NOTIFYs.
+   */
+  acceptSubscriptions(): { subscribes: SipRequest[]; dialog?: DialogState; flow?: Flow } {
+    const state: { subscribes: SipRequest[]; dialog?: DialogState; flow?: Flow } = { subscribes: [] };
+    this.onSubscribe = (req, tx, flow) => {
+      state.subscribes.push(req);
+      const expires = getHeader(req, 'Expires') ?? '3600';
+      const res = createResponse(req, 200, 'OK', {
+        toTag: state.dialog?.localTag ?? generateTag(),
+        headers: [
+          { name: 'Expires', value: expires },
+          { name: 'Contact', value: `<${req.uri}>;isfocus` },
+        ],
+      });
+      if (!state.dialog) {
+        state.dialog = dialogFromUasResponse(req, res);
+        state.flow = flow;
+      }
+      tx.respond(res);
+      if (expires === '0') void this.send(this.notify(state.dialog, 'terminated;reason=timeout'), flow);
+    };
+    return state;
+  }
+
   async close(): Promise<void> {
     await this.layer.close();
     await this.transport.close();
