@@ -1,12 +1,24 @@
+export { BROKER_BIN, BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
+export {
+  type CliCommand,
+  CliUsageError,
+  type CommandName,
+  packFromFlags,
+  parseCliArgs,
+  USAGE,
+} from './cli-args.js';
+export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, runCli } from './cli-runner.js';
 export { type ClientOptions, ClientOptionsError, parseHostPort } from './client-options.js';
 export { ClientClosedError, SipPubSubError } from './errors.js';
 export { buildMediaOffer, directionFor, type ParticipantKind } from './media-offer.js';
+export { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 export {
   PublicationAssembler,
   type PublicationAssemblerOptions,
   type PublicationEvent,
 } from './publication-assembler.js';
 export { Publisher, type PublisherEvents, type PublisherOptions } from './publisher.js';
+export { formatRosterChange, type RosterChange, rosterChanges } from './roster-changes.js';
 export { SipPubSubClient } from './sip-pubsub-client.js';
 export {
   type LossInfo,
@@ -15,4 +27,4 @@ export {
   type SubscriberEvents,
   type SubscriberOptions,
 } from './subscriber.js';
-export { Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
+export { refreshDelayMs, Watcher, type WatcherEvents, type WatcherOptions } from './watcher.js';
