@@ -2,8 +2,11 @@
 import dgram from 'node:dgram';
 import { buildConferenceInfo, type ConferenceInfo } from '@sip-pubsub/events';
 import {
+  createTextOffer,
   LineAssembler,
   parseRed,
+  parseRtp,
+  parseTextAnswer,
   type RtpPacket,
   serializeRtp,
   T140Receiver,
@@ -11,6 +14,7 @@ import {
 } from '@sip-pubsub/media';
 import { formatPackLine, SenmlError, type SenmlPack } from '@sip-pubsub/senml';
 import {
+  createInDialogRequest,
   createResponse,
   type DialogState,
   dialogFromUasResponse,
@@ -165,6 +169,47 @@ describe('Publisher', () => {
     const tail = focus.rtpPackets.slice(-2).map((p) => parseRed(p.payload));
     expect(tail.map((r) => r.primary.data.length)).toEqual([0, 0]);
     expect(Buffer.from(tail[1].redundant[0].data).toString('utf8')).toBe('not senml at all\u2028');
+  });
+
+  it('follows a re-INVITE from the focus to a new relay address (PROFILE "Failover")', async () => {
+    const publisher = await client.publisher('t/failover');
+    const [participant] = focus.participants;
+    const relay2 = dgram.createSocket('udp4');
+    await new Promise<void>((resolve) => relay2.bind(0, '127.0.0.1', () => resolve()));
+    const arrived: RtpPacket[] = [];
+    relay2.on('message', (data) => arrived.push(parseRtp(new Uint8Array(data))));
+    try {
+      const offer = createTextOffer({
+        address: '127.0.0.1',
+        port: relay2.address().port,
+        direction: 'recvonly',
+      });
+      const reinvite = createInDialogRequest(participant.dialog, 'INVITE', {
+        headers: [{ name: 'Contact', value: `<${publisher.conferenceUri}>;isfocus` }],
+        body: offer,
+        contentType: 'application/sdp',
+      });
+      const res = await focus.send(reinvite, participant.flow);
+      expect(res.status).toBe(200);
+      const ack = createInDialogRequest(participant.dialog, 'ACK', { cseq: participant.dialog.localSeq });
+      const { flow } = participant;
+      await focus.layer.sendStateless(ack, {
+        transport: flow.transport,
+        host: flow.remoteHost,
+        port: flow.remotePort,
+      });
+      // The answer keeps our role: the focus offered recvonly, we answer sendonly (RFC 3264 §6.1).
+      expect(parseTextAnswer(res.body.toString('utf8'))).toMatchObject({
+        direction: 'sendonly',
+        port: participant.offer.port,
+      });
+      await publisher.publish([{ n: 'moved', v: 1 }]);
+      await poll(() => arrived.length >= 1);
+      expect(arrived[0].ssrc).toBe(publisher.ssrc);
+      expect(focus.rtpPackets).toHaveLength(0);
+    } finally {
+      relay2.close();
+    }
   });
 
   it('refuses an invalid pack with SenmlError before anything is sent', async () => {
