@@ -51,3 +51,23 @@ export {
   type T140ReceiverOptions,
 } from './t140-receiver.js';
 export { T140Sender, type T140SenderOptions } from './t140-sender.js';
+export {
+  type Goodbye,
+  isValidCompound,
+  parseRtcp,
+  RTCP_BYE,
+  RTCP_RR,
+  RTCP_SDES,
+  RTCP_SR,
+  type ReceiverReport,
+  type ReportBlock,
+  type RtcpPacket,
+  RtcpParseError,
+  RtcpSerializeError,
+  SDES_CNAME,
+  type SenderReport,
+  type SourceDescription,
+  serializeRtcp,
+} from './rtcp-packet.js';
+export { ntpTimestamp, RtpReceptionStatistics } from './rtp-reception-statistics.js';
+export { isRedundancyOnly } from './t140-keepalive.js';
