@@ -79,3 +79,5 @@ export { type Destination, type Flow, isReliable, type SipTransport } from './tr
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { formatHost, formatUri, parseUri, type SipUri, uriScheme } from './uri.js';
 export { BRANCH_MAGIC_COOKIE, formatVia, parseVia, type Via } from './via.js';
+export { TlsTransport, type TlsTransportOptions } from './tls-transport.js';
+export { SIP_WEBSOCKET_SUBPROTOCOL, WsTransport, type WsTransportOptions } from './ws-transport.js';
