@@ -1,6 +1,7 @@
 // Runs a parsed `sip-pubsub` command. The process (stdio, signals, env) comes in as CliIo, so the
 // runner holds no global state and returns the exit status instead of exiting.
 import { spawn } from 'node:child_process';
+import * as os from 'node:os';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -111,8 +112,20 @@ export function clientOptionsFrom(connection: ConnectionArgs): ClientOptions {
   const opts: ClientOptions = { server: connection.server, transport: connection.transport };
   if (connection.domain !== undefined) opts.domain = connection.domain;
   if (connection.localHost !== undefined) opts.localHost = connection.localHost;
-  if (connection.user !== undefined) opts.user = connection.user;
+  // Each command line is its own participant: the roster groups legs by AOR, so a shared default user
+  // would make separate CLI processes look like one user.
+  opts.user = connection.user ?? defaultCliUser();
   return opts;
+}
+
+function defaultCliUser(): string {
+  let name = 'cli';
+  try {
+    name = os.userInfo().username.replace(/[^A-Za-z0-9._-]/g, '') || 'cli';
+  } catch {
+    // no passwd entry (some containers)
+  }
+  return `${name}-${process.pid}`;
 }
 
 async function serve(args: string[], io: CliIo): Promise<number> {
