@@ -71,3 +71,5 @@ export {
 } from './rtcp-packet.js';
 export { ntpTimestamp, RtpReceptionStatistics } from './rtp-reception-statistics.js';
 export { isRedundancyOnly } from './t140-keepalive.js';
+export { type T140MixedDelivery, T140MixerReceiver } from './t140-mixer-receiver.js';
+export { DEFAULT_BUFFER_MS, T140Transmitter, type T140TransmitterOptions } from './t140-transmitter.js';
