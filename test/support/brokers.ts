@@ -76,23 +76,24 @@ async function sipPortPair(): Promise<number> {
   throw new Error('no port free for both UDP and TCP');
 }
 
-async function relayPortRange(): Promise<{ min: number; max: number }> {
-  const base = 30_000 + Math.floor(Math.random() * 300) * 100;
-  return { min: base, max: base + 99 };
+/** A random block of `size` RTP ports in 30000-59999 (ports the relay cannot bind are skipped by it). */
+export function relayPortRange(size = 100): { min: number; max: number } {
+  const base = 30_000 + Math.floor(Math.random() * Math.floor(30_000 / size)) * size;
+  return { min: base, max: base + size - 1 };
 }
 
-export async function startSeparateProcesses(opts: { relays?: number } = {}): Promise<RunningBroker> {
+export async function startSeparateProcesses(opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {}): Promise<RunningBroker> {
   const nats = await startNatsServer();
   const output: string[] = [];
   const sipPort = await sipPortPair();
   const children: ChildProcess[] = [];
   const common = { NATS_URL: nats.url, SIP_DOMAIN: 'localhost' };
   const service = async (name: string, extra: Record<string, string> = {}) => {
-    const env = { ...common, HTTP_PORT: String(await freePort('tcp')), GRPC_PORT: String(await freePort('tcp')), INSTANCE_ID: `${name}-${children.length}`, ...extra };
+    const env = { ...common, HTTP_PORT: String(await freePort('tcp')), GRPC_PORT: String(await freePort('tcp')), INSTANCE_ID: `${name}-${children.length}`, ...opts.env, ...extra };
     children.push(spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`));
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {
-    const range = await relayPortRange();
+    const range = relayPortRange(opts.relayPorts);
     await service('media-relay', { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max) });
   }
   await service('focus-controller');
@@ -117,7 +118,7 @@ export async function startSeparateProcesses(opts: { relays?: number } = {}): Pr
 export async function startEmbedded(extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
   const output: string[] = [];
   const sipPort = await sipPortPair();
-  const range = await relayPortRange();
+  const range = relayPortRange();
   const child = spawnNode(
     'services/embedded/dist/main.js',
     {
