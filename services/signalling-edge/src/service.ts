@@ -15,11 +15,8 @@ import {
   type Flow,
   type ServerTransaction,
   type SipRequest,
-  type SipTransport,
-  TcpTransport,
   TransactionLayer,
   type TransportProtocol,
-  UdpTransport,
   createResponse,
   parseMessage,
   serializeMessage,
@@ -27,11 +24,14 @@ import {
 import { Counter } from 'prom-client';
 import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
+import { createSipTransports, listeningPorts } from './transports.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
 export interface RunningEdge extends RunningService {
   sipPort: number;
+  /** Bound port of each SIP transport (they differ: SIP_TLS_PORT, SIP_WS_PORT, SIP_WSS_PORT). */
+  sipPorts: Partial<Record<TransportProtocol, number>>;
   grpcPort: number;
 }
 
@@ -41,16 +41,13 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   const invalid = new Counter({ name: 'sip_invalid_messages_total', help: 'Messages that did not parse', registers: [ctx.registry] });
   const outgoing = new Counter({ name: 'sip_outgoing_requests_total', help: 'Requests sent for other services, by method and final status', labelNames: ['method', 'status'], registers: [ctx.registry] });
 
-  const transports: SipTransport[] = [];
-  for (const kind of config.SIP_TRANSPORTS) {
-    const opts = { host: config.SIP_HOST, port: config.SIP_PORT, maxMessageSize: config.SIP_MAX_MESSAGE_SIZE };
-    transports.push(kind === 'udp' ? new UdpTransport(opts) : new TcpTransport(opts));
-  }
+  const transports = await createSipTransports(config);
   for (const t of transports) {
     t.on('error', (err) => logger.error({ transport: t.protocol, err: err.message }, 'transport error'));
     await t.listen();
   }
-  const sipPort = transports[0].address.port;
+  const sipPorts = listeningPorts(transports);
+  const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
 
   const layer = new TransactionLayer({
     transports,
@@ -161,10 +158,11 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     logger,
   });
   await membership.start();
-  logger.info({ sipPort, transports: config.SIP_TRANSPORTS, grpcPort: grpcServer.port }, 'signalling-edge started');
+  logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
 
   return {
     sipPort,
+    sipPorts,
     grpcPort: grpcServer.port,
     ready: () => !draining,
     async stop() {
