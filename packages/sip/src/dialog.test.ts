@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   acceptRemoteSequence,
+  checkInDialogRequest,
   createInDialogRequest,
   dialogFromUacResponse,
   dialogFromUasResponse,
+  dialogIdOfRequest,
 } from './dialog.js';
 import { getHeader, getHeaders } from './headers.js';
 import type { SipRequest, SipResponse } from './message.js';
@@ -96,5 +98,41 @@ describe('dialogs (§12)', () => {
     expect(acceptRemoteSequence(d, next(13))).toBe(true);
     expect(acceptRemoteSequence(d, next(13))).toBe(false);
     expect(d.remoteSeq).toBe(13);
+  });
+});
+
+describe('in-dialog request checks for the focus and notifier (§12.2.2)', () => {
+  const bye = (cseq: number, toTag = 'tt') =>
+    parseMessage(
+      Buffer.from(
+        [
+          'BYE sip:conf-x@198.51.100.1 SIP/2.0',
+          'Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKbye',
+          'From: <sip:pub@example.com>;tag=ft',
+          `To: <sip:conf-x@example.com>;tag=${toTag}`,
+          'Call-ID: dlg-1',
+          `CSeq: ${cseq} BYE`,
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\r\n'),
+      ),
+    ) as SipRequest;
+
+  it('names the dialog from To and From tags', () => {
+    expect(dialogIdOfRequest(bye(13))).toEqual({ callId: 'dlg-1', localTag: 'tt', remoteTag: 'ft' });
+    expect(dialogIdOfRequest(invite)).toBeUndefined();
+  });
+
+  it('481 without a dialog, 500 for a CSeq not above the last, else accepted and remembered', () => {
+    const dialog = dialogFromUasResponse(invite, ok);
+    expect(checkInDialogRequest(undefined, bye(13))).toEqual({
+      status: 481,
+      reason: 'Call/Transaction Does Not Exist',
+    });
+    expect(checkInDialogRequest(dialog, bye(11))).toEqual({ status: 500, reason: 'CSeq Out of Order' });
+    expect(checkInDialogRequest(dialog, bye(12))).toEqual({ status: 500, reason: 'CSeq Out of Order' });
+    expect(checkInDialogRequest(dialog, bye(13))).toBeUndefined();
+    expect(dialog.remoteSeq).toBe(13);
   });
 });

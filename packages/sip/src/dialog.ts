@@ -145,3 +145,34 @@ export function acceptRemoteSequence(dialog: DialogState, req: SipRequest): bool
   dialog.remoteSeq = seq;
   return true;
 }
+
+/** The dialog a received request names (§12.2.2): local tag from To, remote tag from From. */
+export function dialogIdOfRequest(
+  req: SipRequest,
+): { callId: string; localTag: string; remoteTag: string } | undefined {
+  try {
+    const localTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
+    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag;
+    if (typeof localTag !== 'string') return undefined;
+    return {
+      callId: getHeader(req, 'Call-ID') ?? '',
+      localTag,
+      remoteTag: typeof remoteTag === 'string' ? remoteTag : '',
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * §12.2.2 for a UAS: the refusal due to an in-dialog request, or undefined when it may be processed
+ * (the dialog's remote CSeq is then advanced). No dialog: 481. CSeq not above the last one: 500.
+ */
+export function checkInDialogRequest(
+  dialog: DialogState | undefined,
+  req: SipRequest,
+): { status: number; reason: string } | undefined {
+  if (!dialog) return { status: 481, reason: 'Call/Transaction Does Not Exist' };
+  if (!acceptRemoteSequence(dialog, req)) return { status: 500, reason: 'CSeq Out of Order' };
+  return undefined;
+}

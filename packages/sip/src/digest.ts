@@ -251,17 +251,19 @@ export class DigestNonceIssuer {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** Timestamp, 8 random bytes (two challenges in one millisecond differ), HMAC over both and the realm. */
   issue(realm: string): string {
-    const stamp = Buffer.alloc(8);
+    const stamp = Buffer.alloc(16);
     stamp.writeBigUInt64BE(BigInt(Math.floor(this.now())));
+    randomBytes(8).copy(stamp, 8);
     return Buffer.concat([stamp, this.mac(stamp, realm)]).toString('base64url');
   }
 
   check(nonce: string, realm: string): 'valid' | 'stale' | 'invalid' {
     const raw = Buffer.from(nonce, 'base64url');
-    if (raw.length !== 24) return 'invalid';
-    const stamp = raw.subarray(0, 8);
-    if (!timingSafeEqual(raw.subarray(8), this.mac(stamp, realm))) return 'invalid';
+    if (raw.length !== 32) return 'invalid';
+    const stamp = raw.subarray(0, 16);
+    if (!timingSafeEqual(raw.subarray(16), this.mac(stamp, realm))) return 'invalid';
     const age = this.now() - Number(stamp.readBigUInt64BE());
     return age >= 0 && age <= this.lifetimeMs ? 'valid' : 'stale';
   }

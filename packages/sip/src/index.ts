@@ -3,14 +3,18 @@
 export { createAckForNonSuccess } from './ack.js';
 export { createCancel } from './cancel.js';
 export { type Clock, FakeClock, systemClock } from './clock.js';
+export { type ContactList, isFocusContact, parseContacts } from './contact.js';
 export { type CSeq, formatCSeq, parseCSeq } from './cseq.js';
+export { MAX_DELTA_SECONDS, parseDeltaSeconds, parseRetryAfter, type RetryAfter } from './delta-seconds.js';
 export {
   acceptRemoteSequence,
+  checkInDialogRequest,
   createInDialogRequest,
   DialogError,
   type DialogState,
   dialogFromUacResponse,
   dialogFromUasResponse,
+  dialogIdOfRequest,
   type InDialogRequestOptions,
 } from './dialog.js';
 export {
@@ -29,6 +33,13 @@ export {
   parseDigestCredentials,
   verifyDigestCredentials,
 } from './digest.js';
+export {
+  type AuthOutcome,
+  DigestAuthenticator,
+  type DigestAuthenticatorOptions,
+} from './digest-authenticator.js';
+export { CredentialsFormatError, DigestCredentialsStore } from './digest-credentials-store.js';
+export { parseEntityTag } from './entity-tag.js';
 export { SipParseError, SipSerializeError, SipTransportError, TransactionStateError } from './errors.js';
 export { type EventHeader, formatEvent, parseEvent } from './event.js';
 export { canonicalHeaderName, isListHeader } from './header-names.js';
@@ -46,6 +57,7 @@ export {
 export { generateBranch, generateCallId, generateTag } from './ids.js';
 export { type InviteClientState, InviteClientTransaction } from './invite-client-transaction.js';
 export { type InviteServerState, InviteServerTransaction } from './invite-server-transaction.js';
+export { MergedRequestDetector } from './merged-request-detector.js';
 export type { HeaderField, SipMessage, SipRequest, SipResponse, TransportProtocol } from './message.js';
 export { isRequest, isResponse, SIP_VERSION } from './message.js';
 export { formatNameAddr, type NameAddr, parseNameAddr, tagOf } from './name-addr.js';
@@ -53,9 +65,19 @@ export { type NonInviteClientState, NonInviteClientTransaction } from './non-inv
 export { type NonInviteServerState, NonInviteServerTransaction } from './non-invite-server-transaction.js';
 export { DEFAULT_MAX_MESSAGE_SIZE, type ParseOptions, parseMessage } from './parser.js';
 export { reasonPhrase } from './reason-phrase.js';
+export { parseReferSub } from './refer-sub.js';
+export { type DialogReference, formatDialogReference, parseDialogReference } from './replaces.js';
 export { type CreateRequestOptions, createRequest } from './request.js';
+export {
+  DEFAULT_SUPPORTED_OPTION_TAGS,
+  KNOWN_METHODS,
+  type RequestRejection,
+  type RequestValidationPolicy,
+  validateRequest,
+} from './request-validation.js';
 export { type CreateResponseOptions, createResponse, withTag } from './response.js';
 export { serializeMessage } from './serializer.js';
+export { type RateDecision, SourceRateLimiter } from './source-rate-limiter.js';
 export { type StreamFrame, StreamFramer } from './stream-framer.js';
 export {
   formatSubscriptionState,
@@ -64,6 +86,9 @@ export {
 } from './subscription-state.js';
 export { TcpTransport, type TcpTransportOptions } from './tcp-transport.js';
 export { DEFAULT_TIMER_SETTINGS, type TimerSettings } from './timers.js';
+export { TlsTransport, type TlsTransportOptions } from './tls-transport.js';
+export { type Now, TokenBucket } from './token-bucket.js';
+export { formatTokenList, parseTokenList } from './token-list.js';
 export type { TransactionContext } from './transaction.js';
 export { clientTransactionKey, serverTransactionKey } from './transaction-key.js';
 export {
@@ -76,8 +101,8 @@ export {
   type TransactionLayerOptions,
 } from './transaction-layer.js';
 export { type Destination, type Flow, isReliable, type SipTransport } from './transport.js';
+export * from './typed-headers.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { formatHost, formatUri, parseUri, type SipUri, uriScheme } from './uri.js';
 export { BRANCH_MAGIC_COOKIE, formatVia, parseVia, type Via } from './via.js';
-export { TlsTransport, type TlsTransportOptions } from './tls-transport.js';
 export { SIP_WEBSOCKET_SUBPROTOCOL, WsTransport, type WsTransportOptions } from './ws-transport.js';

@@ -341,13 +341,13 @@ describe('parseMessage: errors', () => {
     }
   });
 
-  it('oversize → 413, still with the routable partial', () => {
+  it('oversize → 513, still with the routable partial', () => {
     const big = wire(
       base.map((l) => (l.startsWith('Content-Length') ? 'Content-Length: 2000' : l)),
       'x'.repeat(2000),
     );
     const err = parseError(big, { maxSize: 1024 });
-    expect(err.status).toBe(413);
+    expect(err.status).toBe(513);
     expect(err.partial?.headers?.find((h) => h.name === 'Call-ID')?.value).toBe('err');
   });
 

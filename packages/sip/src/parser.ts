@@ -8,7 +8,7 @@ import { clip, parseUri, uriScheme } from './uri.js';
 import { parseVia } from './via.js';
 
 export interface ParseOptions {
-  /** Largest accepted message in bytes; larger input throws 413. Default 65536 (PROFILE.md limits). */
+  /** Largest accepted message in bytes; larger input throws 513 (Message Too Large, §21.5.7). Default 65536 (PROFILE.md limits). */
   maxSize?: number;
   /** Request-URI schemes accepted; another scheme throws 416 (§8.2.2.1). Default sip, sips, tel. */
   requestUriSchemes?: readonly string[];
@@ -41,7 +41,7 @@ export function parseMessage(data: Uint8Array, opts: ParseOptions = {}): SipMess
     if (err instanceof SipParseError) partial = err.partial;
     else throw err;
   }
-  throw new SipParseError(413, `Message too large (${buf.length} > ${maxSize} bytes)`, partial);
+  throw new SipParseError(513, `Message too large (${buf.length} > ${maxSize} bytes)`, partial);
 }
 
 function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {

@@ -40,14 +40,14 @@ describe('StreamFramer', () => {
     );
   });
 
-  it('fails with 413 when a message exceeds the limit, and stays failed', () => {
+  it('fails with 513 when a message exceeds the limit, and stays failed', () => {
     const framer = new StreamFramer({ maxMessageSize: 300 });
     const frames = framer.push(Buffer.from(msg('big', 'z'.repeat(400))));
-    expect(describeFrames(frames)).toEqual(['error:413']);
+    expect(describeFrames(frames)).toEqual(['error:513']);
     expect(framer.push(Buffer.from(msg('next')))).toEqual([]);
     const headerFlood = new StreamFramer({ maxMessageSize: 100 }).push(
       Buffer.from(`OPTIONS sip:a SIP/2.0\r\nX: ${'y'.repeat(200)}`),
     );
-    expect(describeFrames(headerFlood)).toEqual(['error:413']);
+    expect(describeFrames(headerFlood)).toEqual(['error:513']);
   });
 });

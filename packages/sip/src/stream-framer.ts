@@ -66,7 +66,7 @@ export class StreamFramer {
     const blank = findBlankLine(buf);
     if (!blank) {
       if (buf.length > this.maxSize)
-        return this.fail(new SipParseError(413, 'Message header section too large'), buf);
+        return this.fail(new SipParseError(513, 'Message header section too large'), buf);
       return undefined;
     }
     const contentLength = findContentLength(buf.toString('utf8', 0, blank.headEnd));
@@ -82,7 +82,7 @@ export class StreamFramer {
     if (total > this.maxSize) {
       const head = buf.subarray(0, blank.bodyStart);
       return this.fail(
-        new SipParseError(413, `Message too large (${total} > ${this.maxSize} bytes)`, partialOf(head)),
+        new SipParseError(513, `Message too large (${total} > ${this.maxSize} bytes)`, partialOf(head)),
         head,
       );
     }
@@ -110,7 +110,7 @@ function findContentLength(head: string): number | 'invalid' | undefined {
   return /^\d{1,10}$/.test(value) ? Number(value) : 'invalid';
 }
 
-/** Best-effort parse of a header section so a 400/413 can still be routed back. */
+/** Best-effort parse of a header section so a 400/513 can still be routed back. */
 function partialOf(head: Buffer): Partial<SipRequest> | Partial<SipResponse> | undefined {
   try {
     return parseMessage(head, { maxSize: Number.POSITIVE_INFINITY });
