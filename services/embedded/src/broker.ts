@@ -16,12 +16,14 @@ import {
   loadConfig,
   natsKvStore,
 } from '@sip-pubsub/platform';
-import { edgeConfigSchema, startSignallingEdge } from '@sip-pubsub/signalling-edge';
+import { type RunningEdge, edgeConfigSchema, startSignallingEdge } from '@sip-pubsub/signalling-edge';
 import { type EmbeddedConfig, embeddedConfigSchema } from './config.js';
 
 export interface EmbeddedBroker {
   config: EmbeddedConfig;
   sipPort: number;
+  /** Bound port of each SIP transport the edge listens on (SIP_TRANSPORTS). */
+  sipPorts: RunningEdge['sipPorts'];
   httpPort: number;
   stop(): Promise<void>;
 }
@@ -75,6 +77,7 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     return {
       config,
       sipPort: edge.sipPort,
+      sipPorts: edge.sipPorts,
       httpPort,
       async stop() {
         health.setReady(false, 'stopping');

@@ -7,11 +7,14 @@ try {
   const broker = await startEmbeddedBroker({ logger });
   const { SIP_DOMAIN: domain } = broker.config;
   const sip = `127.0.0.1:${broker.sipPort}`;
+  const listening = Object.entries(broker.sipPorts)
+    .map(([transport, port]) => (transport === 'ws' || transport === 'wss' ? `${transport}://127.0.0.1:${port}` : `${transport} ${port}`))
+    .join(', ');
   process.stdout.write(
     [
       '',
       `sip-pubsub is running (embedded: all four services in one process, in-process bus and KV)`,
-      `  SIP       udp+tcp ${sip}   factory URI sip:factory@${domain}`,
+      `  SIP       ${listening}   factory URI sip:factory@${domain}`,
       `  RTP       ports ${broker.config.RELAY_PORT_MIN}-${broker.config.RELAY_PORT_MAX}`,
       `  metrics   http://127.0.0.1:${broker.httpPort}/metrics   health /healthz /readyz`,
       '',
