@@ -48,6 +48,28 @@ export type DirectoryEvent = z.infer<typeof directoryEventSchema>;
 /** Headers on `pubsub.media.<conf>` messages; the body is the RTP packet exactly as the publisher sent it. */
 export const MEDIA_HEADER_RELAY = 'relay';
 export const MEDIA_HEADER_LEG = 'leg';
+/** Milliseconds since the epoch when the first relay received the packet, for publish→deliver latency. */
+export const MEDIA_HEADER_RECEIVED_AT = 'received-at';
+
+/** What a relay reports on `pubsub.load.<relayId>` every few seconds (DESIGN.md "Media sharding"). */
+export const relayLoadSchema = z.object({
+  relayId: z.string(),
+  at: z.number(),
+  /** Report period in ms; a report older than three periods is stale. */
+  intervalMs: z.number().int().positive(),
+  legs: z.number().int().nonnegative(),
+  conferences: z.array(
+    z.object({
+      conferenceId: z.string(),
+      legs: z.number().int().nonnegative(),
+      publisherLegs: z.number().int().nonnegative(),
+      subscriberLegs: z.number().int().nonnegative(),
+      /** Packets in plus out per second on this relay. */
+      packetsPerSecond: z.number().nonnegative(),
+    }),
+  ),
+});
+export type RelayLoad = z.infer<typeof relayLoadSchema>;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -15,6 +15,18 @@ export const relayConfigSchema = z
     RELAY_PORT_MAX: env.port(20_999),
     /** Symmetric RTP (send to where a leg's packets come from) for legs behind NAT. */
     RELAY_LATCHING: env.bool(false),
+    /** With latching, a leg may latch to a host other than the negotiated one (peers behind NAT). */
+    RELAY_NAT_TRAVERSAL: env.bool(false),
+    /** Packets a publisher leg may send per second (token bucket, burst of one second); the excess is dropped. */
+    RELAY_MAX_PACKETS_PER_SECOND_PER_LEG: env.int(200, 1, 1_000_000),
+    /** T.140 buffering interval of mix-mode streams (RFC 4103 §5 default 300; 0 sends at once). */
+    RELAY_MIX_BUFFER_MS: env.int(300, 0, 5_000),
+    /** Period of RTCP reports on legs that negotiated rtcp-mux (RFC 3550 §6.2 minimum 5 s). */
+    RELAY_RTCP_INTERVAL_MS: env.durationMs(5_000),
+    /** Period of the pubsub.load.<relayId> reports the focus places legs by. */
+    RELAY_LOAD_INTERVAL_MS: env.durationMs(2_000),
+    /** Topics with their own label in per-topic metrics; the rest are summed as "other". */
+    RELAY_METRICS_TOP_TOPICS: env.int(20, 1, 1_000),
     MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
   })
   .refine((c) => c.RELAY_PORT_MIN <= c.RELAY_PORT_MAX, { message: 'RELAY_PORT_MIN must not exceed RELAY_PORT_MAX', path: ['RELAY_PORT_MIN'] });

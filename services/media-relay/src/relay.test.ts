@@ -1,7 +1,7 @@
 // The relay over real UDP sockets on loopback, driven through its gRPC contract; two relays share a
 // bus so a publication received on one reaches subscribers on the other.
 import * as dgram from 'node:dgram';
-import { T140Receiver, T140Sender, parseRtp, serializeRtp } from '@sip-pubsub/media';
+import { SDES_CNAME, T140MixerReceiver, T140Receiver, T140Sender, parseRtcp, parseRtp, serializeRtcp, serializeRtp } from '@sip-pubsub/media';
 import type { RunningService } from '@sip-pubsub/platform';
 import { GrpcClientPool, InProcessBus, InProcessKvStore, createLogger, createRegistry, loadConfig, unary } from '@sip-pubsub/platform';
 import { type LegAllocation__Output, type LegSpec, type MediaRelayClient, type StatsResponse__Output, contracts } from '@sip-pubsub/proto';
@@ -40,8 +40,10 @@ describe('media-relay over UDP', () => {
   const peers: Peer[] = [];
   let base = 42_000 + Math.floor(Math.random() * 100) * 40;
 
-  const startRelay = async (id: string) => {
+  const startRelay = async (id: string, env: Record<string, string> = {}) => {
     const config = loadConfig(relayConfigSchema, {
+      RELAY_MIX_BUFFER_MS: '20',
+      ...env,
       GRPC_HOST: '127.0.0.1',
       GRPC_PORT: '0',
       RELAY_HOST: '127.0.0.1',
@@ -67,7 +69,7 @@ describe('media-relay over UDP', () => {
     peers.push(p);
     return p;
   };
-  const leg = (conferenceId: string, legId: string, p: Peer, role: 'pub' | 'sub'): LegSpec => ({
+  const leg = (conferenceId: string, legId: string, p: Peer, role: 'pub' | 'sub', extra: Partial<LegSpec> = {}): LegSpec => ({
     conferenceId,
     legId,
     publishes: role === 'pub',
@@ -78,6 +80,7 @@ describe('media-relay over UDP', () => {
     redPt: 100,
     redundancy: 2,
     mode: 'FORWARDING_MODE_TRANSLATE',
+    ...extra,
   });
   const allocate = (relay: MediaRelayClient, spec: LegSpec) => unary<LegSpec, LegAllocation__Output>(relay, 'AllocateLeg', spec);
 
@@ -112,24 +115,145 @@ describe('media-relay over UDP', () => {
     expect(stats.topics[0]).toMatchObject({ conferenceId: 'c1', legs: 3, publisherLegs: 1, subscriberLegs: 2, publicationsIn: '5', invalid: '0' });
   });
 
-  it('keeps two simultaneous publishers apart and counts invalid SenML', async () => {
+  it('keeps two simultaneous publishers apart; invalid SenML is counted and, with the default drop policy, not delivered', async () => {
     const relay = await startRelay('r1');
     const [p1, p2, sub] = [await peer(), await peer(), await peer()];
     const a1 = await allocate(relay, leg('c2', 'p1', p1, 'pub'));
     const a2 = await allocate(relay, leg('c2', 'p2', p2, 'pub'));
     await allocate(relay, leg('c2', 'sub', sub, 'sub'));
-    const one = packetsFor(1, ['[{"n":"a","v":1}]', '[{"n":"a","v":2}]', 'not senml']);
+    const one = packetsFor(1, ['[{"n":"a","v":1}]', 'not senml', '[{"n":"a","v":2}]']);
     const two = packetsFor(2, ['[{"n":"b","v":1}]', '[{"n":"b","v":2}]']);
     for (let i = 0; i < 3; i++) {
       if (one[i]) p1.socket.send(one[i], a1.port, '127.0.0.1');
       if (two[i]) p2.socket.send(two[i], a2.port, '127.0.0.1');
     }
-    await waitFor('deliveries', () => sub.packets.length >= 5);
+    await waitFor('deliveries', () => sub.packets.length >= 4);
+    await new Promise((r) => setTimeout(r, 100));
     const bySsrc = (ssrc: number) => sub.packets.filter((p) => p.readUInt32BE(8) === ssrc);
-    expect(textOf(bySsrc(1))).toBe('[{"n":"a","v":1}]\u2028[{"n":"a","v":2}]\u2028not senml\u2028');
+    // The invalid line's packet is gone and the next one renumbered: no gap, so nothing is dug out of redundancy.
+    expect(bySsrc(1).map((p) => p.readUInt16BE(2) - one[0].readUInt16BE(2))).toEqual([0, 1]);
+    expect(textOf(bySsrc(1))).toBe('[{"n":"a","v":1}]\u2028[{"n":"a","v":2}]\u2028');
     expect(textOf(bySsrc(2))).toBe('[{"n":"b","v":1}]\u2028[{"n":"b","v":2}]\u2028');
     const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
     expect(stats.topics[0]).toMatchObject({ publicationsIn: '5', invalid: '1' });
+  });
+
+  it('with the forward policy, invalid SenML reaches subscribers untouched (and is still counted)', async () => {
+    const relay = await startRelay('r1');
+    const [p1, sub] = [await peer(), await peer()];
+    const a1 = await allocate(relay, leg('c2f', 'p1', p1, 'pub', { invalidData: 'INVALID_DATA_POLICY_FORWARD' }));
+    await allocate(relay, leg('c2f', 'sub', sub, 'sub', { invalidData: 'INVALID_DATA_POLICY_FORWARD' }));
+    const sent = packetsFor(1, ['[{"n":"a","v":1}]', 'not senml']);
+    for (const s of sent) p1.socket.send(s, a1.port, '127.0.0.1');
+    await waitFor('deliveries', () => sub.packets.length >= 2);
+    expect(sub.packets).toEqual(sent);
+    const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+    expect(stats.topics[0]).toMatchObject({ publicationsIn: '2', invalid: '1' });
+  });
+
+  it('mix mode (RFC 9071): relay SSRC, CSRC = source, one sequence, text of two publishers kept apart', async () => {
+    const relay = await startRelay('r1');
+    const [p1, p2, sub] = [await peer(), await peer(), await peer()];
+    const a1 = await allocate(relay, leg('cm', 'p1', p1, 'pub'));
+    const a2 = await allocate(relay, leg('cm', 'p2', p2, 'pub'));
+    await allocate(relay, leg('cm', 'sub', sub, 'sub', { mode: 'FORWARDING_MODE_MIX' }));
+    const one = packetsFor(11, ['[{"n":"a","v":1}]', 'bad', '[{"n":"a","v":2}]']);
+    const two = packetsFor(22, ['[{"n":"b","v":1}]', '[{"n":"b","v":2}]']);
+    for (let i = 0; i < 3; i++) {
+      if (one[i]) p1.socket.send(one[i], a1.port, '127.0.0.1');
+      if (two[i]) p2.socket.send(two[i], a2.port, '127.0.0.1');
+    }
+    const rx = new T140MixerReceiver({ t140Pt: 98, redPt: 100 });
+    const text = new Map<number, string>();
+    const expected = new Map([[11, '[{"n":"a","v":1}]\u2028[{"n":"a","v":2}]\u2028'], [22, '[{"n":"b","v":1}]\u2028[{"n":"b","v":2}]\u2028']]);
+    await waitFor('mixed text of both sources', () => {
+      for (const d of sub.packets.splice(0).map((b) => parseRtp(b))) {
+        expect(d.ssrc).not.toBe(11);
+        expect(d.ssrc).not.toBe(22);
+        expect(d.csrcs).toHaveLength(1);
+        const got = rx.receive(d);
+        if (got) text.set(got.source, (text.get(got.source) ?? '') + got.text);
+      }
+      return text.get(11) === expected.get(11) && text.get(22) === expected.get(22);
+    });
+  });
+
+  it('aggregate mode: records of both publishers within the window in one pack, CSRC list of contributors', async () => {
+    const relay = await startRelay('r1');
+    const [p1, p2, sub] = [await peer(), await peer(), await peer()];
+    const a1 = await allocate(relay, leg('ca', 'p1', p1, 'pub'));
+    const a2 = await allocate(relay, leg('ca', 'p2', p2, 'pub'));
+    await allocate(relay, leg('ca', 'sub', sub, 'sub', { mode: 'FORWARDING_MODE_AGGREGATE', aggregateWindowMs: 300 }));
+    p1.socket.send(packetsFor(31, ['[{"bn":"dev1/","n":"t","v":1,"t":1700000000}]'])[0], a1.port, '127.0.0.1');
+    p2.socket.send(packetsFor(32, ['[{"n":"dev2/h","v":50,"t":1700000001}]'])[0], a2.port, '127.0.0.1');
+    p2.socket.send(packetsFor(33, ['garbage'])[0], a2.port, '127.0.0.1');
+    await waitFor('the aggregate pack', () => textOf(sub.packets).includes('\u2028'));
+    const first = parseRtp(sub.packets[0]);
+    expect(first.ssrc).not.toBe(31);
+    expect(new Set(first.csrcs)).toEqual(new Set([31, 32]));
+    const [line] = textOf(sub.packets).split('\u2028');
+    expect(JSON.parse(line)).toEqual([
+      { n: 'dev1/t', v: 1, t: 1700000000 },
+      { n: 'dev2/h', v: 50, t: 1700000001 },
+    ]);
+  });
+
+  it('rate-limits a flooding publisher per leg without starving the other publisher', async () => {
+    const relay = await startRelay('r1', { RELAY_MAX_PACKETS_PER_SECOND_PER_LEG: '20' });
+    const [flood, calm, sub] = [await peer(), await peer(), await peer()];
+    const af = await allocate(relay, leg('cr', 'flood', flood, 'pub'));
+    const ac = await allocate(relay, leg('cr', 'calm', calm, 'pub'));
+    await allocate(relay, leg('cr', 'sub', sub, 'sub'));
+    const floodPackets = packetsFor(41, Array.from({ length: 200 }, (_, i) => `[{"n":"f","v":${i}}]`));
+    const calmPackets = packetsFor(42, Array.from({ length: 5 }, (_, i) => `[{"n":"c","v":${i}}]`));
+    for (const p of floodPackets) flood.socket.send(p, af.port, '127.0.0.1');
+    for (const p of calmPackets) calm.socket.send(p, ac.port, '127.0.0.1');
+    await waitFor('the calm publisher', () => sub.packets.filter((p) => p.readUInt32BE(8) === 42).length >= 5);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sub.packets.filter((p) => p.readUInt32BE(8) === 42)).toEqual(calmPackets);
+    expect(sub.packets.filter((p) => p.readUInt32BE(8) === 41).length).toBeLessThan(floodPackets.length);
+  });
+
+  it('RTCP (rtcp-mux): reports on a timer, RR with the publisher’s statistics, SR for a mix stream; RTCP is never forwarded', async () => {
+    const relay = await startRelay('r1', { RELAY_RTCP_INTERVAL_MS: '100' });
+    const [pub, sub] = [await peer(), await peer()];
+    const a = await allocate(relay, leg('cq', 'pub', pub, 'pub', { rtcpMux: true }));
+    await allocate(relay, leg('cq', 'sub', sub, 'sub', { rtcpMux: true, mode: 'FORWARDING_MODE_MIX' }));
+    const sent = packetsFor(51, ['[{"n":"a","v":1}]', '[{"n":"a","v":2}]', '[{"n":"a","v":3}]']);
+    sent.splice(1, 1); // one lost on the way in
+    for (const p of sent) pub.socket.send(p, a.port, '127.0.0.1');
+    pub.socket.send(serializeRtcp([{ type: 'sr', ssrc: 51, ntpSeconds: 1, ntpFraction: 0, rtpTimestamp: 0, packetCount: 3, octetCount: 9, reports: [] }]), a.port, '127.0.0.1');
+    const rtcpOf = (p: Peer) => p.packets.filter((b) => b[1] >= 200 && b[1] <= 204).map((b) => parseRtcp(b));
+    await waitFor('an RR to the publisher', () => rtcpOf(pub).length > 0);
+    const [rr, sdes] = rtcpOf(pub)[0];
+    expect(rr).toMatchObject({ type: 'rr', reports: [{ ssrc: 51, cumulativeLost: 1, lastSr: 0x00010000 }] });
+    expect(rr.type === 'rr' && rr.reports[0].highestSequence & 0xffff).toBe(sent[1].readUInt16BE(2));
+    expect(sdes).toMatchObject({ type: 'sdes', chunks: [{ items: [{ type: SDES_CNAME, text: 'media-relay@r1' }] }] });
+    await waitFor('an SR to the mix subscriber', () => rtcpOf(sub).some((c) => c[0].type === 'sr'));
+    const sr = rtcpOf(sub).find((c) => c[0].type === 'sr')![0];
+    expect(sr).toMatchObject({ type: 'sr', packetCount: expect.any(Number) });
+    // The publisher's SR was consumed, not relayed: the subscriber only ever sees our SSRC in RTCP.
+    expect(rtcpOf(sub).every((c) => c[0].ssrc !== 51)).toBe(true);
+  });
+
+  it('latching: sends to where a leg’s first valid packet came from, within the negotiated host only', async () => {
+    const relay = await startRelay('r1', { RELAY_LATCHING: 'true' });
+    const [pub, sub, subNat] = [await peer(), await peer(), await peer()];
+    const stranger = await peer('127.0.0.2');
+    const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));
+    const s = await allocate(relay, leg('cl', 'sub', sub, 'sub'));
+    // The subscriber's packets come from another port of its host (a NAT binding); a stranger tries first.
+    const hello = serializeRtp({ version: 2, padding: false, extension: null, marker: false, payloadType: 98, sequenceNumber: 1, timestamp: 0, ssrc: 9, csrcs: [], payload: new Uint8Array(0) });
+    stranger.socket.send(hello, s.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 50));
+    subNat.socket.send(hello, s.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 50));
+    const sent = packetsFor(61, ['[{"n":"a","v":1}]']);
+    pub.socket.send(sent[0], a.port, '127.0.0.1');
+    await waitFor('delivery to the latched address', () => subNat.packets.length >= 1);
+    expect(subNat.packets).toEqual(sent);
+    expect(sub.packets).toEqual([]);
+    expect(stranger.packets).toEqual([]);
   });
 
   it('delivers a publication received on one relay to subscribers on another through the bus, once', async () => {
@@ -139,7 +263,8 @@ describe('media-relay over UDP', () => {
     const a = await allocate(r1, leg('c3', 'pub', pub, 'pub'));
     await allocate(r1, leg('c3', 'local', local, 'sub'));
     await allocate(r2, leg('c3', 'remote', remote, 'sub'));
-    const sent = packetsFor(7, ['[{"n":"t","v":1}]', '[{"n":"t","v":2}]', '[{"n":"t","v":3}]']);
+    const [...sent] = packetsFor(7, ['[{"n":"t","v":1}]', '[{"n":"t","v":2}]', '[{"n":"t","v":3}]', '[{"n":"t","v":4}]']);
+    const fourth = sent.pop()!;
     for (const s of sent) pub.socket.send(s, a.port, '127.0.0.1');
     await waitFor('deliveries on both relays', () => local.packets.length >= 3 && remote.packets.length >= 3);
     await new Promise((r) => setTimeout(r, 100));
@@ -148,7 +273,7 @@ describe('media-relay over UDP', () => {
 
     // After its last leg leaves, a relay stops delivering the conference.
     await unary(r2, 'ReleaseLeg', { conferenceId: 'c3', legId: 'remote' });
-    pub.socket.send(packetsFor(7, ['[{"n":"t","v":4}]'])[0], a.port, '127.0.0.1');
+    pub.socket.send(fourth, a.port, '127.0.0.1');
     await waitFor('local delivery', () => local.packets.length >= 4);
     await new Promise((r) => setTimeout(r, 100));
     expect(remote.packets).toHaveLength(3);

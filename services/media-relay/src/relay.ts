@@ -1,8 +1,28 @@
-// The relay core: legs grouped by conference, publications in, deliveries out (translate mode: the
-// publisher's packet is forwarded as received, SSRC, sequence and timestamp intact). Sockets are the
-// adapter's: a leg gets a `send` function, the core never opens one.
-import { LineAssembler, T140Receiver, classifyDatagram, parseRtp } from '@sip-pubsub/media';
-import { SenmlError, parseSenmlJson } from '@sip-pubsub/senml';
+// The relay core: legs grouped by conference, publications in, deliveries out in three modes per
+// subscriber leg (PROFILE "Media"): translate (the publisher's packet as received), mix (RFC 9071: our
+// SSRC, CSRC = source, per-source redundancy) and aggregate (records of all publishers over a window as
+// one pack). Sockets and timers are the adapter's: a leg gets a `send` function, the clock is injected,
+// and the adapter calls tick() when nextDueAt() says so. Sends are fire-and-forget datagrams, so a slow
+// or absent subscriber never holds up the others.
+import {
+  LineAssembler,
+  RtpReceptionStatistics,
+  SDES_CNAME,
+  T140Receiver,
+  T140Transmitter,
+  type RtcpPacket,
+  classifyDatagram,
+  ntpTimestamp,
+  parseRtcp,
+  parseRtp,
+  serializeRtcp,
+  serializeRtp,
+} from '@sip-pubsub/media';
+import { type SenmlPack, SenmlError, aggregatePacks, formatPackLine, parseSenmlJson } from '@sip-pubsub/senml';
+import { TokenBucket } from './token-bucket.js';
+import { TranslateFilter } from './translate-filter.js';
+
+export type ForwardingMode = 'translate' | 'mix' | 'aggregate';
 
 export interface LegOptions {
   conferenceId: string;
@@ -15,17 +35,33 @@ export interface LegOptions {
   /** 0 when RED was not negotiated. */
   redPt: number;
   invalidData: 'drop' | 'forward';
+  mode?: ForwardingMode;
+  /** RED generations the subscriber asked for (default 2). */
+  redundancy?: number;
+  /** Aggregation window, 20–5000 ms. */
+  aggregateWindowMs?: number;
+  /** RTCP shares the RTP port (RFC 5761); only then does the relay send RTCP on the leg. */
+  rtcpMux?: boolean;
 }
 
 export type DatagramSender = (data: Uint8Array, host: string, port: number) => void;
+
+export type DropReason = 'keepalive' | 'rtcp' | 'foreign-source' | 'not-publisher' | 'malformed' | 'unknown-pt' | 'rate-limited' | 'invalid-data';
 
 export interface RelayCounters {
   publicationsIn(conferenceId: string): void;
   deliveriesOut(conferenceId: string, bytes: number): void;
   invalid(conferenceId: string): void;
-  dropped(reason: 'keepalive' | 'rtcp' | 'foreign-source' | 'not-publisher' | 'malformed' | 'unknown-pt'): void;
+  dropped(reason: DropReason): void;
   lost(conferenceId: string, lost: number, recovered: number): void;
+  /** Seconds from a publication's arrival at the first relay to its delivery here (one per fan-out). */
+  latency(conferenceId: string, seconds: number): void;
+  packetsIn(conferenceId: string): void;
 }
+
+const AGGREGATE_MIN_MS = 20;
+const AGGREGATE_MAX_MS = 5000;
+const MAX_CONTRIBUTORS = 15; // the CSRC count field has 4 bits (RFC 3550 §5.1)
 
 export class Leg {
   readonly receiver: T140Receiver;
@@ -33,31 +69,96 @@ export class Leg {
   /** Where we send: the negotiated address, or the latched source for a leg behind NAT. */
   target: { host: string; port: number };
   latched = false;
+  /** Our SSRC on this leg (mix and aggregate streams, RTCP reports). */
+  readonly ssrc: number;
+  stats: RtpReceptionStatistics | undefined;
+  bucket: TokenBucket;
+  filter = new TranslateFilter();
+  transmitter: T140Transmitter | undefined;
+  /** Aggregate mode: packs collected in the current window, and when it closes. */
+  window: { packs: { source: string; pack: SenmlPack; ssrc: number }[]; closesAt: number } | undefined;
+  /** Arrival time of the oldest publication waiting in the transmitter. */
+  pendingSince: number | undefined;
+  packetsSent = 0;
+  octetsSent = 0;
+  lastRtpTimestamp = 0;
 
   constructor(
     public options: LegOptions,
     readonly localPort: number,
     readonly send: DatagramSender,
+    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } = { packetsPerSecond: 1000, mixBufferMs: 300 },
   ) {
     this.target = { host: options.remoteHost, port: options.remotePort };
     this.receiver = new T140Receiver({ t140Pt: options.t140Pt, redPt: options.redPt || undefined });
+    this.ssrc = (limits.ssrc ?? Math.floor(Math.random() * 0x1_0000_0000)) >>> 0;
+    this.bucket = new TokenBucket(limits.packetsPerSecond);
+    this.configure(options, limits.mixBufferMs);
+  }
+
+  get mode(): ForwardingMode {
+    return this.options.mode ?? 'translate';
+  }
+
+  /** Applies new options (re-INVITE); a change of mode starts a new outgoing stream. */
+  configure(options: LegOptions, mixBufferMs: number): void {
+    const before = this.transmitter ? this.mode : undefined;
+    this.options = options;
+    const mode = this.mode;
+    if (!options.subscribes || mode === 'translate') {
+      this.transmitter = undefined;
+      this.window = undefined;
+      return;
+    }
+    if (before === mode && this.transmitter) return;
+    const redPt = options.redPt || undefined;
+    this.transmitter = new T140Transmitter({
+      ssrc: this.ssrc,
+      t140Pt: options.t140Pt,
+      redPt,
+      generations: redPt === undefined ? 0 : (options.redundancy ?? 2),
+      // The aggregation window already batches; a mixer follows the buffering interval.
+      bufferMs: mode === 'aggregate' ? 0 : mixBufferMs,
+      mixer: mode === 'mix',
+    });
+    this.window = undefined;
+  }
+
+  get aggregateWindowMs(): number {
+    return Math.min(AGGREGATE_MAX_MS, Math.max(AGGREGATE_MIN_MS, this.options.aggregateWindowMs || 1000));
   }
 }
 
 export interface RelayCoreOptions {
   latching: boolean;
+  /** With latching, accept a first packet from any host, not only the negotiated one (NAT traversal). */
+  natTraversal?: boolean;
   maxPackBytes: number;
   counters: RelayCounters;
-  /** Called once per publication packet received here, to share it with the other relays. */
-  share(conferenceId: string, legId: string, packet: Uint8Array): void;
+  /** Called once per packet forwarded from a publisher here, to share it with the other relays. */
+  share(conferenceId: string, legId: string, packet: Uint8Array, receivedAt: number): void;
   now?: () => number;
+  /** CNAME in our RTCP SDES (RFC 3550 §6.5.1). */
+  cname?: string;
+}
+
+/** Decoding state for a publisher whose packets arrive from another relay. */
+interface RemoteSource {
+  receiver: T140Receiver;
+  lines: LineAssembler;
 }
 
 export class RelayCore {
   private readonly conferences = new Map<string, Map<string, Leg>>();
   private readonly legs = new Map<string, Leg>();
+  private readonly remoteSources = new Map<string, RemoteSource>();
+  /** Mix and aggregate legs with text queued or redundancy owed. */
+  private readonly active = new Set<Leg>();
+  private readonly now: () => number;
 
-  constructor(private readonly opts: RelayCoreOptions) {}
+  constructor(private readonly opts: RelayCoreOptions) {
+    this.now = opts.now ?? Date.now;
+  }
 
   addLeg(leg: Leg): void {
     let conference = this.conferences.get(leg.options.conferenceId);
@@ -73,14 +174,19 @@ export class RelayCore {
     return this.legs.get(legId);
   }
 
-  /** Removes a leg; returns true when its conference has no more legs here. */
+  /** Removes a leg; conferenceEmpty is true when its conference has no more legs here. */
   removeLeg(legId: string): { removed: boolean; conferenceEmpty: boolean } {
     const leg = this.legs.get(legId);
     if (!leg) return { removed: false, conferenceEmpty: false };
     this.legs.delete(legId);
-    const conference = this.conferences.get(leg.options.conferenceId)!;
+    this.active.delete(leg);
+    const conferenceId = leg.options.conferenceId;
+    const conference = this.conferences.get(conferenceId)!;
     conference.delete(legId);
-    if (conference.size === 0) this.conferences.delete(leg.options.conferenceId);
+    if (conference.size === 0) {
+      this.conferences.delete(conferenceId);
+      for (const key of this.remoteSources.keys()) if (key.startsWith(`${conferenceId}\n`)) this.remoteSources.delete(key);
+    }
     return { removed: true, conferenceEmpty: conference.size === 0 };
   }
 
@@ -101,12 +207,13 @@ export class RelayCore {
   /** A datagram arrived on a leg's socket. */
   onDatagram(leg: Leg, data: Uint8Array, fromHost: string, fromPort: number): void {
     const { counters } = this.opts;
+    const { options } = leg;
     const kind = classifyDatagram(data);
     if (kind === 'keepalive') return counters.dropped('keepalive');
-    if (kind === 'rtcp') return counters.dropped('rtcp');
-    if (!this.acceptSource(leg, fromHost, fromPort)) return counters.dropped('foreign-source');
-    if (!leg.options.publishes) return counters.dropped('not-publisher');
-
+    if (kind === 'rtcp') {
+      if (this.isFromPeer(leg, fromHost, fromPort)) this.onRtcp(leg, data);
+      return counters.dropped('rtcp');
+    }
     let packet: ReturnType<typeof parseRtp>;
     try {
       packet = parseRtp(data);
@@ -114,65 +221,234 @@ export class RelayCore {
       return counters.dropped('malformed');
     }
     const pt = packet.payloadType;
-    if (pt !== leg.options.t140Pt && pt !== leg.options.redPt) return counters.dropped('unknown-pt');
-    // Inspect the text for loss accounting and SenML validation; the packet itself is forwarded untouched.
+    if (pt !== options.t140Pt && pt !== options.redPt) return counters.dropped('unknown-pt');
+    if (!this.acceptSource(leg, fromHost, fromPort)) return counters.dropped('foreign-source');
+    if (!options.publishes) return counters.dropped('not-publisher');
+    const now = this.now();
+    if (!leg.bucket.take(now)) return counters.dropped('rate-limited');
+    const conferenceId = options.conferenceId;
+    counters.packetsIn(conferenceId);
+    if (leg.stats?.ssrc !== packet.ssrc) leg.stats = new RtpReceptionStatistics(packet.ssrc);
+    leg.stats.onPacket(packet.sequenceNumber, packet.timestamp, now);
+
     const delivery = leg.receiver.receive(packet);
-    if (delivery.lost > 0 || delivery.recovered > 0) counters.lost(leg.options.conferenceId, delivery.lost, delivery.recovered);
+    if (delivery.lost > 0 || delivery.recovered > 0) counters.lost(conferenceId, delivery.lost, delivery.recovered);
+    let linesOk = true;
+    const publications: { line: string; pack: SenmlPack | undefined }[] = [];
     if (delivery.text.length > 0) {
       const { lines, damaged } = leg.lines.push(delivery.text);
-      if (damaged > 0) for (let i = 0; i < damaged; i++) counters.invalid(leg.options.conferenceId);
+      for (let i = 0; i < damaged; i++) counters.invalid(conferenceId);
+      if (damaged > 0) linesOk = false;
       for (const line of lines) {
-        counters.publicationsIn(leg.options.conferenceId);
-        if (!this.isValidSenml(line)) counters.invalid(leg.options.conferenceId);
+        counters.publicationsIn(conferenceId);
+        const pack = this.parsePack(line);
+        if (!pack) {
+          counters.invalid(conferenceId);
+          linesOk = false;
+        }
+        publications.push({ line, pack });
       }
     }
-    // A packet with no text at all (empty primary and empty redundancy) only keeps the path open. Packets
-    // with an empty primary but redundancy still carry the last text for receivers that lost it: forwarded.
-    if (packet.payload.length === 0 || (pt === leg.options.redPt && carriesNoText(packet.payload))) {
-      return counters.dropped('keepalive');
+
+    // Translate: the received buffer itself, filtered by line verdicts under the `drop` policy.
+    const noText = packet.payload.length === 0 || (pt === options.redPt && carriesNoText(packet.payload));
+    let forward: Uint8Array[];
+    if (noText) {
+      counters.dropped('keepalive');
+      forward = [];
+    } else if (options.invalidData === 'forward') {
+      forward = [data];
+    } else {
+      const verdict = delivery.text.length > 0 ? leg.filter.onText(data, linesOk, leg.lines.pending.length > 0) : leg.filter.onRedundancy(data);
+      for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
+      forward = verdict.forward;
     }
-    this.deliver(leg.options.conferenceId, leg.options.legId, data);
-    this.opts.share(leg.options.conferenceId, leg.options.legId, data);
+    for (const buf of forward) {
+      this.deliverTranslate(conferenceId, options.legId, buf, now);
+      this.opts.share(conferenceId, options.legId, buf, now);
+    }
+
+    // Mix and aggregate work on whole lines: the drop policy keeps only valid ones.
+    for (const p of publications) {
+      if (p.pack === undefined && options.invalidData === 'drop') continue;
+      this.deliverLine(conferenceId, options.legId, packet.ssrc, p.line, p.pack, now);
+    }
   }
 
-  /** A packet another relay received from one of its publishers. */
-  onShared(conferenceId: string, sourceLegId: string, data: Uint8Array): void {
-    this.deliver(conferenceId, sourceLegId, data);
-  }
-
-  private deliver(conferenceId: string, sourceLegId: string, data: Uint8Array): void {
+  /** A packet another relay forwarded from one of its publishers (already filtered there). */
+  onShared(conferenceId: string, sourceLegId: string, data: Uint8Array, receivedAt: number): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
-    for (const target of conference.values()) {
-      if (!target.options.subscribes || target.options.legId === sourceLegId) continue;
-      target.send(data, target.target.host, target.target.port);
-      this.opts.counters.deliveriesOut(conferenceId, data.length);
+    this.deliverTranslate(conferenceId, sourceLegId, data, receivedAt);
+    let lineLegs = false;
+    for (const l of conference.values()) if (l.options.subscribes && l.mode !== 'translate') lineLegs = true;
+    if (!lineLegs) return;
+    let packet: ReturnType<typeof parseRtp>;
+    try {
+      packet = parseRtp(data);
+    } catch {
+      return this.opts.counters.dropped('malformed');
+    }
+    const key = `${conferenceId}\n${sourceLegId}`;
+    let source = this.remoteSources.get(key);
+    if (!source) {
+      // The payload types are the publisher's; a RED packet names its primary's type in its header.
+      const anyLeg = conference.values().next().value as Leg;
+      source = { receiver: new T140Receiver({ t140Pt: anyLeg.options.t140Pt, redPt: anyLeg.options.redPt || undefined }), lines: new LineAssembler() };
+      this.remoteSources.set(key, source);
+    }
+    const delivery = source.receiver.receive(packet);
+    if (delivery.text.length === 0) return;
+    for (const line of source.lines.push(delivery.text).lines) this.deliverLine(conferenceId, sourceLegId, packet.ssrc, line, this.parsePack(line), receivedAt);
+  }
+
+  /** When tick() next has work; undefined when no mix or aggregate leg has anything pending. */
+  nextDueAt(): number | undefined {
+    let due: number | undefined;
+    for (const leg of this.active) {
+      const at = Math.min(leg.transmitter?.nextDueAt() ?? Number.POSITIVE_INFINITY, leg.window?.closesAt ?? Number.POSITIVE_INFINITY);
+      if (at !== Number.POSITIVE_INFINITY && (due === undefined || at < due)) due = at;
+    }
+    return due;
+  }
+
+  /** Closes due aggregation windows and sends due mix/aggregate packets. */
+  tick(): void {
+    const now = this.now();
+    for (const leg of this.active) {
+      if (leg.window && leg.window.closesAt <= now) this.closeWindow(leg, now);
+      this.flush(leg, now);
     }
   }
 
-  private acceptSource(leg: Leg, host: string, port: number): boolean {
-    if (this.opts.latching) {
-      if (!leg.latched) {
-        leg.target = { host, port };
-        leg.latched = true;
-        return true;
-      }
-      return leg.target.host === host && leg.target.port === port;
+  /** RTCP for every leg that negotiated rtcp-mux: RR for what we receive, SR for what we originate. */
+  sendReports(): void {
+    const now = this.now();
+    const ntp = ntpTimestamp(now);
+    for (const leg of this.legs.values()) {
+      if (!leg.options.rtcpMux) continue;
+      const block = leg.stats?.report(now);
+      const reports = block ? [block] : [];
+      const originates = leg.transmitter !== undefined && leg.packetsSent > 0;
+      if (!originates && reports.length === 0) continue;
+      const compound: RtcpPacket[] = [
+        originates
+          ? { type: 'sr', ssrc: leg.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction, rtpTimestamp: leg.lastRtpTimestamp, packetCount: leg.packetsSent >>> 0, octetCount: leg.octetsSent >>> 0, reports }
+          : { type: 'rr', ssrc: leg.ssrc, reports },
+        { type: 'sdes', chunks: [{ ssrc: leg.ssrc, items: [{ type: SDES_CNAME, text: this.opts.cname ?? 'media-relay' }] }] },
+      ];
+      leg.send(serializeRtcp(compound), leg.target.host, leg.target.port);
     }
-    // Without latching, only the negotiated host may send; its source port may differ from its RTP port.
+  }
+
+  private onRtcp(leg: Leg, data: Uint8Array): void {
+    let packets: RtcpPacket[];
+    try {
+      packets = parseRtcp(data);
+    } catch {
+      return;
+    }
+    // Only what feeds our reports is used; RTCP is never forwarded or answered (we report on a timer).
+    for (const p of packets) if (p.type === 'sr' && leg.stats?.ssrc === p.ssrc) leg.stats.onSenderReport(p.ntpSeconds, p.ntpFraction, this.now());
+  }
+
+  private deliverTranslate(conferenceId: string, sourceLegId: string, data: Uint8Array, receivedAt: number): void {
+    const conference = this.conferences.get(conferenceId);
+    if (!conference) return;
+    let delivered = false;
+    for (const target of conference.values()) {
+      if (!target.options.subscribes || target.options.legId === sourceLegId || target.mode !== 'translate') continue;
+      target.send(data, target.target.host, target.target.port);
+      this.opts.counters.deliveriesOut(conferenceId, data.length);
+      delivered = true;
+    }
+    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, this.now() - receivedAt) / 1000);
+  }
+
+  private deliverLine(conferenceId: string, sourceLegId: string, ssrc: number, line: string, pack: SenmlPack | undefined, receivedAt: number): void {
+    const conference = this.conferences.get(conferenceId);
+    if (!conference) return;
+    const now = this.now();
+    for (const target of conference.values()) {
+      if (!target.options.subscribes || target.options.legId === sourceLegId || !target.transmitter) continue;
+      if (target.mode === 'mix') {
+        target.transmitter.write(`${line}\u2028`, ssrc);
+      } else {
+        if (!pack) continue; // nothing to aggregate in a line that is not SenML
+        target.window ??= { packs: [], closesAt: now + target.aggregateWindowMs };
+        target.window.packs.push({ source: sourceLegId, pack, ssrc });
+      }
+      target.pendingSince ??= receivedAt;
+      this.active.add(target);
+      this.flush(target, now);
+    }
+  }
+
+  private closeWindow(leg: Leg, now: number): void {
+    const window = leg.window!;
+    leg.window = undefined;
+    const contributors: number[] = [];
+    for (const p of window.packs) if (!contributors.includes(p.ssrc) && contributors.length < MAX_CONTRIBUTORS) contributors.push(p.ssrc >>> 0);
+    const pack = aggregatePacks(window.packs, Math.floor(now / 1000));
+    leg.transmitter!.write(formatPackLine(pack), 0, contributors);
+  }
+
+  private flush(leg: Leg, now: number): void {
+    const tx = leg.transmitter;
+    if (!tx) {
+      this.active.delete(leg);
+      return;
+    }
+    const due = tx.nextDueAt();
+    if (due !== undefined && due <= now) {
+      const packets = tx.poll(now);
+      let textSent = false;
+      for (const p of packets) {
+        const bytes = serializeRtp(p);
+        leg.send(bytes, leg.target.host, leg.target.port);
+        leg.packetsSent += 1;
+        leg.octetsSent += p.payload.length;
+        leg.lastRtpTimestamp = p.timestamp;
+        this.opts.counters.deliveriesOut(leg.options.conferenceId, bytes.length);
+        if (p.marker || !isRedundancyOnlyRed(p.payload, leg.options.redPt, p.payloadType)) textSent = true;
+      }
+      if (textSent && leg.pendingSince !== undefined) {
+        this.opts.counters.latency(leg.options.conferenceId, Math.max(0, now - leg.pendingSince) / 1000);
+        leg.pendingSince = undefined;
+      }
+    }
+    if (tx.nextDueAt() === undefined && !leg.window) this.active.delete(leg);
+  }
+
+  /** Whether a datagram comes from the leg's peer as we know it (negotiated host, or the latched address). */
+  private isFromPeer(leg: Leg, host: string, port: number): boolean {
+    if (leg.latched) return leg.target.host === normaliseHost(host) && leg.target.port === port;
     return normaliseHost(host) === normaliseHost(leg.options.remoteHost);
   }
 
-  private isValidSenml(line: string): boolean {
+  /**
+   * Source check for a valid RTP packet. Without latching only the negotiated host may send (its source
+   * port may differ from its RTP port). With latching the first valid packet fixes where we send,
+   * within the negotiated host unless NAT traversal allows any; after that only that address counts.
+   */
+  private acceptSource(leg: Leg, host: string, port: number): boolean {
+    const from = normaliseHost(host);
+    if (!this.opts.latching) return from === normaliseHost(leg.options.remoteHost);
+    if (leg.latched) return leg.target.host === from && leg.target.port === port;
+    if (!this.opts.natTraversal && from !== normaliseHost(leg.options.remoteHost)) return false;
+    leg.target = { host: from, port };
+    leg.latched = true;
+    return true;
+  }
+
+  private parsePack(line: string): SenmlPack | undefined {
     try {
-      parseSenmlJson(line, { maxPackBytes: this.opts.maxPackBytes });
-      return true;
+      return parseSenmlJson(line, { maxPackBytes: this.opts.maxPackBytes });
     } catch (err) {
-      if (err instanceof SenmlError) return false;
+      if (err instanceof SenmlError) return undefined;
       throw err;
     }
   }
-
 }
 
 /** RED payload (RFC 2198 §3) whose blocks are all empty. */
@@ -184,6 +460,18 @@ function carriesNoText(payload: Uint8Array): boolean {
     offset += 4;
   }
   return offset + 1 === payload.length;
+}
+
+/** True for a RED payload whose primary block is empty (a packet that only repeats earlier text). */
+function isRedundancyOnlyRed(payload: Uint8Array, redPt: number, pt: number): boolean {
+  if (pt !== redPt) return payload.length === 0;
+  let offset = 0;
+  let blocks = 0;
+  while (offset < payload.length && (payload[offset] & 0x80) !== 0) {
+    blocks += ((payload[offset + 2] & 0x03) << 8) + payload[offset + 3];
+    offset += 4;
+  }
+  return offset + 1 + blocks === payload.length;
 }
 
 function normaliseHost(host: string): string {

@@ -7,28 +7,25 @@ import {
   type LegAllocation,
   type LegSpec__Output,
   MEDIA_HEADER_LEG,
+  MEDIA_HEADER_RECEIVED_AT,
   MEDIA_HEADER_RELAY,
+  type RelayLoad,
   type ReleaseLegRequest__Output,
   type ReleaseLegResponse,
   type StatsResponse,
   contracts,
+  encodeEvent,
+  relayLoadSchema,
   subjects,
 } from '@sip-pubsub/proto';
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import type { RelayConfig } from './config.js';
 import { PortPool } from './port-pool.js';
-import { Leg, type LegOptions, RelayCore, type RelayCounters } from './relay.js';
+import { type ForwardingMode, Leg, type LegOptions, RelayCore, type RelayCounters } from './relay.js';
+import { TopicMetrics } from './topic-metrics.js';
 
 export const RELAY_SERVICE = 'media-relay';
 
-interface TopicTotals {
-  publicationsIn: number;
-  deliveriesOut: number;
-  bytesOut: number;
-  invalid: number;
-  lost: number;
-  recovered: number;
-}
 
 function legOptions(spec: LegSpec__Output): LegOptions {
   return {
@@ -41,8 +38,18 @@ function legOptions(spec: LegSpec__Output): LegOptions {
     t140Pt: spec.t140Pt,
     redPt: spec.redPt,
     invalidData: spec.invalidData === 'INVALID_DATA_POLICY_FORWARD' ? 'forward' : 'drop',
+    mode: MODES[spec.mode] ?? 'translate',
+    redundancy: spec.redundancy || 2,
+    aggregateWindowMs: spec.aggregateWindowMs,
+    rtcpMux: spec.rtcpMux,
   };
 }
+
+const MODES: Record<string, ForwardingMode> = {
+  FORWARDING_MODE_TRANSLATE: 'translate',
+  FORWARDING_MODE_MIX: 'mix',
+  FORWARDING_MODE_AGGREGATE: 'aggregate',
+};
 
 export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus, registry } = ctx;
@@ -56,15 +63,19 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
   const recoveredGauge = new Counter({ name: 'relay_recovered_generations_total', help: 'T.140 generations recovered from redundancy', registers: [registry] });
   const legsGauge = new Gauge({ name: 'relay_legs', help: 'Legs hosted by this relay', registers: [registry] });
 
-  const totals = new Map<string, TopicTotals>();
-  const topic = (id: string): TopicTotals => {
-    let t = totals.get(id);
-    if (!t) {
-      t = { publicationsIn: 0, deliveriesOut: 0, bytesOut: 0, invalid: 0, lost: 0, recovered: 0 };
-      totals.set(id, t);
-    }
-    return t;
-  };
+  const latency = new Histogram({
+    name: 'relay_publish_deliver_latency_seconds',
+    help: 'Time from a publication reaching the first relay to its delivery to subscribers here (one observation per fan-out or mixed packet)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  let core: RelayCore;
+  const topics = new TopicMetrics(registry, config.RELAY_METRICS_TOP_TOPICS, () => {
+    const out = new Map<string, { legs: number }>();
+    for (const [id, legs] of core.conferenceLegs()) out.set(id, { legs: legs.length });
+    return out;
+  });
+  const topic = (id: string) => topics.topic(id);
   const counters: RelayCounters = {
     publicationsIn: (c) => {
       topic(c).publicationsIn++;
@@ -89,15 +100,58 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
       lostGauge.inc(lost);
       recoveredGauge.inc(recovered);
     },
+    latency: (_c, seconds) => latency.observe(seconds),
+    packetsIn: (c) => {
+      topic(c).packetsIn++;
+    },
   };
-
   const mediaSubscriptions = new Map<string, BusSubscription>();
-  const core = new RelayCore({
+  core = new RelayCore({
     latching: config.RELAY_LATCHING,
+    natTraversal: config.RELAY_NAT_TRAVERSAL,
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
     counters,
-    share: (conferenceId, legId, packet) => bus.publish(subjects.media(conferenceId), packet, { [MEDIA_HEADER_RELAY]: relayId, [MEDIA_HEADER_LEG]: legId }),
+    cname: `media-relay@${relayId}`,
+    share: (conferenceId, legId, packet, receivedAt) =>
+      bus.publish(subjects.media(conferenceId), packet, { [MEDIA_HEADER_RELAY]: relayId, [MEDIA_HEADER_LEG]: legId, [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt) }),
   });
+  // One timer for all mix and aggregate legs, armed for the earliest due time.
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  const arm = () => {
+    const due = core.nextDueAt();
+    if (due === undefined || due >= timerAt) return;
+    if (timer) clearTimeout(timer);
+    timerAt = due;
+    timer = setTimeout(() => {
+      timer = undefined;
+      timerAt = Number.POSITIVE_INFINITY;
+      core.tick();
+      arm();
+    }, Math.max(0, due - Date.now()));
+  };
+  const legLimits = { packetsPerSecond: config.RELAY_MAX_PACKETS_PER_SECOND_PER_LEG, mixBufferMs: config.RELAY_MIX_BUFFER_MS };
+  const rtcpTimer = setInterval(() => core.sendReports(), config.RELAY_RTCP_INTERVAL_MS);
+  rtcpTimer.unref();
+  const publishLoad = () => {
+    const rates = topics.sample();
+    const report: RelayLoad = {
+      relayId,
+      at: Date.now(),
+      intervalMs: config.RELAY_LOAD_INTERVAL_MS,
+      legs: core.legCount,
+      conferences: [...core.conferenceLegs()].map(([conferenceId, legs]) => ({
+        conferenceId,
+        legs: legs.length,
+        publisherLegs: legs.filter((l) => l.options.publishes).length,
+        subscriberLegs: legs.filter((l) => l.options.subscribes).length,
+        packetsPerSecond: Math.max(0, rates.get(conferenceId) ?? 0),
+      })),
+    };
+    bus.publish(subjects.load(relayId), encodeEvent(relayLoadSchema, report));
+  };
+  const loadTimer = setInterval(publishLoad, config.RELAY_LOAD_INTERVAL_MS);
+  loadTimer.unref();
   const sockets = new Map<string, dgram.Socket>();
   const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
 
@@ -107,7 +161,9 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
       conferenceId,
       bus.subscribe(subjects.media(conferenceId), (msg) => {
         if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
-        core.onShared(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data);
+        const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
+        core.onShared(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, Number.isFinite(receivedAt) ? receivedAt : Date.now());
+        arm();
       }),
     );
   };
@@ -130,7 +186,7 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
     if (!spec.conferenceId || !spec.legId) throw new Error('AllocateLeg needs conferenceId and legId');
     const existing = core.getLeg(spec.legId);
     if (existing) {
-      existing.options = legOptions(spec);
+      existing.configure(legOptions(spec), config.RELAY_MIX_BUFFER_MS);
       return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: existing.localPort };
     }
     let socket: dgram.Socket | null = null;
@@ -139,8 +195,11 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
       return socket !== null;
     });
     const bound = socket as unknown as dgram.Socket;
-    const leg = new Leg(legOptions(spec), port, (data, host, toPort) => bound.send(data, toPort, host));
-    bound.on('message', (data, rinfo) => core.onDatagram(leg, data, rinfo.address, rinfo.port));
+    const leg = new Leg(legOptions(spec), port, (data, host, toPort) => bound.send(data, toPort, host), legLimits);
+    bound.on('message', (data, rinfo) => {
+      core.onDatagram(leg, data, rinfo.address, rinfo.port);
+      arm();
+    });
     bound.on('error', (err) => logger.warn({ conferenceId: spec.conferenceId, legId: spec.legId, err: err.message }, 'RTP socket error'));
     sockets.set(spec.legId, bound);
     core.addLeg(leg);
@@ -158,6 +217,7 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
     sockets.delete(legId);
     ports.release(leg.localPort);
     if (conferenceEmpty) {
+      topics.forget(conferenceId);
       mediaSubscriptions.get(conferenceId)?.unsubscribe();
       mediaSubscriptions.delete(conferenceId);
     }
@@ -177,7 +237,7 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
           UpdateLeg: asyncUnary<LegSpec__Output, LegAllocation>(async (spec) => {
             const leg = core.getLeg(spec.legId);
             if (!leg) throw new Error(`unknown leg ${spec.legId}`);
-            leg.options = legOptions(spec);
+            leg.configure(legOptions(spec), config.RELAY_MIX_BUFFER_MS);
             if (!leg.latched) leg.target = { host: spec.remoteHost, port: spec.remotePort };
             return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: leg.localPort };
           }, logger),
@@ -222,6 +282,9 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
     grpcPort: grpcServer.port,
     ready: () => true,
     async stop() {
+      clearInterval(rtcpTimer);
+      clearInterval(loadTimer);
+      if (timer) clearTimeout(timer);
       await membership.stop();
       await grpcServer.stop(5_000);
       for (const [legId, leg] of core.conferenceLegs()) for (const l of leg) release(legId, l.options.legId);
