@@ -6,7 +6,7 @@ import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
 import { Focus } from './focus.js';
 import { BUCKETS, conferenceRecordSchema, participantRecordSchema, topicRecordSchema } from '@sip-pubsub/proto';
-import { GrpcRelayDirectory, RELAY_SERVICE } from './relays.js';
+import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
 
@@ -52,6 +52,7 @@ export async function startFocusController(config: FocusConfig, ctx: ServiceCont
     logger,
   });
 
+  const relayLoad = new RelayLoadView().follow(ctx.bus);
   focus = new Focus({
     domain: config.SIP_DOMAIN,
     onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
@@ -64,7 +65,7 @@ export async function startFocusController(config: FocusConfig, ctx: ServiceCont
       participants: new JsonBucket(participants, participantRecordSchema),
     },
     bus: ctx.bus,
-    relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS),
+    relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, { load: relayLoad, legsPerRelay: config.RELAY_SPREAD_LEGS }),
     logger,
     mediaHost: config.MEDIA_HOST,
   });
@@ -79,6 +80,7 @@ export async function startFocusController(config: FocusConfig, ctx: ServiceCont
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
+      relayLoad.close();
     },
   };
 }
