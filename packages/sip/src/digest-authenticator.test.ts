@@ -146,6 +146,10 @@ describe('DigestAuthenticator (RFC 3261 §22, RFC 8760)', () => {
     const { auth } = setup();
     expect(auth.authenticate(request('ACK')).kind).toBe('authenticated');
     expect(auth.authenticate(request('CANCEL')).kind).toBe('authenticated');
+    expect(auth.authenticate(request('OPTIONS')).kind).toBe('rejected');
+    const store = DigestCredentialsStore.parse('alice:x', REALM);
+    const lenient = new DigestAuthenticator({ realm: REALM, store, secret: 's', exemptMethods: ['OPTIONS'] });
+    expect(lenient.authenticate(request('OPTIONS'))).toEqual({ kind: 'authenticated', username: '' });
   });
 
   it('an unknown scheme earns a challenge; malformed Digest or a foreign uri is 400', () => {

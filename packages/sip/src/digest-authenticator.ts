@@ -27,6 +27,8 @@ export interface DigestAuthenticatorOptions {
   now?: Now;
   /** Challenge algorithms in order of preference (RFC 8760 §2.4: strongest first). */
   algorithms?: readonly DigestAlgorithm[];
+  /** Methods let through unchallenged besides ACK and CANCEL (e.g. OPTIONS keep-alive pings). */
+  exemptMethods?: readonly string[];
 }
 
 /**
@@ -50,12 +52,14 @@ export class DigestAuthenticator {
     this.algorithms = opts.algorithms ?? ['SHA-256', 'MD5'];
   }
 
-  static exempt(method: string): boolean {
-    return method === 'ACK' || method === 'CANCEL';
+  /** §22.1: ACK and CANCEL cannot be resubmitted with credentials, so they are never challenged. */
+  exempt(method: string): boolean {
+    return method === 'ACK' || method === 'CANCEL' || (this.opts.exemptMethods?.includes(method) ?? false);
   }
 
+  /** `username` is '' for an exempt method. */
   authenticate(req: SipRequest): AuthOutcome {
-    if (DigestAuthenticator.exempt(req.method)) return { kind: 'authenticated', username: '' };
+    if (this.exempt(req.method)) return { kind: 'authenticated', username: '' };
     this.forgetOld();
     let stale = false;
     for (const value of getHeaders(req, 'Authorization')) {

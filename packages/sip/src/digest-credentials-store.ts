@@ -20,9 +20,12 @@ export class DigestCredentialsStore {
     source = 'credentials',
     separators = /\r?\n/,
   ): DigestCredentialsStore {
-    const store = new DigestCredentialsStore(realm);
-    const entries = text.split(separators);
-    entries.forEach((raw, index) => {
+    return new DigestCredentialsStore(realm).add(text, source, separators);
+  }
+
+  /** Adds the entries of another source (file and environment together); later entries win. */
+  add(text: string, source = 'credentials', separators = /\r?\n/): this {
+    text.split(separators).forEach((raw, index) => {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
       const where = `${source} entry ${index + 1}`;
@@ -31,20 +34,20 @@ export class DigestCredentialsStore {
       const user = line.slice(0, first);
       const rest = line.slice(first + 1);
       const hashed = /^(.*):([0-9a-fA-F]{32}|[0-9a-fA-F]{64})$/.exec(rest);
-      if (hashed && hashed[1] === realm) {
+      if (hashed && hashed[1] === this.realm) {
         const algorithm = hashed[2].length === 32 ? 'MD5' : 'SHA-256';
-        store.hashes.set(user, { ...store.hashes.get(user), [algorithm]: hashed[2].toLowerCase() });
+        this.hashes.set(user, { ...this.hashes.get(user), [algorithm]: hashed[2].toLowerCase() });
         return;
       }
-      if (hashed && !hashed[1].includes(':') && /^[0-9a-fA-F]+$/.test(hashed[2]) && hashed[1] !== '') {
+      if (hashed && !hashed[1].includes(':') && hashed[1] !== '') {
         throw new CredentialsFormatError(
-          `${where}: realm "${hashed[1]}" is not the configured realm "${realm}"`,
+          `${where}: realm "${hashed[1]}" is not the configured realm "${this.realm}"`,
         );
       }
       if (rest === '') throw new CredentialsFormatError(`${where}: empty password`);
-      store.passwords.set(user, rest);
+      this.passwords.set(user, rest);
     });
-    return store;
+    return this;
   }
 
   get size(): number {

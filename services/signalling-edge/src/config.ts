@@ -1,5 +1,6 @@
 import { baseConfigShape, env } from '@sip-pubsub/platform';
 import { z } from 'zod';
+import { admissionConfigShape, requireCompleteAuth } from './admission-config.js';
 
 export const SIP_TRANSPORT_NAMES = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 
@@ -49,6 +50,8 @@ export const edgeConfigSchema = z
     GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
     /** Deadline for the owner of a conference to answer a request. */
     ROUTE_TIMEOUT_MS: env.durationMs(5_000),
+    ...admissionConfigShape,
   })
-  .superRefine(requireCertificateForSecureTransports);
+  .superRefine(requireCertificateForSecureTransports)
+  .superRefine(requireCompleteAuth);
 export type EdgeConfig = z.infer<typeof edgeConfigSchema>;

@@ -15,13 +15,21 @@ import {
   type Flow,
   type ServerTransaction,
   type SipRequest,
+  type SipResponse,
   TransactionLayer,
   type TransportProtocol,
+  createInDialogRequest,
   createResponse,
+  dialogFromUacResponse,
+  generateBranch,
+  generateTag,
   parseMessage,
   serializeMessage,
+  setHeader,
+  removeHeader,
 } from '@sip-pubsub/sip';
 import { Counter } from 'prom-client';
+import { EDGE_ALLOW, EdgeAdmission, createAuthenticator } from './admission.js';
 import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
@@ -56,6 +64,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     maxMessageSize: config.SIP_MAX_MESSAGE_SIZE,
   });
 
+  const refused = new Counter({ name: 'sip_refused_requests_total', help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth', labelNames: ['cause'], registers: [ctx.registry] });
+  const authenticator = await createAuthenticator(config);
+  const admission = new EdgeAdmission({
+    ratePerSource: config.SIP_RATE_PER_SOURCE,
+    maxInflight: config.SIP_MAX_INFLIGHT,
+    auth: authenticator,
+    mergeWindowMs: 64 * config.SIP_T1_MS,
+  });
+  if (authenticator) logger.info({ realm: config.AUTH_REALM }, 'digest authentication on');
+
   const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
   let membership: BusMembership | undefined;
@@ -67,16 +85,53 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     return members.find((m) => m.id === id);
   };
 
+  /** Sends `res` if the transaction still awaits a final response (a CANCEL may have ended it meanwhile). */
+  const respond = (req: SipRequest, tx: ServerTransaction | null, res: SipResponse): boolean => {
+    if (!tx || (tx.state !== 'proceeding' && tx.state !== 'trying')) return false;
+    requests.inc({ method: req.method, status: String(res.status) });
+    tx.respond(res);
+    return true;
+  };
   const answer = (req: SipRequest, tx: ServerTransaction | null, status: number, reason: string, headers: { name: string; value: string }[] = []) => {
-    requests.inc({ method: req.method, status: String(status) });
-    tx?.respond(createResponse(req, status, reason, { headers }));
+    // §8.2.6.2: a final response carries a To tag.
+    const toTag = status >= 200 ? generateTag() : undefined;
+    respond(req, tx, createResponse(req, status, reason, { headers, toTag }));
+  };
+
+  /** §9.2: CANCEL is answered hop by hop here: 200, and 487 to its INVITE if that is still pending. */
+  const cancel = (req: SipRequest, tx: ServerTransaction | null): void => {
+    const invite = layer.findInviteServerTransaction(req);
+    if (!invite) return answer(req, tx, 481, 'Call/Transaction Does Not Exist');
+    const toTag = generateTag(); // §9.2: the same To tag in the 200 to CANCEL and the 487
+    if (invite.state === 'proceeding') respond(invite.request, invite, createResponse(invite.request, 487, undefined, { toTag }));
+    respond(req, tx, createResponse(req, 200, undefined, { toTag }));
   };
 
   const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
     if (draining && req.method !== 'ACK' && req.method !== 'BYE') return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
+    const admitted = admission.admit(req, flow, tx?.id);
+    if (admitted.kind === 'refuse') {
+      refused.inc({ cause: admitted.cause });
+      if (admitted.cause !== 'invalid') logger.debug({ method: req.method, from: flow.remoteHost, status: admitted.status, cause: admitted.cause }, 'request refused');
+      return answer(req, tx, admitted.status, admitted.reason, admitted.headers);
+    }
+    try {
+      if (req.method === 'CANCEL') return cancel(req, tx);
+      if (authenticator) {
+        // The edge is the trust boundary: only the identity it verified reaches the owners (RFC 3325 §5).
+        removeHeader(req, 'P-Asserted-Identity');
+        if (admitted.username !== undefined) setHeader(req, 'P-Asserted-Identity', `<sip:${admitted.username}@${config.AUTH_REALM}>`);
+      }
+      await forward(req, tx, flow);
+    } finally {
+      admitted.release();
+    }
+  };
+
+  const forward = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
     const route = routeRequest(req.method, req.uri);
     if (route.kind === 'reject') {
-      const headers = route.status === 405 ? [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, INFO, UPDATE' }] : [];
+      const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
       return answer(req, tx, route.status, route.reason, headers);
     }
     const owner = ownerOf(route.service, route.key);
@@ -108,14 +163,38 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
-    requests.inc({ method: req.method, status: String(response.status) });
-    tx.respond(response);
+    if (respond(req, tx, response)) return;
+    // The INVITE was cancelled while its owner worked on it. Its 2xx created a dialog the caller will never
+    // ACK; end it at the owner as a UAC would (§15: ACK, then BYE) so no leg is left behind.
+    if (req.method === 'INVITE' && response.status >= 200 && response.status < 300) {
+      endCancelledDialog(req, response, client, envelope).catch((err: Error) =>
+        logger.warn({ callId: response.headers.find((h) => h.name === 'Call-ID')?.value, err: err.message }, 'could not end a cancelled dialog'),
+      );
+    }
+  };
+
+  const endCancelledDialog = async (
+    invite: SipRequest,
+    ok: SipResponse,
+    client: FocusControllerClient | NotifierClient,
+    envelope: SipRequestEnvelope,
+  ): Promise<void> => {
+    const dialog = dialogFromUacResponse(invite, ok);
+    for (const method of ['ACK', 'BYE']) {
+      const req = createInDialogRequest(dialog, method);
+      setHeader(req, 'Via', `SIP/2.0/${(envelope.flow?.transport ?? 'udp').toUpperCase()} ${config.SIP_ADVERTISE_HOST}:${sipPort};branch=${generateBranch()}`);
+      await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(client, 'HandleRequest', { ...envelope, message: serializeMessage(req) }, config.ROUTE_TIMEOUT_MS);
+    }
   };
 
   layer.onRequest = (req, tx, flow) => {
     handle(req, tx, flow).catch((err: Error) => {
       logger.error({ method: req.method, err: err.message }, 'request handling failed');
-      if (tx) answer(req, tx, 500, 'Server Internal Error');
+      try {
+        answer(req, tx, 500, 'Server Internal Error');
+      } catch (again) {
+        logger.error({ method: req.method, err: (again as Error).message }, 'could not answer 500');
+      }
     });
   };
   layer.onInvalid = (err, flow) => {
