@@ -11,6 +11,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export interface RunningBroker {
   sipPort: number;
+  /** The service processes of a separate-process broker, with their ports. */
+  services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
   /** Each process's captured output, for failure messages. */
   logs(): string;
   stop(): Promise<void>;
@@ -87,9 +89,11 @@ export async function startSeparateProcesses(opts: { relays?: number; relayPorts
   const output: string[] = [];
   const sipPort = await sipPortPair();
   const children: ChildProcess[] = [];
+  const services: NonNullable<RunningBroker['services']> = [];
   const common = { NATS_URL: nats.url, SIP_DOMAIN: 'localhost' };
   const service = async (name: string, extra: Record<string, string> = {}) => {
     const env = { ...common, HTTP_PORT: String(await freePort('tcp')), GRPC_PORT: String(await freePort('tcp')), INSTANCE_ID: `${name}-${children.length}`, ...opts.env, ...extra };
+    services.push({ name, instanceId: env.INSTANCE_ID, httpPort: Number(env.HTTP_PORT), grpcPort: Number(env.GRPC_PORT) });
     children.push(spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`));
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {
@@ -112,7 +116,7 @@ export async function startSeparateProcesses(opts: { relays?: number; relayPorts
     await stop();
     throw err;
   }
-  return { sipPort, logs, stop };
+  return { sipPort, logs, stop, services };
 }
 
 export async function startEmbedded(extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
