@@ -4,12 +4,15 @@
 // joins as subscriber and publisher with its own INVITE/ACK/BYE; the only stand-in is the SDP source
 // (m=text cannot come from a WebRTC peer connection). RTP goes over UDP as the answers say.
 import * as dgram from 'node:dgram';
+import { once } from 'node:events';
+import * as tls from 'node:tls';
 import { freePort } from '@sip-pubsub/platform';
 import JsSIP from 'jssip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
 import { installTextOnlyWebRtc, type NodeUa, nextOffer, startJsSipUa } from '../support/jssip-node.js';
-import { token } from '../support/raw-sip.js';
+import { rawRequest, token } from '../support/raw-sip.js';
+import { type CertificateFiles, writeSelfSignedCertificate } from '../support/self-signed.js';
 
 const RED_PT = 100;
 const T140_PT = 98;
@@ -252,5 +255,150 @@ describe('JsSIP over WebSocket against the embedded broker', () => {
     });
     expect(answer.status).toBe(200);
     expect(answer.allow).toContain('SUBSCRIBE');
+  });
+});
+
+/** A TLS client that writes SIP text and cuts what comes back into messages by Content-Length. */
+class RawTlsSip {
+  readonly messages: string[] = [];
+  private pending = '';
+  private constructor(readonly socket: tls.TLSSocket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      this.pending += chunk;
+      for (;;) {
+        const end = this.pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/\r\nContent-Length: *(\d+)/i.exec(this.pending.slice(0, end))?.[1] ?? 0);
+        if (this.pending.length < end + 4 + length) return;
+        this.messages.push(this.pending.slice(0, end + 4 + length));
+        this.pending = this.pending.slice(end + 4 + length);
+      }
+    });
+  }
+
+  static async connect(port: number, ca: string): Promise<RawTlsSip> {
+    const socket = tls.connect({ host: '127.0.0.1', port, ca });
+    await once(socket, 'secureConnect');
+    return new RawTlsSip(socket);
+  }
+
+  async next(match: (m: string) => boolean): Promise<string> {
+    await until(() => this.messages.some(match), 'a SIP message over TLS');
+    const i = this.messages.findIndex(match);
+    return this.messages.splice(i, 1)[0];
+  }
+}
+
+const overTls = (request: string): string =>
+  request
+    .replace(/^Via: SIP\/2\.0\/UDP /m, 'Via: SIP/2.0/TLS ')
+    .replace(/^(Contact: <[^>]+)>/m, '$1;transport=tls>');
+
+describe('TLS and WSS through the edge (certificate from SIP_TLS_CERT_FILE)', () => {
+  let broker: RunningBroker;
+  let certificate: CertificateFiles;
+  let tlsPort: number;
+  let wssPort: number;
+  let wssUa: NodeUa | undefined;
+
+  beforeAll(async () => {
+    installTextOnlyWebRtc();
+    certificate = writeSelfSignedCertificate();
+    tlsPort = await freePort('tcp');
+    wssPort = await freePort('tcp');
+    broker = await startEmbedded({
+      SIP_TRANSPORTS: 'udp,tls,wss',
+      SIP_TLS_PORT: String(tlsPort),
+      SIP_WSS_PORT: String(wssPort),
+      SIP_TLS_CERT_FILE: certificate.certFile,
+      SIP_TLS_KEY_FILE: certificate.keyFile,
+    });
+  });
+  afterAll(async () => {
+    await wssUa?.stop().catch(() => undefined);
+    await broker?.stop();
+    certificate?.remove();
+  });
+
+  it('a TLS client is redirected, subscribes, and gets its NOTIFY back over the same TLS connection', async () => {
+    const client = await RawTlsSip.connect(tlsPort, certificate.cert);
+    try {
+      expect(client.socket.authorized).toBe(true);
+      const topic = `interop/${token(3)}/tls`;
+      const localPort = client.socket.localPort ?? 0;
+      client.socket.write(
+        overTls(
+          rawRequest({
+            method: 'INVITE',
+            uri: 'sip:factory@localhost',
+            localPort,
+            headers: [`Subject: ${topic}`],
+          }),
+        ),
+      );
+      const redirect = await client.next((m) => m.startsWith('SIP/2.0 302'));
+      expect(redirect).toMatch(/\r\nVia: SIP\/2\.0\/TLS 127\.0\.0\.1:\d+;branch=/);
+      const confUri = /\r\nContact: *<([^>]+)>;isfocus/i.exec(redirect)?.[1] ?? '';
+      expect(confUri).toMatch(/^sip:conf-/);
+
+      const callId = token(10);
+      client.socket.write(
+        overTls(
+          rawRequest({
+            method: 'SUBSCRIBE',
+            uri: confUri,
+            localPort,
+            callId,
+            user: 'tls-watcher',
+            headers: ['Event: conference', 'Expires: 600', 'Accept: application/conference-info+xml'],
+          }),
+        ),
+      );
+      const ok = await client.next((m) => m.startsWith('SIP/2.0 200') && m.includes(callId));
+      expect(ok).toMatch(/\r\nCSeq: 1 SUBSCRIBE/);
+      const notify = await client.next((m) => m.startsWith('NOTIFY ') && m.includes(callId));
+      // The edge's own Via names the flow's transport (RFC 3261 §18.1.1).
+      expect(notify).toMatch(/\r\nVia: SIP\/2\.0\/TLS [^\r\n]*;branch=z9hG4bK/);
+      expect(notify).toContain(`<subject>${topic}</subject>`);
+      const keep = notify
+        .split('\r\n\r\n')[0]
+        .split('\r\n')
+        .filter((l) => /^(Via|From|To|Call-ID|CSeq):/i.test(l));
+      client.socket.write(['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n'));
+    } finally {
+      client.socket.destroy();
+    }
+  });
+
+  it('JsSIP over WSS creates a topic and receives the roster NOTIFY over WSS', async () => {
+    wssUa = await startJsSipUa('sip:secure-watcher@localhost', '127.0.0.1', wssPort, {
+      ca: certificate.cert,
+    });
+    const topic = `interop/${token(3)}/wss`;
+    nextOffer(textOffer('recvonly', 9, true));
+    const contact = await new Promise<string>((resolve, reject) => {
+      const session = wssUa!.ua.call('sip:factory@localhost', {
+        mediaConstraints: { audio: false, video: false },
+        extraHeaders: [`Subject: ${topic}`],
+      });
+      session.once('confirmed', () => reject(new Error('expected a redirect')));
+      session.once('failed', (e: { message?: { getHeader(n: string): string } }) =>
+        resolve(e.message?.getHeader('Contact') ?? ''),
+      );
+    });
+    const confUri = /<([^>]+)>/.exec(contact)?.[1] ?? '';
+    expect(confUri).toMatch(/^sip:conf-/);
+    const bodies: string[] = [];
+    const subscriber = wssUa.ua.subscribe(confUri, 'conference', 'application/conference-info+xml', {
+      contentType: 'application/conference-info+xml',
+    });
+    subscriber.on('notify', (_final, _request, body) => bodies.push(body ?? ''));
+    subscriber.subscribe();
+    await until(() => bodies.length > 0, 'a NOTIFY over WSS');
+    expect(bodies[0]).toContain(`<subject>${topic}</subject>`);
+    const notifyOnWire = wssUa.socket.received.find((m) => m.startsWith('NOTIFY '));
+    expect(notifyOnWire).toMatch(/\r\nVia: SIP\/2\.0\/WSS [^\r\n]*;branch=z9hG4bK/);
+    subscriber.terminate();
   });
 });

@@ -10,9 +10,10 @@ import { WebSocket } from 'ws';
 
 /** JsSIP Socket (jssip.net "Socket" API) over the `ws` client with the `sip` subprotocol (RFC 7118). */
 export class NodeWebSocketSocket {
-  readonly via_transport = 'WS';
+  readonly via_transport: 'WS' | 'WSS';
   readonly url: string;
   readonly sip_uri: string;
+  private readonly ca?: string;
   /** Every SIP message text received, for assertions on what reached the UA over this socket. */
   readonly received: string[] = [];
   private ws?: WebSocket;
@@ -21,13 +22,17 @@ export class NodeWebSocketSocket {
   ondisconnect: (error: boolean, code?: number, reason?: string) => void = () => {};
   ondata: (data: string) => void = () => {};
 
-  constructor(host: string, port: number) {
-    this.url = `ws://${host}:${port}/`;
-    this.sip_uri = `sip:${host}:${port};transport=ws`;
+  /** `tls.ca` makes it WSS, trusting that certificate. */
+  constructor(host: string, port: number, tls?: { ca: string }) {
+    const scheme = tls ? 'wss' : 'ws';
+    this.via_transport = tls ? 'WSS' : 'WS';
+    this.url = `${scheme}://${host}:${port}/`;
+    this.sip_uri = `sip:${host}:${port};transport=${scheme}`;
+    this.ca = tls?.ca;
   }
 
   connect(): void {
-    const ws = new WebSocket(this.url, 'sip');
+    const ws = new WebSocket(this.url, 'sip', this.ca ? { ca: this.ca } : {});
     this.ws = ws;
     ws.on('open', () => this.onconnect());
     ws.on('message', (data, isBinary) => {
@@ -130,9 +135,14 @@ export interface NodeUa {
   stop(): Promise<void>;
 }
 
-/** A started, connected, non-registering JsSIP UA for `uri` over ws://host:port. */
-export async function startJsSipUa(uri: string, host: string, port: number): Promise<NodeUa> {
-  const socket = new NodeWebSocketSocket(host, port);
+/** A started, connected, non-registering JsSIP UA for `uri` over ws://host:port (wss:// with `tls`). */
+export async function startJsSipUa(
+  uri: string,
+  host: string,
+  port: number,
+  tls?: { ca: string },
+): Promise<NodeUa> {
+  const socket = new NodeWebSocketSocket(host, port, tls);
   const ua = new JsSIP.UA({
     // biome-ignore lint/suspicious/noExplicitAny: JsSIP's typings only know its browser socket class
     sockets: [socket as any],
