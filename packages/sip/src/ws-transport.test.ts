@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import http from 'node:http';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { SipParseError } from './errors.js';
@@ -221,6 +222,47 @@ describe('WsTransport messages', () => {
     await once(ws, 'close');
     while (t.connectionIds.length > 0) await new Promise((r) => setTimeout(r, 5));
     expect(t.connectionIds).toHaveLength(0);
+  });
+});
+
+describe('WsTransport with arbitrary input', () => {
+  it('turns every non-keep-alive frame into exactly one message or invalid event, never an error', async () => {
+    const t = await server();
+    const ws = await client(t.address.port);
+    let events = 0;
+    let errors = 0;
+    let sentinels = 0;
+    t.on('message', (msg) => {
+      events++;
+      if (getHeader(msg, 'Call-ID') === 'sentinel') sentinels++;
+    });
+    t.on('invalid', () => events++);
+    t.on('error', () => errors++);
+    const valid = options('mutated').toString('latin1');
+    const frame = fc.oneof(
+      fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)),
+      // Mutations of a valid message: one byte replaced, or cut short.
+      fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
+        const bytes = Buffer.from(valid, 'latin1');
+        bytes[i] = b;
+        return bytes;
+      }),
+      fc.nat(valid.length).map((n) => Buffer.from(valid.slice(0, n), 'latin1')),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 8 }), async (frames) => {
+        const before = events;
+        const expected = frames.filter((f) => !f.every((b) => b === 0x0d || b === 0x0a)).length + 1;
+        for (const f of frames) ws.send(f, { binary: true });
+        const target = sentinels + 1;
+        ws.send(options('sentinel'));
+        while (sentinels < target) await new Promise((r) => setImmediate(r));
+        expect(events - before).toBe(expected);
+      }),
+      { numRuns: 60 },
+    );
+    expect(errors).toBe(0);
+    expect(t.connectionIds).toHaveLength(1);
   });
 });
 
