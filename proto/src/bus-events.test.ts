@@ -6,7 +6,13 @@ describe('bus events', () => {
   const event = {
     type: 'joined' as const,
     conferenceId: 'abc',
-    participant: { legId: 'l1', aor: 'sip:alice@example.com', role: 'publisher' as const, status: 'recvonly' as const, joinedAt: 1 },
+    participant: {
+      legId: 'l1',
+      aor: 'sip:alice@example.com',
+      role: 'publisher' as const,
+      status: 'recvonly' as const,
+      joinedAt: 1,
+    },
     at: 2,
   };
 
@@ -16,7 +22,9 @@ describe('bus events', () => {
   });
 
   it('names the faulty field of a bad event instead of throwing', () => {
-    const bad = new TextEncoder().encode(JSON.stringify({ ...event, participant: { ...event.participant, role: 'boss' } }));
+    const bad = new TextEncoder().encode(
+      JSON.stringify({ ...event, participant: { ...event.participant, role: 'boss' } }),
+    );
     const result = decodeEvent(rosterEventSchema, bad);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain('participant.role');

@@ -79,7 +79,10 @@ export function encodeEvent<T>(schema: z.ZodType<T>, value: T): Uint8Array {
 }
 
 /** Parses an event body; returns an error message instead of throwing so a bad peer cannot crash a consumer. */
-export function decodeEvent<T>(schema: z.ZodType<T>, data: Uint8Array): { ok: true; value: T } | { ok: false; error: string } {
+export function decodeEvent<T>(
+  schema: z.ZodType<T>,
+  data: Uint8Array,
+): { ok: true; value: T } | { ok: false; error: string } {
   let json: unknown;
   try {
     json = JSON.parse(decoder.decode(data));
@@ -87,6 +90,10 @@ export function decodeEvent<T>(schema: z.ZodType<T>, data: Uint8Array): { ok: tr
     return { ok: false, error: `not JSON: ${(err as Error).message}` };
   }
   const result = schema.safeParse(json);
-  if (!result.success) return { ok: false, error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') };
+  if (!result.success)
+    return {
+      ok: false,
+      error: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+    };
   return { ok: true, value: result.data };
 }

@@ -6,13 +6,31 @@ describe('gRPC contracts', () => {
     expect(Object.keys(contracts.SignallingEdge.service)).toEqual(['SendRequest']);
     expect(Object.keys(contracts.FocusController.service)).toEqual(['HandleRequest']);
     expect(Object.keys(contracts.Notifier.service)).toEqual(['HandleRequest']);
-    expect(Object.keys(contracts.MediaRelay.service).sort()).toEqual(['AllocateLeg', 'ReleaseLeg', 'Stats', 'UpdateLeg']);
+    expect(Object.keys(contracts.MediaRelay.service).sort()).toEqual([
+      'AllocateLeg',
+      'ReleaseLeg',
+      'Stats',
+      'UpdateLeg',
+    ]);
   });
 
   it('round-trips a LegSpec through the wire encoding with enum names', () => {
     const method = contracts.MediaRelay.service.AllocateLeg;
-    const bytes = method.requestSerialize({ conferenceId: 'c1', legId: 'l1', publishes: true, mode: 'FORWARDING_MODE_AGGREGATE', aggregateWindowMs: 250 });
+    const bytes = method.requestSerialize({
+      conferenceId: 'c1',
+      legId: 'l1',
+      publishes: true,
+      mode: 'FORWARDING_MODE_AGGREGATE',
+      aggregateWindowMs: 250,
+    });
     const back = method.requestDeserialize(bytes);
-    expect(back).toMatchObject({ conferenceId: 'c1', legId: 'l1', publishes: true, subscribes: false, mode: 'FORWARDING_MODE_AGGREGATE', aggregateWindowMs: 250 });
+    expect(back).toMatchObject({
+      conferenceId: 'c1',
+      legId: 'l1',
+      publishes: true,
+      subscribes: false,
+      mode: 'FORWARDING_MODE_AGGREGATE',
+      aggregateWindowMs: 250,
+    });
   });
 });

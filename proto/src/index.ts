@@ -20,24 +20,47 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcTyp
 /** Client constructors and service definitions of package sippubsub.v1. */
 export const contracts = loaded.sippubsub.v1;
 
-export type { FocusControllerClient, FocusControllerHandlers } from './generated/sippubsub/v1/FocusController';
-export type { NotifierClient, NotifierHandlers } from './generated/sippubsub/v1/Notifier';
-export type { SignallingEdgeClient, SignallingEdgeHandlers } from './generated/sippubsub/v1/SignallingEdge';
-export type { MediaRelayClient, MediaRelayHandlers } from './generated/sippubsub/v1/MediaRelay';
+export * from './bus-events';
 export type { Flow, Flow__Output } from './generated/sippubsub/v1/Flow';
-export type { SipRequestEnvelope, SipRequestEnvelope__Output } from './generated/sippubsub/v1/SipRequestEnvelope';
-export type { SipResponseEnvelope, SipResponseEnvelope__Output } from './generated/sippubsub/v1/SipResponseEnvelope';
-export type { SendRequestRequest, SendRequestRequest__Output } from './generated/sippubsub/v1/SendRequestRequest';
-export type { SendRequestResponse, SendRequestResponse__Output } from './generated/sippubsub/v1/SendRequestResponse';
-export type { LegSpec, LegSpec__Output } from './generated/sippubsub/v1/LegSpec';
+export type {
+  FocusControllerClient,
+  FocusControllerHandlers,
+} from './generated/sippubsub/v1/FocusController';
+export type { ForwardingMode, ForwardingMode__Output } from './generated/sippubsub/v1/ForwardingMode';
+export type {
+  InvalidDataPolicy,
+  InvalidDataPolicy__Output,
+} from './generated/sippubsub/v1/InvalidDataPolicy';
 export type { LegAllocation, LegAllocation__Output } from './generated/sippubsub/v1/LegAllocation';
-export type { ReleaseLegRequest, ReleaseLegRequest__Output } from './generated/sippubsub/v1/ReleaseLegRequest';
-export type { ReleaseLegResponse, ReleaseLegResponse__Output } from './generated/sippubsub/v1/ReleaseLegResponse';
+export type { LegSpec, LegSpec__Output } from './generated/sippubsub/v1/LegSpec';
+export type { MediaRelayClient, MediaRelayHandlers } from './generated/sippubsub/v1/MediaRelay';
+export type { NotifierClient, NotifierHandlers } from './generated/sippubsub/v1/Notifier';
+export type {
+  ReleaseLegRequest,
+  ReleaseLegRequest__Output,
+} from './generated/sippubsub/v1/ReleaseLegRequest';
+export type {
+  ReleaseLegResponse,
+  ReleaseLegResponse__Output,
+} from './generated/sippubsub/v1/ReleaseLegResponse';
+export type {
+  SendRequestRequest,
+  SendRequestRequest__Output,
+} from './generated/sippubsub/v1/SendRequestRequest';
+export type {
+  SendRequestResponse,
+  SendRequestResponse__Output,
+} from './generated/sippubsub/v1/SendRequestResponse';
+export type { SignallingEdgeClient, SignallingEdgeHandlers } from './generated/sippubsub/v1/SignallingEdge';
+export type {
+  SipRequestEnvelope,
+  SipRequestEnvelope__Output,
+} from './generated/sippubsub/v1/SipRequestEnvelope';
+export type {
+  SipResponseEnvelope,
+  SipResponseEnvelope__Output,
+} from './generated/sippubsub/v1/SipResponseEnvelope';
 export type { StatsRequest, StatsRequest__Output } from './generated/sippubsub/v1/StatsRequest';
 export type { StatsResponse, StatsResponse__Output } from './generated/sippubsub/v1/StatsResponse';
 export type { TopicLoad, TopicLoad__Output } from './generated/sippubsub/v1/TopicLoad';
-export type { ForwardingMode, ForwardingMode__Output } from './generated/sippubsub/v1/ForwardingMode';
-export type { InvalidDataPolicy, InvalidDataPolicy__Output } from './generated/sippubsub/v1/InvalidDataPolicy';
-
-export * from './bus-events';
 export * from './state';

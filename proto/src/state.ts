@@ -31,7 +31,11 @@ export const conferenceRecordSchema = z.object({
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 
-export const topicRecordSchema = z.object({ conferenceId: z.string(), topic: z.string(), created: z.number() });
+export const topicRecordSchema = z.object({
+  conferenceId: z.string(),
+  topic: z.string(),
+  created: z.number(),
+});
 export type TopicRecord = z.infer<typeof topicRecordSchema>;
 
 export const flowSchema = z.object({

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { ROOT } from '../support/brokers.js';
 
 const CHART = path.join(ROOT, 'charts/sip-pubsub');
@@ -16,13 +16,19 @@ let helm: string;
 interface K8sObject {
   kind: string;
   metadata: { name: string };
+  // biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects are read loosely
   spec: any;
 }
 
 function template(...set: string[]): { status: number; objects: K8sObject[]; stderr: string } {
   const args = ['template', 'rel', CHART, '--namespace', 'iot', ...set.flatMap((s) => ['--set', s])];
   const run = spawnSync(helm, args, { encoding: 'utf8' });
-  const objects = run.status === 0 ? parseAllDocuments(run.stdout).map((d) => d.toJS()).filter(Boolean) : [];
+  const objects =
+    run.status === 0
+      ? parseAllDocuments(run.stdout)
+          .map((d) => d.toJS())
+          .filter(Boolean)
+      : [];
   return { status: run.status ?? -1, objects, stderr: run.stderr };
 }
 
@@ -64,7 +70,9 @@ describe('Helm chart', () => {
     expect(objects.filter((o) => o.kind === 'PodDisruptionBudget')).toHaveLength(4);
     const sip = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'rel-sip-pubsub-sip')!;
     expect(sip.spec.ports.map((p: { protocol: string }) => p.protocol).sort()).toEqual(['TCP', 'UDP']);
-    const role = objects.find((o) => o.kind === 'Role') as unknown as { rules: { resources: string[]; verbs: string[] }[] };
+    const role = objects.find((o) => o.kind === 'Role') as unknown as {
+      rules: { resources: string[]; verbs: string[] }[];
+    };
     expect(role.rules[0]).toMatchObject({ resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] });
   });
 

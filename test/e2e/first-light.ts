@@ -1,9 +1,19 @@
 // The first-light flow of issue 2, driven with the client SDK over real UDP: topic creation, a second
 // creator reaching the same conference, one publisher and two subscribers, roster NOTIFYs, leave, unsubscribe.
-import { type ConferenceInfo, type SenmlPack, SipPubSubClient, type Subscriber, type Watcher } from '@sip-pubsub/client';
+import {
+  type ConferenceInfo,
+  type SenmlPack,
+  SipPubSubClient,
+  type Subscriber,
+  type Watcher,
+} from '@sip-pubsub/client';
 import { expect } from 'vitest';
 
-export async function eventually<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  probe: () => T | undefined | false,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -86,10 +96,16 @@ export async function runFirstLight(sipPort: number, topic: string): Promise<voi
 
     // Leaving shows in the roster.
     await publisher.close();
-    await eventually('the publisher gone from the roster', () => !usersIn(watcher.state).has('sip:pub-1@localhost'));
+    await eventually(
+      'the publisher gone from the roster',
+      () => !usersIn(watcher.state).has('sip:pub-1@localhost'),
+    );
     expect(watcher.state!.pubsub).toMatchObject({ publisherCount: 0, subscriberCount: 2 });
     await sub1.close();
-    await eventually('subscriber 1 gone from the roster', () => !usersIn(watcher.state).has('sip:sub-1@localhost'));
+    await eventually(
+      'subscriber 1 gone from the roster',
+      () => !usersIn(watcher.state).has('sip:sub-1@localhost'),
+    );
 
     // Unsubscribing ends the subscription with a terminated NOTIFY.
     const terminated = new Promise<string>((resolve) => watcher.on('terminated', resolve));

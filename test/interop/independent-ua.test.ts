@@ -4,7 +4,7 @@
 import * as dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
-import { RawSipSocket, parseRawResponse, rawRequest, token } from '../support/raw-sip.js';
+import { parseRawResponse, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 
 const RED_PT = 100;
 const T140_PT = 98;
@@ -27,7 +27,14 @@ function offer(direction: string, port: number): string {
 }
 
 /** RFC 2198 packet with two redundant generations (RFC 4103 §4), built byte by byte. */
-function redPacket(seq: number, ts: number, ssrc: number, generations: { data: Buffer; ts: number }[], primary: Buffer, marker: boolean): Buffer {
+function redPacket(
+  seq: number,
+  ts: number,
+  ssrc: number,
+  generations: { data: Buffer; ts: number }[],
+  primary: Buffer,
+  marker: boolean,
+): Buffer {
   const header = Buffer.alloc(12);
   header[0] = 0x80;
   header[1] = (marker ? 0x80 : 0) | RED_PT;
@@ -43,7 +50,13 @@ function redPacket(seq: number, ts: number, ssrc: number, generations: { data: B
     h[3] = g.data.length & 0xff;
     blockHeaders.push(h);
   }
-  return Buffer.concat([header, ...blockHeaders, Buffer.from([T140_PT]), ...generations.map((g) => g.data), primary]);
+  return Buffer.concat([
+    header,
+    ...blockHeaders,
+    Buffer.from([T140_PT]),
+    ...generations.map((g) => g.data),
+    primary,
+  ]);
 }
 
 /** Returns the primary block of a RED packet (or the payload of a plain T.140 packet). */
@@ -98,7 +111,12 @@ describe('an independent UA against the embedded broker', () => {
     try {
       // 1. Create the topic at the factory: 302 to the conference URI, then ACK the 302 (same branch).
       const topic = `interop/${token(3)}/humidity`;
-      const create = rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port, headers: [`Subject: ${topic}`] });
+      const create = rawRequest({
+        method: 'INVITE',
+        uri: 'sip:factory@localhost',
+        localPort: sip.port,
+        headers: [`Subject: ${topic}`],
+      });
       const redirect = await sip.request(create, port);
       expect(redirect.status).toBe(302);
       const contact = redirect.headers.get('contact')![0];
@@ -125,7 +143,14 @@ describe('an independent UA against the embedded broker', () => {
       // 2. Watch the roster.
       const watchCall = token(10);
       const subscribed = await sip.request(
-        rawRequest({ method: 'SUBSCRIBE', uri: confUri, localPort: sip.port, callId: watchCall, user: 'watcher', headers: ['Event: conference', 'Expires: 600', 'Accept: application/conference-info+xml'] }),
+        rawRequest({
+          method: 'SUBSCRIBE',
+          uri: confUri,
+          localPort: sip.port,
+          callId: watchCall,
+          user: 'watcher',
+          headers: ['Event: conference', 'Expires: 600', 'Accept: application/conference-info+xml'],
+        }),
         port,
       );
       expect(subscribed.status).toBe(200);
@@ -149,12 +174,24 @@ describe('an independent UA against the embedded broker', () => {
       const join = async (user: string, direction: string, rtpPort: number) => {
         const callId = token(10);
         const fromTag = token();
-        const invite = rawRequest({ method: 'INVITE', uri: confUri, localPort: sip.port, callId, fromTag, user, headers: ['Content-Type: application/sdp'], body: offer(direction, rtpPort) });
+        const invite = rawRequest({
+          method: 'INVITE',
+          uri: confUri,
+          localPort: sip.port,
+          callId,
+          fromTag,
+          user,
+          headers: ['Content-Type: application/sdp'],
+          body: offer(direction, rtpPort),
+        });
         const ok = await sip.request(invite, port);
         expect(ok.status, ok.raw).toBe(200);
         expect(ok.headers.get('contact')![0]).toMatch(/;isfocus/);
         const toTag = tagOf(ok.headers.get('to')![0]);
-        sip.send(rawRequest({ method: 'ACK', uri: confUri, localPort: sip.port, callId, fromTag, toTag, user }), port);
+        sip.send(
+          rawRequest({ method: 'ACK', uri: confUri, localPort: sip.port, callId, fromTag, toTag, user }),
+          port,
+        );
         return { callId, fromTag, toTag, answer: ok.body };
       };
       const sub = await join('subscriber-ua', 'recvonly', rtpIn.address().port);
@@ -172,7 +209,9 @@ describe('an independent UA against the embedded broker', () => {
 
       // 4. Publish three SenML packs as T.140 lines with RED.
       const ssrc = 0x5eed1234;
-      const lines = [1, 2, 3].map((i) => `[{"bn":"urn:dev:hum-1:","n":"rh","u":"%RH","v":${40 + i},"t":${i}}]${LS}`);
+      const lines = [1, 2, 3].map(
+        (i) => `[{"bn":"urn:dev:hum-1:","n":"rh","u":"%RH","v":${40 + i},"t":${i}}]${LS}`,
+      );
       const history: { data: Buffer; ts: number }[] = [
         { data: Buffer.alloc(0), ts: 0 },
         { data: Buffer.alloc(0), ts: 0 },
@@ -187,12 +226,32 @@ describe('an independent UA against the embedded broker', () => {
       const deadline = Date.now() + 5_000;
       while (received.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(received.map((r) => r.ssrc)).toEqual([ssrc, ssrc, ssrc]);
-      const packs = received.map((r) => r.text).join('').split(LS).filter(Boolean).map((l) => JSON.parse(l));
+      const packs = received
+        .map((r) => r.text)
+        .join('')
+        .split(LS)
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       expect(packs.map((p) => p[0].v)).toEqual([41, 42, 43]);
 
       // 5. Leave and unsubscribe.
-      for (const [user, d] of [['publisher-ua', pub], ['subscriber-ua', sub]] as const) {
-        const bye = await sip.request(rawRequest({ method: 'BYE', uri: confUri, localPort: sip.port, callId: d.callId, fromTag: d.fromTag, toTag: d.toTag, cseq: 2, user }), port);
+      for (const [user, d] of [
+        ['publisher-ua', pub],
+        ['subscriber-ua', sub],
+      ] as const) {
+        const bye = await sip.request(
+          rawRequest({
+            method: 'BYE',
+            uri: confUri,
+            localPort: sip.port,
+            callId: d.callId,
+            fromTag: d.fromTag,
+            toTag: d.toTag,
+            cseq: 2,
+            user,
+          }),
+          port,
+        );
         expect(bye.status).toBe(200);
       }
       const unsubscribe = rawRequest({
@@ -224,37 +283,101 @@ describe('an independent UA against the embedded broker', () => {
     try {
       // Garbage is dropped (nothing to route a response to); a wrong version gets 505.
       sip.send('\x00\x01garbage\r\n\r\n', port);
-      const wrongVersion = rawRequest({ method: 'OPTIONS', uri: 'sip:factory@localhost', localPort: sip.port }).replace('SIP/2.0\r\n', 'SIP/3.0\r\n');
+      const wrongVersion = rawRequest({
+        method: 'OPTIONS',
+        uri: 'sip:factory@localhost',
+        localPort: sip.port,
+      }).replace('SIP/2.0\r\n', 'SIP/3.0\r\n');
       expect((await sip.request(wrongVersion, port)).status).toBe(505);
 
-      const noSubject = await sip.request(rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port }), port);
+      const noSubject = await sip.request(
+        rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port }),
+        port,
+      );
       expect(noSubject.status).toBe(400);
       expect(noSubject.reason).toMatch(/Subject/);
 
-      const badTopic = await sip.request(rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port, headers: ['Subject: a//b'] }), port);
+      const badTopic = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: 'sip:factory@localhost',
+          localPort: sip.port,
+          headers: ['Subject: a//b'],
+        }),
+        port,
+      );
       expect(badTopic.status).toBe(400);
       expect(badTopic.reason).toMatch(/empty segment/);
 
-      const created = await sip.request(rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port, headers: [`Subject: bad-input/${token(3)}`] }), port);
+      const created = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: 'sip:factory@localhost',
+          localPort: sip.port,
+          headers: [`Subject: bad-input/${token(3)}`],
+        }),
+        port,
+      );
       const confUri = /<([^>]+)>/.exec(created.headers.get('contact')![0])![1];
-      const audioOnly = ['v=0', 'o=- 1 1 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'm=audio 4000 RTP/AVP 0', 'a=rtpmap:0 PCMU/8000', ''].join('\r\n');
-      const noText = await sip.request(rawRequest({ method: 'INVITE', uri: confUri, localPort: sip.port, headers: ['Content-Type: application/sdp'], body: audioOnly }), port);
+      const audioOnly = [
+        'v=0',
+        'o=- 1 1 IN IP4 127.0.0.1',
+        's=-',
+        'c=IN IP4 127.0.0.1',
+        't=0 0',
+        'm=audio 4000 RTP/AVP 0',
+        'a=rtpmap:0 PCMU/8000',
+        '',
+      ].join('\r\n');
+      const noText = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: confUri,
+          localPort: sip.port,
+          headers: ['Content-Type: application/sdp'],
+          body: audioOnly,
+        }),
+        port,
+      );
       expect(noText.status).toBe(488);
-      expect(noText.headers.get("warning")?.[0]).toMatch(/^3\d\d \S+ ".*text.*"$/);
+      expect(noText.headers.get('warning')?.[0]).toMatch(/^3\d\d \S+ ".*text.*"$/);
 
-      const unknownConf = await sip.request(rawRequest({ method: 'INVITE', uri: 'sip:conf-aaaaaaaaaaaaaaaa@localhost', localPort: sip.port, headers: ['Content-Type: application/sdp'], body: offer('sendonly', 9) }), port);
+      const unknownConf = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: 'sip:conf-aaaaaaaaaaaaaaaa@localhost',
+          localPort: sip.port,
+          headers: ['Content-Type: application/sdp'],
+          body: offer('sendonly', 9),
+        }),
+        port,
+      );
       expect(unknownConf.status).toBe(404);
 
-      const badPackage = await sip.request(rawRequest({ method: 'SUBSCRIBE', uri: confUri, localPort: sip.port, headers: ['Event: presence'] }), port);
+      const badPackage = await sip.request(
+        rawRequest({ method: 'SUBSCRIBE', uri: confUri, localPort: sip.port, headers: ['Event: presence'] }),
+        port,
+      );
       expect(badPackage.status).toBe(489);
       expect(badPackage.headers.get('allow-events')?.[0]).toContain('conference');
 
-      const tooBrief = await sip.request(rawRequest({ method: 'SUBSCRIBE', uri: confUri, localPort: sip.port, headers: ['Event: conference', 'Expires: 5'] }), port);
+      const tooBrief = await sip.request(
+        rawRequest({
+          method: 'SUBSCRIBE',
+          uri: confUri,
+          localPort: sip.port,
+          headers: ['Event: conference', 'Expires: 5'],
+        }),
+        port,
+      );
       expect(tooBrief.status).toBe(423);
       expect(tooBrief.headers.get('min-expires')?.[0]).toBe('60');
 
       // Still serving everyone.
-      const options = await sip.request(rawRequest({ method: 'OPTIONS', uri: confUri, localPort: sip.port }), port);
+      const options = await sip.request(
+        rawRequest({ method: 'OPTIONS', uri: confUri, localPort: sip.port }),
+        port,
+      );
       expect(options.status).toBe(200);
       expect(options.headers.get('contact')![0]).toMatch(/;isfocus/);
       expect(options.headers.get('allow-events')![0]).toContain('conference');

@@ -18,7 +18,12 @@ export interface RunningBroker {
   stop(): Promise<void>;
 }
 
-function spawnNode(script: string, env: Record<string, string>, output: string[], name: string): ChildProcess {
+function spawnNode(
+  script: string,
+  env: Record<string, string>,
+  output: string[],
+  name: string,
+): ChildProcess {
   const child = spawn(process.execPath, [path.join(ROOT, script)], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -42,18 +47,27 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Waits until the broker answers OPTIONS to the factory with 200 (the edge sees a focus owner). */
-export async function waitForSip(sipPort: number, timeoutMs = 30_000, logs: () => string = () => ''): Promise<void> {
+export async function waitForSip(
+  sipPort: number,
+  timeoutMs = 30_000,
+  logs: () => string = () => '',
+): Promise<void> {
   const socket = await RawSipSocket.open();
   const deadline = Date.now() + timeoutMs;
   try {
     for (;;) {
       try {
-        const res = await socket.request(rawRequest({ method: 'OPTIONS', uri: 'sip:factory@localhost', localPort: socket.port }), sipPort, 1_000);
+        const res = await socket.request(
+          rawRequest({ method: 'OPTIONS', uri: 'sip:factory@localhost', localPort: socket.port }),
+          sipPort,
+          1_000,
+        );
         if (res.status === 200) return;
       } catch {
         // not up yet
       }
-      if (Date.now() > deadline) throw new Error(`broker did not answer OPTIONS on ${sipPort} within ${timeoutMs} ms\n${logs()}`);
+      if (Date.now() > deadline)
+        throw new Error(`broker did not answer OPTIONS on ${sipPort} within ${timeoutMs} ms\n${logs()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   } finally {
@@ -84,7 +98,9 @@ export function relayPortRange(size = 100): { min: number; max: number } {
   return { min: base, max: base + size - 1 };
 }
 
-export async function startSeparateProcesses(opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {}): Promise<RunningBroker> {
+export async function startSeparateProcesses(
+  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
+): Promise<RunningBroker> {
   const nats = await startNatsServer();
   const output: string[] = [];
   const sipPort = await sipPortPair();
@@ -92,8 +108,20 @@ export async function startSeparateProcesses(opts: { relays?: number; relayPorts
   const services: NonNullable<RunningBroker['services']> = [];
   const common = { NATS_URL: nats.url, SIP_DOMAIN: 'localhost' };
   const service = async (name: string, extra: Record<string, string> = {}) => {
-    const env = { ...common, HTTP_PORT: String(await freePort('tcp')), GRPC_PORT: String(await freePort('tcp')), INSTANCE_ID: `${name}-${children.length}`, ...opts.env, ...extra };
-    services.push({ name, instanceId: env.INSTANCE_ID, httpPort: Number(env.HTTP_PORT), grpcPort: Number(env.GRPC_PORT) });
+    const env = {
+      ...common,
+      HTTP_PORT: String(await freePort('tcp')),
+      GRPC_PORT: String(await freePort('tcp')),
+      INSTANCE_ID: `${name}-${children.length}`,
+      ...opts.env,
+      ...extra,
+    };
+    services.push({
+      name,
+      instanceId: env.INSTANCE_ID,
+      httpPort: Number(env.HTTP_PORT),
+      grpcPort: Number(env.GRPC_PORT),
+    });
     children.push(spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`));
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {

@@ -1,7 +1,8 @@
 // A deliberately independent SIP peer for tests: builds requests as text and reads responses with
 // regular expressions, so that what it checks does not depend on packages/sip.
-import * as dgram from 'node:dgram';
+
 import { randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
 
 export interface RawResponse {
   status: number;
@@ -56,7 +57,10 @@ export class RawSipSocket {
       const i = this.inbox.findIndex(match);
       if (i >= 0) return this.inbox.splice(i, 1)[0];
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching SIP message within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox.map((m) => m.split('\r\n')[0]))}`);
+      if (left <= 0)
+        throw new Error(
+          `no matching SIP message within ${timeoutMs} ms; inbox: ${JSON.stringify(this.inbox.map((m) => m.split('\r\n')[0]))}`,
+        );
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
         this.waiters.push(() => {
@@ -73,7 +77,11 @@ export class RawSipSocket {
     const cseq = /\r\nCSeq: *([^\r\n]+)/i.exec(text)?.[1];
     this.send(text, port);
     const reply = await this.next(
-      (m) => m.startsWith('SIP/2.0 ') && !/^SIP\/2\.0 1\d\d /.test(m) && m.includes(`Call-ID: ${callId}`) && m.includes(`CSeq: ${cseq}`),
+      (m) =>
+        m.startsWith('SIP/2.0 ') &&
+        !/^SIP\/2\.0 1\d\d /.test(m) &&
+        m.includes(`Call-ID: ${callId}`) &&
+        m.includes(`CSeq: ${cseq}`),
       timeoutMs,
     );
     return parseRawResponse(reply);

@@ -1,8 +1,8 @@
 // Runs a parsed `sip-pubsub` command. The process (stdio, signals, env) comes in as CliIo, so the
 // runner holds no global state and returns the exit status instead of exiting.
 import { spawn } from 'node:child_process';
-import * as os from 'node:os';
 import { readFile } from 'node:fs/promises';
+import * as os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';

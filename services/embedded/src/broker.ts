@@ -6,17 +6,17 @@ import { relayConfigSchema, startMediaRelay } from '@sip-pubsub/media-relay';
 import { notifierConfigSchema, startNotifier } from '@sip-pubsub/notifier';
 import type { Bus, KvStore, Logger, RunningService } from '@sip-pubsub/platform';
 import {
-  HealthServer,
-  InProcessBus,
-  InProcessKvStore,
   connectNats,
   connectNatsBus,
   createLogger,
   createRegistry,
+  HealthServer,
+  InProcessBus,
+  InProcessKvStore,
   loadConfig,
   natsKvStore,
 } from '@sip-pubsub/platform';
-import { type RunningEdge, edgeConfigSchema, startSignallingEdge } from '@sip-pubsub/signalling-edge';
+import { edgeConfigSchema, type RunningEdge, startSignallingEdge } from '@sip-pubsub/signalling-edge';
 import { type EmbeddedConfig, embeddedConfigSchema } from './config.js';
 
 export interface EmbeddedBroker {
@@ -39,10 +39,19 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
   const config = loadConfig(embeddedConfigSchema, environment);
   const logger = options.logger ?? createLogger('embedded', { level: config.LOG_LEVEL });
   // Services talk gRPC over loopback on ephemeral ports; they find each other through membership.
-  const internal = { ...environment, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', GRPC_ADVERTISE_HOST: '127.0.0.1' };
+  const internal = {
+    ...environment,
+    GRPC_HOST: '127.0.0.1',
+    GRPC_PORT: '0',
+    GRPC_ADVERTISE_HOST: '127.0.0.1',
+  };
   const edgeConfig = loadConfig(edgeConfigSchema, internal);
   const focusConfig = loadConfig(focusConfigSchema, internal);
-  const relayConfig = loadConfig(relayConfigSchema, { RELAY_PORT_MIN: String(config.RELAY_PORT_MIN), RELAY_PORT_MAX: String(config.RELAY_PORT_MAX), ...internal });
+  const relayConfig = loadConfig(relayConfigSchema, {
+    RELAY_PORT_MIN: String(config.RELAY_PORT_MIN),
+    RELAY_PORT_MAX: String(config.RELAY_PORT_MAX),
+    ...internal,
+  });
   const notifierConfig = loadConfig(notifierConfigSchema, internal);
 
   let bus: Bus;
@@ -59,7 +68,13 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
   }
   const instance = config.INSTANCE_ID ?? `${os.hostname()}-${process.pid}`;
   const registry = createRegistry('embedded', instance);
-  const context = (service: string) => ({ bus, kv, registry, logger: logger.child({ service }), instanceId: `${instance}-${service}` });
+  const context = (service: string) => ({
+    bus,
+    kv,
+    registry,
+    logger: logger.child({ service }),
+    instanceId: `${instance}-${service}`,
+  });
 
   const started: RunningService[] = [];
   try {

@@ -1,2 +1,2 @@
-export { startEmbeddedBroker, type EmbeddedBroker } from './broker.js';
+export { type EmbeddedBroker, startEmbeddedBroker } from './broker.js';
 export { embeddedConfigSchema } from './config.js';

@@ -8,7 +8,9 @@ try {
   const { SIP_DOMAIN: domain } = broker.config;
   const sip = `127.0.0.1:${broker.sipPort}`;
   const listening = Object.entries(broker.sipPorts)
-    .map(([transport, port]) => (transport === 'ws' || transport === 'wss' ? `${transport}://127.0.0.1:${port}` : `${transport} ${port}`))
+    .map(([transport, port]) =>
+      transport === 'ws' || transport === 'wss' ? `${transport}://127.0.0.1:${port}` : `${transport} ${port}`,
+    )
     .join(', ');
   process.stdout.write(
     [
@@ -35,7 +37,9 @@ try {
   }
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'EADDRINUSE') {
-    process.stderr.write(`sip-pubsub: a port is already in use (${e.message}); set SIP_PORT, HTTP_PORT or RELAY_PORT_MIN/MAX\n`);
+    process.stderr.write(
+      `sip-pubsub: a port is already in use (${e.message}); set SIP_PORT, HTTP_PORT or RELAY_PORT_MIN/MAX\n`,
+    );
     process.exit(1);
   }
   throw err;

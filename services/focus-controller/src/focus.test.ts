@@ -1,15 +1,15 @@
-import { InProcessBus, InProcessKvStore, JsonBucket, createLogger } from '@sip-pubsub/platform';
+import { createLogger, InProcessBus, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import {
-  type LegSpec,
-  type RosterEvent,
   conferenceRecordSchema,
   decodeEvent,
+  type LegSpec,
   participantRecordSchema,
+  type RosterEvent,
   rosterEventSchema,
   subjects,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
-import { type SipRequest, type SipResponse, createRequest, getHeader, parseNameAddr } from '@sip-pubsub/sip';
+import { createRequest, getHeader, parseNameAddr, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Focus, type FocusOptions } from './focus.js';
 import { NoRelayAvailableError, type PlacedLeg, type RelayDirectory } from './relays.js';
@@ -22,7 +22,12 @@ class RecordingRelays implements RelayDirectory {
   async allocate(spec: LegSpec): Promise<PlacedLeg> {
     if (!this.available) throw new NoRelayAvailableError();
     this.allocated.push(spec);
-    return { relayId: 'relay-1', relayAddress: '127.0.0.1:1', host: '192.0.2.10', port: 20_000 + this.allocated.length };
+    return {
+      relayId: 'relay-1',
+      relayAddress: '127.0.0.1:1',
+      host: '192.0.2.10',
+      port: 20_000 + this.allocated.length,
+    };
   }
   async update(_address: string, spec: LegSpec): Promise<void> {
     this.updated.push(spec);
@@ -90,12 +95,26 @@ describe('Focus', () => {
     await bus.close();
   });
 
-  const invite = (uri: string, opts: { subject?: string; sdp?: string; user?: string; callId?: string; fromTag?: string; toTag?: string; cseq?: number } = {}): SipRequest => {
+  const invite = (
+    uri: string,
+    opts: {
+      subject?: string;
+      sdp?: string;
+      user?: string;
+      callId?: string;
+      fromTag?: string;
+      toTag?: string;
+      cseq?: number;
+    } = {},
+  ): SipRequest => {
     const headers = opts.subject !== undefined ? [{ name: 'Subject', value: opts.subject }] : [];
     return createRequest({
       method: 'INVITE',
       uri,
-      from: { uri: `sip:${opts.user ?? 'alice'}@example.org`, params: opts.fromTag ? { tag: opts.fromTag } : {} },
+      from: {
+        uri: `sip:${opts.user ?? 'alice'}@example.org`,
+        params: opts.fromTag ? { tag: opts.fromTag } : {},
+      },
       to: { uri, params: opts.toTag ? { tag: opts.toTag } : {} },
       callId: opts.callId,
       cseq: opts.cseq,
@@ -126,8 +145,13 @@ describe('Focus', () => {
   });
 
   it('refuses a creation without a usable Subject with 400 naming the problem', async () => {
-    expect(await handle(invite('sip:factory@example.net'))).toMatchObject({ status: 400, reason: 'Missing Subject (the topic)' });
-    expect(await handle(invite('sip:factory@example.net', { subject: 'a/+/b' }))).toMatchObject({ status: 400 });
+    expect(await handle(invite('sip:factory@example.net'))).toMatchObject({
+      status: 400,
+      reason: 'Missing Subject (the topic)',
+    });
+    expect(await handle(invite('sip:factory@example.net', { subject: 'a/+/b' }))).toMatchObject({
+      status: 400,
+    });
   });
 
   it('answers 409 with the existing URI when the policy rejects existing topics', async () => {
@@ -145,16 +169,27 @@ describe('Focus', () => {
 
   it('joins with the role from the SDP direction, answers with the relay address, and announces the roster', async () => {
     const conf = await conferenceOf('t/roles');
-    const pub = await handle(invite(conf, { sdp: offer('sendonly'), user: 'pub', callId: 'c1', fromTag: 'f1' }));
+    const pub = await handle(
+      invite(conf, { sdp: offer('sendonly'), user: 'pub', callId: 'c1', fromTag: 'f1' }),
+    );
     expect(pub.status).toBe(200);
     expect(getHeader(pub, 'Contact')).toBe(`<${conf}>;isfocus`);
     const answer = pub.body.toString();
     expect(answer).toMatch(/^c=IN IP4 192\.0\.2\.10/m);
     expect(answer).toMatch(/^m=text 20001 RTP\/AVP 100 98/m);
     expect(answer).toMatch(/^a=recvonly/m);
-    expect(relays.allocated[0]).toMatchObject({ publishes: true, subscribes: false, remoteHost: '127.0.0.1', remotePort: 40000, t140Pt: 98, redPt: 100 });
+    expect(relays.allocated[0]).toMatchObject({
+      publishes: true,
+      subscribes: false,
+      remoteHost: '127.0.0.1',
+      remotePort: 40000,
+      t140Pt: 98,
+      redPt: 100,
+    });
 
-    const sub = await handle(invite(conf, { sdp: offer('recvonly'), user: 'sub', callId: 'c2', fromTag: 'f2' }));
+    const sub = await handle(
+      invite(conf, { sdp: offer('recvonly'), user: 'sub', callId: 'c2', fromTag: 'f2' }),
+    );
     expect(sub.body.toString()).toMatch(/^a=sendonly/m);
     expect(relays.allocated[1]).toMatchObject({ publishes: false, subscribes: true });
 
@@ -170,7 +205,9 @@ describe('Focus', () => {
     const conf = await conferenceOf('t/change');
     const ok = await handle(invite(conf, { sdp: offer('sendonly'), callId: 'c1', fromTag: 'f1' }));
     const toTag = parseNameAddr(getHeader(ok, 'To')!).params.tag!;
-    const re = await handle(invite(conf, { sdp: offer('sendrecv'), callId: 'c1', fromTag: 'f1', toTag, cseq: 2 }));
+    const re = await handle(
+      invite(conf, { sdp: offer('sendrecv'), callId: 'c1', fromTag: 'f1', toTag, cseq: 2 }),
+    );
     expect(re.status).toBe(200);
     expect(re.body.toString()).toMatch(/^a=sendrecv/m);
     expect(relays.updated[0]).toMatchObject({ publishes: true, subscribes: true });
@@ -193,16 +230,21 @@ describe('Focus', () => {
 
   it('answers 488 with a Warning when no text media is offered, 404 for an unknown conference, 486 when full, 503 without relays', async () => {
     const conf = await conferenceOf('t/errors');
-    const audio = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
+    const audio =
+      'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n';
     const res = await handle(invite(conf, { sdp: audio }));
     expect(res.status).toBe(488);
     expect(getHeader(res, 'Warning')).toMatch(/^3\d\d example\.net ".+"$/);
-    expect((await handle(invite('sip:conf-aaaaaaaaaaaaaaaa@example.net', { sdp: offer('sendonly') }))).status).toBe(404);
+    expect(
+      (await handle(invite('sip:conf-aaaaaaaaaaaaaaaa@example.net', { sdp: offer('sendonly') }))).status,
+    ).toBe(404);
     expect((await handle(invite(conf))).status).toBe(488);
 
     await handle(invite(conf, { sdp: offer('sendonly'), callId: 'x1', fromTag: 'a' }));
     await handle(invite(conf, { sdp: offer('sendonly'), callId: 'x2', fromTag: 'b' }));
-    expect((await handle(invite(conf, { sdp: offer('sendonly'), callId: 'x3', fromTag: 'c' }))).status).toBe(486);
+    expect((await handle(invite(conf, { sdp: offer('sendonly'), callId: 'x3', fromTag: 'c' }))).status).toBe(
+      486,
+    );
 
     const other = await conferenceOf('t/no-relay');
     relays.available = false;

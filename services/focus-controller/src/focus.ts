@@ -3,28 +3,46 @@
 // State lives in KV (so any replica can take a conference over); changes are announced on the bus.
 import { createHash } from 'node:crypto';
 import {
+  classifyUri,
+  conferenceUri,
+  newConferenceId,
   PROFILE_ACCEPT,
   PROFILE_ALLOW,
   PROFILE_ALLOW_EVENTS,
   PROFILE_SUPPORTED,
-  classifyUri,
-  conferenceUri,
-  newConferenceId,
 } from '@sip-pubsub/events';
-import { type Role, SdpNegotiationError, buildSessionDescription, buildTextAnswer, negotiateTextOffer } from '@sip-pubsub/media';
+import {
+  buildSessionDescription,
+  buildTextAnswer,
+  negotiateTextOffer,
+  type Role,
+  SdpNegotiationError,
+} from '@sip-pubsub/media';
 import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
 import { KvConflictError, kvKey } from '@sip-pubsub/platform';
 import {
+  type ConferenceRecord,
   type DirectoryEvent,
-  type LegSpec,
-  type RosterEvent,
   directoryEventSchema,
   encodeEvent,
+  type LegSpec,
+  type ParticipantRecord,
+  participantKey,
+  type RosterEvent,
   rosterEventSchema,
   subjects,
+  type TopicRecord,
 } from '@sip-pubsub/proto';
-import { type HeaderField, type SipRequest, type SipResponse, createResponse, generateTag, getHeader, parseCSeq, parseNameAddr } from '@sip-pubsub/sip';
-import { type ConferenceRecord, type ParticipantRecord, type TopicRecord, participantKey } from '@sip-pubsub/proto';
+import {
+  createResponse,
+  generateTag,
+  getHeader,
+  type HeaderField,
+  parseCSeq,
+  parseNameAddr,
+  type SipRequest,
+  type SipResponse,
+} from '@sip-pubsub/sip';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import { normaliseTopic } from './topic.js';
 
@@ -99,9 +117,13 @@ export class Focus {
       case 'REFER':
       case 'INFO':
       case 'UPDATE':
-        return createResponse(req, 501, `${req.method} Not Implemented Yet`, { headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE' }] });
+        return createResponse(req, 501, `${req.method} Not Implemented Yet`, {
+          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE' }],
+        });
       default:
-        return createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: PROFILE_ALLOW }] });
+        return createResponse(req, 405, 'Method Not Allowed', {
+          headers: [{ name: 'Allow', value: PROFILE_ALLOW }],
+        });
     }
   }
 
@@ -148,7 +170,10 @@ export class Focus {
     if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
 
     if ((await conferences.keys()).length >= this.opts.maxConferences)
-      return createResponse(req, 503, 'Too Many Conferences', { toTag, headers: [{ name: 'Retry-After', value: '60' }] });
+      return createResponse(req, 503, 'Too Many Conferences', {
+        toTag,
+        headers: [{ name: 'Retry-After', value: '60' }],
+      });
 
     const id = newConferenceId();
     const created = this.now();
@@ -201,23 +226,32 @@ export class Focus {
     const existingTag = to.params.tag ?? undefined;
     const legId = legIdOf(callId, remoteTag);
     const conference = await this.opts.stores.conferences.get(conferenceId);
-    if (!conference) return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
+    if (!conference)
+      return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
 
     const localTag = existingTag ?? generateTag();
-    const previous = existingTag ? await this.opts.stores.participants.get(participantKey(conferenceId, legId)) : null;
-    if (existingTag && (!previous || previous.value.localTag !== existingTag)) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    const previous = existingTag
+      ? await this.opts.stores.participants.get(participantKey(conferenceId, legId))
+      : null;
+    if (existingTag && (!previous || previous.value.localTag !== existingTag))
+      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
 
-    if (req.body.length === 0) return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
+    if (req.body.length === 0)
+      return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
     const contentType = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
     if (contentType !== 'application/sdp')
-      return createResponse(req, 415, 'Unsupported Media Type', { toTag: localTag, headers: [{ name: 'Accept', value: 'application/sdp' }] });
+      return createResponse(req, 415, 'Unsupported Media Type', {
+        toTag: localTag,
+        headers: [{ name: 'Accept', value: 'application/sdp' }],
+      });
 
     let summary: ReturnType<typeof negotiateTextOffer>;
     const offer = req.body.toString('utf8');
     try {
       summary = negotiateTextOffer(offer);
     } catch (err) {
-      if (err instanceof SdpNegotiationError) return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
+      if (err instanceof SdpNegotiationError)
+        return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
       throw err;
     }
 
@@ -234,7 +268,10 @@ export class Focus {
       mode: MODE[summary.mode],
       aggregateWindowMs: summary.aggregateWindowMs ?? 0,
       rtcpMux: summary.rtcpMux,
-      invalidData: conference.value.policy.invalidData === 'forward' ? 'INVALID_DATA_POLICY_FORWARD' : 'INVALID_DATA_POLICY_DROP',
+      invalidData:
+        conference.value.policy.invalidData === 'forward'
+          ? 'INVALID_DATA_POLICY_FORWARD'
+          : 'INVALID_DATA_POLICY_DROP',
     };
 
     let media: { host: string; port: number; relayId: string; relayAddress: string };
@@ -244,13 +281,21 @@ export class Focus {
       media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
     } else {
       const legs = await this.opts.stores.participants.keys(`${conferenceId}.`);
-      if (legs.length >= this.opts.maxLegsPerConference) return createResponse(req, 486, 'Conference Full', { toTag: localTag });
+      if (legs.length >= this.opts.maxLegsPerConference)
+        return createResponse(req, 486, 'Conference Full', { toTag: localTag });
       try {
         media = await this.opts.relays.allocate(spec);
       } catch (err) {
-        this.opts.logger.error({ conferenceId, callId, err: (err as Error).message }, 'relay allocation failed');
-        const reason = err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed';
-        return createResponse(req, 503, reason, { toTag: localTag, headers: [{ name: 'Retry-After', value: '5' }] });
+        this.opts.logger.error(
+          { conferenceId, callId, err: (err as Error).message },
+          'relay allocation failed',
+        );
+        const reason =
+          err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed';
+        return createResponse(req, 503, reason, {
+          toTag: localTag,
+          headers: [{ name: 'Retry-After', value: '5' }],
+        });
       }
     }
 
@@ -272,21 +317,36 @@ export class Focus {
       relayAddress: media.relayAddress,
       media: { host: media.host, port: media.port },
       remoteMedia: { host: summary.address, port: summary.port },
-      flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId, edgeId: flow.edgeId },
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        connectionId: flow.connectionId,
+        edgeId: flow.edgeId,
+      },
       joinedAt: previous?.value.joinedAt ?? now,
       answerVersion: (previous?.value.answerVersion ?? 0) + 1,
     };
     try {
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
     } catch (err) {
-      if (!previous) await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
+      if (!previous)
+        await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
       throw err;
     }
     const changedRole = previous && previous.value.role !== record.role;
     if (!previous || changedRole) {
-      this.announceRoster({ type: previous ? 'changed' : 'joined', conferenceId, participant: rosterView(record), at: now });
+      this.announceRoster({
+        type: previous ? 'changed' : 'joined',
+        conferenceId,
+        participant: rosterView(record),
+        at: now,
+      });
     }
-    this.opts.logger.info({ conferenceId, callId, legId, role: record.role, relay: media.relayId }, previous ? 're-INVITE' : 'participant joined');
+    this.opts.logger.info(
+      { conferenceId, callId, legId, role: record.role, relay: media.relayId },
+      previous ? 're-INVITE' : 'participant joined',
+    );
 
     return createResponse(req, 200, 'OK', {
       toTag: localTag,
@@ -296,12 +356,20 @@ export class Focus {
     });
   }
 
-  private notAcceptable(req: SipRequest, toTag: string, warning: string, status = 488, warnCode = 399): SipResponse {
+  private notAcceptable(
+    req: SipRequest,
+    toTag: string,
+    warning: string,
+    status = 488,
+    warnCode = 399,
+  ): SipResponse {
     const reason = status === 488 ? 'Not Acceptable Here' : 'Bad Request';
     // RFC 3261 §20.43: warn-code, warn-agent, quoted warn-text.
     return createResponse(req, status, reason, {
       toTag,
-      headers: [{ name: 'Warning', value: `${warnCode} ${this.opts.domain} "${warning.replace(/["\\]/g, "'")}"` }],
+      headers: [
+        { name: 'Warning', value: `${warnCode} ${this.opts.domain} "${warning.replace(/["\\]/g, "'")}"` },
+      ],
     });
   }
 
@@ -317,11 +385,19 @@ export class Focus {
     if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const p = entry.value;
     await this.opts.relays.release(p.relayAddress, p.conferenceId, p.legId).catch((err: Error) => {
-      this.opts.logger.warn({ conferenceId: p.conferenceId, callId, err: err.message }, 'relay leg release failed');
+      this.opts.logger.warn(
+        { conferenceId: p.conferenceId, callId, err: err.message },
+        'relay leg release failed',
+      );
       return false;
     });
     await this.opts.stores.participants.delete(key);
-    this.announceRoster({ type: 'left', conferenceId: p.conferenceId, participant: rosterView(p), at: this.now() });
+    this.announceRoster({
+      type: 'left',
+      conferenceId: p.conferenceId,
+      participant: rosterView(p),
+      at: this.now(),
+    });
     this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
     return createResponse(req, 200, 'OK');
   }
@@ -336,5 +412,12 @@ export class Focus {
 }
 
 export function rosterView(p: ParticipantRecord): RosterEvent['participant'] {
-  return { legId: p.legId, aor: p.aor, displayName: p.displayName, role: p.role, status: p.status, joinedAt: p.joinedAt };
+  return {
+    legId: p.legId,
+    aor: p.aor,
+    displayName: p.displayName,
+    role: p.role,
+    status: p.status,
+    joinedAt: p.joinedAt,
+  };
 }

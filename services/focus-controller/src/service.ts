@@ -1,16 +1,27 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
 import type { RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { BusMembership, GrpcClientPool, JsonBucket, asyncUnary, startGrpcServer } from '@sip-pubsub/platform';
-import { type MediaRelayClient, type SipRequestEnvelope__Output, type SipResponseEnvelope, contracts } from '@sip-pubsub/proto';
+import { asyncUnary, BusMembership, GrpcClientPool, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
+import {
+  BUCKETS,
+  conferenceRecordSchema,
+  contracts,
+  type MediaRelayClient,
+  participantRecordSchema,
+  type SipRequestEnvelope__Output,
+  type SipResponseEnvelope,
+  topicRecordSchema,
+} from '@sip-pubsub/proto';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
 import { Focus } from './focus.js';
-import { BUCKETS, conferenceRecordSchema, participantRecordSchema, topicRecordSchema } from '@sip-pubsub/proto';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
 
-export async function startFocusController(config: FocusConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
+export async function startFocusController(
+  config: FocusConfig,
+  ctx: ServiceContext,
+): Promise<RunningService & { grpcPort: number }> {
   const { logger } = ctx;
   const [conferences, topics, participants] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
@@ -47,7 +58,12 @@ export async function startFocusController(config: FocusConfig, ctx: ServiceCont
   });
   const membership = new BusMembership({
     bus: ctx.bus,
-    self: { id: ctx.instanceId, service: FOCUS_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: {} },
+    self: {
+      id: ctx.instanceId,
+      service: FOCUS_SERVICE,
+      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+      meta: {},
+    },
     watch: [RELAY_SERVICE],
     logger,
   });
@@ -65,7 +81,10 @@ export async function startFocusController(config: FocusConfig, ctx: ServiceCont
       participants: new JsonBucket(participants, participantRecordSchema),
     },
     bus: ctx.bus,
-    relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, { load: relayLoad, legsPerRelay: config.RELAY_SPREAD_LEGS }),
+    relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, {
+      load: relayLoad,
+      legsPerRelay: config.RELAY_SPREAD_LEGS,
+    }),
     logger,
     mediaHost: config.MEDIA_HOST,
   });

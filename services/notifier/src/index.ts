@@ -1,3 +1,3 @@
-export { notifierConfigSchema, type NotifierConfig } from './config.js';
-export { startNotifier, NOTIFIER_SERVICE } from './service.js';
+export { type NotifierConfig, notifierConfigSchema } from './config.js';
 export { ConferenceNotifier, SUPPORTED_PACKAGES, subscriptionIdOf } from './notifier.js';
+export { NOTIFIER_SERVICE, startNotifier } from './service.js';

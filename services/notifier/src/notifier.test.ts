@@ -1,14 +1,14 @@
 import { parseConferenceInfo } from '@sip-pubsub/events';
-import { InProcessKvStore, JsonBucket, createLogger } from '@sip-pubsub/platform';
+import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import { FakeClock } from '@sip-pubsub/platform/testing';
 import {
-  type ParticipantRecord,
   conferenceRecordSchema,
+  type ParticipantRecord,
   participantKey,
   participantRecordSchema,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
-import { type SipRequest, createRequest, getHeader, parseCSeq, parseNameAddr } from '@sip-pubsub/sip';
+import { createRequest, getHeader, parseCSeq, parseNameAddr, type SipRequest } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConferenceNotifier } from './notifier.js';
 
@@ -16,7 +16,12 @@ const CONF = 'abcdefghijklmnop';
 const CONF_URI = `sip:conf-${CONF}@example.net`;
 const flow = { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 };
 
-function participant(legId: string, aor: string, role: ParticipantRecord['role'], joinedAt: number): ParticipantRecord {
+function participant(
+  legId: string,
+  aor: string,
+  role: ParticipantRecord['role'],
+  joinedAt: number,
+): ParticipantRecord {
   return {
     conferenceId: CONF,
     legId,
@@ -52,10 +57,20 @@ describe('ConferenceNotifier', () => {
     replyStatus = 200;
     const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
     participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
-    await conferences.create(CONF, { id: CONF, topic: 'plant/7', creator: 'sip:a@x', created: 0, policy: { onExistingTopic: 'redirect', invalidData: 'drop' } });
+    await conferences.create(CONF, {
+      id: CONF,
+      topic: 'plant/7',
+      creator: 'sip:a@x',
+      created: 0,
+      policy: { onExistingTopic: 'redirect', invalidData: 'drop' },
+    });
     notifier = new ConferenceNotifier({
       domain: 'example.net',
-      stores: { conferences, participants, subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema) },
+      stores: {
+        conferences,
+        participants,
+        subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema),
+      },
       send: async (req) => {
         sent.push(req);
         return replyStatus;
@@ -67,7 +82,16 @@ describe('ConferenceNotifier', () => {
     });
   });
 
-  const subscribe = (opts: { expires?: string; event?: string; toTag?: string; callId?: string; cseq?: number; uri?: string } = {}) =>
+  const subscribe = (
+    opts: {
+      expires?: string;
+      event?: string;
+      toTag?: string;
+      callId?: string;
+      cseq?: number;
+      uri?: string;
+    } = {},
+  ) =>
     createRequest({
       method: 'SUBSCRIBE',
       uri: opts.uri ?? CONF_URI,
@@ -88,7 +112,10 @@ describe('ConferenceNotifier', () => {
   const docs = () => sent.map((r) => parseConferenceInfo(r.body.toString()));
 
   it('accepts a subscription, then sends full state in a NOTIFY in the new dialog', async () => {
-    await participants.put(participantKey(CONF, 'l1'), participant('l1', 'sip:pub@example.org', 'publisher', 1));
+    await participants.put(
+      participantKey(CONF, 'l1'),
+      participant('l1', 'sip:pub@example.org', 'publisher', 1),
+    );
     const handled = await notifier.handle(subscribe({ expires: '600' }), flow);
     expect(handled.response.status).toBe(200);
     expect(getHeader(handled.response, 'Expires')).toBe('600');
@@ -104,7 +131,12 @@ describe('ConferenceNotifier', () => {
     expect(parseNameAddr(getHeader(notify, 'To')!).params.tag).toBe('wtag');
     expect(getHeader(notify, 'Call-ID')).toBe('sub-call');
     const doc = docs()[0];
-    expect(doc).toMatchObject({ state: 'full', version: 1, subject: 'plant/7', pubsub: { publisherCount: 1, subscriberCount: 0 } });
+    expect(doc).toMatchObject({
+      state: 'full',
+      version: 1,
+      subject: 'plant/7',
+      pubsub: { publisherCount: 1, subscriberCount: 0 },
+    });
     expect(doc.users.map((u) => [u.entity, u.role])).toEqual([['sip:pub@example.org', 'publisher']]);
   });
 
@@ -115,7 +147,10 @@ describe('ConferenceNotifier', () => {
     const brief = await notifier.handle(subscribe({ expires: '10' }), flow);
     expect(brief.response.status).toBe(423);
     expect(getHeader(brief.response, 'Min-Expires')).toBe('60');
-    expect((await notifier.handle(subscribe({ uri: 'sip:conf-zzzzzzzzzzzzzzzz@example.net' }), flow)).response.status).toBe(404);
+    expect(
+      (await notifier.handle(subscribe({ uri: 'sip:conf-zzzzzzzzzzzzzzzz@example.net' }), flow)).response
+        .status,
+    ).toBe(404);
     await notifier.handle(subscribe({ callId: 'a' }), flow);
     await notifier.handle(subscribe({ callId: 'b' }), flow);
     expect((await notifier.handle(subscribe({ callId: 'c' }), flow)).response.status).toBe(503);
@@ -126,7 +161,12 @@ describe('ConferenceNotifier', () => {
     await handled.after?.();
     const join = async (legId: string, aor: string, role: ParticipantRecord['role']) => {
       await participants.put(participantKey(CONF, legId), participant(legId, aor, role, clock.now()));
-      await notifier.onRoster({ type: 'joined', conferenceId: CONF, participant: { legId, aor, role, status: 'sendonly', joinedAt: 0 }, at: 0 });
+      await notifier.onRoster({
+        type: 'joined',
+        conferenceId: CONF,
+        participant: { legId, aor, role, status: 'sendonly', joinedAt: 0 },
+        at: 0,
+      });
     };
     await join('l1', 'sip:a@x', 'subscriber');
     await join('l2', 'sip:b@x', 'publisher');
@@ -136,12 +176,21 @@ describe('ConferenceNotifier', () => {
     await settle();
     expect(sent).toHaveLength(2);
     const partial = docs()[1];
-    expect(partial).toMatchObject({ state: 'partial', version: 2, pubsub: { publisherCount: 1, subscriberCount: 1 } });
+    expect(partial).toMatchObject({
+      state: 'partial',
+      version: 2,
+      pubsub: { publisherCount: 1, subscriberCount: 1 },
+    });
     expect(partial.users.map((u) => u.entity).sort()).toEqual(['sip:a@x', 'sip:b@x']);
     expect(parseCSeq(getHeader(sent[1], 'CSeq')!).seq).toBe(parseCSeq(getHeader(sent[0], 'CSeq')!).seq + 1);
 
     await participants.delete(participantKey(CONF, 'l1'));
-    await notifier.onRoster({ type: 'left', conferenceId: CONF, participant: { legId: 'l1', aor: 'sip:a@x', role: 'subscriber', status: 'sendonly', joinedAt: 0 }, at: 0 });
+    await notifier.onRoster({
+      type: 'left',
+      conferenceId: CONF,
+      participant: { legId: 'l1', aor: 'sip:a@x', role: 'subscriber', status: 'sendonly', joinedAt: 0 },
+      at: 0,
+    });
     clock.advance(200);
     await settle();
     expect(docs()[2]).toMatchObject({ version: 3, users: [{ entity: 'sip:a@x', state: 'deleted' }] });
@@ -160,7 +209,9 @@ describe('ConferenceNotifier', () => {
     expect(end.response.status).toBe(200);
     await end.after?.();
     expect(getHeader(sent[2], 'Subscription-State')).toBe('terminated;reason=timeout');
-    expect((await notifier.handle(subscribe({ expires: '60', toTag, cseq: 4 }), flow)).response.status).toBe(481);
+    expect((await notifier.handle(subscribe({ expires: '60', toTag, cseq: 4 }), flow)).response.status).toBe(
+      481,
+    );
 
     const other = await notifier.handle(subscribe({ callId: 'other', expires: '60' }), flow);
     await other.after?.();
@@ -174,7 +225,12 @@ describe('ConferenceNotifier', () => {
     replyStatus = 481;
     await handled.after?.();
     expect(notifier.activeSubscriptions).toBe(0);
-    await notifier.onRoster({ type: 'joined', conferenceId: CONF, participant: { legId: 'x', aor: 'sip:x@x', role: 'publisher', status: 'recvonly', joinedAt: 0 }, at: 0 });
+    await notifier.onRoster({
+      type: 'joined',
+      conferenceId: CONF,
+      participant: { legId: 'x', aor: 'sip:x@x', role: 'publisher', status: 'recvonly', joinedAt: 0 },
+      at: 0,
+    });
     clock.advance(1_000);
     await settle();
     expect(sent).toHaveLength(1);

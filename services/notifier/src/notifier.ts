@@ -3,13 +3,13 @@
 // subscription state is in KV so another replica can take over; the in-memory index only drives expiry.
 import { createHash } from 'node:crypto';
 import {
+  buildConferenceInfo,
   CONFERENCE_INFO_CONTENT_TYPE,
+  classifyUri,
+  conferenceUri,
   EVENT_PACKAGES,
   type EventPackageName,
   NotifyScheduler,
-  buildConferenceInfo,
-  classifyUri,
-  conferenceUri,
   negotiateExpires,
 } from '@sip-pubsub/events';
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
@@ -21,8 +21,6 @@ import {
   subscriptionKey,
 } from '@sip-pubsub/proto';
 import {
-  type SipRequest,
-  type SipResponse,
   createInDialogRequest,
   createResponse,
   dialogFromUasResponse,
@@ -30,6 +28,8 @@ import {
   getHeader,
   parseEvent,
   parseNameAddr,
+  type SipRequest,
+  type SipResponse,
 } from '@sip-pubsub/sip';
 import { conferenceDocument } from './roster-document.js';
 
@@ -64,7 +64,10 @@ export interface NotifierOptions {
 export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference'];
 
 export function subscriptionIdOf(callId: string, remoteTag: string, eventId: string | undefined): string {
-  return createHash('sha256').update(`${callId}\n${remoteTag}\n${eventId ?? ''}`).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`${callId}\n${remoteTag}\n${eventId ?? ''}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 export interface HandledRequest {
@@ -98,8 +101,13 @@ export class ConferenceNotifier {
 
   async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
     if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow);
-    if (req.method === 'PUBLISH') return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
-    return { response: createResponse(req, 405, 'Method Not Allowed', { headers: [{ name: 'Allow', value: 'SUBSCRIBE' }] }) };
+    if (req.method === 'PUBLISH')
+      return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
+    return {
+      response: createResponse(req, 405, 'Method Not Allowed', {
+        headers: [{ name: 'Allow', value: 'SUBSCRIBE' }],
+      }),
+    };
   }
 
   private async subscribe(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
@@ -114,7 +122,9 @@ export class ConferenceNotifier {
     const pkg = event.package.toLowerCase() as EventPackageName;
     if (!SUPPORTED_PACKAGES.includes(pkg)) {
       return {
-        response: createResponse(req, 489, 'Bad Event', { headers: [{ name: 'Allow-Events', value: SUPPORTED_PACKAGES.join(', ') }] }),
+        response: createResponse(req, 489, 'Bad Event', {
+          headers: [{ name: 'Allow-Events', value: SUPPORTED_PACKAGES.join(', ') }],
+        }),
       };
     }
     const target = classifyUri(req.uri);
@@ -125,7 +135,11 @@ export class ConferenceNotifier {
     const decision = negotiateExpires(EVENT_PACKAGES[pkg], getHeader(req, 'Expires'));
     if (!decision.ok) {
       if (decision.status === 423)
-        return { response: createResponse(req, 423, 'Interval Too Brief', { headers: [{ name: 'Min-Expires', value: String(decision.minExpires) }] }) };
+        return {
+          response: createResponse(req, 423, 'Interval Too Brief', {
+            headers: [{ name: 'Min-Expires', value: String(decision.minExpires) }],
+          }),
+        };
       return { response: createResponse(req, 400, decision.reason) };
     }
 
@@ -140,7 +154,11 @@ export class ConferenceNotifier {
 
     const existing = await this.opts.stores.subscriptions.keys(`${target.conferenceId}.`);
     if (existing.length >= this.opts.maxSubscriptionsPerConference)
-      return { response: createResponse(req, 503, 'Too Many Subscriptions', { headers: [{ name: 'Retry-After', value: '60' }] }) };
+      return {
+        response: createResponse(req, 503, 'Too Many Subscriptions', {
+          headers: [{ name: 'Retry-After', value: '60' }],
+        }),
+      };
 
     const localTag = generateTag();
     const entity = conferenceUri(target.conferenceId, this.opts.domain);
@@ -162,7 +180,13 @@ export class ConferenceNotifier {
       expiresAt: now + decision.expires * 1000,
       version: 0,
       dialog: dialogFromUasResponse(req, response),
-      flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId, edgeId: flow.edgeId },
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        connectionId: flow.connectionId,
+        edgeId: flow.edgeId,
+      },
       createdAt: now,
     };
     if (decision.expires === 0) {
@@ -171,13 +195,22 @@ export class ConferenceNotifier {
     }
     await this.opts.stores.subscriptions.put(key, record);
     this.expiries.set(key, record.expiresAt);
-    this.opts.logger.info({ conferenceId: target.conferenceId, callId, subscription: id, expires: decision.expires }, 'subscription created');
+    this.opts.logger.info(
+      { conferenceId: target.conferenceId, callId, subscription: id, expires: decision.expires },
+      'subscription created',
+    );
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
-  private async refresh(req: SipRequest, key: string, toTag: string, expires: number): Promise<HandledRequest> {
+  private async refresh(
+    req: SipRequest,
+    key: string,
+    toTag: string,
+    expires: number,
+  ): Promise<HandledRequest> {
     const entry = await this.opts.stores.subscriptions.get(key);
-    if (!entry || entry.value.dialog.localTag !== toTag) return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
+    if (!entry || entry.value.dialog.localTag !== toTag)
+      return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
     const response = createResponse(req, 200, 'OK', {
       headers: [
         { name: 'Expires', value: String(expires) },
@@ -191,7 +224,9 @@ export class ConferenceNotifier {
       return { response, after: () => this.enqueueNotify(key, () => this.terminate(key, 'timeout')) };
     }
     const expiresAt = this.clock.now() + expires * 1000;
-    await this.opts.stores.subscriptions.mutate(key, (current) => (current ? { ...current, expiresAt } : undefined));
+    await this.opts.stores.subscriptions.mutate(key, (current) =>
+      current ? { ...current, expiresAt } : undefined,
+    );
     this.expiries.set(key, expiresAt);
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
@@ -264,7 +299,9 @@ export class ConferenceNotifier {
     return next;
   }
 
-  private async roster(conferenceId: string): Promise<{ conference: ConferenceRecord; participants: ParticipantRecord[] } | null> {
+  private async roster(
+    conferenceId: string,
+  ): Promise<{ conference: ConferenceRecord; participants: ParticipantRecord[] } | null> {
     const conference = await this.opts.stores.conferences.get(conferenceId);
     if (!conference) return null;
     const participants: ParticipantRecord[] = [];
@@ -290,10 +327,22 @@ export class ConferenceNotifier {
     if (!roster) return this.terminate(key, 'noresource');
     // Claim the next version and CSeq in KV first, so a concurrent owner cannot reuse them.
     const claimed = await this.opts.stores.subscriptions.mutate(key, (current) =>
-      current ? { ...current, version: current.version + 1, dialog: { ...current.dialog, localSeq: current.dialog.localSeq + 1 } } : undefined,
+      current
+        ? {
+            ...current,
+            version: current.version + 1,
+            dialog: { ...current.dialog, localSeq: current.dialog.localSeq + 1 },
+          }
+        : undefined,
     );
     if (!claimed) return;
-    const doc = conferenceDocument(claimed.resourceUri, roster.conference, roster.participants, claimed.version, onlyUsers);
+    const doc = conferenceDocument(
+      claimed.resourceUri,
+      roster.conference,
+      roster.participants,
+      claimed.version,
+      onlyUsers,
+    );
     const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
     const request = this.buildNotify(claimed, `active;expires=${remaining}`, buildConferenceInfo(doc));
     const status = await this.opts.send(request, claimed.flow);
@@ -316,7 +365,11 @@ export class ConferenceNotifier {
     const roster = await this.roster(record.resourceKey);
     const version = record.version + 1;
     const dialog = { ...record.dialog, localSeq: record.dialog.localSeq + 1 };
-    const body = roster ? buildConferenceInfo(conferenceDocument(record.resourceUri, roster.conference, roster.participants, version)) : undefined;
+    const body = roster
+      ? buildConferenceInfo(
+          conferenceDocument(record.resourceUri, roster.conference, roster.participants, version),
+        )
+      : undefined;
     const request = this.buildNotify({ ...record, version, dialog }, `terminated;reason=${reason}`, body);
     const status = await this.opts.send(request, record.flow);
     this.opts.logger.info({ subscription: key, reason, status }, 'subscription terminated');

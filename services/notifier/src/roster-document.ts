@@ -11,7 +11,9 @@ const SUBSCRIBING = new Set(['subscriber', 'both']);
  */
 export function usersOf(participants: ParticipantRecord[]): Map<string, ConferenceUser> {
   const users = new Map<string, ConferenceUser>();
-  for (const p of [...participants].sort((a, b) => a.joinedAt - b.joinedAt || a.legId.localeCompare(b.legId))) {
+  for (const p of [...participants].sort(
+    (a, b) => a.joinedAt - b.joinedAt || a.legId.localeCompare(b.legId),
+  )) {
     let user = users.get(p.aor);
     if (!user) {
       user = { entity: p.aor, displayText: p.displayName, state: 'full', role: p.role, endpoints: [] };
@@ -29,7 +31,10 @@ export function usersOf(participants: ParticipantRecord[]): Map<string, Conferen
   return users;
 }
 
-export function countsOf(participants: ParticipantRecord[]): { publisherCount: number; subscriberCount: number } {
+export function countsOf(participants: ParticipantRecord[]): {
+  publisherCount: number;
+  subscriberCount: number;
+} {
   return {
     publisherCount: participants.filter((p) => PUBLISHING.has(p.role)).length,
     subscriberCount: participants.filter((p) => SUBSCRIBING.has(p.role)).length,
@@ -46,7 +51,8 @@ export function conferenceDocument(
   const users = usersOf(participants);
   const listed: ConferenceUser[] = [];
   if (onlyUsers) {
-    for (const aor of onlyUsers) listed.push(users.get(aor) ?? { entity: aor, state: 'deleted', endpoints: [] });
+    for (const aor of onlyUsers)
+      listed.push(users.get(aor) ?? { entity: aor, state: 'deleted', endpoints: [] });
   } else {
     listed.push(...users.values());
   }

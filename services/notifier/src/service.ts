@@ -1,19 +1,27 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { BusMembership, GrpcClientPool, JsonBucket, asyncUnary, rendezvousOwner, startGrpcServer, unary } from '@sip-pubsub/platform';
+import {
+  asyncUnary,
+  BusMembership,
+  GrpcClientPool,
+  JsonBucket,
+  rendezvousOwner,
+  startGrpcServer,
+  unary,
+} from '@sip-pubsub/platform';
 import {
   BUCKETS,
-  type SendRequestRequest,
-  type SendRequestResponse__Output,
-  type SignallingEdgeClient,
-  type SipRequestEnvelope__Output,
-  type SipResponseEnvelope,
   conferenceRecordSchema,
   contracts,
   decodeEvent,
   participantRecordSchema,
   rosterEventSchema,
+  type SendRequestRequest,
+  type SendRequestResponse__Output,
+  type SignallingEdgeClient,
+  type SipRequestEnvelope__Output,
+  type SipResponseEnvelope,
   subjects,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
@@ -25,15 +33,27 @@ import { ConferenceNotifier, type RequestSender } from './notifier.js';
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
 
-export async function startNotifier(config: NotifierConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
+export async function startNotifier(
+  config: NotifierConfig,
+  ctx: ServiceContext,
+): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus } = ctx;
   const [conferences, participants, subscriptions] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.subscriptions),
   ]);
-  const notifies = new Counter({ name: 'notifier_notify_total', help: 'NOTIFY requests sent, by final status class', labelNames: ['status'], registers: [ctx.registry] });
-  const active = new Gauge({ name: 'notifier_subscriptions', help: 'Subscriptions owned by this replica', registers: [ctx.registry] });
+  const notifies = new Counter({
+    name: 'notifier_notify_total',
+    help: 'NOTIFY requests sent, by final status class',
+    labelNames: ['status'],
+    registers: [ctx.registry],
+  });
+  const active = new Gauge({
+    name: 'notifier_subscriptions',
+    help: 'Subscriptions owned by this replica',
+    registers: [ctx.registry],
+  });
 
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   let membership: BusMembership | undefined;
@@ -52,7 +72,13 @@ export async function startNotifier(config: NotifierConfig, ctx: ServiceContext)
       'SendRequest',
       {
         message: serializeMessage(request),
-        flow: { transport: flow.transport, remoteHost: flow.remoteHost, remotePort: flow.remotePort, connectionId: flow.connectionId ?? '', edgeId: edge.id },
+        flow: {
+          transport: flow.transport,
+          remoteHost: flow.remoteHost,
+          remotePort: flow.remotePort,
+          connectionId: flow.connectionId ?? '',
+          edgeId: edge.id,
+        },
       },
       config.EDGE_RPC_TIMEOUT_MS,
     );
@@ -100,12 +126,19 @@ export async function startNotifier(config: NotifierConfig, ctx: ServiceContext)
     ],
   });
 
-  const self: Member = { id: ctx.instanceId, service: NOTIFIER_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: {} };
+  const self: Member = {
+    id: ctx.instanceId,
+    service: NOTIFIER_SERVICE,
+    address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+    meta: {},
+  };
   membership = new BusMembership({ bus, self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE], logger });
   const owns = (resourceKey: string): boolean => {
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.
-    return (rendezvousOwner(resourceKey, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id;
+    return (
+      (rendezvousOwner(resourceKey, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id
+    );
   };
 
   const roster = bus.subscribe(subjects.rosterAll, (msg) => {
@@ -115,12 +148,18 @@ export async function startNotifier(config: NotifierConfig, ctx: ServiceContext)
       return;
     }
     if (!owns(decoded.value.conferenceId)) return;
-    notifier.onRoster(decoded.value).catch((err: Error) => logger.error({ conferenceId: decoded.value.conferenceId, err: err.message }, 'roster event failed'));
+    notifier
+      .onRoster(decoded.value)
+      .catch((err: Error) =>
+        logger.error({ conferenceId: decoded.value.conferenceId, err: err.message }, 'roster event failed'),
+      );
   });
 
   membership.on('change', (service) => {
     if (service !== NOTIFIER_SERVICE) return;
-    notifier.adopt(owns).catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
+    notifier
+      .adopt(owns)
+      .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
   });
   await membership.start();
   await notifier.adopt(owns);
