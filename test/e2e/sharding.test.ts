@@ -3,7 +3,7 @@
 // subscribers on both, each publication once and in order.
 import { type SenmlPack, SipPubSubClient } from '@sip-pubsub/client';
 import { GrpcClientPool, unary } from '@sip-pubsub/platform';
-import { type MediaRelayClient, type StatsResponse__Output, contracts } from '@sip-pubsub/proto';
+import { contracts, type MediaRelayClient, type StatsResponse__Output } from '@sip-pubsub/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startSeparateProcesses } from '../support/brokers.js';
 import { eventually } from './first-light.js';
@@ -13,7 +13,10 @@ describe('media sharding over two relay processes', () => {
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   beforeAll(async () => {
     // One leg per relay before spreading; relays report their load every 200 ms.
-    broker = await startSeparateProcesses({ relays: 2, env: { RELAY_SPREAD_LEGS: '1', RELAY_LOAD_INTERVAL_MS: '200' } });
+    broker = await startSeparateProcesses({
+      relays: 2,
+      env: { RELAY_SPREAD_LEGS: '1', RELAY_LOAD_INTERVAL_MS: '200' },
+    });
   }, 60_000);
   afterAll(async () => {
     relayClients.close();
@@ -45,7 +48,11 @@ describe('media sharding over two relay processes', () => {
       }
 
       const relays = broker.services!.filter((s) => s.name === 'media-relay');
-      const stats = await Promise.all(relays.map((r) => unary<object, StatsResponse__Output>(relayClients.get(`127.0.0.1:${r.grpcPort}`), 'Stats', {})));
+      const stats = await Promise.all(
+        relays.map((r) =>
+          unary<object, StatsResponse__Output>(relayClients.get(`127.0.0.1:${r.grpcPort}`), 'Stats', {}),
+        ),
+      );
       const legsOn = stats.map((s) => s.topics.reduce((n, t) => n + t.legs, 0));
       const subscribersOn = stats.map((s) => s.topics.reduce((n, t) => n + t.subscriberLegs, 0));
       expect(legsOn.reduce((a, b) => a + b)).toBe(4);
@@ -58,7 +65,8 @@ describe('media sharding over two relay processes', () => {
         await publisher.publish([{ n: 'urn:dev:x:temp', v }]);
         await new Promise((r) => setTimeout(r, 5));
       }
-      for (const [i, values] of received.entries()) await eventually(`all publications at subscriber ${i}`, () => values.length >= sent.length);
+      for (const [i, values] of received.entries())
+        await eventually(`all publications at subscriber ${i}`, () => values.length >= sent.length);
       await new Promise((r) => setTimeout(r, 300)); // a duplicate would have arrived by now
       for (const values of received) expect(values).toEqual(sent);
     } finally {

@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isValidCompound, parseRtcp, type RtcpPacket, RtcpParseError, RtcpSerializeError, SDES_CNAME, serializeRtcp } from './rtcp-packet.js';
+import {
+  isValidCompound,
+  parseRtcp,
+  type RtcpPacket,
+  RtcpParseError,
+  RtcpSerializeError,
+  SDES_CNAME,
+  serializeRtcp,
+} from './rtcp-packet.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -13,7 +21,16 @@ const BYE = '81cb 0003 11223344 04 676f6e65 000000';
 describe('RTCP wire vectors (RFC 3550 §6.4–§6.6)', () => {
   it('sender report without report blocks', () => {
     const [sr] = parseRtcp(hex(SR));
-    expect(sr).toEqual({ type: 'sr', ssrc: 0x11223344, ntpSeconds: 0x83aa7e80, ntpFraction: 0x80000000, rtpTimestamp: 0x1000, packetCount: 10, octetCount: 256, reports: [] });
+    expect(sr).toEqual({
+      type: 'sr',
+      ssrc: 0x11223344,
+      ntpSeconds: 0x83aa7e80,
+      ntpFraction: 0x80000000,
+      rtpTimestamp: 0x1000,
+      packetCount: 10,
+      octetCount: 256,
+      reports: [],
+    });
     expect(serializeRtcp([sr])).toEqual(hex(SR));
   });
 
@@ -22,20 +39,35 @@ describe('RTCP wire vectors (RFC 3550 §6.4–§6.6)', () => {
     expect(rr).toEqual({
       type: 'rr',
       ssrc: 0xaabbccdd,
-      reports: [{ ssrc: 0x11223344, fractionLost: 5, cumulativeLost: -2, highestSequence: 0x10010, jitter: 32, lastSr: 0x7e808000, delaySinceLastSr: 0x10000 }],
+      reports: [
+        {
+          ssrc: 0x11223344,
+          fractionLost: 5,
+          cumulativeLost: -2,
+          highestSequence: 0x10010,
+          jitter: 32,
+          lastSr: 0x7e808000,
+          delaySinceLastSr: 0x10000,
+        },
+      ],
     });
     expect(serializeRtcp([rr])).toEqual(hex(RR));
   });
 
   it('SDES CNAME chunk padded to a word boundary with the END item', () => {
     const [sdes] = parseRtcp(hex(SDES));
-    expect(sdes).toEqual({ type: 'sdes', chunks: [{ ssrc: 0x11223344, items: [{ type: SDES_CNAME, text: 'sensor' }] }] });
+    expect(sdes).toEqual({
+      type: 'sdes',
+      chunks: [{ ssrc: 0x11223344, items: [{ type: SDES_CNAME, text: 'sensor' }] }],
+    });
     expect(serializeRtcp([sdes])).toEqual(hex(SDES));
   });
 
   it('SDES item ending on a word boundary gets a whole word of nulls', () => {
     const wire = hex('81ca 0003 00000001 0102 6162 00000000');
-    expect(parseRtcp(wire)).toEqual([{ type: 'sdes', chunks: [{ ssrc: 1, items: [{ type: 1, text: 'ab' }] }] }]);
+    expect(parseRtcp(wire)).toEqual([
+      { type: 'sdes', chunks: [{ ssrc: 1, items: [{ type: 1, text: 'ab' }] }] },
+    ]);
     expect(serializeRtcp(parseRtcp(wire))).toEqual(wire);
   });
 
@@ -55,7 +87,9 @@ describe('RTCP wire vectors (RFC 3550 §6.4–§6.6)', () => {
   });
 
   it('padding on the last packet is removed; APP packets are kept as they are', () => {
-    expect(parseRtcp(hex('a0c9 0002 aabbccdd 00000004'))).toEqual([{ type: 'rr', ssrc: 0xaabbccdd, reports: [] }]);
+    expect(parseRtcp(hex('a0c9 0002 aabbccdd 00000004'))).toEqual([
+      { type: 'rr', ssrc: 0xaabbccdd, reports: [] },
+    ]);
     const app = hex('80cc 0002 11223344 6e616d65');
     const parts = parseRtcp(app);
     expect(parts[0]).toMatchObject({ type: 'other', packetType: 204, count: 0 });
@@ -79,9 +113,19 @@ describe('RTCP wire vectors (RFC 3550 §6.4–§6.6)', () => {
   });
 
   it('refuses values that do not fit their fields', () => {
-    const block = { ssrc: 1, fractionLost: 0, cumulativeLost: 0x800000, highestSequence: 0, jitter: 0, lastSr: 0, delaySinceLastSr: 0 };
+    const block = {
+      ssrc: 1,
+      fractionLost: 0,
+      cumulativeLost: 0x800000,
+      highestSequence: 0,
+      jitter: 0,
+      lastSr: 0,
+      delaySinceLastSr: 0,
+    };
     expect(() => serializeRtcp([{ type: 'rr', ssrc: 1, reports: [block] }])).toThrow(RtcpSerializeError);
-    expect(() => serializeRtcp([{ type: 'sdes', chunks: [{ ssrc: 1, items: [{ type: 1, text: 'x'.repeat(256) }] }] }])).toThrow('exceeds 255');
+    expect(() =>
+      serializeRtcp([{ type: 'sdes', chunks: [{ ssrc: 1, items: [{ type: 1, text: 'x'.repeat(256) }] }] }]),
+    ).toThrow('exceeds 255');
     expect(() => serializeRtcp([{ type: 'rr', ssrc: -1, reports: [] }])).toThrow('SSRC -1');
   });
 });
@@ -99,12 +143,40 @@ const block = fc.record({
 const words = fc.uint8Array({ maxLength: 12 }).map((a) => a.subarray(0, a.length - (a.length % 4)));
 const text = fc.string({ maxLength: 40 });
 const packet: fc.Arbitrary<RtcpPacket> = fc.oneof(
-  fc.record({ type: fc.constant('sr' as const), ssrc: u32, ntpSeconds: u32, ntpFraction: u32, rtpTimestamp: u32, packetCount: u32, octetCount: u32, reports: fc.array(block, { maxLength: 3 }) }),
-  fc.record({ type: fc.constant('rr' as const), ssrc: u32, reports: fc.array(block, { maxLength: 3 }), extension: words.filter((w) => w.length > 0) }),
-  fc.record({ type: fc.constant('sdes' as const), chunks: fc.array(fc.record({ ssrc: u32, items: fc.array(fc.record({ type: fc.integer({ min: 1, max: 8 }), text }), { maxLength: 3 }) }), { maxLength: 3 }) }),
+  fc.record({
+    type: fc.constant('sr' as const),
+    ssrc: u32,
+    ntpSeconds: u32,
+    ntpFraction: u32,
+    rtpTimestamp: u32,
+    packetCount: u32,
+    octetCount: u32,
+    reports: fc.array(block, { maxLength: 3 }),
+  }),
+  fc.record({
+    type: fc.constant('rr' as const),
+    ssrc: u32,
+    reports: fc.array(block, { maxLength: 3 }),
+    extension: words.filter((w) => w.length > 0),
+  }),
+  fc.record({
+    type: fc.constant('sdes' as const),
+    chunks: fc.array(
+      fc.record({
+        ssrc: u32,
+        items: fc.array(fc.record({ type: fc.integer({ min: 1, max: 8 }), text }), { maxLength: 3 }),
+      }),
+      { maxLength: 3 },
+    ),
+  }),
   fc.record({ type: fc.constant('bye' as const), ssrcs: fc.array(u32, { maxLength: 4 }) }),
   fc.record({ type: fc.constant('bye' as const), ssrcs: fc.array(u32, { maxLength: 4 }), reason: text }),
-  fc.record({ type: fc.constant('other' as const), packetType: fc.integer({ min: 204, max: 210 }), count: fc.nat({ max: 31 }), body: words }),
+  fc.record({
+    type: fc.constant('other' as const),
+    packetType: fc.integer({ min: 204, max: 210 }),
+    count: fc.nat({ max: 31 }),
+    body: words,
+  }),
 );
 
 describe('RTCP properties', () => {
@@ -132,7 +204,8 @@ describe('RTCP properties', () => {
 
 // Parsed byte fields are views into a Buffer; compare contents.
 function normaliseBytes(p: RtcpPacket): RtcpPacket {
-  if (p.type === 'rr' || p.type === 'sr') return p.extension ? { ...p, extension: Buffer.from(p.extension) } : p;
+  if (p.type === 'rr' || p.type === 'sr')
+    return p.extension ? { ...p, extension: Buffer.from(p.extension) } : p;
   if (p.type === 'other') return { ...p, body: Buffer.from(p.body) };
   return p;
 }

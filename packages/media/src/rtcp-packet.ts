@@ -90,9 +90,11 @@ export function parseRtcp(buf: Uint8Array): RtcpPacket[] {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const packets: RtcpPacket[] = [];
   let offset = 0;
-  if (buf.length < 4) throw new RtcpParseError(`datagram of ${buf.length} bytes is shorter than an RTCP header`);
+  if (buf.length < 4)
+    throw new RtcpParseError(`datagram of ${buf.length} bytes is shorter than an RTCP header`);
   while (offset < buf.length) {
-    if (offset + 4 > buf.length) throw new RtcpParseError(`${buf.length - offset} stray bytes after the last RTCP packet`);
+    if (offset + 4 > buf.length)
+      throw new RtcpParseError(`${buf.length - offset} stray bytes after the last RTCP packet`);
     const b0 = buf[offset];
     if (b0 >> 6 !== 2) throw new RtcpParseError(`RTCP version ${b0 >> 6} at byte ${offset}, expected 2`);
     const padded = (b0 & 0x20) !== 0;
@@ -100,10 +102,12 @@ export function parseRtcp(buf: Uint8Array): RtcpPacket[] {
     const packetType = buf[offset + 1];
     const size = (view.getUint16(offset + 2) + 1) * 4;
     const end = offset + size;
-    if (end > buf.length) throw new RtcpParseError(`RTCP packet type ${packetType} of ${size} bytes overruns the datagram`);
+    if (end > buf.length)
+      throw new RtcpParseError(`RTCP packet type ${packetType} of ${size} bytes overruns the datagram`);
     let bodyEnd = end;
     if (padded) {
-      if (end !== buf.length) throw new RtcpParseError('only the last packet of a compound packet may be padded');
+      if (end !== buf.length)
+        throw new RtcpParseError('only the last packet of a compound packet may be padded');
       const pad = buf[end - 1];
       if (pad === 0 || pad > size - 4) throw new RtcpParseError(`padding count ${pad} is invalid`);
       bodyEnd -= pad;
@@ -114,9 +118,17 @@ export function parseRtcp(buf: Uint8Array): RtcpPacket[] {
   return packets;
 }
 
-function parseOne(buf: Uint8Array, view: DataView, packetType: number, count: number, start: number, end: number): RtcpPacket {
+function parseOne(
+  buf: Uint8Array,
+  view: DataView,
+  packetType: number,
+  count: number,
+  start: number,
+  end: number,
+): RtcpPacket {
   const need = (bytes: number, what: string) => {
-    if (start + bytes > end) throw new RtcpParseError(`${what} needs ${bytes} bytes, the packet has ${end - start}`);
+    if (start + bytes > end)
+      throw new RtcpParseError(`${what} needs ${bytes} bytes, the packet has ${end - start}`);
   };
   switch (packetType) {
     case RTCP_SR: {
@@ -138,7 +150,11 @@ function parseOne(buf: Uint8Array, view: DataView, packetType: number, count: nu
     }
     case RTCP_RR: {
       need(4 + count * REPORT_BLOCK_SIZE, `RR with ${count} report blocks`);
-      const rr: ReceiverReport = { type: 'rr', ssrc: view.getUint32(start), reports: parseReportBlocks(view, start + 4, count) };
+      const rr: ReceiverReport = {
+        type: 'rr',
+        ssrc: view.getUint32(start),
+        reports: parseReportBlocks(view, start + 4, count),
+      };
       const extAt = start + 4 + count * REPORT_BLOCK_SIZE;
       if (extAt < end) rr.extension = buf.subarray(extAt, end);
       return rr;
@@ -153,7 +169,8 @@ function parseOne(buf: Uint8Array, view: DataView, packetType: number, count: nu
       const reasonAt = start + count * 4;
       if (reasonAt < end) {
         const length = buf[reasonAt];
-        if (reasonAt + 1 + length > end) throw new RtcpParseError(`BYE reason of ${length} bytes overruns the packet`);
+        if (reasonAt + 1 + length > end)
+          throw new RtcpParseError(`BYE reason of ${length} bytes overruns the packet`);
         bye.reason = decodeText(buf.subarray(reasonAt + 1, reasonAt + 1 + length), 'BYE reason');
       }
       return bye;
@@ -182,7 +199,13 @@ function parseReportBlocks(view: DataView, at: number, count: number): ReportBlo
   return blocks;
 }
 
-function parseSdesChunks(buf: Uint8Array, view: DataView, count: number, start: number, end: number): SourceDescription['chunks'] {
+function parseSdesChunks(
+  buf: Uint8Array,
+  view: DataView,
+  count: number,
+  start: number,
+  end: number,
+): SourceDescription['chunks'] {
   const chunks: SourceDescription['chunks'] = [];
   let at = start;
   for (let c = 0; c < count; c++) {
@@ -196,7 +219,8 @@ function parseSdesChunks(buf: Uint8Array, view: DataView, count: number, start: 
       if (type === 0) break;
       if (at + 2 > end) throw new RtcpParseError(`SDES item of type ${type} is truncated`);
       const length = buf[at + 1];
-      if (at + 2 + length > end) throw new RtcpParseError(`SDES item of type ${type} and ${length} bytes overruns the packet`);
+      if (at + 2 + length > end)
+        throw new RtcpParseError(`SDES item of type ${type} and ${length} bytes overruns the packet`);
       items.push({ type, text: decodeText(buf.subarray(at + 2, at + 2 + length), `SDES item type ${type}`) });
       at += 2 + length;
     }
@@ -258,14 +282,16 @@ function serializeOne(p: RtcpPacket): Buffer {
       return out;
     }
     case 'sdes': {
-      if (p.chunks.length > 31) throw new RtcpSerializeError(`${p.chunks.length} SDES chunks, at most 31 fit`);
+      if (p.chunks.length > 31)
+        throw new RtcpSerializeError(`${p.chunks.length} SDES chunks, at most 31 fit`);
       const encoded = p.chunks.map((chunk) => {
         checkUint(chunk.ssrc, 32, 'SSRC');
         const items = chunk.items.map((item) => {
           checkUint(item.type, 8, 'SDES item type');
           if (item.type === 0) throw new RtcpSerializeError('SDES item type 0 is the END marker');
           const text = utf8Encoder.encode(item.text);
-          if (text.length > 255) throw new RtcpSerializeError(`SDES item of ${text.length} bytes exceeds 255`);
+          if (text.length > 255)
+            throw new RtcpSerializeError(`SDES item of ${text.length} bytes exceeds 255`);
           return { type: item.type, text };
         });
         const length = alignUp(4 + items.reduce((n, i) => n + 2 + i.text.length, 0) + 1);
@@ -288,8 +314,13 @@ function serializeOne(p: RtcpPacket): Buffer {
     case 'bye': {
       if (p.ssrcs.length > 31) throw new RtcpSerializeError(`${p.ssrcs.length} BYE sources, at most 31 fit`);
       const reason = p.reason === undefined ? undefined : utf8Encoder.encode(p.reason);
-      if (reason && reason.length > 255) throw new RtcpSerializeError(`BYE reason of ${reason.length} bytes exceeds 255`);
-      const out = header(RTCP_BYE, p.ssrcs.length, alignUp(p.ssrcs.length * 4 + (reason ? 1 + reason.length : 0)));
+      if (reason && reason.length > 255)
+        throw new RtcpSerializeError(`BYE reason of ${reason.length} bytes exceeds 255`);
+      const out = header(
+        RTCP_BYE,
+        p.ssrcs.length,
+        alignUp(p.ssrcs.length * 4 + (reason ? 1 + reason.length : 0)),
+      );
       p.ssrcs.forEach((ssrc, i) => {
         checkUint(ssrc, 32, 'SSRC');
         out.writeUInt32BE(ssrc, 4 + i * 4);
@@ -303,7 +334,8 @@ function serializeOne(p: RtcpPacket): Buffer {
     case 'other': {
       checkUint(p.packetType, 8, 'packet type');
       checkUint(p.count, 5, 'count');
-      if (p.body.length % 4 !== 0) throw new RtcpSerializeError(`packet body of ${p.body.length} bytes is not a whole number of words`);
+      if (p.body.length % 4 !== 0)
+        throw new RtcpSerializeError(`packet body of ${p.body.length} bytes is not a whole number of words`);
       const out = header(p.packetType, p.count, p.body.length);
       out.set(p.body, 4);
       return out;
@@ -327,7 +359,8 @@ function checkReportCount(n: number): void {
 
 function checkExtension(ext: Uint8Array | undefined): Uint8Array {
   if (!ext) return new Uint8Array(0);
-  if (ext.length % 4 !== 0) throw new RtcpSerializeError(`profile extension of ${ext.length} bytes is not a whole number of words`);
+  if (ext.length % 4 !== 0)
+    throw new RtcpSerializeError(`profile extension of ${ext.length} bytes is not a whole number of words`);
   return ext;
 }
 

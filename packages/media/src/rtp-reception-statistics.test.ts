@@ -6,15 +6,23 @@ describe('RtpReceptionStatistics (RFC 3550 §A.1, §A.3, §A.8)', () => {
   it('counts expected, received and lost across a sequence wrap, with fraction lost per interval', () => {
     const s = new RtpReceptionStatistics(7);
     const seqs = [65533, 65534, 65535, 1, 2]; // 0 is missing
-    seqs.forEach((q, i) => s.onPacket(q, 1000 + i * 100, 5000 + i * 100));
+    for (const [i, q] of seqs.entries()) s.onPacket(q, 1000 + i * 100, 5000 + i * 100);
     expect(s.expected).toBe(6);
     expect(s.received).toBe(5);
     expect(s.cumulativeLost).toBe(1);
     expect(s.extendedHighestSequence).toBe(0x10002);
     const first = s.report(6000)!;
-    expect(first).toMatchObject({ ssrc: 7, fractionLost: Math.floor(256 / 6), cumulativeLost: 1, highestSequence: 0x10002, jitter: 0, lastSr: 0, delaySinceLastSr: 0 });
+    expect(first).toMatchObject({
+      ssrc: 7,
+      fractionLost: Math.floor(256 / 6),
+      cumulativeLost: 1,
+      highestSequence: 0x10002,
+      jitter: 0,
+      lastSr: 0,
+      delaySinceLastSr: 0,
+    });
     // Next interval: 4 expected (3..6), all received.
-    [3, 4, 5, 6].forEach((q) => s.onPacket(q, 2000, 6000));
+    for (const q of [3, 4, 5, 6]) s.onPacket(q, 2000, 6000);
     expect(s.report(7000)!.fractionLost).toBe(0);
   });
 
@@ -48,7 +56,7 @@ describe('RtpReceptionStatistics (RFC 3550 §A.1, §A.3, §A.8)', () => {
     const s = new RtpReceptionStatistics(1);
     // Sent every 100 ms; arrivals alternate early/late by 20 ms: |D| is 20 then 40, 40, …
     const arrivals = [0, 120, 180, 320, 380];
-    arrivals.forEach((a, i) => s.onPacket(i, i * 100, a));
+    for (const [i, a] of arrivals.entries()) s.onPacket(i, i * 100, a);
     // Reference computation in floating point, then scaled the way §A.8 does.
     let j = 0;
     let prev = arrivals[0];
@@ -76,19 +84,23 @@ describe('RtpReceptionStatistics (RFC 3550 §A.1, §A.3, §A.8)', () => {
 
   it('for in-order streams with gaps, expected − received equals the number skipped', () => {
     fc.assert(
-      fc.property(fc.nat({ max: 0xffff }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 300 }), (start, steps) => {
-        const s = new RtpReceptionStatistics(1);
-        let q = start;
-        s.onPacket(q, 0, 0);
-        let skipped = 0;
-        for (const step of steps) {
-          q = (q + step) & 0xffff;
-          skipped += step - 1;
+      fc.property(
+        fc.nat({ max: 0xffff }),
+        fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 300 }),
+        (start, steps) => {
+          const s = new RtpReceptionStatistics(1);
+          let q = start;
           s.onPacket(q, 0, 0);
-        }
-        expect(s.cumulativeLost).toBe(skipped);
-        expect(s.extendedHighestSequence & 0xffff).toBe(q);
-      }),
+          let skipped = 0;
+          for (const step of steps) {
+            q = (q + step) & 0xffff;
+            skipped += step - 1;
+            s.onPacket(q, 0, 0);
+          }
+          expect(s.cumulativeLost).toBe(skipped);
+          expect(s.extendedHighestSequence & 0xffff).toBe(q);
+        },
+      ),
     );
   });
 });

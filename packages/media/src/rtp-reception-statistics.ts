@@ -104,7 +104,8 @@ export class RtpReceptionStatistics {
     this.expectedPrior = expected;
     this.receivedPrior = this.received;
     const lostInterval = expectedInterval - receivedInterval;
-    const fractionLost = expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
+    const fractionLost =
+      expectedInterval === 0 || lostInterval <= 0 ? 0 : Math.floor((lostInterval * 256) / expectedInterval);
     const lost = Math.max(-0x800000, Math.min(0x7fffff, this.cumulativeLost));
     return {
       ssrc: this.ssrc >>> 0,
@@ -113,7 +114,8 @@ export class RtpReceptionStatistics {
       highestSequence: this.extendedHighestSequence,
       jitter: this.jitter >>> 0,
       lastSr: this.lastSrMiddle,
-      delaySinceLastSr: this.lastSrMiddle === 0 ? 0 : Math.floor(((nowMs - this.lastSrArrivalMs) * 65536) / 1000) >>> 0,
+      delaySinceLastSr:
+        this.lastSrMiddle === 0 ? 0 : Math.floor(((nowMs - this.lastSrArrivalMs) * 65536) / 1000) >>> 0,
     };
   }
 

@@ -4,7 +4,14 @@ import { T140Transmitter } from './t140-transmitter.js';
 
 describe('T140MixerReceiver (RFC 9071)', () => {
   const stream = () => {
-    const tx = new T140Transmitter({ ssrc: 0x99, t140Pt: 98, redPt: 100, bufferMs: 100, mixer: true, initialSequence: 65534 });
+    const tx = new T140Transmitter({
+      ssrc: 0x99,
+      t140Pt: 98,
+      redPt: 100,
+      bufferMs: 100,
+      mixer: true,
+      initialSequence: 65534,
+    });
     const packets = [];
     tx.write('a1', 1);
     tx.write('b1', 2);

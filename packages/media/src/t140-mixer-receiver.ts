@@ -2,10 +2,10 @@
 // sources, each named by its first CSRC; redundancy is per source, so a gap is filled from the next
 // packet of each source, matched by timestamp instead of by sequence number.
 
-import { MISSING_TEXT_MARKER } from './t140-receiver.js';
 import { parseRed, RedParseError } from './red.js';
 import type { RtpPacket } from './rtp-packet.js';
 import { sequenceDelta } from './sequence-number.js';
+import { MISSING_TEXT_MARKER } from './t140-receiver.js';
 
 export interface T140MixedDelivery {
   /** The contributing source (first CSRC, or the SSRC when the packet names none). */
@@ -53,7 +53,10 @@ export class T140MixerReceiver {
         throw err;
       }
       primary = red.primary.payloadType === this.opts.t140Pt ? red.primary.data : new Uint8Array(0);
-      redundant = red.redundant.map((b) => ({ timestamp: (p.timestamp - b.timestampOffset) >>> 0, data: b.payloadType === this.opts.t140Pt ? b.data : new Uint8Array(0) }));
+      redundant = red.redundant.map((b) => ({
+        timestamp: (p.timestamp - b.timestampOffset) >>> 0,
+        data: b.payloadType === this.opts.t140Pt ? b.data : new Uint8Array(0),
+      }));
     } else if (p.payloadType === this.opts.t140Pt) {
       primary = p.payload;
     } else {
@@ -70,7 +73,9 @@ export class T140MixerReceiver {
       this.sources.set(source, state);
     } else if (this.unaccounted > 0) {
       // Blocks stamped after this source's last packet were sent in packets we never saw.
-      const newer = redundant.filter((b) => b.data.length > 0 && ((b.timestamp - state!.lastTimestamp) | 0) > 0);
+      const newer = redundant.filter(
+        (b) => b.data.length > 0 && ((b.timestamp - state!.lastTimestamp) | 0) > 0,
+      );
       if (newer.length === redundant.length && redundant.length > 0 && redundant[0].data.length > 0) {
         // Even the oldest generation is new to us: text older than it may be gone too.
         text += `${state.decoder.decode()}${MISSING_TEXT_MARKER}`;

@@ -14,7 +14,13 @@ describe('T140Transmitter buffering (RFC 4103 §5)', () => {
     tx.write('a');
     expect(tx.nextDueAt()).toBe(Number.NEGATIVE_INFINITY);
     const [first] = tx.poll(1000);
-    expect(first).toMatchObject({ marker: true, sequenceNumber: 10, timestamp: 1000, payloadType: 100, csrcs: [] });
+    expect(first).toMatchObject({
+      marker: true,
+      sequenceNumber: 10,
+      timestamp: 1000,
+      payloadType: 100,
+      csrcs: [],
+    });
     expect(text(red(first).primary.data)).toBe('a');
     tx.write('b');
     tx.write('c');
@@ -24,7 +30,10 @@ describe('T140Transmitter buffering (RFC 4103 §5)', () => {
     expect(second.marker).toBe(false);
     const r = red(second);
     expect(text(r.primary.data)).toBe('bc');
-    expect(r.redundant.map((b) => [text(b.data), b.timestampOffset])).toEqual([['', 0], ['a', 300]]);
+    expect(r.redundant.map((b) => [text(b.data), b.timestampOffset])).toEqual([
+      ['', 0],
+      ['a', 300],
+    ]);
     // Two redundancy-only packets follow at the same interval, then the stream is idle.
     expect(tx.nextDueAt()).toBe(1600);
     const [third] = tx.poll(1600);
@@ -62,7 +71,14 @@ describe('T140Transmitter buffering (RFC 4103 §5)', () => {
 
 describe('T140Transmitter as an RFC 9071 mixer', () => {
   it('one source per packet, CSRC = source, one sequence, redundancy per source across a switch', () => {
-    const tx = new T140Transmitter({ ssrc: 0xaaaa, t140Pt: 98, redPt: 100, bufferMs: 100, mixer: true, initialSequence: 0 });
+    const tx = new T140Transmitter({
+      ssrc: 0xaaaa,
+      t140Pt: 98,
+      redPt: 100,
+      bufferMs: 100,
+      mixer: true,
+      initialSequence: 0,
+    });
     tx.write('A1', 1);
     tx.write('B1', 2);
     const p0 = tx.poll(0);
@@ -84,24 +100,28 @@ describe('T140Transmitter as an RFC 9071 mixer', () => {
 
   it('a single-source stream decodes to the text written, whatever the write/poll pattern', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string({ maxLength: 30 }), fc.nat({ max: 700 })), { maxLength: 30 }), fc.nat({ max: 400 }), (writes, bufferMs) => {
-        const tx = new T140Transmitter({ ssrc: 3, t140Pt: 98, redPt: 100, bufferMs });
-        const rx = new T140Receiver({ t140Pt: 98, redPt: 100 });
-        let now = 0;
-        let got = '';
-        const pump = (until: number) => {
-          for (let due = tx.nextDueAt(); due !== undefined && due <= until; due = tx.nextDueAt()) {
-            for (const p of tx.poll(Math.max(now, due))) got += rx.receive(p).text;
+      fc.property(
+        fc.array(fc.tuple(fc.string({ maxLength: 30 }), fc.nat({ max: 700 })), { maxLength: 30 }),
+        fc.nat({ max: 400 }),
+        (writes, bufferMs) => {
+          const tx = new T140Transmitter({ ssrc: 3, t140Pt: 98, redPt: 100, bufferMs });
+          const rx = new T140Receiver({ t140Pt: 98, redPt: 100 });
+          let now = 0;
+          let got = '';
+          const pump = (until: number) => {
+            for (let due = tx.nextDueAt(); due !== undefined && due <= until; due = tx.nextDueAt()) {
+              for (const p of tx.poll(Math.max(now, due))) got += rx.receive(p).text;
+            }
+          };
+          for (const [s, gap] of writes) {
+            tx.write(s);
+            now += gap;
+            pump(now);
           }
-        };
-        for (const [s, gap] of writes) {
-          tx.write(s);
-          now += gap;
-          pump(now);
-        }
-        pump(Number.MAX_SAFE_INTEGER);
-        expect(got).toBe(writes.map(([s]) => s).join(''));
-      }),
+          pump(Number.MAX_SAFE_INTEGER);
+          expect(got).toBe(writes.map(([s]) => s).join(''));
+        },
+      ),
     );
   });
 });

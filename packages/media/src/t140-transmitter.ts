@@ -70,12 +70,16 @@ export class T140Transmitter {
     this.t140Pt = opts.t140Pt;
     this.redPt = opts.redPt;
     this.generations = opts.redPt === undefined ? 0 : (opts.generations ?? 2);
-    if (!Number.isInteger(this.generations) || this.generations < 0) throw new RangeError(`generations ${opts.generations} is not a non-negative integer`);
+    if (!Number.isInteger(this.generations) || this.generations < 0)
+      throw new RangeError(`generations ${opts.generations} is not a non-negative integer`);
     this.bufferMs = opts.bufferMs ?? DEFAULT_BUFFER_MS;
     if (!(this.bufferMs >= 0)) throw new RangeError(`bufferMs ${opts.bufferMs} is negative`);
     this.redundancyIntervalMs = opts.redundancyIntervalMs ?? Math.max(this.bufferMs, 50);
     this.maxBlockBytes = opts.maxBlockBytes ?? RED_MAX_BLOCK_LENGTH;
-    if (this.redPt !== undefined && this.maxBlockBytes > RED_MAX_BLOCK_LENGTH) throw new RangeError(`maxBlockBytes ${this.maxBlockBytes} exceeds the RED block limit ${RED_MAX_BLOCK_LENGTH}`);
+    if (this.redPt !== undefined && this.maxBlockBytes > RED_MAX_BLOCK_LENGTH)
+      throw new RangeError(
+        `maxBlockBytes ${this.maxBlockBytes} exceeds the RED block limit ${RED_MAX_BLOCK_LENGTH}`,
+      );
     if (this.maxBlockBytes < 4) throw new RangeError(`maxBlockBytes ${this.maxBlockBytes} is below 4`);
     this.mixer = opts.mixer ?? false;
     this.sequence = (opts.initialSequence ?? Math.floor(Math.random() * 0x10000)) & 0xffff;
@@ -124,7 +128,8 @@ export class T140Transmitter {
       if (at === undefined || at > nowMs) continue;
       if (s.text.length > 0) {
         const timestamp = this.timestampAt(nowMs);
-        for (const block of splitUtf8(encodeUtf8(s.text), this.maxBlockBytes)) out.push(this.packetize(s, block, timestamp));
+        for (const block of splitUtf8(encodeUtf8(s.text), this.maxBlockBytes))
+          out.push(this.packetize(s, block, timestamp));
         s.text = '';
         s.owed = this.generations;
       } else {
@@ -149,7 +154,8 @@ export class T140Transmitter {
   }
 
   private dueAt(s: SourceState): number | undefined {
-    if (s.text.length > 0) return s.lastSentAt === undefined ? Number.NEGATIVE_INFINITY : s.lastSentAt + this.bufferMs;
+    if (s.text.length > 0)
+      return s.lastSentAt === undefined ? Number.NEGATIVE_INFINITY : s.lastSentAt + this.bufferMs;
     if (s.owed > 0) return (s.lastSentAt ?? 0) + this.redundancyIntervalMs;
     return undefined;
   }
@@ -168,7 +174,8 @@ export class T140Transmitter {
     if (this.redPt !== undefined) {
       const redundant: RedBlock[] = s.history.map((g) => ({
         payloadType: this.t140Pt,
-        timestampOffset: g.timestamp === undefined ? 0 : Math.min(mod32(timestamp - g.timestamp), RED_MAX_TIMESTAMP_OFFSET),
+        timestampOffset:
+          g.timestamp === undefined ? 0 : Math.min(mod32(timestamp - g.timestamp), RED_MAX_TIMESTAMP_OFFSET),
         data: g.data,
       }));
       payload = serializeRed({ redundant, primary: { payloadType: this.t140Pt, data: primary } });

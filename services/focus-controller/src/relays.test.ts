@@ -7,7 +7,11 @@ describe('relay placement (DESIGN "Media sharding")', () => {
   });
 
   it('places on the top of the ranking, then on the least loaded of the top k', () => {
-    const legs = new Map([['r1', 0], ['r2', 0], ['r3', 0]]);
+    const legs = new Map([
+      ['r1', 0],
+      ['r2', 0],
+      ['r3', 0],
+    ]);
     const order = () => placementOrder(['r2', 'r1', 'r3'], (id) => legs.get(id)!, 2);
     expect(order()[0]).toBe('r2');
     legs.set('r2', 1);
@@ -19,10 +23,22 @@ describe('relay placement (DESIGN "Media sharding")', () => {
   it('counts legs from fresh load reports plus placements made since the last report', () => {
     let now = 10_000;
     const view = new RelayLoadView(() => now);
-    view.onReport({ relayId: 'r1', at: now, intervalMs: 1000, legs: 3, conferences: [{ conferenceId: 'c', legs: 3, publisherLegs: 1, subscriberLegs: 2, packetsPerSecond: 5 }] });
+    view.onReport({
+      relayId: 'r1',
+      at: now,
+      intervalMs: 1000,
+      legs: 3,
+      conferences: [{ conferenceId: 'c', legs: 3, publisherLegs: 1, subscriberLegs: 2, packetsPerSecond: 5 }],
+    });
     view.notePlacement('r1', 'c');
     expect(view.legsOn('r1', 'c')).toBe(4);
-    view.onReport({ relayId: 'r1', at: now, intervalMs: 1000, legs: 4, conferences: [{ conferenceId: 'c', legs: 4, publisherLegs: 1, subscriberLegs: 3, packetsPerSecond: 5 }] });
+    view.onReport({
+      relayId: 'r1',
+      at: now,
+      intervalMs: 1000,
+      legs: 4,
+      conferences: [{ conferenceId: 'c', legs: 4, publisherLegs: 1, subscriberLegs: 3, packetsPerSecond: 5 }],
+    });
     expect(view.legsOn('r1', 'c')).toBe(4);
     now += 3_001;
     expect(view.legsOn('r1', 'c')).toBe(0); // stale

@@ -3,7 +3,16 @@
 // relays report it on pubsub.load.<relayId>, passes a threshold, then one more relay per threshold.
 import type { Bus, BusSubscription, GrpcClientPool, Membership } from '@sip-pubsub/platform';
 import { rendezvousRank, unary } from '@sip-pubsub/platform';
-import { type LegAllocation__Output, type LegSpec, type MediaRelayClient, type RelayLoad, type ReleaseLegResponse__Output, decodeEvent, relayLoadSchema, subjects } from '@sip-pubsub/proto';
+import {
+  decodeEvent,
+  type LegAllocation__Output,
+  type LegSpec,
+  type MediaRelayClient,
+  type RelayLoad,
+  type ReleaseLegResponse__Output,
+  relayLoadSchema,
+  subjects,
+} from '@sip-pubsub/proto';
 
 export const RELAY_SERVICE = 'media-relay';
 
@@ -47,13 +56,19 @@ export class RelayLoadView {
   }
 
   onReport(report: RelayLoad): void {
-    this.reports.set(report.relayId, { report, legs: new Map(report.conferences.map((c) => [c.conferenceId, c.legs])) });
+    this.reports.set(report.relayId, {
+      report,
+      legs: new Map(report.conferences.map((c) => [c.conferenceId, c.legs])),
+    });
     this.placed.delete(report.relayId);
   }
 
   notePlacement(relayId: string, conferenceId: string): void {
     let byConference = this.placed.get(relayId);
-    if (!byConference) this.placed.set(relayId, (byConference = new Map()));
+    if (!byConference) {
+      byConference = new Map();
+      this.placed.set(relayId, byConference);
+    }
     byConference.set(conferenceId, (byConference.get(conferenceId) ?? 0) + 1);
   }
 
@@ -61,7 +76,9 @@ export class RelayLoadView {
   legsOn(relayId: string, conferenceId: string): number {
     const entry = this.reports.get(relayId);
     const fresh = entry && this.now() - entry.report.at <= entry.report.intervalMs * 3;
-    return (fresh ? (entry.legs.get(conferenceId) ?? 0) : 0) + (this.placed.get(relayId)?.get(conferenceId) ?? 0);
+    return (
+      (fresh ? (entry.legs.get(conferenceId) ?? 0) : 0) + (this.placed.get(relayId)?.get(conferenceId) ?? 0)
+    );
   }
 
   close(): void {
@@ -81,7 +98,11 @@ export function relaysFor(legs: number, legsPerRelay: number, available: number)
 }
 
 /** Orders candidates for a new leg: the top-k of the ranking, least loaded (in this conference) first, then the rest. */
-export function placementOrder(ranked: string[], legsOn: (relayId: string) => number, legsPerRelay: number): string[] {
+export function placementOrder(
+  ranked: string[],
+  legsOn: (relayId: string) => number,
+  legsPerRelay: number,
+): string[] {
   const total = ranked.reduce((n, id) => n + legsOn(id), 0);
   const k = relaysFor(total, legsPerRelay, ranked.length);
   const top = ranked.slice(0, k).map((id, rank) => ({ id, rank, legs: legsOn(id) }));
@@ -101,16 +122,30 @@ export class GrpcRelayDirectory implements RelayDirectory {
     const relays = this.membership.members(RELAY_SERVICE);
     const conferenceId = spec.conferenceId ?? '';
     const { load, legsPerRelay } = this.placement;
-    let ranked = rendezvousRank(conferenceId, relays.map((r) => r.id));
-    if (load && legsPerRelay) ranked = placementOrder(ranked, (id) => load.legsOn(id, conferenceId), legsPerRelay);
+    let ranked = rendezvousRank(
+      conferenceId,
+      relays.map((r) => r.id),
+    );
+    if (load && legsPerRelay)
+      ranked = placementOrder(ranked, (id) => load.legsOn(id, conferenceId), legsPerRelay);
     // Try in ranking order so a relay that is leaving does not fail the join.
     let lastError: unknown = new NoRelayAvailableError();
     for (const id of ranked) {
       const relay = relays.find((r) => r.id === id)!;
       try {
-        const allocation = await unary<LegSpec, LegAllocation__Output>(this.clients.get(relay.address), 'AllocateLeg', spec, this.deadlineMs);
+        const allocation = await unary<LegSpec, LegAllocation__Output>(
+          this.clients.get(relay.address),
+          'AllocateLeg',
+          spec,
+          this.deadlineMs,
+        );
         load?.notePlacement(allocation.relayId || relay.id, conferenceId);
-        return { relayId: allocation.relayId || relay.id, relayAddress: relay.address, host: allocation.host, port: allocation.port };
+        return {
+          relayId: allocation.relayId || relay.id,
+          relayAddress: relay.address,
+          host: allocation.host,
+          port: allocation.port,
+        };
       } catch (err) {
         lastError = err;
       }
@@ -119,11 +154,21 @@ export class GrpcRelayDirectory implements RelayDirectory {
   }
 
   async update(relayAddress: string, spec: LegSpec): Promise<void> {
-    await unary<LegSpec, LegAllocation__Output>(this.clients.get(relayAddress), 'UpdateLeg', spec, this.deadlineMs);
+    await unary<LegSpec, LegAllocation__Output>(
+      this.clients.get(relayAddress),
+      'UpdateLeg',
+      spec,
+      this.deadlineMs,
+    );
   }
 
   async release(relayAddress: string, conferenceId: string, legId: string): Promise<boolean> {
-    const res = await unary<object, ReleaseLegResponse__Output>(this.clients.get(relayAddress), 'ReleaseLeg', { conferenceId, legId }, this.deadlineMs);
+    const res = await unary<object, ReleaseLegResponse__Output>(
+      this.clients.get(relayAddress),
+      'ReleaseLeg',
+      { conferenceId, legId },
+      this.deadlineMs,
+    );
     return res.released;
   }
 }

@@ -29,5 +29,8 @@ export const relayConfigSchema = z
     RELAY_METRICS_TOP_TOPICS: env.int(20, 1, 1_000),
     MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
   })
-  .refine((c) => c.RELAY_PORT_MIN <= c.RELAY_PORT_MAX, { message: 'RELAY_PORT_MIN must not exceed RELAY_PORT_MAX', path: ['RELAY_PORT_MIN'] });
+  .refine((c) => c.RELAY_PORT_MIN <= c.RELAY_PORT_MAX, {
+    message: 'RELAY_PORT_MIN must not exceed RELAY_PORT_MAX',
+    path: ['RELAY_PORT_MIN'],
+  });
 export type RelayConfig = z.infer<typeof relayConfigSchema>;

@@ -1,3 +1,3 @@
-export { relayConfigSchema, type RelayConfig } from './config.js';
-export { startMediaRelay, RELAY_SERVICE } from './service.js';
-export { RelayCore, Leg, type LegOptions, type RelayCounters } from './relay.js';
+export { type RelayConfig, relayConfigSchema } from './config.js';
+export { Leg, type LegOptions, RelayCore, type RelayCounters } from './relay.js';
+export { RELAY_SERVICE, startMediaRelay } from './service.js';

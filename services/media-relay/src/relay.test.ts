@@ -1,10 +1,33 @@
 // The relay over real UDP sockets on loopback, driven through its gRPC contract; two relays share a
 // bus so a publication received on one reaches subscribers on the other.
 import * as dgram from 'node:dgram';
-import { SDES_CNAME, T140MixerReceiver, T140Receiver, T140Sender, parseRtcp, parseRtp, serializeRtcp, serializeRtp } from '@sip-pubsub/media';
+import {
+  parseRtcp,
+  parseRtp,
+  SDES_CNAME,
+  serializeRtcp,
+  serializeRtp,
+  T140MixerReceiver,
+  T140Receiver,
+  T140Sender,
+} from '@sip-pubsub/media';
 import type { RunningService } from '@sip-pubsub/platform';
-import { GrpcClientPool, InProcessBus, InProcessKvStore, createLogger, createRegistry, loadConfig, unary } from '@sip-pubsub/platform';
-import { type LegAllocation__Output, type LegSpec, type MediaRelayClient, type StatsResponse__Output, contracts } from '@sip-pubsub/proto';
+import {
+  createLogger,
+  createRegistry,
+  GrpcClientPool,
+  InProcessBus,
+  InProcessKvStore,
+  loadConfig,
+  unary,
+} from '@sip-pubsub/platform';
+import {
+  contracts,
+  type LegAllocation__Output,
+  type LegSpec,
+  type MediaRelayClient,
+  type StatsResponse__Output,
+} from '@sip-pubsub/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayConfigSchema } from './config.js';
 import { startMediaRelay } from './service.js';
@@ -69,7 +92,13 @@ describe('media-relay over UDP', () => {
     peers.push(p);
     return p;
   };
-  const leg = (conferenceId: string, legId: string, p: Peer, role: 'pub' | 'sub', extra: Partial<LegSpec> = {}): LegSpec => ({
+  const leg = (
+    conferenceId: string,
+    legId: string,
+    p: Peer,
+    role: 'pub' | 'sub',
+    extra: Partial<LegSpec> = {},
+  ): LegSpec => ({
     conferenceId,
     legId,
     publishes: role === 'pub',
@@ -82,7 +111,8 @@ describe('media-relay over UDP', () => {
     mode: 'FORWARDING_MODE_TRANSLATE',
     ...extra,
   });
-  const allocate = (relay: MediaRelayClient, spec: LegSpec) => unary<LegSpec, LegAllocation__Output>(relay, 'AllocateLeg', spec);
+  const allocate = (relay: MediaRelayClient, spec: LegSpec) =>
+    unary<LegSpec, LegAllocation__Output>(relay, 'AllocateLeg', spec);
 
   afterEach(async () => {
     for (const r of relays.splice(0)) await r.stop();
@@ -103,7 +133,10 @@ describe('media-relay over UDP', () => {
     pub.socket.send(Buffer.alloc(0), a.port, '127.0.0.1'); // RFC 6263 keep-alive
     stranger.socket.send(packetsFor(0xbad, ['[{"n":"evil","v":1}]'])[0], a.port, '127.0.0.1');
     for (const s of sent) pub.socket.send(s, a.port, '127.0.0.1');
-    await waitFor('deliveries', () => sub1.packets.length >= sent.length && sub2.packets.length >= sent.length);
+    await waitFor(
+      'deliveries',
+      () => sub1.packets.length >= sent.length && sub2.packets.length >= sent.length,
+    );
     await new Promise((r) => setTimeout(r, 100));
     expect(sub1.packets).toEqual(sent);
     expect(sub2.packets).toEqual(sent);
@@ -112,7 +145,14 @@ describe('media-relay over UDP', () => {
 
     const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
     expect(stats.legs).toBe(3);
-    expect(stats.topics[0]).toMatchObject({ conferenceId: 'c1', legs: 3, publisherLegs: 1, subscriberLegs: 2, publicationsIn: '5', invalid: '0' });
+    expect(stats.topics[0]).toMatchObject({
+      conferenceId: 'c1',
+      legs: 3,
+      publisherLegs: 1,
+      subscriberLegs: 2,
+      publicationsIn: '5',
+      invalid: '0',
+    });
   });
 
   it('keeps two simultaneous publishers apart; invalid SenML is counted and, with the default drop policy, not delivered', async () => {
@@ -141,7 +181,10 @@ describe('media-relay over UDP', () => {
   it('with the forward policy, invalid SenML reaches subscribers untouched (and is still counted)', async () => {
     const relay = await startRelay('r1');
     const [p1, sub] = [await peer(), await peer()];
-    const a1 = await allocate(relay, leg('c2f', 'p1', p1, 'pub', { invalidData: 'INVALID_DATA_POLICY_FORWARD' }));
+    const a1 = await allocate(
+      relay,
+      leg('c2f', 'p1', p1, 'pub', { invalidData: 'INVALID_DATA_POLICY_FORWARD' }),
+    );
     await allocate(relay, leg('c2f', 'sub', sub, 'sub', { invalidData: 'INVALID_DATA_POLICY_FORWARD' }));
     const sent = packetsFor(1, ['[{"n":"a","v":1}]', 'not senml']);
     for (const s of sent) p1.socket.send(s, a1.port, '127.0.0.1');
@@ -165,7 +208,10 @@ describe('media-relay over UDP', () => {
     }
     const rx = new T140MixerReceiver({ t140Pt: 98, redPt: 100 });
     const text = new Map<number, string>();
-    const expected = new Map([[11, '[{"n":"a","v":1}]\u2028[{"n":"a","v":2}]\u2028'], [22, '[{"n":"b","v":1}]\u2028[{"n":"b","v":2}]\u2028']]);
+    const expected = new Map([
+      [11, '[{"n":"a","v":1}]\u2028[{"n":"a","v":2}]\u2028'],
+      [22, '[{"n":"b","v":1}]\u2028[{"n":"b","v":2}]\u2028'],
+    ]);
     await waitFor('mixed text of both sources', () => {
       for (const d of sub.packets.splice(0).map((b) => parseRtp(b))) {
         expect(d.ssrc).not.toBe(11);
@@ -183,8 +229,15 @@ describe('media-relay over UDP', () => {
     const [p1, p2, sub] = [await peer(), await peer(), await peer()];
     const a1 = await allocate(relay, leg('ca', 'p1', p1, 'pub'));
     const a2 = await allocate(relay, leg('ca', 'p2', p2, 'pub'));
-    await allocate(relay, leg('ca', 'sub', sub, 'sub', { mode: 'FORWARDING_MODE_AGGREGATE', aggregateWindowMs: 300 }));
-    p1.socket.send(packetsFor(31, ['[{"bn":"dev1/","n":"t","v":1,"t":1700000000}]'])[0], a1.port, '127.0.0.1');
+    await allocate(
+      relay,
+      leg('ca', 'sub', sub, 'sub', { mode: 'FORWARDING_MODE_AGGREGATE', aggregateWindowMs: 300 }),
+    );
+    p1.socket.send(
+      packetsFor(31, ['[{"bn":"dev1/","n":"t","v":1,"t":1700000000}]'])[0],
+      a1.port,
+      '127.0.0.1',
+    );
     p2.socket.send(packetsFor(32, ['[{"n":"dev2/h","v":50,"t":1700000001}]'])[0], a2.port, '127.0.0.1');
     p2.socket.send(packetsFor(33, ['garbage'])[0], a2.port, '127.0.0.1');
     await waitFor('the aggregate pack', () => textOf(sub.packets).includes('\u2028'));
@@ -204,11 +257,20 @@ describe('media-relay over UDP', () => {
     const af = await allocate(relay, leg('cr', 'flood', flood, 'pub'));
     const ac = await allocate(relay, leg('cr', 'calm', calm, 'pub'));
     await allocate(relay, leg('cr', 'sub', sub, 'sub'));
-    const floodPackets = packetsFor(41, Array.from({ length: 200 }, (_, i) => `[{"n":"f","v":${i}}]`));
-    const calmPackets = packetsFor(42, Array.from({ length: 5 }, (_, i) => `[{"n":"c","v":${i}}]`));
+    const floodPackets = packetsFor(
+      41,
+      Array.from({ length: 200 }, (_, i) => `[{"n":"f","v":${i}}]`),
+    );
+    const calmPackets = packetsFor(
+      42,
+      Array.from({ length: 5 }, (_, i) => `[{"n":"c","v":${i}}]`),
+    );
     for (const p of floodPackets) flood.socket.send(p, af.port, '127.0.0.1');
     for (const p of calmPackets) calm.socket.send(p, ac.port, '127.0.0.1');
-    await waitFor('the calm publisher', () => sub.packets.filter((p) => p.readUInt32BE(8) === 42).length >= 5);
+    await waitFor(
+      'the calm publisher',
+      () => sub.packets.filter((p) => p.readUInt32BE(8) === 42).length >= 5,
+    );
     await new Promise((r) => setTimeout(r, 100));
     expect(sub.packets.filter((p) => p.readUInt32BE(8) === 42)).toEqual(calmPackets);
     expect(sub.packets.filter((p) => p.readUInt32BE(8) === 41).length).toBeLessThan(floodPackets.length);
@@ -222,13 +284,31 @@ describe('media-relay over UDP', () => {
     const sent = packetsFor(51, ['[{"n":"a","v":1}]', '[{"n":"a","v":2}]', '[{"n":"a","v":3}]']);
     sent.splice(1, 1); // one lost on the way in
     for (const p of sent) pub.socket.send(p, a.port, '127.0.0.1');
-    pub.socket.send(serializeRtcp([{ type: 'sr', ssrc: 51, ntpSeconds: 1, ntpFraction: 0, rtpTimestamp: 0, packetCount: 3, octetCount: 9, reports: [] }]), a.port, '127.0.0.1');
+    pub.socket.send(
+      serializeRtcp([
+        {
+          type: 'sr',
+          ssrc: 51,
+          ntpSeconds: 1,
+          ntpFraction: 0,
+          rtpTimestamp: 0,
+          packetCount: 3,
+          octetCount: 9,
+          reports: [],
+        },
+      ]),
+      a.port,
+      '127.0.0.1',
+    );
     const rtcpOf = (p: Peer) => p.packets.filter((b) => b[1] >= 200 && b[1] <= 204).map((b) => parseRtcp(b));
     await waitFor('an RR to the publisher', () => rtcpOf(pub).length > 0);
     const [rr, sdes] = rtcpOf(pub)[0];
     expect(rr).toMatchObject({ type: 'rr', reports: [{ ssrc: 51, cumulativeLost: 1, lastSr: 0x00010000 }] });
     expect(rr.type === 'rr' && rr.reports[0].highestSequence & 0xffff).toBe(sent[1].readUInt16BE(2));
-    expect(sdes).toMatchObject({ type: 'sdes', chunks: [{ items: [{ type: SDES_CNAME, text: 'media-relay@r1' }] }] });
+    expect(sdes).toMatchObject({
+      type: 'sdes',
+      chunks: [{ items: [{ type: SDES_CNAME, text: 'media-relay@r1' }] }],
+    });
     await waitFor('an SR to the mix subscriber', () => rtcpOf(sub).some((c) => c[0].type === 'sr'));
     const sr = rtcpOf(sub).find((c) => c[0].type === 'sr')![0];
     expect(sr).toMatchObject({ type: 'sr', packetCount: expect.any(Number) });
@@ -243,7 +323,18 @@ describe('media-relay over UDP', () => {
     const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));
     const s = await allocate(relay, leg('cl', 'sub', sub, 'sub'));
     // The subscriber's packets come from another port of its host (a NAT binding); a stranger tries first.
-    const hello = serializeRtp({ version: 2, padding: false, extension: null, marker: false, payloadType: 98, sequenceNumber: 1, timestamp: 0, ssrc: 9, csrcs: [], payload: new Uint8Array(0) });
+    const hello = serializeRtp({
+      version: 2,
+      padding: false,
+      extension: null,
+      marker: false,
+      payloadType: 98,
+      sequenceNumber: 1,
+      timestamp: 0,
+      ssrc: 9,
+      csrcs: [],
+      payload: new Uint8Array(0),
+    });
     stranger.socket.send(hello, s.port, '127.0.0.1');
     await new Promise((r) => setTimeout(r, 50));
     subNat.socket.send(hello, s.port, '127.0.0.1');
@@ -263,7 +354,12 @@ describe('media-relay over UDP', () => {
     const a = await allocate(r1, leg('c3', 'pub', pub, 'pub'));
     await allocate(r1, leg('c3', 'local', local, 'sub'));
     await allocate(r2, leg('c3', 'remote', remote, 'sub'));
-    const [...sent] = packetsFor(7, ['[{"n":"t","v":1}]', '[{"n":"t","v":2}]', '[{"n":"t","v":3}]', '[{"n":"t","v":4}]']);
+    const [...sent] = packetsFor(7, [
+      '[{"n":"t","v":1}]',
+      '[{"n":"t","v":2}]',
+      '[{"n":"t","v":3}]',
+      '[{"n":"t","v":4}]',
+    ]);
     const fourth = sent.pop()!;
     for (const s of sent) pub.socket.send(s, a.port, '127.0.0.1');
     await waitFor('deliveries on both relays', () => local.packets.length >= 3 && remote.packets.length >= 3);

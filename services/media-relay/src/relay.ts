@@ -5,20 +5,26 @@
 // and the adapter calls tick() when nextDueAt() says so. Sends are fire-and-forget datagrams, so a slow
 // or absent subscriber never holds up the others.
 import {
-  LineAssembler,
-  RtpReceptionStatistics,
-  SDES_CNAME,
-  T140Receiver,
-  T140Transmitter,
-  type RtcpPacket,
   classifyDatagram,
+  LineAssembler,
   ntpTimestamp,
   parseRtcp,
   parseRtp,
+  type RtcpPacket,
+  RtpReceptionStatistics,
+  SDES_CNAME,
   serializeRtcp,
   serializeRtp,
+  T140Receiver,
+  T140Transmitter,
 } from '@sip-pubsub/media';
-import { type SenmlPack, SenmlError, aggregatePacks, formatPackLine, parseSenmlJson } from '@sip-pubsub/senml';
+import {
+  aggregatePacks,
+  formatPackLine,
+  parseSenmlJson,
+  SenmlError,
+  type SenmlPack,
+} from '@sip-pubsub/senml';
 import { TokenBucket } from './token-bucket.js';
 import { TranslateFilter } from './translate-filter.js';
 
@@ -46,7 +52,15 @@ export interface LegOptions {
 
 export type DatagramSender = (data: Uint8Array, host: string, port: number) => void;
 
-export type DropReason = 'keepalive' | 'rtcp' | 'foreign-source' | 'not-publisher' | 'malformed' | 'unknown-pt' | 'rate-limited' | 'invalid-data';
+export type DropReason =
+  | 'keepalive'
+  | 'rtcp'
+  | 'foreign-source'
+  | 'not-publisher'
+  | 'malformed'
+  | 'unknown-pt'
+  | 'rate-limited'
+  | 'invalid-data';
 
 export interface RelayCounters {
   publicationsIn(conferenceId: string): void;
@@ -87,7 +101,10 @@ export class Leg {
     public options: LegOptions,
     readonly localPort: number,
     readonly send: DatagramSender,
-    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } = { packetsPerSecond: 1000, mixBufferMs: 300 },
+    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } = {
+      packetsPerSecond: 1000,
+      mixBufferMs: 300,
+    },
   ) {
     this.target = { host: options.remoteHost, port: options.remotePort };
     this.receiver = new T140Receiver({ t140Pt: options.t140Pt, redPt: options.redPt || undefined });
@@ -185,7 +202,8 @@ export class RelayCore {
     conference.delete(legId);
     if (conference.size === 0) {
       this.conferences.delete(conferenceId);
-      for (const key of this.remoteSources.keys()) if (key.startsWith(`${conferenceId}\n`)) this.remoteSources.delete(key);
+      for (const key of this.remoteSources.keys())
+        if (key.startsWith(`${conferenceId}\n`)) this.remoteSources.delete(key);
     }
     return { removed: true, conferenceEmpty: conference.size === 0 };
   }
@@ -209,30 +227,48 @@ export class RelayCore {
     const { counters } = this.opts;
     const { options } = leg;
     const kind = classifyDatagram(data);
-    if (kind === 'keepalive') return counters.dropped('keepalive');
+    if (kind === 'keepalive') {
+      counters.dropped('keepalive');
+      return;
+    }
     if (kind === 'rtcp') {
       if (this.isFromPeer(leg, fromHost, fromPort)) this.onRtcp(leg, data);
-      return counters.dropped('rtcp');
+      counters.dropped('rtcp');
+      return;
     }
     let packet: ReturnType<typeof parseRtp>;
     try {
       packet = parseRtp(data);
     } catch {
-      return counters.dropped('malformed');
+      counters.dropped('malformed');
+      return;
     }
     const pt = packet.payloadType;
-    if (pt !== options.t140Pt && pt !== options.redPt) return counters.dropped('unknown-pt');
-    if (!this.acceptSource(leg, fromHost, fromPort)) return counters.dropped('foreign-source');
-    if (!options.publishes) return counters.dropped('not-publisher');
+    if (pt !== options.t140Pt && pt !== options.redPt) {
+      counters.dropped('unknown-pt');
+      return;
+    }
+    if (!this.acceptSource(leg, fromHost, fromPort)) {
+      counters.dropped('foreign-source');
+      return;
+    }
+    if (!options.publishes) {
+      counters.dropped('not-publisher');
+      return;
+    }
     const now = this.now();
-    if (!leg.bucket.take(now)) return counters.dropped('rate-limited');
+    if (!leg.bucket.take(now)) {
+      counters.dropped('rate-limited');
+      return;
+    }
     const conferenceId = options.conferenceId;
     counters.packetsIn(conferenceId);
     if (leg.stats?.ssrc !== packet.ssrc) leg.stats = new RtpReceptionStatistics(packet.ssrc);
     leg.stats.onPacket(packet.sequenceNumber, packet.timestamp, now);
 
     const delivery = leg.receiver.receive(packet);
-    if (delivery.lost > 0 || delivery.recovered > 0) counters.lost(conferenceId, delivery.lost, delivery.recovered);
+    if (delivery.lost > 0 || delivery.recovered > 0)
+      counters.lost(conferenceId, delivery.lost, delivery.recovered);
     let linesOk = true;
     const publications: { line: string; pack: SenmlPack | undefined }[] = [];
     if (delivery.text.length > 0) {
@@ -259,7 +295,10 @@ export class RelayCore {
     } else if (options.invalidData === 'forward') {
       forward = [data];
     } else {
-      const verdict = delivery.text.length > 0 ? leg.filter.onText(data, linesOk, leg.lines.pending.length > 0) : leg.filter.onRedundancy(data);
+      const verdict =
+        delivery.text.length > 0
+          ? leg.filter.onText(data, linesOk, leg.lines.pending.length > 0)
+          : leg.filter.onRedundancy(data);
       for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
       forward = verdict.forward;
     }
@@ -287,26 +326,37 @@ export class RelayCore {
     try {
       packet = parseRtp(data);
     } catch {
-      return this.opts.counters.dropped('malformed');
+      this.opts.counters.dropped('malformed');
+      return;
     }
     const key = `${conferenceId}\n${sourceLegId}`;
     let source = this.remoteSources.get(key);
     if (!source) {
       // The payload types are the publisher's; a RED packet names its primary's type in its header.
       const anyLeg = conference.values().next().value as Leg;
-      source = { receiver: new T140Receiver({ t140Pt: anyLeg.options.t140Pt, redPt: anyLeg.options.redPt || undefined }), lines: new LineAssembler() };
+      source = {
+        receiver: new T140Receiver({
+          t140Pt: anyLeg.options.t140Pt,
+          redPt: anyLeg.options.redPt || undefined,
+        }),
+        lines: new LineAssembler(),
+      };
       this.remoteSources.set(key, source);
     }
     const delivery = source.receiver.receive(packet);
     if (delivery.text.length === 0) return;
-    for (const line of source.lines.push(delivery.text).lines) this.deliverLine(conferenceId, sourceLegId, packet.ssrc, line, this.parsePack(line), receivedAt);
+    for (const line of source.lines.push(delivery.text).lines)
+      this.deliverLine(conferenceId, sourceLegId, packet.ssrc, line, this.parsePack(line), receivedAt);
   }
 
   /** When tick() next has work; undefined when no mix or aggregate leg has anything pending. */
   nextDueAt(): number | undefined {
     let due: number | undefined;
     for (const leg of this.active) {
-      const at = Math.min(leg.transmitter?.nextDueAt() ?? Number.POSITIVE_INFINITY, leg.window?.closesAt ?? Number.POSITIVE_INFINITY);
+      const at = Math.min(
+        leg.transmitter?.nextDueAt() ?? Number.POSITIVE_INFINITY,
+        leg.window?.closesAt ?? Number.POSITIVE_INFINITY,
+      );
       if (at !== Number.POSITIVE_INFINITY && (due === undefined || at < due)) due = at;
     }
     return due;
@@ -333,9 +383,21 @@ export class RelayCore {
       if (!originates && reports.length === 0) continue;
       const compound: RtcpPacket[] = [
         originates
-          ? { type: 'sr', ssrc: leg.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction, rtpTimestamp: leg.lastRtpTimestamp, packetCount: leg.packetsSent >>> 0, octetCount: leg.octetsSent >>> 0, reports }
+          ? {
+              type: 'sr',
+              ssrc: leg.ssrc,
+              ntpSeconds: ntp.seconds,
+              ntpFraction: ntp.fraction,
+              rtpTimestamp: leg.lastRtpTimestamp,
+              packetCount: leg.packetsSent >>> 0,
+              octetCount: leg.octetsSent >>> 0,
+              reports,
+            }
           : { type: 'rr', ssrc: leg.ssrc, reports },
-        { type: 'sdes', chunks: [{ ssrc: leg.ssrc, items: [{ type: SDES_CNAME, text: this.opts.cname ?? 'media-relay' }] }] },
+        {
+          type: 'sdes',
+          chunks: [{ ssrc: leg.ssrc, items: [{ type: SDES_CNAME, text: this.opts.cname ?? 'media-relay' }] }],
+        },
       ];
       leg.send(serializeRtcp(compound), leg.target.host, leg.target.port);
     }
@@ -349,15 +411,23 @@ export class RelayCore {
       return;
     }
     // Only what feeds our reports is used; RTCP is never forwarded or answered (we report on a timer).
-    for (const p of packets) if (p.type === 'sr' && leg.stats?.ssrc === p.ssrc) leg.stats.onSenderReport(p.ntpSeconds, p.ntpFraction, this.now());
+    for (const p of packets)
+      if (p.type === 'sr' && leg.stats?.ssrc === p.ssrc)
+        leg.stats.onSenderReport(p.ntpSeconds, p.ntpFraction, this.now());
   }
 
-  private deliverTranslate(conferenceId: string, sourceLegId: string, data: Uint8Array, receivedAt: number): void {
+  private deliverTranslate(
+    conferenceId: string,
+    sourceLegId: string,
+    data: Uint8Array,
+    receivedAt: number,
+  ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
     let delivered = false;
     for (const target of conference.values()) {
-      if (!target.options.subscribes || target.options.legId === sourceLegId || target.mode !== 'translate') continue;
+      if (!target.options.subscribes || target.options.legId === sourceLegId || target.mode !== 'translate')
+        continue;
       target.send(data, target.target.host, target.target.port);
       this.opts.counters.deliveriesOut(conferenceId, data.length);
       delivered = true;
@@ -365,7 +435,14 @@ export class RelayCore {
     if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, this.now() - receivedAt) / 1000);
   }
 
-  private deliverLine(conferenceId: string, sourceLegId: string, ssrc: number, line: string, pack: SenmlPack | undefined, receivedAt: number): void {
+  private deliverLine(
+    conferenceId: string,
+    sourceLegId: string,
+    ssrc: number,
+    line: string,
+    pack: SenmlPack | undefined,
+    receivedAt: number,
+  ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
     const now = this.now();
@@ -388,7 +465,9 @@ export class RelayCore {
     const window = leg.window!;
     leg.window = undefined;
     const contributors: number[] = [];
-    for (const p of window.packs) if (!contributors.includes(p.ssrc) && contributors.length < MAX_CONTRIBUTORS) contributors.push(p.ssrc >>> 0);
+    for (const p of window.packs)
+      if (!contributors.includes(p.ssrc) && contributors.length < MAX_CONTRIBUTORS)
+        contributors.push(p.ssrc >>> 0);
     const pack = aggregatePacks(window.packs, Math.floor(now / 1000));
     leg.transmitter!.write(formatPackLine(pack), 0, contributors);
   }

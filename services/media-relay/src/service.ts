@@ -2,8 +2,10 @@
 // conference's NATS subject for publications received on other relays.
 import * as dgram from 'node:dgram';
 import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { BusMembership, asyncUnary, startGrpcServer } from '@sip-pubsub/platform';
+import { asyncUnary, BusMembership, startGrpcServer } from '@sip-pubsub/platform';
 import {
+  contracts,
+  encodeEvent,
   type LegAllocation,
   type LegSpec__Output,
   MEDIA_HEADER_LEG,
@@ -12,10 +14,8 @@ import {
   type RelayLoad,
   type ReleaseLegRequest__Output,
   type ReleaseLegResponse,
-  type StatsResponse,
-  contracts,
-  encodeEvent,
   relayLoadSchema,
+  type StatsResponse,
   subjects,
 } from '@sip-pubsub/proto';
 import { Counter, Gauge, Histogram } from 'prom-client';
@@ -25,7 +25,6 @@ import { type ForwardingMode, Leg, type LegOptions, RelayCore, type RelayCounter
 import { TopicMetrics } from './topic-metrics.js';
 
 export const RELAY_SERVICE = 'media-relay';
-
 
 function legOptions(spec: LegSpec__Output): LegOptions {
   return {
@@ -51,17 +50,53 @@ const MODES: Record<string, ForwardingMode> = {
   FORWARDING_MODE_AGGREGATE: 'aggregate',
 };
 
-export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext): Promise<RunningService & { grpcPort: number }> {
+export async function startMediaRelay(
+  config: RelayConfig,
+  ctx: ServiceContext,
+): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus, registry } = ctx;
   const relayId = ctx.instanceId;
-  const publications = new Counter({ name: 'relay_publications_in_total', help: 'SenML publications received from publishers on this relay', registers: [registry] });
-  const deliveries = new Counter({ name: 'relay_deliveries_out_total', help: 'RTP packets delivered to subscriber legs', registers: [registry] });
-  const bytesOut = new Counter({ name: 'relay_bytes_out_total', help: 'RTP bytes delivered to subscriber legs', registers: [registry] });
-  const invalid = new Counter({ name: 'relay_invalid_publications_total', help: 'Publications that were not valid SenML or were damaged by loss', registers: [registry] });
-  const dropped = new Counter({ name: 'relay_dropped_datagrams_total', help: 'Datagrams not forwarded, by reason', labelNames: ['reason'], registers: [registry] });
-  const lostGauge = new Counter({ name: 'relay_lost_generations_total', help: 'T.140 generations lost beyond redundancy', registers: [registry] });
-  const recoveredGauge = new Counter({ name: 'relay_recovered_generations_total', help: 'T.140 generations recovered from redundancy', registers: [registry] });
-  const legsGauge = new Gauge({ name: 'relay_legs', help: 'Legs hosted by this relay', registers: [registry] });
+  const publications = new Counter({
+    name: 'relay_publications_in_total',
+    help: 'SenML publications received from publishers on this relay',
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: 'relay_deliveries_out_total',
+    help: 'RTP packets delivered to subscriber legs',
+    registers: [registry],
+  });
+  const bytesOut = new Counter({
+    name: 'relay_bytes_out_total',
+    help: 'RTP bytes delivered to subscriber legs',
+    registers: [registry],
+  });
+  const invalid = new Counter({
+    name: 'relay_invalid_publications_total',
+    help: 'Publications that were not valid SenML or were damaged by loss',
+    registers: [registry],
+  });
+  const dropped = new Counter({
+    name: 'relay_dropped_datagrams_total',
+    help: 'Datagrams not forwarded, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const lostGauge = new Counter({
+    name: 'relay_lost_generations_total',
+    help: 'T.140 generations lost beyond redundancy',
+    registers: [registry],
+  });
+  const recoveredGauge = new Counter({
+    name: 'relay_recovered_generations_total',
+    help: 'T.140 generations recovered from redundancy',
+    registers: [registry],
+  });
+  const legsGauge = new Gauge({
+    name: 'relay_legs',
+    help: 'Legs hosted by this relay',
+    registers: [registry],
+  });
 
   const latency = new Histogram({
     name: 'relay_publish_deliver_latency_seconds',
@@ -113,7 +148,11 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
     counters,
     cname: `media-relay@${relayId}`,
     share: (conferenceId, legId, packet, receivedAt) =>
-      bus.publish(subjects.media(conferenceId), packet, { [MEDIA_HEADER_RELAY]: relayId, [MEDIA_HEADER_LEG]: legId, [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt) }),
+      bus.publish(subjects.media(conferenceId), packet, {
+        [MEDIA_HEADER_RELAY]: relayId,
+        [MEDIA_HEADER_LEG]: legId,
+        [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt),
+      }),
   });
   // One timer for all mix and aggregate legs, armed for the earliest due time.
   let timer: NodeJS.Timeout | undefined;
@@ -123,14 +162,20 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
     if (due === undefined || due >= timerAt) return;
     if (timer) clearTimeout(timer);
     timerAt = due;
-    timer = setTimeout(() => {
-      timer = undefined;
-      timerAt = Number.POSITIVE_INFINITY;
-      core.tick();
-      arm();
-    }, Math.max(0, due - Date.now()));
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        timerAt = Number.POSITIVE_INFINITY;
+        core.tick();
+        arm();
+      },
+      Math.max(0, due - Date.now()),
+    );
   };
-  const legLimits = { packetsPerSecond: config.RELAY_MAX_PACKETS_PER_SECOND_PER_LEG, mixBufferMs: config.RELAY_MIX_BUFFER_MS };
+  const legLimits = {
+    packetsPerSecond: config.RELAY_MAX_PACKETS_PER_SECOND_PER_LEG,
+    mixBufferMs: config.RELAY_MIX_BUFFER_MS,
+  };
   const rtcpTimer = setInterval(() => core.sendReports(), config.RELAY_RTCP_INTERVAL_MS);
   rtcpTimer.unref();
   const publishLoad = () => {
@@ -162,7 +207,12 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
       bus.subscribe(subjects.media(conferenceId), (msg) => {
         if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
         const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
-        core.onShared(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, Number.isFinite(receivedAt) ? receivedAt : Date.now());
+        core.onShared(
+          conferenceId,
+          msg.headers[MEDIA_HEADER_LEG] ?? '',
+          msg.data,
+          Number.isFinite(receivedAt) ? receivedAt : Date.now(),
+        );
         arm();
       }),
     );
@@ -195,17 +245,36 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
       return socket !== null;
     });
     const bound = socket as unknown as dgram.Socket;
-    const leg = new Leg(legOptions(spec), port, (data, host, toPort) => bound.send(data, toPort, host), legLimits);
+    const leg = new Leg(
+      legOptions(spec),
+      port,
+      (data, host, toPort) => bound.send(data, toPort, host),
+      legLimits,
+    );
     bound.on('message', (data, rinfo) => {
       core.onDatagram(leg, data, rinfo.address, rinfo.port);
       arm();
     });
-    bound.on('error', (err) => logger.warn({ conferenceId: spec.conferenceId, legId: spec.legId, err: err.message }, 'RTP socket error'));
+    bound.on('error', (err) =>
+      logger.warn(
+        { conferenceId: spec.conferenceId, legId: spec.legId, err: err.message },
+        'RTP socket error',
+      ),
+    );
     sockets.set(spec.legId, bound);
     core.addLeg(leg);
     joinConference(spec.conferenceId);
     legsGauge.set(core.legCount);
-    logger.info({ conferenceId: spec.conferenceId, legId: spec.legId, port, publishes: spec.publishes, subscribes: spec.subscribes }, 'leg allocated');
+    logger.info(
+      {
+        conferenceId: spec.conferenceId,
+        legId: spec.legId,
+        port,
+        publishes: spec.publishes,
+        subscribes: spec.subscribes,
+      },
+      'leg allocated',
+    );
     return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port };
   };
 
@@ -241,7 +310,10 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
             if (!leg.latched) leg.target = { host: spec.remoteHost, port: spec.remotePort };
             return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: leg.localPort };
           }, logger),
-          ReleaseLeg: asyncUnary<ReleaseLegRequest__Output, ReleaseLegResponse>(async (req) => ({ released: release(req.conferenceId, req.legId) }), logger),
+          ReleaseLeg: asyncUnary<ReleaseLegRequest__Output, ReleaseLegResponse>(
+            async (req) => ({ released: release(req.conferenceId, req.legId) }),
+            logger,
+          ),
           Stats: asyncUnary<object, StatsResponse>(async () => {
             const legsByConference = core.conferenceLegs();
             return {
@@ -271,12 +343,20 @@ export async function startMediaRelay(config: RelayConfig, ctx: ServiceContext):
 
   const membership = new BusMembership({
     bus,
-    self: { id: relayId, service: RELAY_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: { rtpHost: config.RELAY_ADVERTISE_HOST } },
+    self: {
+      id: relayId,
+      service: RELAY_SERVICE,
+      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+      meta: { rtpHost: config.RELAY_ADVERTISE_HOST },
+    },
     watch: [],
     logger,
   });
   await membership.start();
-  logger.info({ grpcPort: grpcServer.port, ports: `${config.RELAY_PORT_MIN}-${config.RELAY_PORT_MAX}` }, 'media-relay started');
+  logger.info(
+    { grpcPort: grpcServer.port, ports: `${config.RELAY_PORT_MIN}-${config.RELAY_PORT_MAX}` },
+    'media-relay started',
+  );
 
   return {
     grpcPort: grpcServer.port,

@@ -6,10 +6,24 @@ describe('TopicMetrics', () => {
   it('labels the top N conferences by load and sums the rest as other', async () => {
     let now = 0;
     const registry = new Registry();
-    const m = new TopicMetrics(registry, 2, () => new Map([['a', { legs: 1 }], ['b', { legs: 2 }], ['c', { legs: 3 }]]), () => now);
-    for (const [id, n] of [['a', 10], ['b', 30], ['c', 20]] as const) m.topic(id);
+    const m = new TopicMetrics(
+      registry,
+      2,
+      () =>
+        new Map([
+          ['a', { legs: 1 }],
+          ['b', { legs: 2 }],
+          ['c', { legs: 3 }],
+        ]),
+      () => now,
+    );
+    for (const id of ['a', 'b', 'c']) m.topic(id);
     m.sample();
-    for (const [id, n] of [['a', 10], ['b', 30], ['c', 20]] as const) {
+    for (const [id, n] of [
+      ['a', 10],
+      ['b', 30],
+      ['c', 20],
+    ] as const) {
       m.topic(id).packetsIn += n;
       m.topic(id).publicationsIn += n;
     }

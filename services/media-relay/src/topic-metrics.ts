@@ -28,10 +28,18 @@ export class TopicMetrics {
     private readonly now: () => number = Date.now,
   ) {
     const fields: [keyof TopicTotals, string, string][] = [
-      ['publicationsIn', 'relay_topic_publications_in', 'SenML publications received from publishers here, per topic'],
+      [
+        'publicationsIn',
+        'relay_topic_publications_in',
+        'SenML publications received from publishers here, per topic',
+      ],
       ['deliveriesOut', 'relay_topic_deliveries_out', 'RTP packets delivered to subscriber legs, per topic'],
       ['bytesOut', 'relay_topic_bytes_out', 'RTP bytes delivered to subscriber legs, per topic'],
-      ['invalid', 'relay_topic_invalid', 'Publications that were not valid SenML or were damaged by loss, per topic'],
+      [
+        'invalid',
+        'relay_topic_invalid',
+        'Publications that were not valid SenML or were damaged by loss, per topic',
+      ],
       ['lost', 'relay_topic_lost', 'T.140 generations lost beyond redundancy, per topic'],
       ['recovered', 'relay_topic_recovered', 'T.140 generations recovered from redundancy, per topic'],
     ];
@@ -59,7 +67,8 @@ export class TopicMetrics {
         this.reset();
         self.sample();
         const legs = self.legsOf();
-        for (const [label, value] of self.grouped((_t, id) => legs.get(id)?.legs ?? 0)) this.set({ topic: label }, value);
+        for (const [label, value] of self.grouped((_t, id) => legs.get(id)?.legs ?? 0))
+          this.set({ topic: label }, value);
       },
     });
     new Gauge({
@@ -70,7 +79,8 @@ export class TopicMetrics {
       collect() {
         this.reset();
         self.sample();
-        for (const [label, value] of self.grouped((_t, id) => self.rates.get(id) ?? 0)) this.set({ topic: label }, value);
+        for (const [label, value] of self.grouped((_t, id) => self.rates.get(id) ?? 0))
+          this.set({ topic: label }, value);
       },
     });
   }
@@ -78,7 +88,15 @@ export class TopicMetrics {
   topic(conferenceId: string): TopicTotals {
     let t = this.totals.get(conferenceId);
     if (!t) {
-      t = { publicationsIn: 0, deliveriesOut: 0, bytesOut: 0, invalid: 0, lost: 0, recovered: 0, packetsIn: 0 };
+      t = {
+        publicationsIn: 0,
+        deliveriesOut: 0,
+        bytesOut: 0,
+        invalid: 0,
+        lost: 0,
+        recovered: 0,
+        packetsIn: 0,
+      };
       this.totals.set(conferenceId, t);
     }
     return t;
@@ -105,7 +123,9 @@ export class TopicMetrics {
 
   /** Values per label: the top N conferences by load by name, the others summed as `other`. */
   grouped(value: (t: TopicTotals, conferenceId: string) => number): Map<string, number> {
-    const ranked = [...this.totals.keys()].sort((a, b) => (this.rates.get(b) ?? 0) - (this.rates.get(a) ?? 0) || a.localeCompare(b));
+    const ranked = [...this.totals.keys()].sort(
+      (a, b) => (this.rates.get(b) ?? 0) - (this.rates.get(a) ?? 0) || a.localeCompare(b),
+    );
     const out = new Map<string, number>();
     ranked.forEach((id, i) => {
       const label = i < this.topN ? id : OTHER_TOPICS;

@@ -17,7 +17,11 @@ export class TranslateFilter {
    * A packet that brought new text. `linesOk` is false when a line it completed was invalid or damaged;
    * `lineOpen` is true when its text ends inside a line. Returns the packets to forward now.
    */
-  onText(packet: Uint8Array, linesOk: boolean, lineOpen: boolean): { forward: Uint8Array[]; dropped: number } {
+  onText(
+    packet: Uint8Array,
+    linesOk: boolean,
+    lineOpen: boolean,
+  ): { forward: Uint8Array[]; dropped: number } {
     this.held.push(packet);
     if (!linesOk) this.groupOk = false;
     if (lineOpen && this.held.length < MAX_HELD) return { forward: [], dropped: 0 };
