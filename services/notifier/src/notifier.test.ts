@@ -1,4 +1,4 @@
-import { parseConferenceInfo } from '@sip-pubsub/events';
+import { parseConferenceInfo, parseDirectoryInfo } from '@sip-pubsub/events';
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import { FakeClock } from '@sip-pubsub/platform/testing';
 import {
@@ -143,7 +143,7 @@ describe('ConferenceNotifier', () => {
   it('rejects unknown packages (489), too-brief expiry (423), unknown conferences (404) and too many subscriptions (503)', async () => {
     const bad = await notifier.handle(subscribe({ event: 'presence' }), flow);
     expect(bad.response.status).toBe(489);
-    expect(getHeader(bad.response, 'Allow-Events')).toBe('conference');
+    expect(getHeader(bad.response, 'Allow-Events')).toBe('conference, pubsub-conferences');
     const brief = await notifier.handle(subscribe({ expires: '10' }), flow);
     expect(brief.response.status).toBe(423);
     expect(getHeader(brief.response, 'Min-Expires')).toBe('60');
@@ -234,5 +234,57 @@ describe('ConferenceNotifier', () => {
     clock.advance(1_000);
     await settle();
     expect(sent).toHaveLength(1);
+  });
+
+  it('serves the topic directory at the factory URI: full state, then partial entries on changes', async () => {
+    const directory = (opts: { expires?: string; toTag?: string; cseq?: number } = {}) =>
+      createRequest({
+        method: 'SUBSCRIBE',
+        uri: 'sip:factory@example.net',
+        from: { uri: 'sip:watcher@example.org', params: { tag: 'dtag' } },
+        to: { uri: 'sip:factory@example.net', params: opts.toTag ? { tag: opts.toTag } : {} },
+        callId: 'dir-call',
+        cseq: opts.cseq ?? 1,
+        contact: { uri: 'sip:watcher@127.0.0.1:5070', params: {} },
+        headers: [
+          { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKd' },
+          { name: 'Event', value: 'pubsub-conferences' },
+          ...(opts.expires !== undefined ? [{ name: 'Expires', value: opts.expires }] : []),
+        ],
+      });
+    await participants.put(
+      participantKey(CONF, 'l1'),
+      participant('l1', 'sip:pub@example.org', 'publisher', 1),
+    );
+    const handled = await notifier.handle(directory(), flow);
+    expect(handled.response.status).toBe(200);
+    await handled.after?.();
+    expect(getHeader(sent[0], 'Content-Type')).toBe('application/pubsub-conferences-info+xml');
+    expect(getHeader(sent[0], 'Event')).toBe('pubsub-conferences');
+    const full = parseDirectoryInfo(sent[0].body.toString());
+    expect(full).toMatchObject({ entity: 'sip:factory@example.net', state: 'full', version: 1 });
+    expect(full.conferences).toEqual([
+      { entity: CONF_URI, state: 'full', topic: 'plant/7', publisherCount: 1, subscriberCount: 0 },
+    ]);
+
+    // A roster change updates the counts; a deleted conference shows as deleted.
+    await participants.put(
+      participantKey(CONF, 'l2'),
+      participant('l2', 'sip:sub@example.org', 'subscriber', 2),
+    );
+    await notifier.onDirectory({ conferenceId: CONF });
+    await notifier.onDirectory({ conferenceId: 'zzzzzzzzzzzzzzzz' });
+    clock.advance(200);
+    await settle();
+    const partial = parseDirectoryInfo(sent[1].body.toString());
+    expect(partial).toMatchObject({ state: 'partial', version: 2 });
+    expect(partial.conferences.map((c) => [c.state, c.subscriberCount ?? null])).toEqual([
+      ['full', 1],
+      ['deleted', null],
+    ]);
+
+    // Only the factory URI has a directory.
+    const wrong = await notifier.handle({ ...directory(), uri: CONF_URI }, flow);
+    expect(wrong.response.status).toBe(404);
   });
 });

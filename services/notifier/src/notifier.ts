@@ -1,20 +1,13 @@
-// The notifier of RFC 6665 for the `conference` package (RFC 4575): SUBSCRIBE creates, refreshes or
-// ends a subscription; roster changes become partial NOTIFYs, rate-limited per subscription. All
-// subscription state is in KV so another replica can take over; the in-memory index only drives expiry.
+// The notifier of RFC 6665 for the `conference` package (RFC 4575) and the topic directory
+// (`pubsub-conferences`): SUBSCRIBE creates, refreshes or ends a subscription; roster and directory
+// changes become partial NOTIFYs, rate-limited per subscription. All subscription state is in KV so
+// another replica can take over; the in-memory index only drives expiry.
 import { createHash } from 'node:crypto';
-import {
-  buildConferenceInfo,
-  CONFERENCE_INFO_CONTENT_TYPE,
-  classifyUri,
-  conferenceUri,
-  EVENT_PACKAGES,
-  type EventPackageName,
-  NotifyScheduler,
-  negotiateExpires,
-} from '@sip-pubsub/events';
+import { EVENT_PACKAGES, type EventPackageName, NotifyScheduler, negotiateExpires } from '@sip-pubsub/events';
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
+  type DirectoryEvent,
   type ParticipantRecord,
   type RosterEvent,
   type SubscriptionRecord,
@@ -31,7 +24,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
-import { conferenceDocument } from './roster-document.js';
+import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
 
 export interface SubscriberFlow {
   transport: string;
@@ -61,7 +54,10 @@ export interface NotifierOptions {
 }
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
-export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference'];
+export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference', 'pubsub-conferences'];
+
+/** Resource key of the directory: the factory. */
+export const DIRECTORY_KEY = 'factory';
 
 export function subscriptionIdOf(callId: string, remoteTag: string, eventId: string | undefined): string {
   return createHash('sha256')
@@ -89,13 +85,19 @@ export class ConferenceNotifier {
   private readonly expiries = new Map<string, number>();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
+  private readonly packages: Map<string, PackageHandler>;
 
   constructor(private readonly opts: NotifierOptions) {
     this.clock = opts.clock ?? defaultClock;
+    this.packages = new Map(
+      [conferencePackage(opts.stores, opts.domain), directoryPackage(opts.stores, opts.domain)].map(
+        (h) => [h.name, h] as const,
+      ),
+    );
     this.scheduler = new NotifyScheduler<string>({
       minIntervalMs: opts.minNotifyIntervalMs,
       clock: this.clock,
-      send: (key, aors) => this.enqueueNotify(key, () => this.notifyPartial(key, new Set(aors))),
+      send: (key, changes) => this.enqueueNotify(key, () => this.notify(key, new Set(changes))),
     });
   }
 
@@ -127,10 +129,9 @@ export class ConferenceNotifier {
         }),
       };
     }
-    const target = classifyUri(req.uri);
-    if (target.kind !== 'conference') return { response: createResponse(req, 404, 'Not Found') };
-    const conference = await this.opts.stores.conferences.get(target.conferenceId);
-    if (!conference) return { response: createResponse(req, 404, 'Conference Not Found') };
+    const handler = this.packages.get(pkg)!;
+    const resource = await handler.resolve(req.uri);
+    if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
 
     const decision = negotiateExpires(EVENT_PACKAGES[pkg], getHeader(req, 'Expires'));
     if (!decision.ok) {
@@ -147,12 +148,12 @@ export class ConferenceNotifier {
     const from = parseNameAddr(getHeader(req, 'From') ?? '');
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? undefined;
     const id = subscriptionIdOf(callId, from.params.tag ?? '', event.id);
-    const key = subscriptionKey(target.conferenceId, id);
+    const key = subscriptionKey(resource.key, id);
     const now = this.clock.now();
 
     if (toTag) return this.refresh(req, key, toTag, decision.expires);
 
-    const existing = await this.opts.stores.subscriptions.keys(`${target.conferenceId}.`);
+    const existing = await this.opts.stores.subscriptions.keys(`${resource.key}.`);
     if (existing.length >= this.opts.maxSubscriptionsPerConference)
       return {
         response: createResponse(req, 503, 'Too Many Subscriptions', {
@@ -161,7 +162,7 @@ export class ConferenceNotifier {
       };
 
     const localTag = generateTag();
-    const entity = conferenceUri(target.conferenceId, this.opts.domain);
+    const entity = resource.entity;
     const response = createResponse(req, 200, 'OK', {
       toTag: localTag,
       headers: [
@@ -171,8 +172,8 @@ export class ConferenceNotifier {
     });
     const record: SubscriptionRecord = {
       id,
-      package: 'conference',
-      resourceKey: target.conferenceId,
+      package: handler.name as SubscriptionRecord['package'],
+      resourceKey: resource.key,
       resourceUri: entity,
       eventId: event.id,
       subscriber: from.uri,
@@ -196,7 +197,7 @@ export class ConferenceNotifier {
     await this.opts.stores.subscriptions.put(key, record);
     this.expiries.set(key, record.expiresAt);
     this.opts.logger.info(
-      { conferenceId: target.conferenceId, callId, subscription: id, expires: decision.expires },
+      { resource: resource.key, package: handler.name, callId, subscription: id, expires: decision.expires },
       'subscription created',
     );
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
@@ -231,10 +232,19 @@ export class ConferenceNotifier {
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
-  /** A roster change in a conference this replica owns. */
+  /** A roster change in a conference this replica owns: watchers of its roster hear of the participant. */
   async onRoster(event: RosterEvent): Promise<void> {
     const keys = await this.opts.stores.subscriptions.keys(`${event.conferenceId}.`);
     for (const key of keys) this.scheduler.enqueue(key, event.participant.aor);
+  }
+
+  /**
+   * A change seen by directory watchers (owned by the owner of DIRECTORY_KEY): a conference created,
+   * changed or deleted, or its counts changed with its roster.
+   */
+  async onDirectory(event: Pick<DirectoryEvent, 'conferenceId'>): Promise<void> {
+    const keys = await this.opts.stores.subscriptions.keys(`${DIRECTORY_KEY}.`);
+    for (const key of keys) this.scheduler.enqueue(key, event.conferenceId);
   }
 
   /** Ends subscriptions whose time is up; returns how many ended. */
@@ -299,32 +309,18 @@ export class ConferenceNotifier {
     return next;
   }
 
-  private async roster(
-    conferenceId: string,
-  ): Promise<{ conference: ConferenceRecord; participants: ParticipantRecord[] } | null> {
-    const conference = await this.opts.stores.conferences.get(conferenceId);
-    if (!conference) return null;
-    const participants: ParticipantRecord[] = [];
-    for (const key of await this.opts.stores.participants.keys(`${conferenceId}.`)) {
-      const p = await this.opts.stores.participants.get(key);
-      if (p) participants.push(p.value);
-    }
-    return { conference: conference.value, participants };
+  private handlerFor(record: SubscriptionRecord): PackageHandler {
+    return this.packages.get(record.package)!;
   }
 
   private notifyFull(key: string): Promise<void> {
     return this.notify(key, undefined);
   }
 
-  private notifyPartial(key: string, aors: Set<string>): Promise<void> {
-    return this.notify(key, aors);
-  }
-
-  private async notify(key: string, onlyUsers: Set<string> | undefined): Promise<void> {
+  private async notify(key: string, changed: ReadonlySet<string> | undefined): Promise<void> {
     const entry = await this.opts.stores.subscriptions.get(key);
     if (!entry || entry.value.status === 'terminated') return;
-    const roster = await this.roster(entry.value.resourceKey);
-    if (!roster) return this.terminate(key, 'noresource');
+    const handler = this.handlerFor(entry.value);
     // Claim the next version and CSeq in KV first, so a concurrent owner cannot reuse them.
     const claimed = await this.opts.stores.subscriptions.mutate(key, (current) =>
       current
@@ -336,15 +332,10 @@ export class ConferenceNotifier {
         : undefined,
     );
     if (!claimed) return;
-    const doc = conferenceDocument(
-      claimed.resourceUri,
-      roster.conference,
-      roster.participants,
-      claimed.version,
-      onlyUsers,
-    );
+    const body = await handler.document(claimed.resourceKey, claimed.resourceUri, claimed.version, changed);
+    if (body === null) return this.terminate(key, 'noresource');
     const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
-    const request = this.buildNotify(claimed, `active;expires=${remaining}`, buildConferenceInfo(doc));
+    const request = this.buildNotify(claimed, `active;expires=${remaining}`, body, handler.contentType);
     const status = await this.opts.send(request, claimed.flow);
     this.scheduler.markSent(key);
     if (status === 481 || status === 408 || status >= 500) {
@@ -362,15 +353,16 @@ export class ConferenceNotifier {
   }
 
   private async sendFinal(key: string, record: SubscriptionRecord, reason: string): Promise<void> {
-    const roster = await this.roster(record.resourceKey);
+    const handler = this.handlerFor(record);
     const version = record.version + 1;
     const dialog = { ...record.dialog, localSeq: record.dialog.localSeq + 1 };
-    const body = roster
-      ? buildConferenceInfo(
-          conferenceDocument(record.resourceUri, roster.conference, roster.participants, version),
-        )
-      : undefined;
-    const request = this.buildNotify({ ...record, version, dialog }, `terminated;reason=${reason}`, body);
+    const body = await handler.document(record.resourceKey, record.resourceUri, version);
+    const request = this.buildNotify(
+      { ...record, version, dialog },
+      `terminated;reason=${reason}`,
+      body ?? undefined,
+      handler.contentType,
+    );
     const status = await this.opts.send(request, record.flow);
     this.opts.logger.info({ subscription: key, reason, status }, 'subscription terminated');
   }
@@ -381,7 +373,12 @@ export class ConferenceNotifier {
     await this.opts.stores.subscriptions.delete(key);
   }
 
-  private buildNotify(record: SubscriptionRecord, state: string, body: string | undefined): SipRequest {
+  private buildNotify(
+    record: SubscriptionRecord,
+    state: string,
+    body: string | undefined,
+    contentType: string,
+  ): SipRequest {
     const dialog = { ...record.dialog };
     const eventValue = record.eventId ? `${record.package};id=${record.eventId}` : record.package;
     // createInDialogRequest increments localSeq; the claimed value is already the one to use.
@@ -392,7 +389,7 @@ export class ConferenceNotifier {
         { name: 'Subscription-State', value: state },
         { name: 'Contact', value: `<${record.resourceUri}>;isfocus` },
       ],
-      ...(body !== undefined ? { body, contentType: CONFERENCE_INFO_CONTENT_TYPE } : {}),
+      ...(body !== undefined ? { body, contentType } : {}),
     });
   }
 }

@@ -15,6 +15,7 @@ import {
   conferenceRecordSchema,
   contracts,
   decodeEvent,
+  directoryEventSchema,
   participantRecordSchema,
   rosterEventSchema,
   type SendRequestRequest,
@@ -28,7 +29,7 @@ import {
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 import type { NotifierConfig } from './config.js';
-import { ConferenceNotifier, type RequestSender } from './notifier.js';
+import { ConferenceNotifier, DIRECTORY_KEY, type RequestSender } from './notifier.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -141,18 +142,25 @@ export async function startNotifier(
     );
   };
 
+  const failed = (what: string) => (err: Error) => logger.error({ err: err.message }, `${what} failed`);
   const roster = bus.subscribe(subjects.rosterAll, (msg) => {
     const decoded = decodeEvent(rosterEventSchema, msg.data);
     if (!decoded.ok) {
       logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed roster event');
       return;
     }
-    if (!owns(decoded.value.conferenceId)) return;
-    notifier
-      .onRoster(decoded.value)
-      .catch((err: Error) =>
-        logger.error({ conferenceId: decoded.value.conferenceId, err: err.message }, 'roster event failed'),
-      );
+    const event = decoded.value;
+    if (owns(event.conferenceId)) notifier.onRoster(event).catch(failed('roster event'));
+    // Counts in the directory change with the roster.
+    if (owns(DIRECTORY_KEY)) notifier.onDirectory(event).catch(failed('directory update'));
+  });
+  const directory = bus.subscribe(subjects.directory, (msg) => {
+    const decoded = decodeEvent(directoryEventSchema, msg.data);
+    if (!decoded.ok) {
+      logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed directory event');
+      return;
+    }
+    if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
   });
 
   membership.on('change', (service) => {
@@ -185,6 +193,7 @@ export async function startNotifier(
     async stop() {
       clearInterval(sweepTimer);
       roster.unsubscribe();
+      directory.unsubscribe();
       await membership?.stop();
       await grpcServer.stop(5_000);
       notifier.close();

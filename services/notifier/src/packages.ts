@@ -1,0 +1,98 @@
+// The event packages the notifier serves, each as: which resource a request URI names, and the
+// document (full, or partial for a set of changed items) describing it (PROFILE.md "Events").
+import {
+  buildConferenceInfo,
+  buildDirectoryInfo,
+  CONFERENCE_INFO_CONTENT_TYPE,
+  classifyUri,
+  conferenceUri,
+  DIRECTORY_CONTENT_TYPE,
+  type DirectoryEntry,
+  type EventPackageName,
+  factoryUri,
+} from '@sip-pubsub/events';
+import type { JsonBucket } from '@sip-pubsub/platform';
+import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
+import { conferenceDocument, countsOf } from './roster-document.js';
+
+export type Resolved =
+  | { ok: true; key: string; entity: string }
+  | { ok: false; status: number; reason: string };
+
+export interface PackageStores {
+  conferences: JsonBucket<ConferenceRecord>;
+  participants: JsonBucket<ParticipantRecord>;
+}
+
+export interface PackageHandler {
+  readonly name: EventPackageName;
+  readonly contentType: string;
+  resolve(requestUri: string): Promise<Resolved>;
+  /** The document at `version`: full state, or only `changed` items. Null when the resource is gone. */
+  document(
+    key: string,
+    entity: string,
+    version: number,
+    changed?: ReadonlySet<string>,
+  ): Promise<string | null>;
+}
+
+async function rosterOf(stores: PackageStores, conferenceId: string): Promise<ParticipantRecord[]> {
+  const out: ParticipantRecord[] = [];
+  for (const key of await stores.participants.keys(`${conferenceId}.`)) {
+    const p = await stores.participants.get(key);
+    if (p) out.push(p.value);
+  }
+  return out;
+}
+
+/** RFC 4575 roster of one conference; changes are participant AORs. */
+export function conferencePackage(stores: PackageStores, domain: string): PackageHandler {
+  return {
+    name: 'conference',
+    contentType: CONFERENCE_INFO_CONTENT_TYPE,
+    async resolve(requestUri) {
+      const target = classifyUri(requestUri);
+      if (target.kind !== 'conference') return { ok: false, status: 404, reason: 'Not Found' };
+      if (!(await stores.conferences.get(target.conferenceId)))
+        return { ok: false, status: 404, reason: 'Conference Not Found' };
+      return { ok: true, key: target.conferenceId, entity: conferenceUri(target.conferenceId, domain) };
+    },
+    async document(key, entity, version, changed) {
+      const conference = await stores.conferences.get(key);
+      if (!conference) return null;
+      const participants = await rosterOf(stores, key);
+      return buildConferenceInfo(
+        conferenceDocument(entity, conference.value, participants, version, changed),
+      );
+    },
+  };
+}
+
+/** The topic directory under the factory URI; changes are conference ids. */
+export function directoryPackage(stores: PackageStores, domain: string): PackageHandler {
+  const entry = async (conferenceId: string): Promise<DirectoryEntry> => {
+    const uri = conferenceUri(conferenceId, domain);
+    const conference = await stores.conferences.get(conferenceId);
+    if (!conference) return { entity: uri, state: 'deleted', topic: '' };
+    return {
+      entity: uri,
+      state: 'full',
+      topic: conference.value.topic,
+      ...countsOf(await rosterOf(stores, conferenceId)),
+    };
+  };
+  return {
+    name: 'pubsub-conferences',
+    contentType: DIRECTORY_CONTENT_TYPE,
+    async resolve(requestUri) {
+      if (classifyUri(requestUri).kind !== 'factory') return { ok: false, status: 404, reason: 'Not Found' };
+      return { ok: true, key: 'factory', entity: factoryUri(domain) };
+    },
+    async document(_key, entity, version, changed) {
+      const ids = changed ? [...changed] : await stores.conferences.keys();
+      const conferences = await Promise.all(ids.map(entry));
+      return buildDirectoryInfo({ entity, state: changed ? 'partial' : 'full', version, conferences });
+    },
+  };
+}
