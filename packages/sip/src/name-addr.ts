@@ -10,6 +10,9 @@ export interface NameAddr {
   params: Record<string, string | null>;
 }
 
+const UNQUOTED_DISPLAY_NAME =
+  /^[A-Za-z0-9\-.!%*_+`'~\u0080-\uffff]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~\u0080-\uffff]+)*$/;
+
 /** Accepts `"Name" <uri>;p`, `Name <uri>;p`, `<uri>;p` and the addr-spec form `uri;p`. */
 export function parseNameAddr(text: string): NameAddr {
   const bad = (what: string) => new SipParseError(400, `Malformed address (${what}): ${clip(text)}`);
@@ -39,7 +42,8 @@ export function parseNameAddr(text: string): NameAddr {
     const lt = trimmed.indexOf('<');
     if (lt >= 0) {
       const name = trimmed.slice(0, lt).trim();
-      if (/["<>]/.test(name)) throw bad('display name');
+      // §25.1: an unquoted display name is tokens separated by LWS (non-ASCII tolerated, commas not).
+      if (name !== '' && !UNQUOTED_DISPLAY_NAME.test(name)) throw bad('display name');
       if (name !== '') displayName = name.replace(/\s+/g, ' ');
       pos = lt;
     } else pos = -1;
@@ -48,7 +52,8 @@ export function parseNameAddr(text: string): NameAddr {
   if (pos >= 0) {
     const gt = trimmed.indexOf('>', pos);
     if (gt < 0) throw bad('missing >');
-    uri = trimmed.slice(pos + 1, gt).trim();
+    uri = trimmed.slice(pos + 1, gt);
+    if (uri !== uri.trim()) throw bad('whitespace inside <>'); // RFC 4475 §3.1.2.14
     paramText = trimmed.slice(gt + 1).trim();
     if (paramText !== '' && !paramText.startsWith(';')) throw bad('parameters');
   } else {
@@ -56,9 +61,11 @@ export function parseNameAddr(text: string): NameAddr {
     // after its host (a user part may itself contain ';').
     const at = trimmed.indexOf('@');
     const semi = trimmed.indexOf(';', Math.max(at, 0));
-    uri = semi < 0 ? trimmed : trimmed.slice(0, semi);
+    uri = (semi < 0 ? trimmed : trimmed.slice(0, semi)).trimEnd();
     paramText = semi < 0 ? '' : trimmed.slice(semi);
     if (/[\s<>"]/.test(uri)) throw bad('uri');
+    // §20.10: a URI with a '?' (or ',' or ';') must be written in angle brackets.
+    if (uri.includes('?')) throw bad('addr-spec with headers needs <>');
   }
 
   validateUri(uri, bad);

@@ -56,7 +56,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   const lines = buf.toString('utf8', start, headEnd).split(/\r?\n/);
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
 
-  // Bare CR, NUL and other controls are not allowed in the header section (only HT inside values).
+  // Bare CR, NUL and other controls are not allowed in the header section (only HT, and escaped in quotes).
   for (const line of lines) {
     if (hasControlCharacter(line)) throw new SipParseError(400, 'Control character in header section');
   }
@@ -80,14 +80,14 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
       // §7.3.1 line folding: a continuation line joins the previous value with a single space.
       const last = headers[headers.length - 1];
       if (last === undefined) throw new SipParseError(400, 'Continuation line before any header', partial);
-      const more = line.trim();
+      const more = trimLws(line);
       if (more !== '') last.value = last.value === '' ? more : `${last.value} ${more}`;
       continue;
     }
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
     if (!isToken(name)) throw new SipParseError(400, `Malformed header line: ${clip(line)}`, partial);
-    headers.push({ name: canonicalHeaderName(name), value: line.slice(colon + 1).trim() });
+    headers.push({ name: canonicalHeaderName(name), value: trimLws(line.slice(colon + 1)) });
   }
 
   // Checked once the headers are known, so a 505 can still be routed back (§8.2.6 needs Via etc.).
@@ -139,7 +139,8 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   const callId = value('Call-ID') ?? '';
   if (!/^\S+$/.test(callId)) throw new SipParseError(400, 'Invalid Call-ID header', partial);
   const maxForwards = value('Max-Forwards');
-  if (maxForwards !== undefined && !/^\d{1,3}$/.test(maxForwards)) {
+  // 1*DIGIT (§20.22): leading zeros are legal (RFC 4475 §3.1.1.1); the 0-255 range is request validation's.
+  if (maxForwards !== undefined && !/^\d{1,10}$/.test(maxForwards)) {
     throw new SipParseError(400, 'Invalid Max-Forwards header', partial);
   }
   const contentLengthText = value('Content-Length');
@@ -197,9 +198,16 @@ export function findBlankLine(buf: Buffer, from = 0): { headEnd: number; bodySta
   return undefined;
 }
 
+/** Strips SP and HT only: String.trim would also eat U+FEFF and other Unicode spaces that are value bytes. */
+function trimLws(text: string): string {
+  return text.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
 function hasControlCharacter(line: string): boolean {
   for (let i = 0; i < line.length; i++) {
     const code = line.charCodeAt(i);
+    // A quoted-pair may escape any control but CR and LF (§25.1; RFC 4475 §3.1.1.2).
+    if (line[i - 1] === '\\' && code !== 0x0d && code !== 0x0a) continue;
     if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
   }
   return false;
@@ -215,7 +223,8 @@ function versionProblem(version: string): { status: number; message: string } | 
 }
 
 function parseRequestLine(line: string): { method: string; uri: string; version: string } {
-  const parts = line.trimEnd().split(' ');
+  // Exactly one SP between the three elements and none after (§7.1; RFC 4475 §3.1.2.9, §3.1.2.10).
+  const parts = line.split(' ');
   if (parts.length !== 3 || !isToken(parts[0]) || parts[1] === '') {
     throw new SipParseError(400, `Malformed Request-Line: ${clip(line)}`);
   }

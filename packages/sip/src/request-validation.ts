@@ -52,6 +52,8 @@ export interface RequestValidationPolicy {
   maxBodySize?: number;
   /** Per method, the Content-Types accepted; another gets 415 with Accept (§8.2.3). Unlisted methods: any. */
   acceptedContentTypes?: Readonly<Record<string, readonly string[]>>;
+  /** Per method, the body types our success response carries; an Accept that allows none gets 406 (§21.4.7). */
+  producedContentTypes?: Readonly<Record<string, readonly string[]>>;
   /** The request arrived on a stream transport, where Content-Length is mandatory (§18.3, §20.14). */
   reliable?: boolean;
 }
@@ -143,7 +145,7 @@ const TOKEN_LISTS = ['Require', 'Proxy-Require', 'Supported', 'Allow', 'Allow-Ev
 function checkHeaders(req: SipRequest, policy: RequestValidationPolicy): RequestRejection | undefined {
   const maxForwards = getHeader(req, 'Max-Forwards');
   if (maxForwards !== undefined) {
-    const hops = /^\d{1,3}$/.test(maxForwards.trim()) ? Number(maxForwards.trim()) : Number.NaN;
+    const hops = /^\d{1,10}$/.test(maxForwards.trim()) ? Number(maxForwards.trim()) : Number.NaN;
     // §20.22: 0-255 in practice (1*DIGIT; RFC 4475 §3.1.2.4 treats 300 as invalid).
     if (!(hops <= 255)) return reject(400, `Invalid Max-Forwards header: ${clip(maxForwards)}`);
     if (hops === 0 && policy.forwards && req.method !== 'OPTIONS') return reject(483, 'Too Many Hops');
@@ -211,6 +213,9 @@ function checkExtensions(req: SipRequest, policy: RequestValidationPolicy): Requ
 function checkBody(req: SipRequest, policy: RequestValidationPolicy): RequestRejection | undefined {
   if (policy.maxBodySize !== undefined && req.body.length > policy.maxBodySize)
     return reject(413, `Body too large (${req.body.length} > ${policy.maxBodySize} bytes)`);
+  const produced = policy.producedContentTypes?.[req.method];
+  if (produced !== undefined && !acceptsAny(getHeaders(req, 'Accept'), produced))
+    return reject(406, 'Not Acceptable', [{ name: 'Accept', value: produced.join(', ') }]);
   const accepted = policy.acceptedContentTypes?.[req.method];
   if (accepted === undefined || req.body.length === 0 || req.method === 'ACK') return undefined;
   const type = mediaTypeOf(getHeader(req, 'Content-Type'));
@@ -219,6 +224,20 @@ function checkBody(req: SipRequest, policy: RequestValidationPolicy): RequestRej
   return reject(415, `Unsupported Media Type ${clip(type)}`, [
     { name: 'Accept', value: accepted.join(', ') },
   ]);
+}
+
+// Whether any media range of the Accept values (all, type wildcard or exact; q=0 excluded) covers one of `types`.
+function acceptsAny(accept: string[], types: readonly string[]): boolean {
+  const ranges = accept.flatMap((v) => splitHeaderValues(v));
+  if (ranges.length === 0) return true; // §20.1: no Accept means application/sdp
+  for (const range of ranges) {
+    const [type, ...params] = range.split(';').map((p) => p.trim().toLowerCase());
+    if (params.some((p) => /^q\s*=\s*0(\.0*)?$/.test(p))) continue;
+    const [major, minor] = type.split('/');
+    if (types.some((t) => type === '*/*' || t === type || (minor === '*' && t.startsWith(`${major}/`))))
+      return true;
+  }
+  return false;
 }
 
 const MEDIA_TYPE = /^([A-Za-z0-9\-.!%*_+`'~]+)\/([A-Za-z0-9\-.!%*_+`'~]+)\s*(;.*)?$/s;

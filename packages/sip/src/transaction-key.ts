@@ -18,7 +18,9 @@ export function serverTransactionKey(req: SipRequest, method?: string): string {
   const via = parseVia(topVia);
   let m = method ?? req.method;
   if (m === 'ACK') m = 'INVITE';
-  if (via.branch?.startsWith(BRANCH_MAGIC_COOKIE)) return `${via.branch}|${sentBy(via)}|${m}`;
+  // The cookie alone names no transaction (RFC 4475 §3.2.1): such requests match the RFC 2543 way.
+  if (via.branch?.startsWith(BRANCH_MAGIC_COOKIE) && via.branch.length > BRANCH_MAGIC_COOKIE.length)
+    return `${via.branch}|${sentBy(via)}|${m}`;
   const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '');
   let fromTag = '';
   try {

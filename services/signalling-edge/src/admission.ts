@@ -112,6 +112,8 @@ const VALIDATION_POLICY: RequestValidationPolicy = {
   forwards: false,
   // The focus answers offers in SDP; an INVITE body of another type cannot be an offer (§13.2.1).
   acceptedContentTypes: { INVITE: ['application/sdp'], UPDATE: ['application/sdp'] },
+  // Its 2xx to INVITE carries the SDP answer, so the caller must accept SDP.
+  producedContentTypes: { INVITE: ['application/sdp'] },
 };
 
 function refuse(status: number, reason: string, cause: RefusalCause, headers: HeaderField[] = []): Admission {
