@@ -79,6 +79,15 @@ export async function runFirstLight(sipPort: number, topic: string): Promise<voi
     const versions = docs.map((d) => d.version);
     expect(versions).toEqual(versions.map((_, i) => versions[0] + i));
 
+    // The topic directory at the factory URI lists the topic with its counts.
+    const directory = await (await client('directory')).directory();
+    await eventually('the topic in the directory with its counts', () =>
+      directory.state?.conferences.find(
+        (c) => c.topic === topic && c.publisherCount === 1 && c.subscriberCount === 2,
+      ),
+    );
+    expect(directory.state!.conferences.find((c) => c.topic === topic)!.entity).toBe(uriA);
+
     // Every publication reaches both subscribers once, in order, with the publisher's SSRC.
     const sent = Array.from({ length: 30 }, (_, i) => 20 + i / 10);
     for (const v of sent) {
@@ -101,6 +110,9 @@ export async function runFirstLight(sipPort: number, topic: string): Promise<voi
       () => !usersIn(watcher.state).has('sip:pub-1@localhost'),
     );
     expect(watcher.state!.pubsub).toMatchObject({ publisherCount: 0, subscriberCount: 2 });
+    await eventually('the directory counting no publisher', () =>
+      directory.state?.conferences.find((c) => c.topic === topic && c.publisherCount === 0),
+    );
     await sub1.close();
     await eventually(
       'subscriber 1 gone from the roster',

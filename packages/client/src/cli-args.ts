@@ -35,7 +35,7 @@ export type PublishSource =
 export type CliCommand =
   | { command: 'help'; about?: CommandName }
   | { command: 'serve'; args: string[] }
-  | { command: 'topics'; connection: ConnectionArgs }
+  | { command: 'topics'; connection: ConnectionArgs; json: boolean; watch: boolean }
   | {
       command: 'publish';
       topic: string;
@@ -83,7 +83,7 @@ Commands:
   publish <topic>            publish SenML readings to a topic
   subscribe <topic>          print the readings published to a topic
   watch <topic>              print who joins and leaves a topic
-  topics                     list topics (not supported yet)
+  topics                     list the topics and their publisher/subscriber counts
 
 Global options:
   --server host:port         broker SIP address (default $SIP_PUBSUB_SERVER or ${DEFAULT_SERVER})
@@ -96,9 +96,12 @@ Global options:
 
 Runs the embedded one-process broker (the sip-pubsub-broker program of @sip-pubsub/embedded)
 with this terminal's input, output and environment. Arguments are passed to it unchanged.`,
-  topics: `Usage: sip-pubsub topics [--server host:port]
+  topics: `Usage: sip-pubsub topics [--json] [--watch]
 
-Lists topics. Not supported yet (exit status 2): it needs the pubsub-conferences directory.`,
+Lists every topic with its conference URI and publisher/subscriber counts, read from the topic
+directory (the pubsub-conferences event package at the factory URI).
+  --json                     one JSON object per topic
+  --watch                    keep running and print each change (+ new, - removed, ~ counts)`,
   publish: `Usage: sip-pubsub publish <topic> [options]
 
 One record from flags:
@@ -142,11 +145,20 @@ export function parseCliArgs(
       if (rest.includes('--help') || rest.includes('-h')) return { command: 'help', about: 'serve' };
       return { command: 'serve', args: [...rest] };
     case 'topics': {
-      const { values, positionals } = parse('topics', rest, CONNECTION_OPTIONS);
+      const { values, positionals } = parse('topics', rest, {
+        ...CONNECTION_OPTIONS,
+        json: { type: 'boolean' },
+        watch: { type: 'boolean' },
+      });
       if (values.help) return { command: 'help', about: 'topics' };
       if (positionals.length > 0)
         throw new CliUsageError(`topics takes no arguments, got "${positionals[0]}"`, 'topics');
-      return { command: 'topics', connection: connection('topics', values, env) };
+      return {
+        command: 'topics',
+        connection: connection('topics', values, env),
+        json: values.json === true,
+        watch: values.watch === true,
+      };
     }
     case 'publish': {
       const { values, positionals } = parse('publish', rest, PUBLISH_OPTIONS);

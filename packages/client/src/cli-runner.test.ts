@@ -215,9 +215,9 @@ describe('usage', () => {
     ]);
   });
 
-  it('topics is not supported yet: exit 2', async () => {
-    expect(await runCli(['topics'], io)).toBe(EXIT_USAGE);
-    expect(io.err[0]).toMatch(/not supported yet/);
+  it('topics takes no positional arguments: exit 2', async () => {
+    expect(await runCli(['topics', 'plant-7'], io)).toBe(EXIT_USAGE);
+    expect(io.err[0]).toMatch(/topics takes no arguments/);
   });
 
   it('prints help for a command', async () => {

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { DirectoryInfo } from '@sip-pubsub/events';
 import { parseSenmlJson, SenmlError, type SenmlPack, validatePack } from '@sip-pubsub/senml';
 import { BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
 import {
@@ -17,6 +18,7 @@ import {
   USAGE,
 } from './cli-args.js';
 import { type ClientOptions, ClientOptionsError } from './client-options.js';
+import { directoryChanges, formatDirectoryChange } from './directory-changes.js';
 import { SipPubSubError } from './errors.js';
 import { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 import { formatRosterChange, rosterChanges } from './roster-changes.js';
@@ -78,8 +80,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case 'serve':
         return await serve(command.args, io);
       case 'topics':
-        io.stderr('sip-pubsub topics: not supported yet (the topic directory comes in a later release)');
-        return EXIT_USAGE;
+        return await topics(command, io);
       case 'publish':
         return await publish(command, io);
       case 'subscribe':
@@ -325,6 +326,42 @@ async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: Cli
       previous = watcher.state;
     }
     if (!done) io.stderr(`watching ${command.topic} (${watcher.conferenceUri}); Ctrl-C to stop`);
+    return await ended;
+  } finally {
+    off();
+    await client.close();
+  }
+}
+
+async function topics(command: Extract<CliCommand, { command: 'topics' }>, io: CliIo): Promise<number> {
+  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
+  let done = false;
+  let settle: (code: number) => void = () => {};
+  const ended = new Promise<number>((resolve) => {
+    settle = (code) => {
+      if (done) return;
+      done = true;
+      resolve(code);
+    };
+  });
+  const off = io.onInterrupt(() => settle(EXIT_OK));
+  try {
+    const watcher = await client.directory();
+    let previous: DirectoryInfo | undefined;
+    const show = (view: DirectoryInfo) => {
+      for (const change of directoryChanges(previous, view))
+        io.stdout(command.json ? JSON.stringify(change) : formatDirectoryChange(change, !command.watch));
+      previous = view;
+      if (!command.watch) settle(EXIT_OK);
+    };
+    watcher.on('notify', (_doc, view) => show(view));
+    watcher.on('invalid', (err) => io.stderr(`sip-pubsub topics: unreadable notification: ${err.message}`));
+    watcher.once('terminated', (reason) => {
+      if (!done) io.stderr(`sip-pubsub topics: the subscription ended (${reason})`);
+      settle(EXIT_FAILURE);
+    });
+    if (watcher.state !== undefined && previous === undefined) show(watcher.state);
+    if (!done && command.watch) io.stderr('watching the topic directory; Ctrl-C to stop');
     return await ended;
   } finally {
     off();

@@ -1,18 +1,19 @@
 // The SDK entry point: one SIP user agent towards the broker, and the publishers, subscribers and
 // watchers made through it (it owns them: close() ends each, then the socket).
+import type { DirectoryInfo } from '@sip-pubsub/events';
 import { createRequest, getHeaders, parseNameAddr, systemClock } from '@sip-pubsub/sip';
 import { type ClientOptions, resolveClientOptions } from './client-options.js';
 import { ClientClosedError, SipPubSubError } from './errors.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber, type SubscriberOptions } from './subscriber.js';
 import { UserAgent } from './user-agent.js';
-import { Watcher, type WatcherOptions } from './watcher.js';
+import { DIRECTORY_PACKAGE, Watcher, type WatcherOptions } from './watcher.js';
 
 /** How long close() waits for the final NOTIFY of each watcher before closing the socket. */
 const FINAL_NOTIFY_WAIT_MS = 1000;
 
 export class SipPubSubClient {
-  private readonly children = new Set<Publisher | Subscriber | Watcher>();
+  private readonly children = new Set<Publisher | Subscriber | Watcher<unknown>>();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly ua: UserAgent) {}
@@ -99,11 +100,17 @@ export class SipPubSubClient {
     return this.adopt(await Watcher.open(this.ua, conferenceUri, opts));
   }
 
+  /** Watches the topic directory (`pubsub-conferences` at the factory URI): every topic with its counts. */
+  async directory(opts: WatcherOptions = {}): Promise<Watcher<DirectoryInfo>> {
+    this.assertOpen();
+    return this.adopt(await Watcher.open(this.ua, this.factoryUri, opts, DIRECTORY_PACKAGE));
+  }
+
   /** Ends every publisher and subscriber (BYE) and watcher (unsubscribe), then closes the socket. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       const children = [...this.children];
-      const watchers = children.filter((c): c is Watcher => c instanceof Watcher);
+      const watchers = children.filter((c): c is Watcher<unknown> => c instanceof Watcher);
       await Promise.allSettled(children.map((c) => c.close()));
       // Give the final NOTIFYs a moment so the notifier's last request is answered, not lost.
       await Promise.allSettled(watchers.map((w) => w.waitTerminated(FINAL_NOTIFY_WAIT_MS)));
@@ -117,7 +124,7 @@ export class SipPubSubClient {
     if (this.closing) throw new ClientClosedError('SipPubSubClient is closed');
   }
 
-  private async adopt<T extends Publisher | Subscriber | Watcher>(child: T): Promise<T> {
+  private async adopt<T extends Publisher | Subscriber | Watcher<unknown>>(child: T): Promise<T> {
     if (this.closing) {
       await child.close();
       throw new ClientClosedError('SipPubSubClient was closed while joining');

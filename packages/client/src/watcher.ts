@@ -1,12 +1,17 @@
-// A watcher: a `conference` event subscription (RFC 6665, RFC 4575) to a topic's conference URI. Keeps
-// the roster view from full and partial NOTIFYs, refreshes before expiry, unsubscribes with Expires: 0.
+// A watcher: an event subscription (RFC 6665) that keeps a view from full and partial NOTIFYs —
+// the roster of a topic's conference (`conference`, RFC 4575) or the topic directory at the factory URI
+// (`pubsub-conferences`). Refreshes before expiry, unsubscribes with Expires: 0.
 import { EventEmitter } from 'node:events';
 import {
   applyConferenceInfo,
+  applyDirectoryInfo,
   CONFERENCE_INFO_CONTENT_TYPE,
   type ConferenceInfo,
+  DIRECTORY_CONTENT_TYPE,
+  type DirectoryInfo,
   EventDocumentError,
   parseConferenceInfo,
+  parseDirectoryInfo,
   VersionGapError,
 } from '@sip-pubsub/events';
 import {
@@ -32,6 +37,29 @@ import { ClientClosedError, SipPubSubError } from './errors.js';
 import type { UserAgent } from './user-agent.js';
 
 export const CONFERENCE_EVENT = 'conference';
+
+/** What a watcher subscribes to and how it reads the documents. */
+export interface WatchedPackage<Doc> {
+  event: string;
+  contentType: string;
+  parse(xml: string): Doc;
+  /** Applies a full or partial document to the view; throws VersionGapError on a gap. */
+  apply(view: Doc | undefined, doc: Doc): Doc;
+}
+
+export const CONFERENCE_PACKAGE: WatchedPackage<ConferenceInfo> = {
+  event: CONFERENCE_EVENT,
+  contentType: CONFERENCE_INFO_CONTENT_TYPE,
+  parse: parseConferenceInfo,
+  apply: applyConferenceInfo,
+};
+
+export const DIRECTORY_PACKAGE: WatchedPackage<DirectoryInfo> = {
+  event: 'pubsub-conferences',
+  contentType: DIRECTORY_CONTENT_TYPE,
+  parse: parseDirectoryInfo,
+  apply: applyDirectoryInfo,
+};
 /** PROFILE "Events": conference package default 3600 s, minimum 60 s. */
 export const DEFAULT_WATCH_EXPIRES = 3600;
 /** How long after our unsubscribe we still take the final NOTIFY. */
@@ -42,9 +70,9 @@ export interface WatcherOptions {
   expires?: number;
 }
 
-export interface WatcherEvents {
+export interface WatcherEvents<Doc = ConferenceInfo> {
   /** Each NOTIFY's document and the view after applying it. */
-  notify: [doc: ConferenceInfo, view: ConferenceInfo];
+  notify: [doc: Doc, view: Doc];
   /** The subscription ended; `reason` from Subscription-State (RFC 6665 §4.1.3) or why we gave up. */
   terminated: [reason: string];
   /** A NOTIFY body that could not be read (it was still answered 200). */
@@ -56,9 +84,10 @@ export function refreshDelayMs(expires: number): number {
   return Math.max(expires / 2, expires - 60) * 1000;
 }
 
-export class Watcher extends EventEmitter<WatcherEvents> {
+export class Watcher<Doc = ConferenceInfo> extends EventEmitter<WatcherEvents<Doc>> {
+  /** The watched resource: the conference URI, or the factory URI for the directory. */
   readonly conferenceUri: string;
-  private view: ConferenceInfo | undefined;
+  private view: Doc | undefined;
   private dialog: DialogState | undefined;
   private readonly callId = generateCallId();
   private readonly localTag = generateTag();
@@ -78,6 +107,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     private readonly ua: UserAgent,
     conferenceUri: string,
     expires: number,
+    private readonly pkg: WatchedPackage<Doc>,
   ) {
     super();
     this.conferenceUri = conferenceUri;
@@ -86,11 +116,32 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     this.unregister = ua.registerDialog(this.callId, this.localTag, (req, tx) => this.receive(req, tx));
   }
 
-  static async open(ua: UserAgent, conferenceUri: string, opts: WatcherOptions = {}): Promise<Watcher> {
+  static async open(
+    ua: UserAgent,
+    conferenceUri: string,
+    opts?: WatcherOptions,
+  ): Promise<Watcher<ConferenceInfo>>;
+  static async open<D>(
+    ua: UserAgent,
+    uri: string,
+    opts: WatcherOptions,
+    pkg: WatchedPackage<D>,
+  ): Promise<Watcher<D>>;
+  static async open<D>(
+    ua: UserAgent,
+    conferenceUri: string,
+    opts: WatcherOptions = {},
+    pkg?: WatchedPackage<D>,
+  ): Promise<Watcher<D>> {
     const expires = opts.expires ?? DEFAULT_WATCH_EXPIRES;
     if (!Number.isInteger(expires) || expires < 1)
       throw new RangeError(`expires ${expires}: must be a positive integer (seconds)`);
-    const watcher = new Watcher(ua, conferenceUri, expires);
+    const watcher = new Watcher<D>(
+      ua,
+      conferenceUri,
+      expires,
+      pkg ?? (CONFERENCE_PACKAGE as unknown as WatchedPackage<D>),
+    );
     try {
       await watcher.subscribe();
     } catch (err) {
@@ -100,8 +151,8 @@ export class Watcher extends EventEmitter<WatcherEvents> {
     return watcher;
   }
 
-  /** The current roster view (undefined until the first NOTIFY). */
-  get state(): ConferenceInfo | undefined {
+  /** The current view (undefined until the first NOTIFY). */
+  get state(): Doc | undefined {
     return this.view;
   }
 
@@ -181,9 +232,9 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   private subscribeHeaders(expires: number): HeaderField[] {
     return [
-      { name: 'Event', value: CONFERENCE_EVENT },
+      { name: 'Event', value: this.pkg.event },
       { name: 'Expires', value: String(expires) },
-      { name: 'Accept', value: CONFERENCE_INFO_CONTENT_TYPE },
+      { name: 'Accept', value: this.pkg.contentType },
       { name: 'Allow', value: 'NOTIFY' },
     ];
   }
@@ -254,7 +305,7 @@ export class Watcher extends EventEmitter<WatcherEvents> {
       return;
     }
     // §4.1.2.4: a NOTIFY belongs to our subscription only if Event matches too (we send no id).
-    if (event.package !== CONFERENCE_EVENT || event.id !== undefined) {
+    if (event.package !== this.pkg.event || event.id !== undefined) {
       tx.respond(createResponse(req, 481, 'Subscription Does Not Exist'));
       return;
     }
@@ -301,18 +352,18 @@ export class Watcher extends EventEmitter<WatcherEvents> {
 
   private applyBody(req: SipRequest): void {
     const type = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
-    if (type !== CONFERENCE_INFO_CONTENT_TYPE) {
+    if (type !== this.pkg.contentType) {
       this.emit(
         'invalid',
-        new EventDocumentError(`NOTIFY body of type "${type}" is not ${CONFERENCE_INFO_CONTENT_TYPE}`),
+        new EventDocumentError(`NOTIFY body of type "${type}" is not ${this.pkg.contentType}`),
       );
       return;
     }
-    let doc: ConferenceInfo;
-    let view: ConferenceInfo;
+    let doc: Doc;
+    let view: Doc;
     try {
-      doc = parseConferenceInfo(req.body.toString('utf8'));
-      view = applyConferenceInfo(this.view, doc);
+      doc = this.pkg.parse(req.body.toString('utf8'));
+      view = this.pkg.apply(this.view, doc);
     } catch (err) {
       if (err instanceof VersionGapError) {
         // RFC 4575 §4.6: an old document is dropped; a missed one means our view is stale, so refresh for full state.
