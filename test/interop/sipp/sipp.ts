@@ -35,6 +35,12 @@ export interface SippOptions {
   keep?: boolean;
 }
 
+export interface ResponseTime {
+  ms: number;
+  /** The scenario's response-time counter (rtd="N"). */
+  counter: number;
+}
+
 export interface SippResult {
   exitCode: number | null;
   /** The last statistics line, column name → value (SIPp's own names, e.g. `SuccessfulCall(C)`). */
@@ -45,8 +51,8 @@ export interface SippResult {
   errors: string;
   /** SIPp's final screen (-trace_screen). */
   screen: string;
-  /** Response times in ms, per response-time counter (`rtd` in the scenario), when traceRtt. */
-  rtt: number[];
+  /** Every response time SIPp traced (`rtd` counters in the scenario), when traceRtt. */
+  rtt: ResponseTime[];
   /** The command line, for reports. */
   command: string;
   dir: string;
@@ -84,13 +90,13 @@ function parseStats(csv: string): Record<string, string>[] {
 }
 
 /** SIPp's -trace_rtt file: `date_ms;response_time_ms;rtd_no` per line after a header. */
-function parseRtt(csv: string): number[] {
-  const out: number[] = [];
+function parseRtt(csv: string): ResponseTime[] {
+  const out: ResponseTime[] = [];
   for (const line of csv.split('\n').slice(1)) {
     const fields = line.split(';');
-    if (fields.length < 2) continue;
+    if (fields.length < 3) continue;
     const ms = Number(fields[1]);
-    if (Number.isFinite(ms)) out.push(ms);
+    if (Number.isFinite(ms)) out.push({ ms, counter: Number(fields[2]) });
   }
   return out;
 }
