@@ -98,7 +98,13 @@ export function relayPortRange(size = 100): { min: number; max: number } {
   return { min: base, max: base + size - 1 };
 }
 
-export async function startSeparateProcesses(
+export function startSeparateProcesses(
+  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
+): Promise<RunningBroker> {
+  return withPortRetry(() => startSeparateProcessesOnce(opts));
+}
+
+async function startSeparateProcessesOnce(
   opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
 ): Promise<RunningBroker> {
   const nats = await startNatsServer();
@@ -137,7 +143,7 @@ export async function startSeparateProcesses(
     await nats.stop();
   };
   try {
-    await waitForSip(sipPort, 30_000, logs);
+    await Promise.race([waitForSip(sipPort, 30_000, logs), ...children.map((c) => exitOf(c, logs))]);
     // Relays and notifier announce themselves on the same heartbeat; give the focus a moment to see a relay.
     await new Promise((r) => setTimeout(r, 500));
   } catch (err) {
@@ -147,7 +153,38 @@ export async function startSeparateProcesses(
   return { sipPort, logs, stop, services };
 }
 
-export async function startEmbedded(extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
+/**
+ * Ports are picked free and then bound by another process, so another test may take one in between;
+ * a start that fails on a port in use is tried again with new ports.
+ */
+async function withPortRetry(start: () => Promise<RunningBroker>): Promise<RunningBroker> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE|address already in use/i.test(String((err as Error).message)))
+        throw err;
+    }
+  }
+}
+
+/** Fails as soon as the child exits, instead of waiting for SIP to time out. */
+function exitOf(child: ChildProcess, logs: () => string): Promise<never> {
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) =>
+      reject(new Error(`broker exited early (${code ?? signal})\n${logs()}`)),
+    ),
+  );
+  // Exiting later (when the test stops it) is not a failure of the start.
+  exited.catch(() => undefined);
+  return exited;
+}
+
+export function startEmbedded(extraEnv: Record<string, string> = {}): Promise<RunningBroker> {
+  return withPortRetry(() => startEmbeddedOnce(extraEnv));
+}
+
+async function startEmbeddedOnce(extraEnv: Record<string, string>): Promise<RunningBroker> {
   const output: string[] = [];
   const sipPort = await sipPortPair();
   const range = relayPortRange();
@@ -165,7 +202,7 @@ export async function startEmbedded(extraEnv: Record<string, string> = {}): Prom
   );
   const logs = () => output.join('');
   try {
-    await waitForSip(sipPort, 30_000, logs);
+    await Promise.race([waitForSip(sipPort, 30_000, logs), exitOf(child, logs)]);
   } catch (err) {
     await stopChild(child);
     throw err;
