@@ -6,6 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { SipPubSubClient } from '@sip-pubsub/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
 import { parseRawResponse, type RawResponse, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
@@ -465,7 +466,7 @@ describe('digest authentication and per-source rate limit at the wire', () => {
     broker = await startEmbedded({
       AUTH_REALM: 'pubsub.test',
       AUTH_CREDENTIALS: 'alice:wonderland,bob:builder',
-      SIP_RATE_PER_SOURCE: '1:12',
+      SIP_RATE_PER_SOURCE: '5:20',
     });
   });
   afterAll(async () => {
@@ -541,12 +542,54 @@ describe('digest authentication and per-source rate limit at the wire', () => {
     }
   });
 
+  it('the SDK with credentials answers challenges: join, publish, receive, leave; without them it is refused', async () => {
+    const server = `127.0.0.1:${broker.sipPort}`;
+    const topic = `auth-sdk/${token(3)}`;
+    const credentials = { username: 'bob', password: 'builder' };
+    const subClient = await SipPubSubClient.connect({
+      server,
+      user: 'bob-sub',
+      localHost: '127.0.0.3',
+      credentials,
+      requestTimeoutMs: 8_000,
+    });
+    const pubClient = await SipPubSubClient.connect({
+      server,
+      user: 'bob-pub',
+      localHost: '127.0.0.4',
+      credentials,
+      requestTimeoutMs: 8_000,
+    });
+    const stranger = await SipPubSubClient.connect({
+      server,
+      user: 'mallory',
+      localHost: '127.0.0.5',
+      requestTimeoutMs: 8_000,
+    });
+    try {
+      const subscriber = await subClient.subscriber(topic);
+      const values: number[] = [];
+      subscriber.on('pack', (pack: { v?: unknown }[]) => {
+        for (const r of pack) if (typeof r.v === 'number') values.push(r.v);
+      });
+      const publisher = await pubClient.publisher(topic);
+      await publisher.publish([{ n: 'temp', v: 21.5 }]);
+      for (let i = 0; i < 100 && values.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(values).toEqual([21.5]);
+      await publisher.close();
+      await subscriber.close();
+      await expect(stranger.resolveTopic(topic)).rejects.toThrow(/401/);
+    } finally {
+      await Promise.all([subClient, pubClient, stranger].map((c) => c.close().catch(() => undefined)));
+    }
+  });
+
   it('a flooding source gets 503 with Retry-After while another source is served', async () => {
     const flood = await socketOn('127.0.0.2');
     const calm = await RawSipSocket.open();
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 40; i++) {
+      for (let i = 0; i < 60; i++) {
         const id = `flood-${i}-${token()}`;
         ids.push(id);
         const req = rawRequest({
@@ -568,11 +611,11 @@ describe('digest authentication and per-source rate limit at the wire', () => {
       for (let i = 0; i < 100 && flood.inbox.filter((m) => /^SIP\/2\.0 [2-6]/.test(m)).length < 40; i++)
         await new Promise((r) => setTimeout(r, 50));
       const statuses = flood.inbox.filter((m) => /^SIP\/2\.0 [2-6]/.test(m)).map(parseRawResponse);
-      expect(statuses).toHaveLength(40);
+      expect(statuses).toHaveLength(60);
       const refused = statuses.filter((r) => r.status === 503);
-      expect(refused.length).toBeGreaterThanOrEqual(15); // burst 12, refill 1/s: 28 unless sending took seconds
+      expect(refused.length).toBeGreaterThanOrEqual(15); // burst 20, refill 5/s: 40 unless handling took seconds
       expect(refused.every((r) => /^\d+$/.test(r.headers.get('retry-after')?.[0] ?? ''))).toBe(true);
-      expect(statuses.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(12);
+      expect(statuses.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(20);
     } finally {
       flood.socket.close();
       calm.close();

@@ -19,6 +19,8 @@ export interface ClientOptions {
   timers?: Partial<TimerSettings>;
   /** Time source for SIP timers, T.140 drain and subscription refresh (tests). */
   clock?: Clock;
+  /** Digest credentials: a request challenged with 401/407 is sent once more with them (RFC 3261 §22.2). */
+  credentials?: { username: string; password: string };
 }
 
 export interface ResolvedClientOptions {
@@ -29,6 +31,7 @@ export interface ResolvedClientOptions {
   user: string;
   displayName?: string;
   timers: Partial<TimerSettings>;
+  credentials?: { username: string; password: string };
 }
 
 export class ClientOptionsError extends Error {
@@ -85,5 +88,10 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
     timers: { T1: requestTimeoutMs / 64, ...opts.timers },
   };
   if (opts.displayName !== undefined) resolved.displayName = opts.displayName;
+  if (opts.credentials !== undefined) {
+    if (opts.credentials.username === '' || /[\r\n"]/.test(opts.credentials.username))
+      throw new ClientOptionsError('credentials: username must be non-empty, without quotes or line breaks');
+    resolved.credentials = { ...opts.credentials };
+  }
   return resolved;
 }

@@ -3,18 +3,24 @@
 // incoming in-dialog requests dispatched to the publisher, subscriber or watcher that owns the dialog.
 import {
   type Clock,
+  createDigestAuthorization,
   createResponse,
   type Destination,
+  type DigestChallenge,
   type Flow,
   formatNameAddr,
   getHeader,
+  getHeaders,
   type NameAddr,
   parseCSeq,
+  parseDigestChallenge,
   parseNameAddr,
+  removeHeader,
   type ServerTransaction,
   type SipRequest,
   type SipResponse,
   type SipTransport,
+  setHeader,
   systemClock,
   TcpTransport,
   TransactionLayer,
@@ -30,6 +36,7 @@ export type DialogRequestHandler = (req: SipRequest, tx: ServerTransaction | nul
 export const UA_ALLOW = 'ACK, BYE, CANCEL, INVITE, NOTIFY, OPTIONS';
 
 const ACK_MEMORY_MS = 32_000;
+const MAX_CSEQ_SHIFTS = 10_000;
 
 export class UserAgent {
   /** Our address-of-record, `sip:<user>@<domain>`. */
@@ -41,6 +48,8 @@ export class UserAgent {
   /** ACKs we sent for 2xx to INVITE, resent when a retransmitted 2xx shows the ACK was lost (§13.2.2.4). */
   private readonly acks = new Map<string, { ack: SipRequest; expiry: unknown }>();
   private closed = false;
+  /** Per Call-ID, how many CSeq numbers authenticated retries added; later requests are raised by it. */
+  private readonly cseqShift = new Map<string, number>();
 
   private constructor(
     readonly options: ResolvedClientOptions,
@@ -96,9 +105,42 @@ export class UserAgent {
     return formatNameAddr(this.contact);
   }
 
-  /** Sends a request in a client transaction; resolves with the final response (408 / 503 synthesised). */
-  request(req: SipRequest, onProvisional?: (res: SipResponse) => void): Promise<SipResponse> {
-    if (this.closed) return Promise.reject(new ClientClosedError('SIP user agent is closed'));
+  /**
+   * Sends a request in a client transaction; resolves with the final response (408 / 503 synthesised).
+   * With credentials, a 401/407 is answered once (§22.2): `req` itself is updated (new CSeq, Authorization)
+   * so a dialog built from it afterwards carries the numbers that were really sent.
+   */
+  async request(req: SipRequest, onProvisional?: (res: SipResponse) => void): Promise<SipResponse> {
+    if (this.closed) throw new ClientClosedError('SIP user agent is closed');
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const shift = this.cseqShift.get(callId) ?? 0;
+    if (shift > 0 && req.method !== 'CANCEL') {
+      // Earlier authenticated retries used extra numbers in this call: stay above them (§12.2.1.1).
+      const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '');
+      setHeader(req, 'CSeq', `${cseq.seq + shift} ${cseq.method}`);
+    }
+    const res = await this.layer.request(req, this.server, { onProvisional });
+    const credentials = this.options.credentials;
+    if (!credentials || (res.status !== 401 && res.status !== 407) || req.method === 'CANCEL') return res;
+    const header = res.status === 401 ? 'WWW-Authenticate' : 'Proxy-Authenticate';
+    let challenge: DigestChallenge | undefined;
+    try {
+      // Prefer SHA-256 when offered (RFC 8760 §2.4), else the first challenge.
+      const offers = getHeaders(res, header).map(parseDigestChallenge);
+      challenge = offers.find((c) => c.algorithm === 'SHA-256') ?? offers[0];
+    } catch {
+      return res;
+    }
+    if (!challenge || this.closed) return res;
+    removeHeader(req, 'Via');
+    const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '');
+    setHeader(req, 'CSeq', `${cseq.seq + 1} ${cseq.method}`);
+    const name = res.status === 401 ? 'Authorization' : 'Proxy-Authorization';
+    setHeader(req, name, createDigestAuthorization(req, challenge, credentials));
+    this.cseqShift.delete(callId);
+    this.cseqShift.set(callId, shift + 1);
+    if (this.cseqShift.size > MAX_CSEQ_SHIFTS)
+      this.cseqShift.delete(this.cseqShift.keys().next().value ?? '');
     return this.layer.request(req, this.server, { onProvisional });
   }
 
