@@ -19,6 +19,7 @@ import {
   type LegAllocation__Output,
   type LegSpec,
   type MediaRelayClient,
+  type StatsResponse__Output,
 } from '@sip-pubsub/proto';
 import * as hdr from 'hdr-histogram-js';
 import mqtt from 'mqtt';
@@ -47,7 +48,8 @@ interface Outcome {
   deliveriesPerSecond: number;
   serverCpuUsPerDelivery: number;
   latency: hdr.Histogram;
-  note?: string;
+  /** Packets the server says it sent to subscribers (the relay's Stats), to tell its drops from ours. */
+  serverPacketsOut?: number;
 }
 
 /** The text one publication carries; the name says who sent it and its number. */
@@ -81,18 +83,41 @@ class Ledger {
   }
 }
 
-/** The primary T.140 text of an RTP packet (RED or plain), without decoding the redundancy. */
-function primaryText(packet: Buffer): string {
-  if (packet.length < 12) return '';
+const LS_BYTES = Buffer.from(LS);
+
+/** The primary T.140 block of an RTP packet (RED or plain), without decoding the redundancy. */
+function primaryBlock(packet: Buffer): Buffer {
+  if (packet.length < 12) return Buffer.alloc(0);
   let offset = 12 + (packet[0] & 0x0f) * 4;
   if (packet[0] & 0x10) offset += 4 + packet.readUInt16BE(offset + 2) * 4;
-  if ((packet[1] & 0x7f) !== RED_PT) return packet.toString('utf8', offset);
+  if ((packet[1] & 0x7f) !== RED_PT) return packet.subarray(offset);
   let lengths = 0;
   while (offset < packet.length && packet[offset] & 0x80) {
     lengths += ((packet[offset + 2] & 0x03) << 8) | packet[offset + 3];
     offset += 4;
   }
-  return packet.toString('utf8', offset + 1 + lengths);
+  return packet.subarray(offset + 1 + lengths);
+}
+
+/** One subscriber's T.140 streams, reassembled into lines per SSRC (an aggregated pack spans packets). */
+class LineReceiver {
+  private readonly pending = new Map<number, Buffer>();
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  packet(packet: Buffer): void {
+    const block = primaryBlock(packet);
+    if (block.length === 0) return;
+    const ssrc = packet.readUInt32BE(8);
+    const prior = this.pending.get(ssrc);
+    let data = prior ? Buffer.concat([prior, block]) : block;
+    for (let end = data.indexOf(LS_BYTES); end >= 0; end = data.indexOf(LS_BYTES)) {
+      this.onLine(data.toString('utf8', 0, end));
+      data = data.subarray(end + LS_BYTES.length);
+    }
+    if (data.length > 0) this.pending.set(ssrc, Buffer.from(data));
+    else this.pending.delete(ssrc);
+  }
 }
 
 /** utime + stime of a process in ms, from /proc (same clock for the relay and for Mosquitto). */
@@ -164,6 +189,12 @@ class RelayProcess {
     return unary<LegSpec, LegAllocation__Output>(this.client, 'AllocateLeg', spec);
   }
 
+  async packetsOut(conferenceId: string): Promise<number | undefined> {
+    const stats = await unary<object, StatsResponse__Output>(this.client, 'Stats', {});
+    const topic = stats.topics.find((t) => t.conferenceId === conferenceId);
+    return topic ? Number(topic.deliveriesOut) : undefined;
+  }
+
   release(conferenceId: string, legId: string): Promise<unknown> {
     return unary(this.client, 'ReleaseLeg', { conferenceId, legId });
   }
@@ -210,7 +241,8 @@ async function throughRelay(
   try {
     for (let i = 0; i < w.subscribers; i++) {
       const s = await udpSocket();
-      s.on('message', (m) => ledger.arrived(primaryText(m), process.hrtime.bigint()));
+      const lines = new LineReceiver((line) => ledger.arrived(line, process.hrtime.bigint()));
+      s.on('message', (m) => lines.packet(m));
       sockets.push(s);
       legIds.push(`sub-${i}`);
       await relay.allocate(base(`sub-${i}`, s.address().port, false));
@@ -244,6 +276,7 @@ async function throughRelay(
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const cpu = (await cpuMs(relay.child.pid!)) - cpu0;
     return {
+      serverPacketsOut: await relay.packetsOut(conferenceId).catch(() => undefined),
       system: mode === 'translate' ? 'relay translate' : `relay aggregate ${AGGREGATE_WINDOW_MS}ms`,
       sent,
       delivered: ledger.delivered,
@@ -395,6 +428,8 @@ export async function main(): Promise<void> {
       "  latency: publish call → subscriber socket callback, first 10% of each publisher's publications excluded;",
       '  server CPU: utime+stime of the relay process / the mosquitto process from /proc; publishers and',
       '  subscribers share this one Node process (its event loop also limits what can be received).',
+      '  srv pkts out: RTP packets the relay counted as sent to subscriber legs (Stats); when it exceeds',
+      '  "delivered" in translate mode, the datagrams were dropped on the receiving side, not by the relay.',
       '',
     ].join('\n'),
   );
@@ -410,6 +445,7 @@ export async function main(): Promise<void> {
       'sent',
       'delivered',
       'lost %',
+      'srv pkts out',
       'deliv/s',
       'CPU µs/deliv',
       'p50 ms',
@@ -428,6 +464,7 @@ export async function main(): Promise<void> {
       fmt.int(o.sent),
       fmt.int(o.delivered),
       fmt.fixed((100 * (expected - o.delivered)) / expected, 2),
+      o.serverPacketsOut === undefined ? '-' : fmt.int(o.serverPacketsOut),
       fmt.int(o.deliveriesPerSecond),
       fmt.fixed(o.serverCpuUsPerDelivery, 2),
       ms(o.latency, 50),
