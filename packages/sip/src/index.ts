@@ -102,6 +102,7 @@ export {
 } from './transaction-layer.js';
 export { type Destination, type Flow, isReliable, type SipTransport } from './transport.js';
 export * from './typed-headers.js';
+export { answerCancel, type CancelOutcome } from './uas-cancel.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { formatHost, formatUri, parseUri, type SipUri, uriScheme } from './uri.js';
 export { BRANCH_MAGIC_COOKIE, formatVia, parseVia, type Via } from './via.js';

@@ -18,6 +18,7 @@ import {
   type SipResponse,
   TransactionLayer,
   type TransportProtocol,
+  answerCancel,
   createInDialogRequest,
   createResponse,
   dialogFromUacResponse,
@@ -100,11 +101,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   /** §9.2: CANCEL is answered hop by hop here: 200, and 487 to its INVITE if that is still pending. */
   const cancel = (req: SipRequest, tx: ServerTransaction | null): void => {
-    const invite = layer.findInviteServerTransaction(req);
-    if (!invite) return answer(req, tx, 481, 'Call/Transaction Does Not Exist');
-    const toTag = generateTag(); // §9.2: the same To tag in the 200 to CANCEL and the 487
-    if (invite.state === 'proceeding') respond(invite.request, invite, createResponse(invite.request, 487, undefined, { toTag }));
-    respond(req, tx, createResponse(req, 200, undefined, { toTag }));
+    const outcome = answerCancel(layer, req, tx);
+    requests.inc({ method: 'CANCEL', status: outcome === 'no-match' ? '481' : '200' });
+    if (outcome === 'cancelled') requests.inc({ method: 'INVITE', status: '487' });
   };
 
   const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
