@@ -5,8 +5,8 @@ import { parseContacts } from './contact.js';
 import { parseDeltaSeconds, parseRetryAfter } from './delta-seconds.js';
 import { parseEntityTag } from './entity-tag.js';
 import { parseEvent } from './event.js';
+import { canonicalHeaderName, isListHeader } from './header-names.js';
 import { splitHeaderValues } from './header-values.js';
-import { getHeader, getHeaders, hasHeader } from './headers.js';
 import type { HeaderField, SipRequest } from './message.js';
 import { parseNameAddr } from './name-addr.js';
 import { parseReferSub } from './refer-sub.js';
@@ -85,15 +85,48 @@ export function validateRequest(
   policy: RequestValidationPolicy,
 ): RequestRejection | undefined {
   try {
+    const h = new HeaderIndex(req);
     return (
       checkMethod(req, policy) ??
       checkRequestUri(req, policy) ??
-      checkHeaders(req, policy) ??
-      checkExtensions(req, policy) ??
-      checkBody(req, policy)
+      checkHeaders(req, policy, h) ??
+      checkExtensions(req, policy, h) ??
+      checkBody(req, policy, h)
     );
   } catch (err) {
     return reject(400, clip(err instanceof Error ? err.message : String(err)));
+  }
+}
+
+/** The request's fields grouped by header once, so the many checks below do not rescan the list. */
+class HeaderIndex {
+  private readonly byName = new Map<string, string[]>();
+
+  constructor(req: SipRequest) {
+    for (const field of req.headers) {
+      const key = canonicalHeaderName(field.name).toLowerCase();
+      const list = this.byName.get(key);
+      if (list) list.push(field.value);
+      else this.byName.set(key, [field.value]);
+    }
+  }
+
+  private fields(name: string): string[] {
+    return this.byName.get(name.toLowerCase()) ?? [];
+  }
+
+  /** Like getHeaders: list headers split at top-level commas. */
+  values(name: string): string[] {
+    const fields = this.fields(name);
+    return isListHeader(name) ? fields.flatMap((f) => splitHeaderValues(f)) : fields;
+  }
+
+  first(name: string): string | undefined {
+    return this.fields(name)[0];
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name.toLowerCase());
   }
 }
 
@@ -142,40 +175,44 @@ const LIST_CHECKS: Record<string, HeaderCheck> = {
 };
 const TOKEN_LISTS = ['Require', 'Proxy-Require', 'Supported', 'Allow', 'Allow-Events'];
 
-function checkHeaders(req: SipRequest, policy: RequestValidationPolicy): RequestRejection | undefined {
-  const maxForwards = getHeader(req, 'Max-Forwards');
+function checkHeaders(
+  req: SipRequest,
+  policy: RequestValidationPolicy,
+  h: HeaderIndex,
+): RequestRejection | undefined {
+  const maxForwards = h.first('Max-Forwards');
   if (maxForwards !== undefined) {
     const hops = /^\d{1,10}$/.test(maxForwards.trim()) ? Number(maxForwards.trim()) : Number.NaN;
     // §20.22: 0-255 in practice (1*DIGIT; RFC 4475 §3.1.2.4 treats 300 as invalid).
     if (!(hops <= 255)) return reject(400, `Invalid Max-Forwards header: ${clip(maxForwards)}`);
     if (hops === 0 && policy.forwards && req.method !== 'OPTIONS') return reject(483, 'Too Many Hops');
   }
-  if (policy.reliable && !hasHeader(req, 'Content-Length'))
+  if (policy.reliable && !h.has('Content-Length'))
     return reject(400, 'Missing Content-Length on a stream transport');
   for (const [name, check] of Object.entries(HEADER_CHECKS)) {
-    const problem = each(getHeaders(req, name), name, check);
+    const problem = each(h.values(name), name, check);
     if (problem) return problem;
   }
   for (const [name, check] of Object.entries(LIST_CHECKS)) {
-    const values = getHeaders(req, name).flatMap((v) => splitHeaderValues(v));
+    const values = h.values(name).flatMap((v) => splitHeaderValues(v));
     const problem = each(values, name, check);
     if (problem) return problem;
   }
   for (const name of TOKEN_LISTS) {
-    const problem = each([getHeaders(req, name).join(',')], name, (v) => parseTokenList([v], name));
+    const problem = each([h.values(name).join(',')], name, (v) => parseTokenList([v], name));
     if (problem) return problem;
   }
-  if (hasHeader(req, 'Contact')) {
-    const problem = each([''], 'Contact', () => parseContacts(getHeaders(req, 'Contact')));
+  if (h.has('Contact')) {
+    const problem = each([''], 'Contact', () => parseContacts(h.values('Contact')));
     if (problem) return problem;
-  } else if (DIALOG_CREATING.has(req.method) && !hasToTag(req)) {
+  } else if (DIALOG_CREATING.has(req.method) && !hasToTag(h)) {
     return reject(400, 'Missing Contact header');
   }
-  if (['SUBSCRIBE', 'NOTIFY', 'PUBLISH'].includes(req.method) && !hasHeader(req, 'Event'))
+  if (['SUBSCRIBE', 'NOTIFY', 'PUBLISH'].includes(req.method) && !h.has('Event'))
     return reject(400, 'Missing Event header'); // RFC 6665 §8.2.1, RFC 3903 §11.1
-  if (req.method === 'NOTIFY' && !hasHeader(req, 'Subscription-State'))
+  if (req.method === 'NOTIFY' && !h.has('Subscription-State'))
     return reject(400, 'Missing Subscription-State header'); // RFC 6665 §4.1.3
-  if (req.method === 'REFER' && getHeaders(req, 'Refer-To').length !== 1)
+  if (req.method === 'REFER' && h.values('Refer-To').length !== 1)
     return reject(400, 'REFER needs exactly one Refer-To header'); // RFC 3515 §2.4.1
   return undefined;
 }
@@ -192,33 +229,41 @@ function each(values: string[], name: string, check: HeaderCheck): RequestReject
   return undefined;
 }
 
-function hasToTag(req: SipRequest): boolean {
+function hasToTag(h: HeaderIndex): boolean {
   try {
-    return typeof parseNameAddr(getHeader(req, 'To') ?? '').params.tag === 'string';
+    return typeof parseNameAddr(h.first('To') ?? '').params.tag === 'string';
   } catch {
     return false;
   }
 }
 
-function checkExtensions(req: SipRequest, policy: RequestValidationPolicy): RequestRejection | undefined {
+function checkExtensions(
+  req: SipRequest,
+  policy: RequestValidationPolicy,
+  h: HeaderIndex,
+): RequestRejection | undefined {
   if (UNREFUSABLE_EXTENSIONS.has(req.method)) return undefined;
   const supported = policy.supportedOptionTags ?? DEFAULT_SUPPORTED_OPTION_TAGS;
-  const required = parseTokenList(getHeaders(req, 'Require'), 'Require');
-  if (policy.forwards) required.push(...parseTokenList(getHeaders(req, 'Proxy-Require'), 'Proxy-Require'));
+  const required = parseTokenList(h.values('Require'), 'Require');
+  if (policy.forwards) required.push(...parseTokenList(h.values('Proxy-Require'), 'Proxy-Require'));
   const unknown = [...new Set(required.filter((tag) => !supported.includes(tag)))];
   if (unknown.length === 0) return undefined;
   return reject(420, 'Bad Extension', [{ name: 'Unsupported', value: unknown.join(', ') }]);
 }
 
-function checkBody(req: SipRequest, policy: RequestValidationPolicy): RequestRejection | undefined {
+function checkBody(
+  req: SipRequest,
+  policy: RequestValidationPolicy,
+  h: HeaderIndex,
+): RequestRejection | undefined {
   if (policy.maxBodySize !== undefined && req.body.length > policy.maxBodySize)
     return reject(413, `Body too large (${req.body.length} > ${policy.maxBodySize} bytes)`);
   const produced = policy.producedContentTypes?.[req.method];
-  if (produced !== undefined && !acceptsAny(getHeaders(req, 'Accept'), produced))
+  if (produced !== undefined && !acceptsAny(h.values('Accept'), produced))
     return reject(406, 'Not Acceptable', [{ name: 'Accept', value: produced.join(', ') }]);
   const accepted = policy.acceptedContentTypes?.[req.method];
   if (accepted === undefined || req.body.length === 0 || req.method === 'ACK') return undefined;
-  const type = mediaTypeOf(getHeader(req, 'Content-Type'));
+  const type = mediaTypeOf(h.first('Content-Type'));
   if (type === undefined) return reject(400, 'Body without Content-Type'); // §20.15
   if (accepted.includes(type)) return undefined;
   return reject(415, `Unsupported Media Type ${clip(type)}`, [
