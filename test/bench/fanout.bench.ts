@@ -495,7 +495,10 @@ export async function main(): Promise<void> {
   printTable(rows);
   if (aggregateProblem !== undefined)
     process.stdout.write(`\naggregate: not available (${aggregateProblem})\n`);
-  if (mosquitto instanceof Error) process.stdout.write(`\nmosquitto: not available (${mosquitto.message})\n`);
+  if (mosquitto instanceof Error)
+    process.stdout.write(
+      `\nmosquitto: not available (${mosquitto.message}); install Debian's mosquitto package to compare\n`,
+    );
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();
