@@ -1,4 +1,4 @@
-export { focusConfigSchema, type FocusConfig } from './config.js';
-export { startFocusController, FOCUS_SERVICE } from './service.js';
-export { Focus, legIdOf, type FocusOptions } from './focus.js';
+export { type FocusConfig, focusConfigSchema } from './config.js';
+export { Focus, type FocusOptions, legIdOf } from './focus.js';
+export { FOCUS_SERVICE, startFocusController } from './service.js';
 export { normaliseTopic } from './topic.js';
