@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh || exit 1
 bash scripts/ensure-deps.sh || exit 1
+npx biome check . --diagnostic-level=error || { echo "lint/format errors: run npm run format, then fix what remains"; exit 1; }
 report=$(mktemp)
 npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?

@@ -33,6 +33,7 @@ export {
   eventPackageFor,
 } from './event-packages.js';
 export { type ExpiresDecision, negotiateExpires } from './expires.js';
+export * from './naming.js';
 export { NotifyScheduler, type NotifySchedulerOptions, type SchedulerClock } from './notify-scheduler.js';
 export {
   activateSubscription,
@@ -47,4 +48,3 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
-export * from './naming.js';

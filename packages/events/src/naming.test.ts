@@ -12,7 +12,10 @@ describe('profile naming', () => {
   it('classifies factory, conference and other request URIs', () => {
     const id = newConferenceId();
     expect(classifyUri(factoryUri('example.com'))).toEqual({ kind: 'factory' });
-    expect(classifyUri(`${conferenceUri(id, 'example.com')};transport=tcp`)).toEqual({ kind: 'conference', conferenceId: id });
+    expect(classifyUri(`${conferenceUri(id, 'example.com')};transport=tcp`)).toEqual({
+      kind: 'conference',
+      conferenceId: id,
+    });
     expect(classifyUri('sip:conf-NOTBASE32!@x')).toEqual({ kind: 'other', user: 'conf-NOTBASE32!' });
     expect(classifyUri('sip:alice@x')).toEqual({ kind: 'other', user: 'alice' });
     expect(classifyUri('tel:+123')).toEqual({ kind: 'other', user: '' });

@@ -41,7 +41,10 @@ export function isConferenceId(id: string): boolean {
  * What a request URI addresses in this profile: the factory, a conference, or something else.
  * Takes the user part of a sip:/sips: URI without parsing the rest (callers have parsed the message).
  */
-export type UriTarget = { kind: 'factory' } | { kind: 'conference'; conferenceId: string } | { kind: 'other'; user: string };
+export type UriTarget =
+  | { kind: 'factory' }
+  | { kind: 'conference'; conferenceId: string }
+  | { kind: 'other'; user: string };
 
 export function classifyUri(uri: string): UriTarget {
   const match = /^sips?:([^@;?]*)@/i.exec(uri.trim());
@@ -63,7 +66,9 @@ function safeDecode(text: string): string {
 }
 
 /** Header values every focus response that advertises capabilities carries (PROFILE.md "Creating and joining"). */
-export const PROFILE_ALLOW = 'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, INFO, UPDATE';
-export const PROFILE_ACCEPT = 'application/sdp, application/conference-info+xml, application/senml+json, message/sipfrag';
+export const PROFILE_ALLOW =
+  'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, INFO, UPDATE';
+export const PROFILE_ACCEPT =
+  'application/sdp, application/conference-info+xml, application/senml+json, message/sipfrag';
 export const PROFILE_SUPPORTED = 'replaces, join, norefersub';
 export const PROFILE_ALLOW_EVENTS = 'conference, refer, pubsub-conferences, pubsub-data';

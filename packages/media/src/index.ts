@@ -11,6 +11,24 @@ export {
   serializeRed,
 } from './red.js';
 export {
+  type Goodbye,
+  isValidCompound,
+  parseRtcp,
+  type ReceiverReport,
+  type ReportBlock,
+  RTCP_BYE,
+  RTCP_RR,
+  RTCP_SDES,
+  RTCP_SR,
+  type RtcpPacket,
+  RtcpParseError,
+  RtcpSerializeError,
+  SDES_CNAME,
+  type SenderReport,
+  type SourceDescription,
+  serializeRtcp,
+} from './rtcp-packet.js';
+export {
   parseRtp,
   RTP_HEADER_SIZE,
   type RtpPacket,
@@ -18,6 +36,7 @@ export {
   RtpSerializeError,
   serializeRtp,
 } from './rtp-packet.js';
+export { ntpTimestamp, RtpReceptionStatistics } from './rtp-reception-statistics.js';
 export {
   answerDirectionFor,
   type Direction,
@@ -44,6 +63,8 @@ export {
   type TextOfferSummary,
 } from './sdp/text-offer-answer.js';
 export { sequenceDelta } from './sequence-number.js';
+export { isRedundancyOnly } from './t140-keepalive.js';
+export { type T140MixedDelivery, T140MixerReceiver } from './t140-mixer-receiver.js';
 export {
   MISSING_TEXT_MARKER,
   type T140Delivery,
@@ -51,25 +72,4 @@ export {
   type T140ReceiverOptions,
 } from './t140-receiver.js';
 export { T140Sender, type T140SenderOptions } from './t140-sender.js';
-export {
-  type Goodbye,
-  isValidCompound,
-  parseRtcp,
-  RTCP_BYE,
-  RTCP_RR,
-  RTCP_SDES,
-  RTCP_SR,
-  type ReceiverReport,
-  type ReportBlock,
-  type RtcpPacket,
-  RtcpParseError,
-  RtcpSerializeError,
-  SDES_CNAME,
-  type SenderReport,
-  type SourceDescription,
-  serializeRtcp,
-} from './rtcp-packet.js';
-export { ntpTimestamp, RtpReceptionStatistics } from './rtp-reception-statistics.js';
-export { isRedundancyOnly } from './t140-keepalive.js';
-export { type T140MixedDelivery, T140MixerReceiver } from './t140-mixer-receiver.js';
 export { DEFAULT_BUFFER_MS, T140Transmitter, type T140TransmitterOptions } from './t140-transmitter.js';

@@ -6,7 +6,7 @@ import type { Bus } from './bus.js';
 import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
 import { HealthServer } from './health.js';
 import type { KvStore } from './kv.js';
-import { type Logger, createLogger } from './logging.js';
+import { createLogger, type Logger } from './logging.js';
 import { createRegistry } from './metrics.js';
 import { connectNats, connectNatsBus } from './nats-bus.js';
 import { natsKvStore } from './nats-kv.js';
@@ -36,6 +36,7 @@ interface RunnableConfig {
   POD_NAME?: string;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: any object schema, as loadConfig takes
 export async function runService<S extends z.ZodObject<any>>(opts: {
   name: string;
   schema: S;

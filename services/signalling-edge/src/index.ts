@@ -1,3 +1,3 @@
-export { edgeConfigSchema, type EdgeConfig } from './config.js';
-export { startSignallingEdge, EDGE_SERVICE, type RunningEdge } from './service.js';
+export { type EdgeConfig, edgeConfigSchema } from './config.js';
 export { routeRequest } from './routing.js';
+export { EDGE_SERVICE, type RunningEdge, startSignallingEdge } from './service.js';

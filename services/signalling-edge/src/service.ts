@@ -1,36 +1,43 @@
 // Wires the edge: SIP transports and the transaction layer in front, each request handed by gRPC to
 // the owner of its conference, and SendRequest for the other services' outgoing requests.
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { BusMembership, GrpcClientPool, asyncUnary, rendezvousOwner, startGrpcServer, unary } from '@sip-pubsub/platform';
 import {
+  asyncUnary,
+  BusMembership,
+  GrpcClientPool,
+  rendezvousOwner,
+  startGrpcServer,
+  unary,
+} from '@sip-pubsub/platform';
+import {
+  contracts,
   type FocusControllerClient,
   type NotifierClient,
   type SendRequestRequest__Output,
   type SendRequestResponse,
   type SipRequestEnvelope,
   type SipResponseEnvelope__Output,
-  contracts,
 } from '@sip-pubsub/proto';
 import {
-  type Flow,
-  type ServerTransaction,
-  type SipRequest,
-  type SipResponse,
-  TransactionLayer,
-  type TransportProtocol,
   answerCancel,
   createInDialogRequest,
   createResponse,
   dialogFromUacResponse,
+  type Flow,
   generateBranch,
   generateTag,
   parseMessage,
+  removeHeader,
+  type ServerTransaction,
+  type SipRequest,
+  type SipResponse,
   serializeMessage,
   setHeader,
-  removeHeader,
+  TransactionLayer,
+  type TransportProtocol,
 } from '@sip-pubsub/sip';
 import { Counter } from 'prom-client';
-import { EDGE_ALLOW, EdgeAdmission, createAuthenticator } from './admission.js';
+import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
@@ -46,9 +53,23 @@ export interface RunningEdge extends RunningService {
 
 export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContext): Promise<RunningEdge> {
   const { logger } = ctx;
-  const requests = new Counter({ name: 'sip_requests_total', help: 'SIP requests answered by the edge, by method and status', labelNames: ['method', 'status'], registers: [ctx.registry] });
-  const invalid = new Counter({ name: 'sip_invalid_messages_total', help: 'Messages that did not parse', registers: [ctx.registry] });
-  const outgoing = new Counter({ name: 'sip_outgoing_requests_total', help: 'Requests sent for other services, by method and final status', labelNames: ['method', 'status'], registers: [ctx.registry] });
+  const requests = new Counter({
+    name: 'sip_requests_total',
+    help: 'SIP requests answered by the edge, by method and status',
+    labelNames: ['method', 'status'],
+    registers: [ctx.registry],
+  });
+  const invalid = new Counter({
+    name: 'sip_invalid_messages_total',
+    help: 'Messages that did not parse',
+    registers: [ctx.registry],
+  });
+  const outgoing = new Counter({
+    name: 'sip_outgoing_requests_total',
+    help: 'Requests sent for other services, by method and final status',
+    labelNames: ['method', 'status'],
+    registers: [ctx.registry],
+  });
 
   const transports = await createSipTransports(config);
   for (const t of transports) {
@@ -65,7 +86,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     maxMessageSize: config.SIP_MAX_MESSAGE_SIZE,
   });
 
-  const refused = new Counter({ name: 'sip_refused_requests_total', help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth', labelNames: ['cause'], registers: [ctx.registry] });
+  const refused = new Counter({
+    name: 'sip_refused_requests_total',
+    help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth',
+    labelNames: ['cause'],
+    registers: [ctx.registry],
+  });
   const authenticator = await createAuthenticator(config);
   const admission = new EdgeAdmission({
     ratePerSource: config.SIP_RATE_PER_SOURCE,
@@ -82,7 +108,10 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const ownerOf = (service: OwnerService, key: string): Member | undefined => {
     const members = membership?.members(service) ?? [];
-    const id = rendezvousOwner(key, members.map((m) => m.id));
+    const id = rendezvousOwner(
+      key,
+      members.map((m) => m.id),
+    );
     return members.find((m) => m.id === id);
   };
 
@@ -93,7 +122,13 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     tx.respond(res);
     return true;
   };
-  const answer = (req: SipRequest, tx: ServerTransaction | null, status: number, reason: string, headers: { name: string; value: string }[] = []) => {
+  const answer = (
+    req: SipRequest,
+    tx: ServerTransaction | null,
+    status: number,
+    reason: string,
+    headers: { name: string; value: string }[] = [],
+  ) => {
     // §8.2.6.2: a final response carries a To tag.
     const toTag = status >= 200 ? generateTag() : undefined;
     respond(req, tx, createResponse(req, status, reason, { headers, toTag }));
@@ -107,11 +142,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   };
 
   const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
-    if (draining && req.method !== 'ACK' && req.method !== 'BYE') return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
+    if (draining && req.method !== 'ACK' && req.method !== 'BYE')
+      return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
     const admitted = admission.admit(req, flow, tx?.id);
     if (admitted.kind === 'refuse') {
       refused.inc({ cause: admitted.cause });
-      if (admitted.cause !== 'invalid') logger.debug({ method: req.method, from: flow.remoteHost, status: admitted.status, cause: admitted.cause }, 'request refused');
+      if (admitted.cause !== 'invalid')
+        logger.debug(
+          { method: req.method, from: flow.remoteHost, status: admitted.status, cause: admitted.cause },
+          'request refused',
+        );
       return answer(req, tx, admitted.status, admitted.reason, admitted.headers);
     }
     try {
@@ -119,7 +159,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       if (authenticator) {
         // The edge is the trust boundary: only the identity it verified reaches the owners (RFC 3325 §5).
         removeHeader(req, 'P-Asserted-Identity');
-        if (admitted.username !== undefined) setHeader(req, 'P-Asserted-Identity', `<sip:${admitted.username}@${config.AUTH_REALM}>`);
+        if (admitted.username !== undefined)
+          setHeader(req, 'P-Asserted-Identity', `<sip:${admitted.username}@${config.AUTH_REALM}>`);
       }
       await forward(req, tx, flow);
     } finally {
@@ -138,7 +179,10 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       logger.warn({ method: req.method, service: route.service }, 'no ready owner');
       return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '5' }]);
     }
-    const client = route.service === 'focus-controller' ? focusClients.get(owner.address) : notifierClients.get(owner.address);
+    const client =
+      route.service === 'focus-controller'
+        ? focusClients.get(owner.address)
+        : notifierClients.get(owner.address);
     const envelope: SipRequestEnvelope = {
       message: serializeMessage(req),
       routingKey: route.key,
@@ -154,9 +198,17 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     };
     let result: SipResponseEnvelope__Output;
     try {
-      result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(client, 'HandleRequest', envelope, config.ROUTE_TIMEOUT_MS);
+      result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+        client,
+        'HandleRequest',
+        envelope,
+        config.ROUTE_TIMEOUT_MS,
+      );
     } catch (err) {
-      logger.error({ method: req.method, owner: owner.id, err: (err as Error).message }, 'owner failed to handle request');
+      logger.error(
+        { method: req.method, owner: owner.id, err: (err as Error).message },
+        'owner failed to handle request',
+      );
       return answer(req, tx, 500, 'Server Internal Error');
     }
     if (!tx || result.message.length === 0) return;
@@ -167,7 +219,10 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     // ACK; end it at the owner as a UAC would (§15: ACK, then BYE) so no leg is left behind.
     if (req.method === 'INVITE' && response.status >= 200 && response.status < 300) {
       endCancelledDialog(req, response, client, envelope).catch((err: Error) =>
-        logger.warn({ callId: response.headers.find((h) => h.name === 'Call-ID')?.value, err: err.message }, 'could not end a cancelled dialog'),
+        logger.warn(
+          { callId: response.headers.find((h) => h.name === 'Call-ID')?.value, err: err.message },
+          'could not end a cancelled dialog',
+        ),
       );
     }
   };
@@ -181,8 +236,17 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     const dialog = dialogFromUacResponse(invite, ok);
     for (const method of ['ACK', 'BYE']) {
       const req = createInDialogRequest(dialog, method);
-      setHeader(req, 'Via', `SIP/2.0/${(envelope.flow?.transport ?? 'udp').toUpperCase()} ${config.SIP_ADVERTISE_HOST}:${sipPort};branch=${generateBranch()}`);
-      await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(client, 'HandleRequest', { ...envelope, message: serializeMessage(req) }, config.ROUTE_TIMEOUT_MS);
+      setHeader(
+        req,
+        'Via',
+        `SIP/2.0/${(envelope.flow?.transport ?? 'udp').toUpperCase()} ${config.SIP_ADVERTISE_HOST}:${sipPort};branch=${generateBranch()}`,
+      );
+      await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+        client,
+        'HandleRequest',
+        { ...envelope, message: serializeMessage(req) },
+        config.ROUTE_TIMEOUT_MS,
+      );
     }
   };
 
@@ -231,7 +295,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   membership = new BusMembership({
     bus: ctx.bus,
-    self: { id: ctx.instanceId, service: EDGE_SERVICE, address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`, meta: { sipPort: String(sipPort) } },
+    self: {
+      id: ctx.instanceId,
+      service: EDGE_SERVICE,
+      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+      meta: { sipPort: String(sipPort) },
+    },
     watch: ['focus-controller', 'notifier'],
     logger,
   });
