@@ -211,6 +211,11 @@ describe('Focus', () => {
     expect(re.status).toBe(200);
     expect(re.body.toString()).toMatch(/^a=sendrecv/m);
     expect(relays.updated[0]).toMatchObject({ publishes: true, subscribes: true });
+    const replayed = await handle(
+      invite(conf, { sdp: offer('recvonly'), callId: 'c1', fromTag: 'f1', toTag, cseq: 2 }),
+    );
+    expect(replayed).toMatchObject({ status: 500, reason: 'CSeq Out of Order' });
+    expect(relays.updated).toHaveLength(1);
 
     const bye = createRequest({
       method: 'BYE',
@@ -221,6 +226,17 @@ describe('Focus', () => {
       cseq: 3,
       headers: [{ name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKbye' }],
     });
+    const stale = {
+      ...bye,
+      headers: bye.headers.map((h) => (h.name === 'CSeq' ? { name: 'CSeq', value: '2 BYE' } : h)),
+    };
+    expect(await handle(stale)).toMatchObject({ status: 500, reason: 'CSeq Out of Order' });
+    const wrongTag = {
+      ...bye,
+      headers: bye.headers.map((h) => (h.name === 'To' ? { name: 'To', value: `<${conf}>;tag=other` } : h)),
+    };
+    expect((await handle(wrongTag)).status).toBe(481);
+    expect(relays.released).toHaveLength(0);
     expect((await handle(bye)).status).toBe(200);
     expect(relays.released).toHaveLength(1);
     expect((await handle(bye)).status).toBe(481);

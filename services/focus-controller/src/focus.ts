@@ -235,6 +235,11 @@ export class Focus {
       : null;
     if (existingTag && (!previous || previous.value.localTag !== existingTag))
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    // §12.2.2: a request inside the dialog must carry a CSeq above the last one.
+    if (previous && parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= previous.value.remoteSeq)
+      return createResponse(req, 500, 'CSeq Out of Order', {
+        headers: [{ name: 'Retry-After', value: '1' }],
+      });
 
     if (req.body.length === 0)
       return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
@@ -384,6 +389,10 @@ export class Focus {
     const entry = key ? await this.opts.stores.participants.get(key) : null;
     if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const p = entry.value;
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
+    if (toTag !== p.localTag) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    if (parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= p.remoteSeq)
+      return createResponse(req, 500, 'CSeq Out of Order');
     await this.opts.relays.release(p.relayAddress, p.conferenceId, p.legId).catch((err: Error) => {
       this.opts.logger.warn(
         { conferenceId: p.conferenceId, callId, err: err.message },

@@ -205,6 +205,8 @@ describe('ConferenceNotifier', () => {
     await refresh.after?.();
     expect(getHeader(sent[1], 'Subscription-State')).toBe('active;expires=120');
 
+    const replay = await notifier.handle(subscribe({ expires: '120', toTag, cseq: 2 }), flow);
+    expect(replay.response).toMatchObject({ status: 500, reason: 'CSeq Out of Order' });
     const end = await notifier.handle(subscribe({ expires: '0', toTag, cseq: 3 }), flow);
     expect(end.response.status).toBe(200);
     await end.after?.();

@@ -14,6 +14,7 @@ import {
   subscriptionKey,
 } from '@sip-pubsub/proto';
 import {
+  checkInDialogRequest,
   createInDialogRequest,
   createResponse,
   dialogFromUasResponse,
@@ -212,6 +213,13 @@ export class ConferenceNotifier {
     const entry = await this.opts.stores.subscriptions.get(key);
     if (!entry || entry.value.dialog.localTag !== toTag)
       return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
+    // §12.2.2: CSeq must rise within the dialog; the accepted one is kept with the subscription.
+    const dialog = { ...entry.value.dialog };
+    const refused = checkInDialogRequest(dialog, req);
+    if (refused) return { response: createResponse(req, refused.status, refused.reason) };
+    await this.opts.stores.subscriptions.mutate(key, (current) =>
+      current ? { ...current, dialog: { ...current.dialog, remoteSeq: dialog.remoteSeq } } : undefined,
+    );
     const response = createResponse(req, 200, 'OK', {
       headers: [
         { name: 'Expires', value: String(expires) },
