@@ -105,5 +105,6 @@ export * from './typed-headers.js';
 export { answerCancel, type CancelOutcome } from './uas-cancel.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';
 export { formatHost, formatUri, parseUri, type SipUri, uriScheme } from './uri.js';
+export { unescapeUnreserved, uriEquals } from './uri-equality.js';
 export { BRANCH_MAGIC_COOKIE, formatVia, parseVia, type Via } from './via.js';
 export { SIP_WEBSOCKET_SUBPROTOCOL, WsTransport, type WsTransportOptions } from './ws-transport.js';
