@@ -194,6 +194,41 @@ describe('media-relay over UDP', () => {
     expect(stats.topics[0]).toMatchObject({ publicationsIn: '2', invalid: '1' });
   });
 
+  it('delivers under loss: redundancy fills up to 2 lost packets; beyond that the damaged lines are dropped and counted, later ones intact', async () => {
+    const relay = await startRelay('r1');
+    const [pub, tsub, msub] = [await peer(), await peer(), await peer()];
+    const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));
+    await allocate(relay, leg('cl', 'tsub', tsub, 'sub'));
+    await allocate(relay, leg('cl', 'msub', msub, 'sub', { mode: 'FORWARDING_MODE_MIX' }));
+    const lines = Array.from({ length: 14 }, (_, i) => `[{"n":"x","v":${i}}]`);
+    const sent = packetsFor(77, lines); // one packet per line
+    // Lost on the way in: 2 in a row (3, 4) are recovered; 3 in a row (8, 9, 10) lose packet 8 for good.
+    const lost = new Set([3, 4, 8, 9, 10]);
+    for (const [i, p] of sent.entries()) if (!lost.has(i)) pub.socket.send(p, a.port, '127.0.0.1');
+    const mixRx = new T140MixerReceiver({ t140Pt: 98, redPt: 100 });
+    let mixed = '';
+    const valuesOf = (text: string) =>
+      text
+        .split('\u2028')
+        .filter((l) => l.length > 0)
+        .map((l) => (l.includes('\ufffd') ? 'damaged' : JSON.parse(l)[0].v));
+    await waitFor('the last line through the mixer', () => {
+      for (const b of msub.packets.splice(0)) mixed += mixRx.receive(parseRtp(b))?.text ?? '';
+      return mixed.includes(lines[13]);
+    });
+    // Line 8 is gone and its loss marker merges it with line 9 into one damaged line: both dropped.
+    expect(valuesOf(mixed)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]);
+    await waitFor('the last line translated', () => textOf(tsub.packets).includes(lines[13]));
+    // Translate forwards whole packets: the group carrying the damaged line is held back (line 10 with it),
+    // and the upstream gap stays a gap, which the subscriber's own decoder marks as damaged.
+    const translated = valuesOf(textOf(tsub.packets));
+    expect(translated.filter((v) => v !== 'damaged')).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13]);
+    const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+    expect(Number(stats.topics[0].recovered)).toBeGreaterThanOrEqual(4);
+    expect(Number(stats.topics[0].lost)).toBeGreaterThanOrEqual(1);
+    expect(Number(stats.topics[0].invalid)).toBeGreaterThanOrEqual(1);
+  });
+
   it('mix mode (RFC 9071): relay SSRC, CSRC = source, one sequence, text of two publishers kept apart', async () => {
     const relay = await startRelay('r1');
     const [p1, p2, sub] = [await peer(), await peer(), await peer()];
