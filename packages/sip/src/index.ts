@@ -99,6 +99,7 @@ export {
   stampVia,
   TransactionLayer,
   type TransactionLayerOptions,
+  type ViaSentBy,
 } from './transaction-layer.js';
 export { type Destination, type Flow, isReliable, type SipTransport } from './transport.js';
 export * from './typed-headers.js';

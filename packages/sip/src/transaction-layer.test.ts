@@ -18,10 +18,12 @@ import { parseVia } from './via.js';
 
 /** In-memory transport: records what the layer sends, injects what a peer would send. */
 class MemoryTransport extends EventEmitter implements SipTransport {
-  readonly protocol: TransportProtocol = 'udp';
   readonly address = { host: '192.0.2.1', port: 5060 };
   readonly sent: Array<{ at: number; msg: SipMessage; to: Destination }> = [];
-  constructor(private readonly clock: FakeClock) {
+  constructor(
+    private readonly clock: FakeClock,
+    readonly protocol: TransportProtocol = 'udp',
+  ) {
     super();
   }
   listen(): Promise<void> {
@@ -224,6 +226,81 @@ describe('TransactionLayer with a fake clock', () => {
     transport.inject(invite('z9hG4bKopt', 'OPTIONS', '1 OPTIONS'), peer);
     expect(errors).toEqual(['boom']);
     expect(transport.sent.map((s) => (s.msg as SipResponse).status)).toEqual([500]);
+  });
+});
+
+describe('TransactionLayer with a sent-by port per transport', () => {
+  const options = (n: number) =>
+    createRequest({
+      method: 'OPTIONS',
+      uri: 'sip:conf-abc@198.51.100.7',
+      from: { uri: 'sip:focus@example.com', params: {} },
+      to: { uri: 'sip:conf-abc@example.com', params: {} },
+      callId: `ports-${n}`,
+    });
+  const tlsPeer: Flow = { ...peer, transport: 'tls', localPort: 5061, connectionId: 'c1' };
+  const tlsTo: Destination = { transport: 'tls', host: '198.51.100.7', port: 5061 };
+  const topVia = (t: MemoryTransport, i = 0) => getHeaders(t.sent[i].msg, 'Via')[0];
+  let clock: FakeClock;
+  let udp: MemoryTransport;
+  let tls: MemoryTransport;
+  let layer: TransactionLayer;
+
+  beforeEach(() => {
+    clock = new FakeClock();
+    udp = new MemoryTransport(clock, 'udp');
+    tls = new MemoryTransport(clock, 'tls');
+    layer = new TransactionLayer({
+      transports: [udp, tls],
+      via: { host: '192.0.2.1', port: 5060, ports: { tls: 5061 } },
+      clock,
+    });
+  });
+  afterEach(() => layer.close());
+
+  it('names the port of the transport the request goes over, and the shared port for the others', () => {
+    void layer.request(options(1), { transport: 'udp', host: '198.51.100.7', port: 5060 });
+    void layer.request(options(2), tlsTo);
+    expect(topVia(udp)).toMatch(/^SIP\/2\.0\/UDP 192\.0\.2\.1:5060;branch=z9hG4bK/);
+    expect(topVia(tls)).toMatch(/^SIP\/2\.0\/TLS 192\.0\.2\.1:5061;branch=z9hG4bK/);
+  });
+
+  it('takes responses carrying its TLS sent-by as its own and drops ones with the UDP port in a TLS Via', async () => {
+    const strays: string[] = [];
+    layer.onStrayResponse = (res) => strays.push(getHeader(res, 'Call-ID') ?? '');
+    const done = layer.request(options(3), tlsTo);
+    const sent = tls.sent[0].msg as SipRequest;
+    const ok = serializeMessage(createResponse(sent, 200, undefined, { toTag: 'n1' })).toString();
+    tls.inject(ok.replace('192.0.2.1:5061', '192.0.2.1:5060').replace(/z9hG4bK\w+/, 'z9hG4bKother'), tlsPeer);
+    tls.inject(ok.replace(/z9hG4bK\w+/, 'z9hG4bKother'), tlsPeer);
+    tls.inject(ok, tlsPeer);
+    expect((await done).status).toBe(200);
+    expect(strays).toEqual(['ports-3']); // the second: ours but matching no transaction; the first dropped
+  });
+
+  it('keeps the INVITE branch for a CANCEL sent over TLS (§9.1)', () => {
+    const inv = createRequest({
+      method: 'INVITE',
+      uri: 'sip:conf-abc@198.51.100.7',
+      from: { uri: 'sip:focus@example.com', params: {} },
+      to: { uri: 'sip:conf-abc@example.com', params: {} },
+    });
+    void layer.request(inv, tlsTo);
+    const sentInvite = tls.sent[0].msg as SipRequest;
+    void layer.request(createCancel(sentInvite), tlsTo);
+    expect(tls.sent[1].msg).toMatchObject({ kind: 'request', method: 'CANCEL' });
+    expect(topVia(tls, 1)).toBe(topVia(tls, 0));
+  });
+
+  it('still uses the one port for every transport when no per-transport port is given', () => {
+    const shared = new TransactionLayer({
+      transports: [udp, tls],
+      via: { host: '192.0.2.1', port: 5070 },
+      clock,
+    });
+    void shared.request(options(4), tlsTo);
+    expect(topVia(tls)).toMatch(/^SIP\/2\.0\/TLS 192\.0\.2\.1:5070;/);
+    void shared.close();
   });
 });
 

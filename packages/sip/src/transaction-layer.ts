@@ -25,12 +25,19 @@ export type ClientTransaction = InviteClientTransaction | NonInviteClientTransac
 export interface TransactionLayerOptions {
   /** One transport per protocol; messages are routed by Destination.transport / Flow.transport. */
   transports: SipTransport[];
-  /** sent-by of the Via we add. */
-  via: { host: string; port: number };
+  /** sent-by of the Via we add: `port` unless `ports` names one for the transport the request goes over. */
+  via: ViaSentBy;
   timers?: Partial<TimerSettings>;
   clock?: Clock;
   /** Outgoing messages larger than this are refused (transport error). Default: no limit. */
   maxMessageSize?: number;
+}
+
+export interface ViaSentBy {
+  host: string;
+  port: number;
+  /** Per-transport sent-by port (§18.1.1: the port this element listens on for that transport). */
+  ports?: Partial<Record<TransportProtocol, number>>;
 }
 
 export interface RequestOptions {
@@ -70,7 +77,7 @@ export class TransactionLayer {
   onError: (err: Error) => void = () => {};
 
   private readonly transports = new Map<TransportProtocol, SipTransport>();
-  private readonly viaSentBy: { host: string; port: number };
+  private readonly viaSentBy: ViaSentBy;
   private readonly timers: TimerSettings;
   private readonly clock: Clock;
   private readonly maxMessageSize: number;
@@ -200,7 +207,7 @@ export class TransactionLayer {
       protocol: 'SIP/2.0',
       transport: protocol.toUpperCase(),
       host: this.viaSentBy.host,
-      port: this.viaSentBy.port,
+      port: this.sentByPort(protocol),
       params: { branch, rport: null },
       branch,
     };
@@ -209,9 +216,18 @@ export class TransactionLayer {
     return branch;
   }
 
+  /** Lower-case transport name ('udp', 'tls', ...) to the sent-by port our Via gives for it. */
+  private sentByPort(protocol: string): number {
+    const ports = this.viaSentBy.ports;
+    const port = ports && Object.hasOwn(ports, protocol) ? ports[protocol as TransportProtocol] : undefined;
+    return port ?? this.viaSentBy.port;
+  }
+
+  /** Our Via names our host and the sent-by port we use for the transport it names. */
   private isOwnVia(via: Via): boolean {
-    const port = via.port ?? DEFAULT_PORTS[via.transport.toLowerCase() as TransportProtocol] ?? 5060;
-    return via.host.toLowerCase() === this.viaSentBy.host.toLowerCase() && port === this.viaSentBy.port;
+    const protocol = via.transport.toLowerCase();
+    const port = via.port ?? DEFAULT_PORTS[protocol as TransportProtocol] ?? 5060;
+    return via.host.toLowerCase() === this.viaSentBy.host.toLowerCase() && port === this.sentByPort(protocol);
   }
 
   private transmit(msg: SipMessage, to: Destination): Promise<void> {

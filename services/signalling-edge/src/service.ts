@@ -81,7 +81,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const layer = new TransactionLayer({
     transports,
-    via: { host: config.SIP_ADVERTISE_HOST, port: sipPort },
+    via: { host: config.SIP_ADVERTISE_HOST, port: sipPort, ports: sipPorts },
     timers: { T1: config.SIP_T1_MS, T2: config.SIP_T2_MS, T4: config.SIP_T4_MS },
     maxMessageSize: config.SIP_MAX_MESSAGE_SIZE,
   });
