@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { DirectoryInfo } from '@sip-pubsub/events';
+import type { ConferenceInfo, DirectoryInfo } from '@sip-pubsub/events';
 import { parseSenmlJson, SenmlError, type SenmlPack, validatePack } from '@sip-pubsub/senml';
 import { BrokerNotInstalledError, findBrokerBinary } from './broker-binary.js';
 import {
@@ -23,6 +23,7 @@ import { SipPubSubError } from './errors.js';
 import { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 import { formatRosterChange, rosterChanges } from './roster-changes.js';
 import { SipPubSubClient } from './sip-pubsub-client.js';
+import type { Watcher } from './watcher.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -250,28 +251,54 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
   return failures > 0 ? EXIT_FAILURE : EXIT_OK;
 }
 
-async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>, io: CliIo): Promise<number> {
-  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
-  let done = false;
-  let settle: (code: number) => void = () => {};
+/**
+ * Runs a long-lived command: connects, lets `body` set up its session, and resolves with the exit code
+ * given to `settle` (Ctrl-C settles with 0). Ctrl-C is listened for from the start, so one pressed while
+ * joining still leaves cleanly (BYE, unsubscribe) when the client closes.
+ */
+async function untilSettled(
+  connection: ConnectionArgs,
+  io: CliIo,
+  body: (client: SipPubSubClient, session: Session) => Promise<void>,
+): Promise<number> {
+  const client = await SipPubSubClient.connect(clientOptionsFrom(connection));
+  let resolveEnded: (code: number) => void = () => {};
   const ended = new Promise<number>((resolve) => {
-    settle = (code) => {
-      if (done) return;
-      done = true;
-      resolve(code);
-    };
+    resolveEnded = resolve;
   });
-  // Listening from the start, so a Ctrl-C while joining still leaves cleanly (BYE) below.
-  const off = io.onInterrupt(() => settle(EXIT_OK));
+  const session: Session = {
+    done: false,
+    settle(code) {
+      if (session.done) return;
+      session.done = true;
+      resolveEnded(code);
+    },
+  };
+  const off = io.onInterrupt(() => session.settle(EXIT_OK));
   try {
+    await body(client, session);
+    return await ended;
+  } finally {
+    off();
+    await client.close();
+  }
+}
+
+interface Session {
+  done: boolean;
+  settle(code: number): void;
+}
+
+async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>, io: CliIo): Promise<number> {
+  return untilSettled(command.connection, io, async (client, session) => {
     const subscriber = await client.subscriber(command.topic);
     let received = 0;
     subscriber.on('pack', (pack) => {
-      if (done) return;
+      if (session.done) return;
       if (command.json) io.stdout(formatPackJson(pack));
       else for (const line of formatPackHuman(pack, io.now() / 1000)) io.stdout(line);
       received++;
-      if (command.count !== undefined && received >= command.count) settle(EXIT_OK);
+      if (command.count !== undefined && received >= command.count) session.settle(EXIT_OK);
     });
     subscriber.on('invalid', (_line, err) =>
       io.stderr(`sip-pubsub subscribe: skipped a publication that is not valid SenML: ${err.message}`),
@@ -282,89 +309,58 @@ async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>,
       ),
     );
     subscriber.once('close', (by) => {
-      if (by === 'remote' && !done)
+      if (by === 'remote' && !session.done)
         io.stderr(`sip-pubsub subscribe: the broker ended the subscription to ${command.topic}`);
-      settle(EXIT_FAILURE);
+      session.settle(EXIT_FAILURE);
     });
-    if (!done) io.stderr(`subscribed to ${command.topic} (${subscriber.conferenceUri}); Ctrl-C to stop`);
-    return await ended;
-  } finally {
-    off();
-    await client.close();
-  }
+    if (!session.done)
+      io.stderr(`subscribed to ${command.topic} (${subscriber.conferenceUri}); Ctrl-C to stop`);
+  });
+}
+
+/** Prints what a watcher's views change, from the view it may already hold, until it ends. */
+function followWatcher<Doc>(
+  name: string,
+  watcher: Watcher<Doc>,
+  session: Session,
+  io: CliIo,
+  show: (view: Doc) => void,
+): void {
+  watcher.on('notify', (_doc, view) => show(view));
+  watcher.on('invalid', (err) => io.stderr(`sip-pubsub ${name}: unreadable notification: ${err.message}`));
+  watcher.once('terminated', (reason) => {
+    if (!session.done) io.stderr(`sip-pubsub ${name}: the subscription ended (${reason})`);
+    session.settle(EXIT_FAILURE);
+  });
+  // The first NOTIFY may have arrived before the watcher was handed over.
+  if (watcher.state !== undefined) show(watcher.state);
 }
 
 async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: CliIo): Promise<number> {
-  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
-  let done = false;
-  let settle: (code: number) => void = () => {};
-  const ended = new Promise<number>((resolve) => {
-    settle = (code) => {
-      if (done) return;
-      done = true;
-      resolve(code);
-    };
-  });
-  const off = io.onInterrupt(() => settle(EXIT_OK));
-  try {
-    let previous = undefined as Parameters<typeof rosterChanges>[0];
+  return untilSettled(command.connection, io, async (client, session) => {
     const watcher = await client.watch(command.topic);
-    watcher.on('notify', (_doc, view) => {
+    let previous: ConferenceInfo | undefined;
+    followWatcher('watch', watcher, session, io, (view) => {
+      if (view === previous) return;
       for (const change of rosterChanges(previous, view))
         io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
       previous = view;
     });
-    watcher.on('invalid', (err) => io.stderr(`sip-pubsub watch: unreadable notification: ${err.message}`));
-    watcher.once('terminated', (reason) => {
-      if (!done) io.stderr(`sip-pubsub watch: the subscription ended (${reason})`);
-      settle(EXIT_FAILURE);
-    });
-    // The first NOTIFY may have arrived before watch() resolved: show the roster it brought.
-    if (watcher.state !== undefined && previous === undefined) {
-      for (const change of rosterChanges(undefined, watcher.state))
-        io.stdout(command.json ? JSON.stringify(change) : formatRosterChange(change));
-      previous = watcher.state;
-    }
-    if (!done) io.stderr(`watching ${command.topic} (${watcher.conferenceUri}); Ctrl-C to stop`);
-    return await ended;
-  } finally {
-    off();
-    await client.close();
-  }
+    if (!session.done) io.stderr(`watching ${command.topic} (${watcher.conferenceUri}); Ctrl-C to stop`);
+  });
 }
 
 async function topics(command: Extract<CliCommand, { command: 'topics' }>, io: CliIo): Promise<number> {
-  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
-  let done = false;
-  let settle: (code: number) => void = () => {};
-  const ended = new Promise<number>((resolve) => {
-    settle = (code) => {
-      if (done) return;
-      done = true;
-      resolve(code);
-    };
-  });
-  const off = io.onInterrupt(() => settle(EXIT_OK));
-  try {
+  return untilSettled(command.connection, io, async (client, session) => {
     const watcher = await client.directory();
     let previous: DirectoryInfo | undefined;
-    const show = (view: DirectoryInfo) => {
+    followWatcher('topics', watcher, session, io, (view) => {
+      if (view === previous) return;
       for (const change of directoryChanges(previous, view))
         io.stdout(command.json ? JSON.stringify(change) : formatDirectoryChange(change, !command.watch));
       previous = view;
-      if (!command.watch) settle(EXIT_OK);
-    };
-    watcher.on('notify', (_doc, view) => show(view));
-    watcher.on('invalid', (err) => io.stderr(`sip-pubsub topics: unreadable notification: ${err.message}`));
-    watcher.once('terminated', (reason) => {
-      if (!done) io.stderr(`sip-pubsub topics: the subscription ended (${reason})`);
-      settle(EXIT_FAILURE);
+      if (!command.watch) session.settle(EXIT_OK);
     });
-    if (watcher.state !== undefined && previous === undefined) show(watcher.state);
-    if (!done && command.watch) io.stderr('watching the topic directory; Ctrl-C to stop');
-    return await ended;
-  } finally {
-    off();
-    await client.close();
-  }
+    if (!session.done && command.watch) io.stderr('watching the topic directory; Ctrl-C to stop');
+  });
 }
