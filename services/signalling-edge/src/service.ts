@@ -236,10 +236,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     const dialog = dialogFromUacResponse(invite, ok);
     for (const method of ['ACK', 'BYE']) {
       const req = createInDialogRequest(dialog, method);
+      const transport = (envelope.flow?.transport || 'udp') as TransportProtocol;
+      const port = sipPorts[transport] ?? sipPort;
       setHeader(
         req,
         'Via',
-        `SIP/2.0/${(envelope.flow?.transport ?? 'udp').toUpperCase()} ${config.SIP_ADVERTISE_HOST}:${sipPort};branch=${generateBranch()}`,
+        `SIP/2.0/${transport.toUpperCase()} ${config.SIP_ADVERTISE_HOST}:${port};branch=${generateBranch()}`,
       );
       await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
         client,
