@@ -4,25 +4,13 @@ import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SipParseError } from './errors.js';
 import { getHeader } from './headers.js';
-import type { SipMessage } from './message.js';
-import { selfSignedCertificate } from './self-signed.fixture.js';
+import { selfSignedCertificate } from './testing/self-signed.js';
 import { TlsTransport, type TlsTransportOptions } from './tls-transport.js';
 import type { Flow } from './transport.js';
+import { collect, optionsRequest } from './transport.testkit.js';
 
 const options = (callId: string, body = '') =>
-  Buffer.from(
-    [
-      'OPTIONS sips:conf-abc@127.0.0.1 SIP/2.0',
-      'Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKs1',
-      'From: <sips:probe@example.com>;tag=p',
-      'To: <sips:conf-abc@example.com>',
-      `Call-ID: ${callId}`,
-      'CSeq: 1 OPTIONS',
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      '',
-      body,
-    ].join('\r\n'),
-  );
+  optionsRequest(callId, body, { scheme: 'sips', via: 'SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKs1' });
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -44,16 +32,6 @@ async function rawClient(port: number): Promise<tls.TLSSocket> {
   });
   await once(socket, 'secureConnect');
   return socket;
-}
-
-function collect(t: TlsTransport, count: number): Promise<Array<[SipMessage, Buffer, Flow]>> {
-  const got: Array<[SipMessage, Buffer, Flow]> = [];
-  return new Promise((resolve) => {
-    t.on('message', (msg, raw, flow) => {
-      got.push([msg, raw, flow]);
-      if (got.length === count) resolve(got);
-    });
-  });
 }
 
 describe('TlsTransport', () => {

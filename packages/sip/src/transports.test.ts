@@ -3,25 +3,14 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SipParseError } from './errors.js';
 import { getHeader } from './headers.js';
-import type { SipMessage, SipRequest } from './message.js';
+import type { SipRequest } from './message.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { Flow } from './transport.js';
+import { collect, optionsRequest } from './transport.testkit.js';
 import { UdpTransport } from './udp-transport.js';
 
 const options = (callId: string, body = '') =>
-  Buffer.from(
-    [
-      'OPTIONS sip:conf-abc@127.0.0.1 SIP/2.0',
-      'Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKt1',
-      'From: <sip:probe@example.com>;tag=p',
-      'To: <sip:conf-abc@example.com>',
-      `Call-ID: ${callId}`,
-      'CSeq: 1 OPTIONS',
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      '',
-      body,
-    ].join('\r\n'),
-  );
+  optionsRequest(callId, body, { scheme: 'sip', via: 'SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bKt1' });
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -49,19 +38,6 @@ async function rawClient(port: number): Promise<net.Socket> {
     socket.destroy();
   });
   return socket;
-}
-
-function collect(
-  transport: UdpTransport | TcpTransport,
-  count: number,
-): Promise<Array<[SipMessage, Buffer, Flow]>> {
-  const got: Array<[SipMessage, Buffer, Flow]> = [];
-  return new Promise((resolve) => {
-    transport.on('message', (msg, raw, flow) => {
-      got.push([msg, raw, flow]);
-      if (got.length === count) resolve(got);
-    });
-  });
 }
 
 describe('UdpTransport', () => {

@@ -5,28 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { SipParseError } from './errors.js';
 import { getHeader } from './headers.js';
-import type { SipMessage, SipRequest } from './message.js';
-import { selfSignedCertificate } from './self-signed.fixture.js';
+import type { SipRequest } from './message.js';
+import { selfSignedCertificate } from './testing/self-signed.js';
 import type { Flow } from './transport.js';
+import { collect, optionsRequest } from './transport.testkit.js';
 import { WsTransport, type WsTransportOptions } from './ws-transport.js';
 
 const options = (callId: string, body: string | Buffer = '') =>
-  Buffer.concat([
-    Buffer.from(
-      [
-        'OPTIONS sip:conf-abc@127.0.0.1 SIP/2.0',
-        'Via: SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKw1',
-        'From: <sip:probe@example.com>;tag=p',
-        'To: <sip:conf-abc@example.com>',
-        `Call-ID: ${callId}`,
-        'CSeq: 1 OPTIONS',
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        '',
-        '',
-      ].join('\r\n'),
-    ),
-    Buffer.isBuffer(body) ? body : Buffer.from(body),
-  ]);
+  optionsRequest(callId, body, { scheme: 'sip', via: 'SIP/2.0/WS df7jal23ls0d.invalid;branch=z9hG4bKw1' });
 
 const closers: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -66,16 +52,6 @@ async function refusedStatus(port: number, protocols: string[]): Promise<{ statu
   let body = '';
   for await (const chunk of res) body += chunk;
   return { status: res.statusCode ?? 0, body };
-}
-
-function collect(transport: WsTransport, count: number): Promise<Array<[SipMessage, Buffer, Flow]>> {
-  const got: Array<[SipMessage, Buffer, Flow]> = [];
-  return new Promise((resolve) => {
-    transport.on('message', (msg, raw, flow) => {
-      got.push([msg, raw, flow]);
-      if (got.length === count) resolve(got);
-    });
-  });
 }
 
 function nextFrame(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> {

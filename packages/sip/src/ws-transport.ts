@@ -1,5 +1,4 @@
 import { isUtf8 } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -7,8 +6,9 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { SipParseError, SipTransportError } from './errors.js';
 import type { SipMessage, TransportProtocol } from './message.js';
 import { parseMessage } from './parser.js';
-import { type Destination, type Flow, type SipTransport, socketHost } from './transport.js';
-import { normalizeAddress, TransportEmitter } from './transport-emitter.js';
+import { type SocketEnds, type StreamConnection, StreamConnections } from './stream-connections.js';
+import { type Destination, type SipTransport, socketHost } from './transport.js';
+import { TransportEmitter } from './transport-emitter.js';
 
 /** The WebSocket subprotocol registered for SIP (RFC 7118 §4.1). */
 export const SIP_WEBSOCKET_SUBPROTOCOL = 'sip';
@@ -28,11 +28,8 @@ export interface WsTransportOptions {
   connectTimeoutMs?: number;
 }
 
-interface Connection {
-  id: string;
+interface Connection extends StreamConnection {
   ws: WebSocket;
-  remoteKey: string;
-  flow: Flow;
   /** Seen traffic or a pong since the last ping. */
   alive: boolean;
 }
@@ -50,11 +47,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
   private server?: http.Server | https.Server;
   private wss?: WebSocketServer;
   private bound?: { host: string; port: number };
-  private readonly connections = new Map<string, Connection>();
-  private readonly byRemote = new Map<string, Set<string>>();
-  private readonly connecting = new Map<string, Promise<Connection>>();
-  private readonly idPrefix: string;
-  private nextId = 1;
+  private readonly connections: StreamConnections<Connection>;
   private pinger?: NodeJS.Timeout;
   private closed = false;
   private readonly maxMessageSize: number;
@@ -62,7 +55,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
   constructor(private readonly opts: WsTransportOptions) {
     super();
     this.protocol = opts.tls ? 'wss' : 'ws';
-    this.idPrefix = `${this.protocol}-${randomBytes(4).toString('hex')}-`;
+    this.connections = new StreamConnections(this.protocol, (conn) => conn.ws.readyState === WebSocket.OPEN);
     this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
   }
 
@@ -73,7 +66,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
 
   /** Ids of the open connections. */
   get connectionIds(): string[] {
-    return [...this.connections.keys()];
+    return this.connections.ids;
   }
 
   listen(): Promise<void> {
@@ -107,9 +100,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
 
   async send(data: Buffer, to: Destination): Promise<void> {
     if (this.closed) throw new SipTransportError('WsTransport: closed');
-    let conn = to.connectionId !== undefined ? this.connections.get(to.connectionId) : undefined;
-    if (conn && conn.ws.readyState !== WebSocket.OPEN) conn = undefined;
-    conn ??= this.findOpen(to.host, to.port);
+    const conn = this.connections.pick(to);
     if (conn) return write(conn, data);
     return write(await this.connect(to.host, to.port), data);
   }
@@ -147,34 +138,19 @@ export class WsTransport extends TransportEmitter implements SipTransport {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      this.adopt(
-        ws,
-        req.socket.remoteAddress,
-        req.socket.remotePort,
-        req.socket.localAddress,
-        req.socket.localPort,
-      );
+      this.adopt(ws, req.socket);
     });
-  }
-
-  private findOpen(host: string, port: number): Connection | undefined {
-    const ids = this.byRemote.get(remoteKey(host, port));
-    if (!ids) return undefined;
-    for (const id of ids) {
-      const conn = this.connections.get(id);
-      if (conn?.ws.readyState === WebSocket.OPEN) return conn;
-    }
-    return undefined;
   }
 
   /** A server may also open WebSocket connections to another SIP WebSocket server (RFC 7118 §5). */
   private connect(host: string, port: number): Promise<Connection> {
-    const key = remoteKey(host, port);
-    const pending = this.connecting.get(key);
-    if (pending) return pending;
+    return this.connections.connectOnce(host, port, () => this.open(host, port));
+  }
+
+  private open(host: string, port: number): Promise<Connection> {
     const bare = socketHost(host);
     const url = `${this.protocol}://${bare.includes(':') ? `[${bare}]` : bare}:${port}/`;
-    const attempt = new Promise<Connection>((resolve, reject) => {
+    return new Promise<Connection>((resolve, reject) => {
       const ws = new WebSocket(url, SIP_WEBSOCKET_SUBPROTOCOL, {
         handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
         maxPayload: this.maxMessageSize * 2 + 4096,
@@ -182,8 +158,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
         ca: this.opts.clientTls?.ca,
         rejectUnauthorized: this.opts.clientTls?.rejectUnauthorized ?? true,
       });
-      let socket: { remoteAddress?: string; remotePort?: number; localAddress?: string; localPort?: number } =
-        {};
+      let socket: Partial<SocketEnds> = {};
       ws.once('upgrade', (res) => {
         socket = res.socket;
       });
@@ -200,47 +175,19 @@ export class WsTransport extends TransportEmitter implements SipTransport {
           return;
         }
         resolve(
-          this.adopt(
-            ws,
-            socket.remoteAddress ?? bare,
-            socket.remotePort ?? port,
-            socket.localAddress,
-            socket.localPort,
-          ),
+          this.adopt(ws, {
+            remoteAddress: socket.remoteAddress ?? bare,
+            remotePort: socket.remotePort ?? port,
+            localAddress: socket.localAddress,
+            localPort: socket.localPort,
+          }),
         );
       });
-    }).finally(() => this.connecting.delete(key));
-    this.connecting.set(key, attempt);
-    return attempt;
+    });
   }
 
-  private adopt(
-    ws: WebSocket,
-    remoteAddress: string | undefined,
-    remotePort: number | undefined,
-    localAddress: string | undefined,
-    localPort: number | undefined,
-  ): Connection {
-    const id = this.idPrefix + this.nextId++;
-    const remoteHost = normalizeAddress(remoteAddress);
-    const conn: Connection = {
-      id,
-      ws,
-      remoteKey: remoteKey(remoteHost, remotePort ?? 0),
-      alive: true,
-      flow: {
-        transport: this.protocol,
-        remoteHost,
-        remotePort: remotePort ?? 0,
-        localHost: normalizeAddress(localAddress),
-        localPort: localPort ?? 0,
-        connectionId: id,
-      },
-    };
-    this.connections.set(id, conn);
-    const ids = this.byRemote.get(conn.remoteKey) ?? new Set<string>();
-    this.byRemote.set(conn.remoteKey, ids);
-    ids.add(id);
+  private adopt(ws: WebSocket, ends: Partial<SocketEnds>): Connection {
+    const conn = this.connections.add({ ...this.connections.identify(ends), ws, alive: true });
 
     ws.on('message', (data, isBinary) => this.receive(conn, toBuffer(data), isBinary));
     ws.on('pong', () => {
@@ -248,16 +195,9 @@ export class WsTransport extends TransportEmitter implements SipTransport {
     });
     // Per-connection failures (bad frames, invalid UTF-8 in a text frame) only end that connection.
     ws.on('error', () => ws.terminate());
-    ws.on('close', () => this.forget(conn));
+    ws.on('close', () => this.connections.delete(conn));
     if (this.closed) ws.terminate();
     return conn;
-  }
-
-  private forget(conn: Connection): void {
-    this.connections.delete(conn.id);
-    const ids = this.byRemote.get(conn.remoteKey);
-    ids?.delete(conn.id);
-    if (ids?.size === 0) this.byRemote.delete(conn.remoteKey);
   }
 
   private receive(conn: Connection, data: Buffer, _isBinary: boolean): void {
@@ -330,10 +270,6 @@ function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
-}
-
-function remoteKey(host: string, port: number): string {
-  return `${normalizeAddress(socketHost(host)).toLowerCase()}|${port}`;
 }
 
 /** RFC 7118 §5.1: text frames for UTF-8 messages, binary frames when the body is not valid UTF-8. */

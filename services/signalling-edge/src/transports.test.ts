@@ -1,37 +1,16 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '@sip-pubsub/platform';
+import { writeSelfSignedCertificate } from '@sip-pubsub/sip/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { edgeConfigSchema } from './config.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 
-const dir = mkdtempSync(path.join(tmpdir(), 'edge-tls-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const certFile = path.join(dir, 'cert.pem');
-const keyFile = path.join(dir, 'key.pem');
-execFileSync(
-  'openssl',
-  [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    keyFile,
-    '-out',
-    certFile,
-    '-days',
-    '1',
-    '-subj',
-    '/CN=localhost',
-  ],
-  { stdio: 'ignore' },
-);
+const certificate = writeSelfSignedCertificate();
+afterAll(() => certificate.remove());
+const { certFile, keyFile } = certificate;
+// Other files these tests need go into the certificate's temporary directory, removed with it.
+const dir = path.dirname(certFile);
 
 const failure = (env: Record<string, string>): ConfigError => {
   try {

@@ -1,0 +1,6 @@
+export {
+  type CertificateFiles,
+  type PemPair,
+  selfSignedCertificate,
+  writeSelfSignedCertificate,
+} from './self-signed.js';
