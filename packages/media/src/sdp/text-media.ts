@@ -12,19 +12,24 @@ export const AGGREGATE_WINDOW_MAX_MS = 5000;
 export const MAX_REDUNDANCY = 5;
 const SUPPORTED_PROTOCOLS = new Set(['RTP/AVP', 'RTP/AVPF']);
 
-export interface TextMedia {
-  index: number;
-  media: MediaDescription;
-  address: string;
+/** What an m=text line says, whether we read it or write it. */
+export interface TextMediaParameters {
   port: number;
   t140Pt: number;
   redPt?: number;
+  /** Redundant generations (0 without RED). */
   redundancy: number;
   direction: Direction;
   rtcpMux: boolean;
   mixer: boolean;
-  /** Window from a=senml-aggregate as written, not clamped. */
+  /** Window of a=senml-aggregate as written, not clamped. */
   aggregateWindowMs?: number;
+}
+
+export interface TextMedia extends TextMediaParameters {
+  index: number;
+  media: MediaDescription;
+  address: string;
 }
 
 /** Parses an SDP body, throwing 400 when it is not a session description at all. */
@@ -137,17 +142,7 @@ export function ipVersionOf(address: string): 4 | 6 {
 }
 
 /** The m=text description we send in offers and answers. */
-export function describeTextMedia(opts: {
-  port: number;
-  protocol?: string;
-  t140Pt: number;
-  redPt?: number;
-  redundancy: number;
-  direction: Direction;
-  rtcpMux: boolean;
-  mixer: boolean;
-  aggregateWindowMs?: number;
-}): MediaDescription {
+export function describeTextMedia(opts: TextMediaParameters & { protocol?: string }): MediaDescription {
   const red = opts.redPt;
   const m: MediaDescription = {
     type: 'text',

@@ -9,23 +9,18 @@ import {
   describeTextMedia,
   parseSdp,
   readTextMedia,
+  type TextMedia,
 } from './text-media.js';
 
 export type ForwardingMode = 'translate' | 'mix' | 'aggregate';
 
-export interface TextOfferSummary {
-  address: string;
-  port: number;
-  t140Pt: number;
-  redPt?: number;
-  /** Redundant generations the offerer uses (0 without RED). */
-  redundancy: number;
-  direction: Direction;
+/** The offerer's m=text parameters (`redundancy`: the generations it uses) and what we make of them. */
+export interface TextOfferSummary
+  extends Pick<TextMedia, 'address' | 'port' | 't140Pt' | 'redPt' | 'redundancy' | 'direction' | 'rtcpMux'> {
   role: Role;
   mode: ForwardingMode;
   /** Window applied in aggregate mode, already clamped to 20–5000 ms. */
   aggregateWindowMs?: number;
-  rtcpMux: boolean;
 }
 
 /** Reads an offer from a participant. Throws SdpNegotiationError (400 or 488). */
@@ -138,14 +133,11 @@ export function createTextOffer(opts: TextOfferOptions): string {
   );
 }
 
-export interface TextAnswerSummary {
-  address: string;
-  port: number;
-  t140Pt: number;
-  redPt?: number;
-  direction: Direction;
-  aggregateWindowMs?: number;
-}
+/** The answerer's m=text parameters, as written. */
+export type TextAnswerSummary = Pick<
+  TextMedia,
+  'address' | 'port' | 't140Pt' | 'redPt' | 'direction' | 'aggregateWindowMs'
+>;
 
 /** Reads the answer to our offer. Throws SdpNegotiationError, e.g. when the text stream was rejected. */
 export function parseTextAnswer(answerSdp: string): TextAnswerSummary {
