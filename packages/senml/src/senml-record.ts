@@ -23,17 +23,10 @@ export interface SenmlRecord {
 export type SenmlPack = SenmlRecord[];
 
 /** A record with base fields applied and an absolute time (RFC 8428 §4.6). */
-export interface ResolvedRecord {
+export interface ResolvedRecord extends Pick<SenmlRecord, 'u' | 'v' | 'vs' | 'vb' | 'vd' | 's' | 'ut'> {
   n: string;
   /** Absolute time, seconds since the Unix epoch. */
   t: number;
-  u?: string;
-  v?: number;
-  vs?: string;
-  vb?: boolean;
-  vd?: string;
-  s?: number;
-  ut?: number;
 }
 
 export interface SenmlLimits {
