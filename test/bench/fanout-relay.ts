@@ -4,6 +4,7 @@
 
 import { relayConfigSchema, startMediaRelay } from '@sip-pubsub/media-relay';
 import {
+  BusMembership,
   createLogger,
   createRegistry,
   InProcessBus,
@@ -22,12 +23,14 @@ const config = loadConfig(relayConfigSchema, {
   RELAY_MAX_PACKETS_PER_SECOND_PER_LEG: '1000000',
   RELAY_MIX_BUFFER_MS: '0',
 });
+const bus = new InProcessBus();
 const relay = await startMediaRelay(config, {
-  bus: new InProcessBus(),
+  bus,
   kv: new InProcessKvStore(),
   logger: createLogger('bench-relay', { level: 'error' }),
   registry: createRegistry('relay', 'bench-relay'),
   instanceId: 'bench-relay',
+  membership: ({ self, watch }) => new BusMembership({ bus, self, watch }),
 });
 process.stdout.write(`${JSON.stringify({ grpcPort: relay.grpcPort })}\n`);
 const stop = async () => {

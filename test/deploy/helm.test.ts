@@ -60,6 +60,15 @@ describe('Helm chart', () => {
       expect(c.livenessProbe.httpGet.path).toBe('/healthz');
       const env = Object.fromEntries(c.env.map((e: { name: string; value?: string }) => [e.name, e.value]));
       expect(env.NATS_URL).toBe('nats://rel-sip-pubsub-nats:4222');
+      expect(env.MEMBERSHIP).toBe('kubernetes');
+      expect(env.K8S_SERVICE_PREFIX).toBe('rel-sip-pubsub-');
+      expect(
+        c.env.find((e: { name: string }) => e.name === 'POD_NAMESPACE').valueFrom.fieldRef.fieldPath,
+      ).toBe('metadata.namespace');
+      // Membership watches the headless Service of each name: `<prefix><service>` with a port named grpc.
+      const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === d.metadata.name)!;
+      expect(service.spec.clusterIP).toBe('None');
+      expect(service.spec.ports.find((p: { name: string }) => p.name === 'grpc')).toBeDefined();
       expect(c.args[0]).toMatch(/^services\/[a-z-]+\/dist\/main\.js$/);
     }
     const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler')!;

@@ -72,6 +72,12 @@ spec:
               valueFrom: { fieldRef: { fieldPath: metadata.name } }
             - name: POD_IP
               valueFrom: { fieldRef: { fieldPath: status.podIP } }
+            - name: POD_NAMESPACE
+              valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+            - name: MEMBERSHIP
+              value: {{ $root.Values.membership | quote }}
+            - name: K8S_SERVICE_PREFIX
+              value: "{{ include "sip-pubsub.fullname" $root }}-"
             - name: GRPC_ADVERTISE_HOST
               value: "$(POD_IP)"
             - name: GRPC_PORT

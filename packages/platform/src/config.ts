@@ -120,6 +120,12 @@ export function baseConfig(defaultHttpPort: number) {
     /** Unset: the in-process bus and KV are used. */
     NATS_URL: env.optionalString(),
     POD_NAME: env.optionalString(),
+    /** `nats`: heartbeats on pubsub.members.<service>; `kubernetes`: EndpointSlices of each service's Service. */
+    MEMBERSHIP: env.enumOf(['nats', 'kubernetes'] as const, 'nats'),
+    /** Namespace of the Services to watch (the downward API's metadata.namespace). */
+    POD_NAMESPACE: env.optionalString(),
+    /** Prefix of the Kubernetes Service names, e.g. a Helm release's `<release>-sip-pubsub-`. */
+    K8S_SERVICE_PREFIX: env.string(''),
     INSTANCE_ID: env.optionalString(),
   };
 }

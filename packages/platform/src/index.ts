@@ -59,6 +59,7 @@ export {
   membersSubject,
   systemClock,
 } from './membership.js';
+export { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
 export { createRegistry } from './metrics.js';
 export { connectNats, connectNatsBus } from './nats-bus.js';
 export { natsKvStore } from './nats-kv.js';

@@ -185,4 +185,29 @@ describe('KubernetesMembership against a fake API server', () => {
     expect(changes).toEqual(['focus-controller', 'focus-controller', 'focus-controller', 'focus-controller']);
     expect(membership.members('media-relay')).toEqual([]);
   });
+
+  it('watches the Services of a Helm release by prefix and reports them by service name', async () => {
+    api = new FakeApiServer();
+    const server = await api.start();
+    api.items = [slice('focus-abc', [pod('focus-1', '10.0.0.1', true)])];
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'fake', server, skipTLSVerify: true }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'c', cluster: 'fake', user: 'u', namespace: 'pubsub' }],
+      currentContext: 'c',
+    });
+    membership = new KubernetesMembership({
+      namespace: 'pubsub',
+      watch: ['focus-controller'],
+      servicePrefix: 'rel-sip-pubsub-',
+      kubeConfig,
+      logger,
+    });
+    await membership.start();
+    expect(api.requests[0]).toContain(
+      'labelSelector=kubernetes.io%2Fservice-name%3Drel-sip-pubsub-focus-controller',
+    );
+    expect(membership.members('focus-controller').map((m) => m.id)).toEqual(['focus-1']);
+  });
 });

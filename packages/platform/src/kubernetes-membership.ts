@@ -8,8 +8,10 @@ export interface KubernetesMembershipOptions {
   namespace: string;
   /** This pod as others will see it; Kubernetes announces it through its readiness probe. */
   self?: Member;
-  /** Kubernetes Service names to track (the same names as the services). */
+  /** Services to track, by their names in this code base ('focus-controller', …). */
   watch: string[];
+  /** Prefix of their Kubernetes Service names (a Helm release's `<release>-<chart>-`); default none. */
+  servicePrefix?: string;
   /** Name of the EndpointSlice port carrying gRPC; default 'grpc'. */
   portName?: string;
   /** Default: in-cluster service account, else ~/.kube/config. */
@@ -57,7 +59,7 @@ export class KubernetesMembership implements Membership {
     const path = `/apis/discovery.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/endpointslices`;
     for (const service of this.opts.watch) {
       this.current.set(service, []);
-      const labelSelector = `kubernetes.io/service-name=${service}`;
+      const labelSelector = `kubernetes.io/service-name=${this.opts.servicePrefix ?? ''}${service}`;
       const informer = makeInformer<V1EndpointSlice>(
         kc,
         path,

@@ -7,6 +7,7 @@ import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config
 import { HealthServer } from './health.js';
 import type { KvStore } from './kv.js';
 import { createLogger, type Logger } from './logging.js';
+import { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
 import { createRegistry } from './metrics.js';
 import { connectNats, connectNatsBus } from './nats-bus.js';
 import { natsKvStore } from './nats-kv.js';
@@ -15,6 +16,8 @@ import { installShutdown } from './shutdown.js';
 /** What a service gets to run with; the embedded broker builds one per service with in-process parts. */
 export interface ServiceContext {
   bus: Bus;
+  /** Makes this process's membership view (NATS heartbeats or Kubernetes EndpointSlices, by MEMBERSHIP). */
+  membership: MembershipFactory;
   kv: KvStore;
   logger: Logger;
   registry: Registry;
@@ -27,7 +30,7 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-interface RunnableConfig {
+interface RunnableConfig extends MembershipSettings {
   LOG_LEVEL: string;
   HTTP_HOST: string;
   HTTP_PORT: number;
@@ -62,7 +65,15 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
   const bus = await connectNatsBus(nc, { logger });
   const kv = natsKvStore(nc, { logger });
-  const service = await opts.start(config, { bus, kv, logger, registry, instanceId: id });
+  let membership: MembershipFactory;
+  try {
+    membership = membershipFactory(config, bus, logger);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`configuration error: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const service = await opts.start(config, { bus, kv, logger, registry, instanceId: id, membership });
   const readiness = setInterval(() => {
     const connected = !nc.isClosed();
     health.setReady(connected && service.ready(), connected ? 'service not ready' : 'NATS connection closed');

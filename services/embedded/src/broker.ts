@@ -14,6 +14,7 @@ import {
   InProcessBus,
   InProcessKvStore,
   loadConfig,
+  membershipFactory,
   natsKvStore,
 } from '@sip-pubsub/platform';
 import { edgeConfigSchema, type RunningEdge, startSignallingEdge } from '@sip-pubsub/signalling-edge';
@@ -68,12 +69,14 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
   }
   const instance = config.INSTANCE_ID ?? `${os.hostname()}-${process.pid}`;
   const registry = createRegistry('embedded', instance);
+  const membership = membershipFactory(config, bus, logger);
   const context = (service: string) => ({
     bus,
     kv,
     registry,
     logger: logger.child({ service }),
     instanceId: `${instance}-${service}`,
+    membership,
   });
 
   const started: RunningService[] = [];

@@ -1,6 +1,6 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
 import type { RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { asyncUnary, BusMembership, GrpcClientPool, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
+import { asyncUnary, GrpcClientPool, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
 import {
   BUCKETS,
   conferenceRecordSchema,
@@ -56,8 +56,7 @@ export async function startFocusController(
       },
     ],
   });
-  const membership = new BusMembership({
-    bus: ctx.bus,
+  const membership = ctx.membership({
     self: {
       id: ctx.instanceId,
       service: FOCUS_SERVICE,
@@ -65,7 +64,6 @@ export async function startFocusController(
       meta: {},
     },
     watch: [RELAY_SERVICE],
-    logger,
   });
 
   const relayLoad = new RelayLoadView().follow(ctx.bus);

@@ -13,6 +13,7 @@ import {
 } from '@sip-pubsub/media';
 import type { RunningService } from '@sip-pubsub/platform';
 import {
+  BusMembership,
   createLogger,
   createRegistry,
   GrpcClientPool,
@@ -80,6 +81,7 @@ describe('media-relay over UDP', () => {
       logger: createLogger('test', { level: 'silent' }),
       registry: createRegistry('relay', id),
       instanceId: id,
+      membership: ({ self, watch }) => new BusMembership({ bus, self, watch }),
     });
     relays.push(relay);
     return clients.get(`127.0.0.1:${relay.grpcPort}`);

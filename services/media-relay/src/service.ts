@@ -2,7 +2,7 @@
 // conference's NATS subject for publications received on other relays.
 import * as dgram from 'node:dgram';
 import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { asyncUnary, BusMembership, startGrpcServer } from '@sip-pubsub/platform';
+import { asyncUnary, startGrpcServer } from '@sip-pubsub/platform';
 import {
   contracts,
   encodeEvent,
@@ -341,8 +341,7 @@ export async function startMediaRelay(
     ],
   });
 
-  const membership = new BusMembership({
-    bus,
+  const membership = ctx.membership({
     self: {
       id: relayId,
       service: RELAY_SERVICE,
@@ -350,7 +349,6 @@ export async function startMediaRelay(
       meta: { rtpHost: config.RELAY_ADVERTISE_HOST },
     },
     watch: [],
-    logger,
   });
   await membership.start();
   logger.info(

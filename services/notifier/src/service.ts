@@ -3,9 +3,9 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
-  BusMembership,
   GrpcClientPool,
   JsonBucket,
+  type Membership,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -57,7 +57,7 @@ export async function startNotifier(
   });
 
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
-  let membership: BusMembership | undefined;
+  let membership: Membership | undefined;
   const pickEdge = (edgeId: string | undefined): Member | undefined => {
     const members = membership?.members(EDGE_SERVICE) ?? [];
     return members.find((m) => m.id === edgeId) ?? members[0];
@@ -133,7 +133,7 @@ export async function startNotifier(
     address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
     meta: {},
   };
-  membership = new BusMembership({ bus, self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE], logger });
+  membership = ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] });
   const owns = (resourceKey: string): boolean => {
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.

@@ -3,8 +3,8 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
-  BusMembership,
   GrpcClientPool,
+  type Membership,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -103,7 +103,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
-  let membership: BusMembership | undefined;
+  let membership: Membership | undefined;
   let draining = false;
 
   const ownerOf = (service: OwnerService, key: string): Member | undefined => {
@@ -295,8 +295,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     ],
   });
 
-  membership = new BusMembership({
-    bus: ctx.bus,
+  membership = ctx.membership({
     self: {
       id: ctx.instanceId,
       service: EDGE_SERVICE,
@@ -304,7 +303,6 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       meta: { sipPort: String(sipPort) },
     },
     watch: ['focus-controller', 'notifier'],
-    logger,
   });
   await membership.start();
   logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
