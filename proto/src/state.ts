@@ -10,7 +10,12 @@ export const BUCKETS = {
   participants: 'participants',
   subscriptions: 'subscriptions',
   publications: 'publications',
+  counters: 'counters',
 } as const;
+
+/** Counters kept with compare-and-set in the `counters` bucket (limits that must not need a full scan). */
+export const COUNTER_CONFERENCES = 'conferences';
+export const counterSchema = z.number().int().nonnegative();
 
 /** Participants are keyed `<conferenceId>.<legId>` so a conference's roster is one prefix scan. */
 export function participantKey(conferenceId: string, legId: string): string {

@@ -1,6 +1,7 @@
 import { createLogger, InProcessBus, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import {
   conferenceRecordSchema,
+  counterSchema,
   decodeEvent,
   type LegSpec,
   participantRecordSchema,
@@ -83,6 +84,7 @@ describe('Focus', () => {
         conferences: new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema),
         topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
         participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
+        counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
       },
       bus,
       relays,

@@ -21,6 +21,7 @@ import {
 import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
 import { KvConflictError, kvKey } from '@sip-pubsub/platform';
 import {
+  COUNTER_CONFERENCES,
   type ConferenceRecord,
   type DirectoryEvent,
   directoryEventSchema,
@@ -58,6 +59,7 @@ export interface FocusStores {
   conferences: JsonBucket<ConferenceRecord>;
   topics: JsonBucket<TopicRecord>;
   participants: JsonBucket<ParticipantRecord>;
+  counters: JsonBucket<number>;
 }
 
 export interface FocusOptions {
@@ -169,7 +171,8 @@ export class Focus {
     const existing = await topics.get(topicKey);
     if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
 
-    if ((await conferences.keys()).length >= this.opts.maxConferences)
+    // A soft cap: concurrent creations may overshoot it by as many as race; never a full scan per call.
+    if (((await this.opts.stores.counters.get(COUNTER_CONFERENCES))?.value ?? 0) >= this.opts.maxConferences)
       return createResponse(req, 503, 'Too Many Conferences', {
         toTag,
         headers: [{ name: 'Retry-After', value: '60' }],
@@ -195,6 +198,7 @@ export class Focus {
       if (!winner) return createResponse(req, 500, 'Topic Registry Changed During Creation', { toTag });
       return this.redirectToExisting(req, winner.value.conferenceId, toTag);
     }
+    await this.opts.stores.counters.mutate(COUNTER_CONFERENCES, (n) => (n ?? 0) + 1);
     this.opts.logger.info({ conferenceId: id, topic, creator }, 'conference created');
     this.announceDirectory({ type: 'created', conferenceId: id, topic, at: created });
     return this.redirect(req, id, toTag);

@@ -5,6 +5,7 @@ import {
   BUCKETS,
   conferenceRecordSchema,
   contracts,
+  counterSchema,
   type MediaRelayClient,
   participantRecordSchema,
   type SipRequestEnvelope__Output,
@@ -23,10 +24,11 @@ export async function startFocusController(
   ctx: ServiceContext,
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger } = ctx;
-  const [conferences, topics, participants] = await Promise.all([
+  const [conferences, topics, participants, counters] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
     ctx.kv.bucket(BUCKETS.topics),
     ctx.kv.bucket(BUCKETS.participants),
+    ctx.kv.bucket(BUCKETS.counters),
   ]);
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
@@ -77,6 +79,7 @@ export async function startFocusController(
       conferences: new JsonBucket(conferences, conferenceRecordSchema),
       topics: new JsonBucket(topics, topicRecordSchema),
       participants: new JsonBucket(participants, participantRecordSchema),
+      counters: new JsonBucket(counters, counterSchema),
     },
     bus: ctx.bus,
     relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, {
