@@ -48,6 +48,9 @@ export type DirectoryEvent = z.infer<typeof directoryEventSchema>;
 /** Headers on `pubsub.media.<conf>` messages; the body is the RTP packet exactly as the publisher sent it. */
 export const MEDIA_HEADER_RELAY = 'relay';
 export const MEDIA_HEADER_LEG = 'leg';
+/** The publisher leg's payload type numbers, so other relays can map them to their subscribers' numbers. */
+export const MEDIA_HEADER_T140_PT = 't140-pt';
+export const MEDIA_HEADER_RED_PT = 'red-pt';
 /** Milliseconds since the epoch when the first relay received the packet, for publish→deliver latency. */
 export const MEDIA_HEADER_RECEIVED_AT = 'received-at';
 

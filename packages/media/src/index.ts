@@ -1,5 +1,6 @@
 export { classifyDatagram, type DatagramKind } from './datagram.js';
 export { LINE_SEPARATOR, LineAssembler, type LineAssemblerOptions } from './line-assembler.js';
+export { remapT140PayloadTypes, samePayloadTypes, type T140PayloadTypes } from './payload-type-map.js';
 export {
   parseRed,
   RED_MAX_BLOCK_LENGTH,

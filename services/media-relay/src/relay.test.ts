@@ -47,8 +47,11 @@ async function waitFor(what: string, cond: () => boolean, ms = 5_000): Promise<v
   }
 }
 
-function textOf(packets: Buffer[]): string {
-  const rx = new T140Receiver({ t140Pt: 98, redPt: 100 });
+function textOf(
+  packets: Buffer[],
+  pts: { t140Pt: number; redPt?: number } = { t140Pt: 98, redPt: 100 },
+): string {
+  const rx = new T140Receiver(pts);
   return packets.map((p) => rx.receive(parseRtp(p)).text).join('');
 }
 
@@ -382,6 +385,39 @@ describe('media-relay over UDP', () => {
     expect(subNat.packets).toEqual(sent);
     expect(sub.packets).toEqual([]);
     expect(stranger.packets).toEqual([]);
+  });
+
+  it('maps payload type numbers to what each subscriber negotiated, here and on another relay', async () => {
+    const r1 = await startRelay('r1');
+    const r2 = await startRelay('r2');
+    const [pub, same, other, plain, remote] = [
+      await peer(),
+      await peer(),
+      await peer(),
+      await peer(),
+      await peer(),
+    ];
+    const a = await allocate(r1, leg('cp', 'pub', pub, 'pub'));
+    await allocate(r1, leg('cp', 'same', same, 'sub'));
+    await allocate(r1, leg('cp', 'other', other, 'sub', { t140Pt: 96, redPt: 97 }));
+    await allocate(r1, leg('cp', 'plain', plain, 'sub', { t140Pt: 104, redPt: 0 }));
+    await allocate(r2, leg('cp', 'remote', remote, 'sub', { t140Pt: 111, redPt: 112 }));
+    const lines = ['[{"n":"p","v":1}]', '[{"n":"p","v":2}]', '[{"n":"p","v":3}]'];
+    const sent = packetsFor(9, lines);
+    for (const s of sent) pub.socket.send(s, a.port, '127.0.0.1');
+    const all = [same, other, plain, remote];
+    await waitFor('deliveries to every subscriber', () => all.every((p) => p.packets.length >= sent.length));
+    const text = lines.map((l) => `${l}\u2028`).join('');
+    expect(same.packets).toEqual(sent);
+    expect(other.packets.map((p) => p[1] & 0x7f)).toEqual([97, 97, 97]);
+    expect(textOf(other.packets, { t140Pt: 96, redPt: 97 })).toBe(text);
+    expect(plain.packets.map((p) => p[1] & 0x7f)).toEqual([104, 104, 104]);
+    expect(textOf(plain.packets, { t140Pt: 104 })).toBe(text);
+    expect(remote.packets.map((p) => p[1] & 0x7f)).toEqual([112, 112, 112]);
+    expect(textOf(remote.packets, { t140Pt: 111, redPt: 112 })).toBe(text);
+    // Only the payload type numbers change: sequence numbers, timestamps and SSRC are the publisher's.
+    for (const p of [...other.packets, ...remote.packets]) expect(p.readUInt32BE(8)).toBe(9);
+    expect(other.packets.map((p) => p.readUInt16BE(2))).toEqual(sent.map((p) => p.readUInt16BE(2)));
   });
 
   it('delivers a publication received on one relay to subscribers on another through the bus, once', async () => {

@@ -12,9 +12,12 @@ import {
   parseRtp,
   type RtcpPacket,
   RtpReceptionStatistics,
+  remapT140PayloadTypes,
   SDES_CNAME,
+  samePayloadTypes,
   serializeRtcp,
   serializeRtp,
+  type T140PayloadTypes,
   T140Receiver,
   T140Transmitter,
 } from '@sip-pubsub/media';
@@ -153,7 +156,13 @@ export interface RelayCoreOptions {
   maxPackBytes: number;
   counters: RelayCounters;
   /** Called once per packet forwarded from a publisher here, to share it with the other relays. */
-  share(conferenceId: string, legId: string, packet: Uint8Array, receivedAt: number): void;
+  share(
+    conferenceId: string,
+    legId: string,
+    packet: Uint8Array,
+    receivedAt: number,
+    pts: T140PayloadTypes,
+  ): void;
   now?: () => number;
   /** CNAME in our RTCP SDES (RFC 3550 §6.5.1). */
   cname?: string;
@@ -302,9 +311,10 @@ export class RelayCore {
       for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
       forward = verdict.forward;
     }
+    const pts = payloadTypesOf(leg);
     for (const buf of forward) {
-      this.deliverTranslate(conferenceId, options.legId, buf, now);
-      this.opts.share(conferenceId, options.legId, buf, now);
+      this.deliverTranslate(conferenceId, options.legId, buf, now, pts);
+      this.opts.share(conferenceId, options.legId, buf, now, pts);
     }
 
     // Mix and aggregate work on whole lines: the drop policy keeps only valid ones.
@@ -315,10 +325,16 @@ export class RelayCore {
   }
 
   /** A packet another relay forwarded from one of its publishers (already filtered there). */
-  onShared(conferenceId: string, sourceLegId: string, data: Uint8Array, receivedAt: number): void {
+  onShared(
+    conferenceId: string,
+    sourceLegId: string,
+    data: Uint8Array,
+    receivedAt: number,
+    pts: T140PayloadTypes,
+  ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
-    this.deliverTranslate(conferenceId, sourceLegId, data, receivedAt);
+    this.deliverTranslate(conferenceId, sourceLegId, data, receivedAt, pts);
     let lineLegs = false;
     for (const l of conference.values()) if (l.options.subscribes && l.mode !== 'translate') lineLegs = true;
     if (!lineLegs) return;
@@ -332,13 +348,9 @@ export class RelayCore {
     const key = `${conferenceId}\n${sourceLegId}`;
     let source = this.remoteSources.get(key);
     if (!source) {
-      // The payload types are the publisher's; a RED packet names its primary's type in its header.
-      const anyLeg = conference.values().next().value as Leg;
+      // The payload types are the publisher's, as its relay told us.
       source = {
-        receiver: new T140Receiver({
-          t140Pt: anyLeg.options.t140Pt,
-          redPt: anyLeg.options.redPt || undefined,
-        }),
+        receiver: new T140Receiver({ t140Pt: pts.t140Pt, redPt: pts.redPt }),
         lines: new LineAssembler(),
       };
       this.remoteSources.set(key, source);
@@ -421,15 +433,27 @@ export class RelayCore {
     sourceLegId: string,
     data: Uint8Array,
     receivedAt: number,
+    source: T140PayloadTypes,
   ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
     let delivered = false;
+    // Built once per distinct set of payload type numbers, only when a subscriber's differ (RFC 3550 §7.1).
+    let remapped: Map<string, Uint8Array | undefined> | undefined;
     for (const target of conference.values()) {
       if (!target.options.subscribes || target.options.legId === sourceLegId || target.mode !== 'translate')
         continue;
-      target.send(data, target.target.host, target.target.port);
-      this.opts.counters.deliveriesOut(conferenceId, data.length);
+      let out: Uint8Array | undefined = data;
+      const wanted = payloadTypesOf(target);
+      if (!samePayloadTypes(source, wanted)) {
+        const key = `${wanted.t140Pt}/${wanted.redPt ?? ''}`;
+        remapped ??= new Map();
+        if (!remapped.has(key)) remapped.set(key, remapT140PayloadTypes(data, source, wanted));
+        out = remapped.get(key);
+        if (!out) continue;
+      }
+      target.send(out, target.target.host, target.target.port);
+      this.opts.counters.deliveriesOut(conferenceId, out.length);
       delivered = true;
     }
     if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, this.now() - receivedAt) / 1000);
@@ -555,4 +579,8 @@ function isRedundancyOnlyRed(payload: Uint8Array, redPt: number, pt: number): bo
 
 function normaliseHost(host: string): string {
   return host.startsWith('::ffff:') ? host.slice(7) : host;
+}
+
+function payloadTypesOf(leg: Leg): T140PayloadTypes {
+  return { t140Pt: leg.options.t140Pt, redPt: leg.options.redPt || undefined };
 }

@@ -10,7 +10,9 @@ import {
   type LegSpec__Output,
   MEDIA_HEADER_LEG,
   MEDIA_HEADER_RECEIVED_AT,
+  MEDIA_HEADER_RED_PT,
   MEDIA_HEADER_RELAY,
+  MEDIA_HEADER_T140_PT,
   type RelayLoad,
   type ReleaseLegRequest__Output,
   type ReleaseLegResponse,
@@ -147,11 +149,13 @@ export async function startMediaRelay(
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
     counters,
     cname: `media-relay@${relayId}`,
-    share: (conferenceId, legId, packet, receivedAt) =>
+    share: (conferenceId, legId, packet, receivedAt, pts) =>
       bus.publish(subjects.media(conferenceId), packet, {
         [MEDIA_HEADER_RELAY]: relayId,
         [MEDIA_HEADER_LEG]: legId,
         [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt),
+        [MEDIA_HEADER_T140_PT]: String(pts.t140Pt),
+        ...(pts.redPt !== undefined ? { [MEDIA_HEADER_RED_PT]: String(pts.redPt) } : {}),
       }),
   });
   // One timer for all mix and aggregate legs, armed for the earliest due time.
@@ -207,11 +211,21 @@ export async function startMediaRelay(
       bus.subscribe(subjects.media(conferenceId), (msg) => {
         if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
         const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
+        const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
+        const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
+        if (!isPayloadType(t140Pt)) {
+          logger.warn(
+            { conferenceId, subject: msg.subject },
+            'ignored a shared packet without payload types',
+          );
+          return;
+        }
         core.onShared(
           conferenceId,
           msg.headers[MEDIA_HEADER_LEG] ?? '',
           msg.data,
           Number.isFinite(receivedAt) ? receivedAt : Date.now(),
+          { t140Pt, redPt: isPayloadType(redPt) ? redPt : undefined },
         );
         arm();
       }),
@@ -369,4 +383,9 @@ export async function startMediaRelay(
       for (const sub of mediaSubscriptions.values()) sub.unsubscribe();
     },
   };
+}
+
+/** A dynamic or static RTP payload type number (RFC 3551). */
+function isPayloadType(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 127;
 }
