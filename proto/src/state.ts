@@ -51,6 +51,18 @@ export const flowSchema = z.object({
   edgeId: z.string().optional(),
 });
 
+/** The m=text parameters a participant negotiated, as the relay leg needs them. */
+export const textMediaSchema = z.object({
+  t140Pt: z.number().int(),
+  /** Absent when RED was not negotiated. */
+  redPt: z.number().int().optional(),
+  redundancy: z.number().int().nonnegative(),
+  mode: z.enum(['translate', 'mix', 'aggregate']),
+  aggregateWindowMs: z.number().int().nonnegative().optional(),
+  rtcpMux: z.boolean(),
+});
+export type TextMediaRecord = z.infer<typeof textMediaSchema>;
+
 export const participantRecordSchema = z.object({
   conferenceId: z.string(),
   legId: z.string(),
@@ -73,6 +85,10 @@ export const participantRecordSchema = z.object({
   joinedAt: z.number(),
   /** The SDP answer we gave, re-sent unchanged when a re-INVITE changes nothing. */
   answerVersion: z.number(),
+  /** Negotiated text media, so a replacement leg gets the same spec (absent in records before failover). */
+  textMedia: textMediaSchema.optional(),
+  /** CSeq number of the last request the focus sent in this dialog (RFC 3261 §12.2.1.1); absent = none yet. */
+  localSeq: z.number().int().nonnegative().optional(),
 });
 export type ParticipantRecord = z.infer<typeof participantRecordSchema>;
 

@@ -14,6 +14,8 @@ export const focusConfigSchema = z.object({
   MAX_CONFERENCES: env.int(10_000, 1),
   MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),
   RELAY_RPC_TIMEOUT_MS: env.durationMs(3_000),
+  /** Deadline for requests sent through an edge (re-INVITE on failover); above Timer B, 64*T1. */
+  EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),
   /** Legs of one conference per relay before its legs spread to the next relay of its ranking (DESIGN "Media sharding"). */
   RELAY_SPREAD_LEGS: env.int(500, 1),
   /** Host named in the SDP of OPTIONS answers. */

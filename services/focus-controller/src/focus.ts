@@ -32,6 +32,7 @@ import {
   type RosterEvent,
   rosterEventSchema,
   subjects,
+  type TextMediaRecord,
   type TopicRecord,
 } from '@sip-pubsub/proto';
 import {
@@ -335,7 +336,10 @@ export class Focus {
       },
       joinedAt: previous?.value.joinedAt ?? now,
       answerVersion: (previous?.value.answerVersion ?? 0) + 1,
+      textMedia: textMediaOf(summary),
     };
+    // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
+    if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
     try {
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
     } catch (err) {
@@ -422,6 +426,19 @@ export class Focus {
   private announceDirectory(event: DirectoryEvent): void {
     this.opts.bus.publish(subjects.directory, encodeEvent(directoryEventSchema, event));
   }
+}
+
+/** What a relay leg needs of the negotiated m=text line, kept in the record for failover. */
+export function textMediaOf(summary: ReturnType<typeof negotiateTextOffer>): TextMediaRecord {
+  const media: TextMediaRecord = {
+    t140Pt: summary.t140Pt,
+    redundancy: summary.redundancy,
+    mode: summary.mode,
+    rtcpMux: summary.rtcpMux,
+  };
+  if (summary.redPt !== undefined) media.redPt = summary.redPt;
+  if (summary.aggregateWindowMs !== undefined) media.aggregateWindowMs = summary.aggregateWindowMs;
+  return media;
 }
 
 export function rosterView(p: ParticipantRecord): RosterEvent['participant'] {

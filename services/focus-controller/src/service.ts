@@ -1,6 +1,13 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
-import type { RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { asyncUnary, GrpcClientPool, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
+import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import {
+  asyncUnary,
+  GrpcClientPool,
+  JsonBucket,
+  rendezvousOwner,
+  startGrpcServer,
+  unary,
+} from '@sip-pubsub/platform';
 import {
   BUCKETS,
   conferenceRecordSchema,
@@ -8,16 +15,21 @@ import {
   counterSchema,
   type MediaRelayClient,
   participantRecordSchema,
+  type SendRequestRequest,
+  type SendRequestResponse__Output,
+  type SignallingEdgeClient,
   type SipRequestEnvelope__Output,
   type SipResponseEnvelope,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
+import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
+export const EDGE_SERVICE = 'signalling-edge';
 
 export async function startFocusController(
   config: FocusConfig,
@@ -65,10 +77,24 @@ export async function startFocusController(
       address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
       meta: {},
     },
-    watch: [RELAY_SERVICE],
+    watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
   });
+  const self = membership.self!;
+  const owns = (conferenceId: string): boolean => {
+    const ids = membership.members(FOCUS_SERVICE).map((m) => m.id);
+    // Before our first heartbeat comes back we may not see ourselves; count us in (as the edge soon will).
+    return (
+      (rendezvousOwner(conferenceId, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id
+    );
+  };
 
   const relayLoad = new RelayLoadView().follow(ctx.bus);
+  const relays = new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, {
+    load: relayLoad,
+    legsPerRelay: config.RELAY_SPREAD_LEGS,
+  });
+  const participantStore = new JsonBucket(participants, participantRecordSchema);
+  const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
   focus = new Focus({
     domain: config.SIP_DOMAIN,
     onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
@@ -76,18 +102,63 @@ export async function startFocusController(
     maxConferences: config.MAX_CONFERENCES,
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
     stores: {
-      conferences: new JsonBucket(conferences, conferenceRecordSchema),
+      conferences: conferenceStore,
       topics: new JsonBucket(topics, topicRecordSchema),
-      participants: new JsonBucket(participants, participantRecordSchema),
+      participants: participantStore,
       counters: new JsonBucket(counters, counterSchema),
     },
     bus: ctx.bus,
-    relays: new GrpcRelayDirectory(membership, relayClients, config.RELAY_RPC_TIMEOUT_MS, {
-      load: relayLoad,
-      legsPerRelay: config.RELAY_SPREAD_LEGS,
-    }),
+    relays,
     logger,
     mediaHost: config.MEDIA_HOST,
+  });
+
+  // Requests to participants go out through an edge: the one that holds their flow, else any.
+  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
+    const members = membership.members(EDGE_SERVICE);
+    const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];
+    if (!edge) return { status: 503, reason: 'No signalling-edge Available' };
+    const res = await unary<SendRequestRequest, SendRequestResponse__Output>(
+      edges.get(edge.address),
+      'SendRequest',
+      {
+        message: serializeMessage(request),
+        flow: {
+          transport: flow.transport,
+          remoteHost: flow.remoteHost,
+          remotePort: flow.remotePort,
+          // A connection belongs to the edge that holds it; another edge opens its own.
+          connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
+          edgeId: edge.id,
+        },
+      },
+      config.EDGE_RPC_TIMEOUT_MS,
+    );
+    const parsed = res.response.length > 0 ? parseMessage(res.response) : undefined;
+    return {
+      status: res.status,
+      reason: res.reason,
+      response: parsed?.kind === 'response' ? parsed : undefined,
+    };
+  };
+  const failover = new RelayFailover({
+    domain: config.SIP_DOMAIN,
+    stores: { participants: participantStore, conferences: conferenceStore },
+    relays,
+    send: sendToParticipant,
+    bus: ctx.bus,
+    logger,
+    owns,
+  });
+  watchRelayDepartures(membership, (departed) => {
+    logger.warn({ relays: departed.map((m) => m.id) }, 'media relays left; moving their participants');
+    failover
+      .relaysLeft(departed)
+      .then((summary) =>
+        logger.info({ relays: departed.map((m) => m.id), ...summary }, 'relay failover done'),
+      )
+      .catch((err: Error) => logger.error({ err: err.message }, 'relay failover failed'));
   });
 
   await membership.start();
@@ -100,6 +171,7 @@ export async function startFocusController(
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
+      edges.close();
       relayLoad.close();
     },
   };

@@ -22,10 +22,12 @@ import {
   answerCancel,
   createInDialogRequest,
   createResponse,
+  type Destination,
   dialogFromUacResponse,
   type Flow,
   generateBranch,
   generateTag,
+  getHeader,
   parseMessage,
   removeHeader,
   type ServerTransaction,
@@ -41,6 +43,7 @@ import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
+import { createAckFor2xx, SentAcks } from './uac-ack.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -266,7 +269,26 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     invalid.inc();
     logger.debug({ from: `${flow.remoteHost}:${flow.remotePort}`, err: err.message }, 'invalid SIP message');
   };
-  layer.onStrayResponse = () => {};
+  // ACKs for 2xx to INVITEs sent through SendRequest, repeated while the UAS retransmits (§13.3.1.4).
+  const sentAcks = new SentAcks(64 * config.SIP_T1_MS);
+  const acknowledge = async (invite: SipRequest, ok: SipResponse, to: Destination): Promise<void> => {
+    let ack: SipRequest;
+    try {
+      ack = createAckFor2xx(invite, ok);
+    } catch (err) {
+      logger.warn({ callId: getHeader(ok, 'Call-ID'), err: (err as Error).message }, 'cannot ACK a 2xx');
+      return;
+    }
+    // Sent over the INVITE's flow: the peer may be behind NAT, or reachable only on its connection.
+    sentAcks.remember(ack, to);
+    await layer.sendStateless(ack, to).catch((err: Error) => {
+      logger.warn({ callId: getHeader(ok, 'Call-ID'), err: err.message }, 'ACK for a 2xx not sent');
+    });
+  };
+  layer.onStrayResponse = (res) => {
+    const sent = sentAcks.forRetransmission(res);
+    if (sent) layer.sendStateless(sent.ack, sent.to).catch(() => {});
+  };
   layer.onAckTimeout = (callId, cseq) => logger.warn({ callId, cseq }, 'no ACK for 2xx');
 
   const grpcServer = await startGrpcServer({
@@ -281,13 +303,17 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
             if (request.kind !== 'request') throw new Error('SendRequest needs a request');
             const flow = call.flow;
             if (!flow) throw new Error('SendRequest needs a flow');
-            const response = await layer.request(request, {
+            const destination = {
               transport: (flow.transport || 'udp') as TransportProtocol,
               host: flow.remoteHost,
               port: flow.remotePort,
               connectionId: flow.connectionId || undefined,
-            });
+            };
+            const response = await layer.request(request, destination);
             outgoing.inc({ method: request.method, status: String(response.status) });
+            // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
+            if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
+              await acknowledge(request, response, destination);
             return { status: response.status, reason: response.reason, response: serializeMessage(response) };
           }, logger),
         },
