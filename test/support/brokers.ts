@@ -15,6 +15,8 @@ export interface RunningBroker {
   services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
   /** Each process's captured output, for failure messages. */
   logs(): string;
+  /** Separate processes only: SIGKILLs the service process with this instance id; resolves once it exited. */
+  kill?(instanceId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -150,7 +152,15 @@ async function startSeparateProcessesOnce(
     await stop();
     throw err;
   }
-  return { sipPort, logs, stop, services };
+  const kill = async (instanceId: string) => {
+    const child = children[services.findIndex((s) => s.instanceId === instanceId)];
+    if (!child) throw new Error(`no service process ${instanceId}`);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { sipPort, logs, stop, services, kill };
 }
 
 /**
