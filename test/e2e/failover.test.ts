@@ -1,11 +1,14 @@
 // Relay failover (DESIGN.md "Failover"): two relay processes and a real nats-server. The relay that hosts
 // a topic's legs is killed with SIGKILL; once its heartbeats expire the focus moves every participant to
 // the surviving relay with a re-INVITE through the edge, and publications flow again to every subscriber.
+import * as dgram from 'node:dgram';
 import { type SenmlPack, SipPubSubClient } from '@sip-pubsub/client';
+import { buildTextAnswer, createTextOffer, negotiateTextOffer } from '@sip-pubsub/media';
 import { GrpcClientPool, unary } from '@sip-pubsub/platform';
 import { contracts, type MediaRelayClient, type StatsResponse__Output } from '@sip-pubsub/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startSeparateProcesses } from '../support/brokers.js';
+import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 import { eventually } from './first-light.js';
 
 async function eventuallyAsync<T>(
@@ -21,6 +24,74 @@ async function eventuallyAsync<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${logs().slice(-20_000)}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** A subscriber in raw SIP, to see the focus's re-INVITE and the edge's ACK on the wire. */
+async function rawSubscriber(sipPort: number, topic: string, rtpPort: number) {
+  const sip = await RawSipSocket.open();
+  const redirect = await sip.request(
+    rawRequest({
+      method: 'INVITE',
+      uri: 'sip:factory@localhost',
+      localPort: sip.port,
+      headers: [`Subject: ${topic}`],
+    }),
+    sipPort,
+  );
+  expect(redirect.status).toBe(302);
+  const conference = /<([^>]+)>/.exec(redirect.headers.get('contact')![0])![1];
+  const callId = token(10);
+  const fromTag = token();
+  const offer = createTextOffer({
+    address: '127.0.0.1',
+    port: rtpPort,
+    direction: 'recvonly',
+    t140Pt: 98,
+    redPt: 100,
+  });
+  const ok = await sip.request(
+    rawRequest({
+      method: 'INVITE',
+      uri: conference,
+      localPort: sip.port,
+      callId,
+      fromTag,
+      user: 'raw-sub',
+      headers: ['Content-Type: application/sdp'],
+      body: offer,
+    }),
+    sipPort,
+  );
+  expect(ok.status).toBe(200);
+  const focusTag = /;tag=([^;\s]+)/.exec(ok.headers.get('to')![0])![1];
+  sip.send(
+    rawRequest({
+      method: 'ACK',
+      uri: conference,
+      localPort: sip.port,
+      callId,
+      fromTag,
+      toTag: focusTag,
+      user: 'raw-sub',
+    }),
+    sipPort,
+  );
+  return { sip, callId, fromTag, focusTag };
+}
+
+/** The 200 a UAS sends to `request` (RFC 3261 §8.2.6): its Vias, From, To (with our tag), Call-ID and CSeq. */
+function okTo(request: string, contact: string, body: string): string {
+  const head = request.split('\r\n\r\n')[0].split('\r\n').slice(1);
+  const keep = head.filter((l) => /^(Via|From|To|Call-ID|CSeq):/i.test(l));
+  return [
+    'SIP/2.0 200 OK',
+    ...keep,
+    `Contact: <${contact}>`,
+    'Content-Type: application/sdp',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
 }
 
 describe('relay failover over two relay processes', () => {
@@ -46,6 +117,7 @@ describe('relay failover over two relay processes', () => {
     const stats = (grpcPort: number) =>
       unary<object, StatsResponse__Output>(relayClients.get(`127.0.0.1:${grpcPort}`), 'Stats', {}, 2_000);
     const legsOf = (s: StatsResponse__Output) => s.topics.reduce((n, t) => n + t.legs, 0);
+    const cleanups: (() => void)[] = [];
     try {
       const topic = 'plant-3/failover/pressure';
       const publisher = await (await client('pub')).publisher(topic);
@@ -58,13 +130,20 @@ describe('relay failover over two relay processes', () => {
         });
         received.push(values);
       }
+      const rtp = dgram.createSocket('udp4');
+      await new Promise<void>((resolve) => rtp.bind(0, '127.0.0.1', resolve));
+      const raw = await rawSubscriber(broker.sipPort, topic, rtp.address().port);
+      cleanups.push(() => {
+        raw.sip.close();
+        rtp.close();
+      });
 
-      // One topic under the spread threshold: all four legs on the first relay of its ranking.
+      // One topic under the spread threshold: all five legs on the first relay of its ranking.
       const relays = broker.services!.filter((s) => s.name === 'media-relay');
       const before = await Promise.all(relays.map((r) => stats(r.grpcPort)));
       const hosting = before.findIndex((s) => legsOf(s) > 0);
       expect(hosting).toBeGreaterThanOrEqual(0);
-      expect(legsOf(before[hosting])).toBe(4);
+      expect(legsOf(before[hosting])).toBe(5);
       const victim = relays[hosting];
       const survivor = relays[1 - hosting];
       expect(legsOf(before[1 - hosting])).toBe(0);
@@ -83,16 +162,37 @@ describe('relay failover over two relay processes', () => {
 
       await broker.kill!(victim.instanceId);
       // Heartbeats every 2 s, expiry after 3 missed; then the focus allocates and re-INVITEs.
+      const reinvite = await raw.sip.next((m) => m.startsWith('INVITE ') && m.includes(raw.callId), 30_000);
+      expect(reinvite).toMatch(/^INVITE sip:raw-sub@127\.0\.0\.1:\d+ SIP\/2\.0\r\n/);
+      expect(reinvite).toMatch(new RegExp(`\r\nFrom: <sip:conf-[^>]+>;tag=${raw.focusTag}\r\n`));
+      expect(reinvite).toMatch(new RegExp(`\r\nTo: <sip:raw-sub@127.0.0.1>;tag=${raw.fromTag}\r\n`));
+      expect(reinvite).toMatch(/\r\nContact: <sip:conf-[^>]+>;isfocus\r\n/);
+      const seq = /\r\nCSeq: (\d+) INVITE\r\n/.exec(reinvite)![1];
+      const newOffer = reinvite.slice(reinvite.indexOf('\r\n\r\n') + 4);
+      const moved = negotiateTextOffer(newOffer);
+      expect(moved).toMatchObject({ direction: 'sendonly', t140Pt: 98, redPt: 100 });
+      const contact = `sip:raw-sub@127.0.0.1:${raw.sip.port}`;
+      const answer = buildTextAnswer(newOffer, moved, { address: '127.0.0.1', port: rtp.address().port });
+      raw.sip.send(okTo(reinvite, contact, answer), broker.sipPort);
+      // RFC 3261 §13.2.2.4: the edge, as UAC core, acknowledges the 2xx in the dialog with the same CSeq number.
+      const ack = await raw.sip.next((m) => m.startsWith('ACK ') && m.includes(raw.callId), 10_000);
+      expect(ack).toMatch(new RegExp(`^ACK ${contact.replace(/\./g, '\\.')} SIP/2\\.0\r\n`));
+      expect(ack).toMatch(new RegExp(`\r\nCSeq: ${seq} ACK\r\n`));
+      expect(ack).toMatch(new RegExp(`\r\nFrom: <sip:conf-[^>]+>;tag=${raw.focusTag}\r\n`));
+      expect(ack).toMatch(new RegExp(`\r\nTo: <sip:raw-sub@127.0.0.1>;tag=${raw.fromTag}\r\n`));
+      const inviteBranch = /\r\nVia: [^\r]*branch=([^;\r]+)/.exec(reinvite)![1];
+      expect(ack).not.toContain(inviteBranch);
+
       await eventuallyAsync(
-        'all four legs on the surviving relay',
-        async () => legsOf(await stats(survivor.grpcPort)) === 4,
+        'all five legs on the surviving relay',
+        async () => legsOf(await stats(survivor.grpcPort)) === 5,
         30_000,
         broker.logs,
       );
       await eventuallyAsync(
         "the focus's failover summary",
         async () =>
-          /relay failover done[^\n]*"moved":4|"moved":4[^\n]*relay failover done/.test(broker.logs()),
+          /relay failover done[^\n]*"moved":5|"moved":5[^\n]*relay failover done/.test(broker.logs()),
         30_000,
         broker.logs,
       );
@@ -111,6 +211,7 @@ describe('relay failover over two relay processes', () => {
       await new Promise((r) => setTimeout(r, 300)); // a duplicate would have arrived by now
       for (const values of received) expect(values).toEqual([...early, ...late]);
     } finally {
+      for (const cleanup of cleanups) cleanup();
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     }
   }, 90_000);

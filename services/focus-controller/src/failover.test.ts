@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events';
-import { buildTextAnswer, negotiateTextOffer, parseTextAnswer } from '@sip-pubsub/media';
+import { buildTextAnswer, createTextOffer, negotiateTextOffer, parseTextAnswer } from '@sip-pubsub/media';
 import { createLogger, InProcessBus, InProcessKvStore, JsonBucket, type Member } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
   conferenceRecordSchema,
+  counterSchema,
   decodeEvent,
   type LegSpec,
   type ParticipantRecord,
@@ -12,8 +13,16 @@ import {
   type RosterEvent,
   rosterEventSchema,
   subjects,
+  topicRecordSchema,
 } from '@sip-pubsub/proto';
-import { createResponse, getHeader, parseNameAddr, type SipRequest, serializeMessage } from '@sip-pubsub/sip';
+import {
+  createRequest,
+  createResponse,
+  getHeader,
+  parseNameAddr,
+  type SipRequest,
+  serializeMessage,
+} from '@sip-pubsub/sip';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   legSpecOf,
@@ -22,6 +31,7 @@ import {
   type SentRequestOutcome,
   watchRelayDepartures,
 } from './failover.js';
+import { Focus } from './focus.js';
 import type { PlacedLeg, RelayDirectory } from './relays.js';
 
 const CONF = 'c0nf';
@@ -297,6 +307,102 @@ describe('RelayFailover', () => {
     });
     expect(parseTextAnswer(answer).direction).toBe('sendrecv');
     expect(parseNameAddr(getHeader(peers.invites()[0], 'To')!).params.tag).toBe('their-both');
+  });
+});
+
+describe('RelayFailover after a join through the Focus', () => {
+  it('allocates exactly the leg the join allocated, and offers the payload types and options negotiated then', async () => {
+    const kv = new InProcessKvStore();
+    const bus = new InProcessBus();
+    const stores = {
+      conferences: new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema),
+      topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
+      participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
+      counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
+    };
+    const joined: LegSpec[] = [];
+    const first: RelayDirectory = {
+      allocate: async (spec) => {
+        joined.push(spec);
+        return { relayId: DEAD.id, relayAddress: DEAD.address, host: '192.0.2.10', port: 30_000 };
+      },
+      update: async () => {},
+      release: async () => true,
+    };
+    const logger = createLogger('test', { level: 'silent' });
+    const focus = new Focus({
+      domain: 'example.net',
+      onExistingTopic: 'redirect',
+      invalidData: 'forward',
+      maxConferences: 10,
+      maxLegsPerConference: 10,
+      stores,
+      bus,
+      relays: first,
+      logger,
+      mediaHost: '192.0.2.1',
+    });
+    const flow = { transport: 'udp', remoteHost: '198.51.100.9', remotePort: 5071 };
+    const factory = createRequest({
+      method: 'INVITE',
+      uri: 'sip:factory@example.net',
+      from: { uri: 'sip:sub@example.org', params: {} },
+      to: { uri: 'sip:factory@example.net', params: {} },
+      headers: [{ name: 'Subject', value: 'plant-1/mixer' }],
+    });
+    const redirect = await focus.handle(factory, flow);
+    const conference = parseNameAddr(getHeader(redirect!, 'Contact')!).uri;
+    const offer = createTextOffer({
+      address: '198.51.100.9',
+      port: 40_000,
+      direction: 'recvonly',
+      t140Pt: 111,
+      redPt: 112,
+      redundancy: 3,
+      mixer: true,
+      rtcpMux: true,
+    });
+    const join = createRequest({
+      method: 'INVITE',
+      uri: conference,
+      from: { uri: 'sip:sub@example.org', params: {} },
+      to: { uri: conference, params: {} },
+      contact: { uri: 'sip:sub@198.51.100.9:5071', params: {} },
+      body: offer,
+      contentType: 'application/sdp',
+    });
+    expect((await focus.handle(join, flow))?.status).toBe(200);
+
+    const relays = new SurvivingRelays();
+    const peers = new Participants();
+    const failover = new RelayFailover({
+      domain: 'example.net',
+      stores,
+      relays,
+      send: peers.send,
+      bus,
+      logger,
+      owns: () => true,
+    });
+    expect((await failover.relaysLeft([DEAD])).moved).toBe(1);
+    expect(relays.allocated).toEqual(joined);
+    const reoffer = negotiateTextOffer(peers.invites()[0].body.toString('utf8'));
+    expect(reoffer).toMatchObject({
+      t140Pt: 111,
+      redPt: 112,
+      redundancy: 3,
+      mode: 'mix',
+      rtcpMux: true,
+      direction: 'sendonly',
+    });
+    // In the join's dialog: our From is its To, with the tag the 200 gave.
+    const stored = (await stores.participants.get(participantKey(joined[0].conferenceId!, joined[0].legId!)))!
+      .value;
+    expect(parseNameAddr(getHeader(peers.invites()[0], 'From')!)).toEqual({
+      uri: conference,
+      params: { tag: stored.localTag },
+    });
+    await bus.close();
   });
 });
 
