@@ -29,13 +29,28 @@ async function eventuallyAsync<T>(
 /** A subscriber in raw SIP, to see the focus's re-INVITE and the edge's ACK on the wire. */
 async function rawSubscriber(sipPort: number, topic: string, rtpPort: number) {
   const sip = await RawSipSocket.open();
-  const redirect = await sip.request(
-    rawRequest({
-      method: 'INVITE',
-      uri: 'sip:factory@localhost',
-      localPort: sip.port,
-      headers: [`Subject: ${topic}`],
-    }),
+  const factoryInvite = rawRequest({
+    method: 'INVITE',
+    uri: 'sip:factory@localhost',
+    localPort: sip.port,
+    headers: [`Subject: ${topic}`],
+  });
+  const redirect = await sip.request(factoryInvite, sipPort);
+  // §17.1.1.3: the ACK for a non-2xx repeats the INVITE's Via (same transaction) and takes the To tag.
+  const line = (text: string, name: string) => new RegExp(`\r\n(${name}: [^\r]*)`).exec(text)![1];
+  sip.send(
+    [
+      'ACK sip:factory@localhost SIP/2.0',
+      line(factoryInvite, 'Via'),
+      'Max-Forwards: 70',
+      line(factoryInvite, 'From'),
+      line(redirect.raw, 'To'),
+      line(factoryInvite, 'Call-ID'),
+      `CSeq: ${/\r\nCSeq: (\d+)/.exec(factoryInvite)![1]} ACK`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
     sipPort,
   );
   expect(redirect.status).toBe(302);
