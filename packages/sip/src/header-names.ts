@@ -96,14 +96,49 @@ const byLowerCase = new Map<string, string>();
 for (const name of CANONICAL_NAMES) byLowerCase.set(name.toLowerCase(), name);
 for (const [compact, long] of Object.entries(COMPACT_FORMS)) byLowerCase.set(compact, long);
 
+// The spellings seen on the wire nearly every time (canonical, lower, upper, compact), looked up as they
+// are so the hot paths skip toLowerCase; any other spelling takes the case-folding route.
+const bySpelling = new Map<string, string>();
+const keyBySpelling = new Map<string, string>();
+for (const [lower, long] of byLowerCase) {
+  for (const spelling of [long, lower, lower.toUpperCase()]) {
+    bySpelling.set(spelling, long);
+    keyBySpelling.set(spelling, long.toLowerCase());
+  }
+}
+
+// Canonical spellings by length and first character, to recognise a name inside a line without cutting it out.
+const byShape: (string[] | undefined)[] = [];
+for (const name of CANONICAL_NAMES) {
+  const shape = name.length * 128 + name.charCodeAt(0);
+  const same = byShape[shape];
+  if (same === undefined) byShape[shape] = [name];
+  else same.push(name);
+}
+
+/** The canonical name when text[from, to) spells it exactly (same case), else undefined. */
+export function canonicalNameAt(text: string, from: number, to: number): string | undefined {
+  const first = text.charCodeAt(from);
+  if (first >= 128) return undefined;
+  const candidates = byShape[(to - from) * 128 + first];
+  if (candidates === undefined) return undefined;
+  for (const name of candidates) if (text.startsWith(name, from)) return name;
+  return undefined;
+}
+
 /** Long canonical form of a header name; unknown names are returned unchanged. */
 export function canonicalHeaderName(name: string): string {
-  return byLowerCase.get(name.toLowerCase()) ?? name;
+  return bySpelling.get(name) ?? byLowerCase.get(name.toLowerCase()) ?? name;
+}
+
+/** Lower-cased canonical name: equal keys mean the same header. */
+export function headerKey(name: string): string {
+  return keyBySpelling.get(name) ?? canonicalHeaderName(name).toLowerCase();
 }
 
 /** True when two header names denote the same header (case-insensitive, compact forms expanded). */
 export function sameHeaderName(a: string, b: string): boolean {
-  return canonicalHeaderName(a).toLowerCase() === canonicalHeaderName(b).toLowerCase();
+  return (typeof a === 'string' && a === b) || headerKey(a) === headerKey(b);
 }
 
 // Headers whose grammar is not a comma-separated list, or whose values contain commas of their own
@@ -154,5 +189,5 @@ const SINGLE_VALUE_HEADERS = new Set(
 
 /** Whether `getHeaders` splits this header's values at top-level commas. */
 export function isListHeader(name: string): boolean {
-  return !SINGLE_VALUE_HEADERS.has(canonicalHeaderName(name).toLowerCase());
+  return !SINGLE_VALUE_HEADERS.has(headerKey(name));
 }

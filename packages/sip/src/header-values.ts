@@ -25,15 +25,44 @@ export function splitOutside(text: string, separator: string): string[] {
 
 /** Splits a list header value at top-level commas, trimming and dropping empty elements. */
 export function splitHeaderValues(value: string): string[] {
+  // Most fields hold one value: without a comma there is nothing to split.
+  if (typeof value === 'string' && value.indexOf(',') < 0) {
+    const single = value.trim();
+    return single.length > 0 ? [single] : [];
+  }
   return splitOutside(value, ',')
     .map((v) => v.trim())
     .filter((v) => v.length > 0);
 }
 
-const TOKEN = /^[A-Za-z0-9\-.!%*_+`'~]+$/;
+/** RFC 3261 §25.1 token characters, indexed by char code (ASCII only). */
+export const TOKEN_CHARS = charTable("A-Za-z0-9-.!%*_+`'~");
+
+/** A table of the ASCII characters listed (ranges written `a-z`; a `-` at either end is literal). */
+export function charTable(spec: string): Uint8Array {
+  const table = new Uint8Array(128);
+  for (let i = 0; i < spec.length; i++) {
+    if (spec[i + 1] === '-' && i + 2 < spec.length) {
+      for (let c = spec.charCodeAt(i); c <= spec.charCodeAt(i + 2); c++) table[c] = 1;
+      i += 2;
+    } else table[spec.charCodeAt(i)] = 1;
+  }
+  return table;
+}
+
+/** True when every character of text[from, to) is in `table` (and the range is not empty). */
+export function allIn(table: Uint8Array, text: string, from: number, to: number): boolean {
+  if (from >= to) return false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || table[c] === 0) return false;
+  }
+  return true;
+}
 
 export function isToken(text: string): boolean {
-  return TOKEN.test(text);
+  if (typeof text !== 'string') text = String(text);
+  return allIn(TOKEN_CHARS, text, 0, text.length);
 }
 
 /**

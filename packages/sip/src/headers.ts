@@ -1,19 +1,26 @@
-import { canonicalHeaderName, isListHeader, sameHeaderName } from './header-names.js';
+import { canonicalHeaderName, headerKey, isListHeader, sameHeaderName } from './header-names.js';
 import { splitHeaderValues } from './header-values.js';
 import type { SipMessage } from './message.js';
 
 /** First value of the header, or undefined; `name` may be any case, long or compact. */
 export function getHeader(msg: SipMessage, name: string): string | undefined {
-  for (const field of msg.headers) if (sameHeaderName(field.name, name)) return field.value;
+  const key = headerKey(name);
+  for (const field of msg.headers) if (matches(field.name, name, key)) return field.value;
   return undefined;
+}
+
+/** sameHeaderName with the wanted name's key computed once per call instead of once per field. */
+function matches(fieldName: string, name: string, key: string): boolean {
+  return (typeof fieldName === 'string' && fieldName === name) || headerKey(fieldName) === key;
 }
 
 /** All values of the header in order; list headers are split at top-level commas (RFC 3261 §7.3.1). */
 export function getHeaders(msg: SipMessage, name: string): string[] {
   const split = isListHeader(name);
+  const key = headerKey(name);
   const values: string[] = [];
   for (const field of msg.headers) {
-    if (!sameHeaderName(field.name, name)) continue;
+    if (!matches(field.name, name, key)) continue;
     if (split) values.push(...splitHeaderValues(field.value));
     else values.push(field.value);
   }
@@ -21,7 +28,8 @@ export function getHeaders(msg: SipMessage, name: string): string[] {
 }
 
 export function hasHeader(msg: SipMessage, name: string): boolean {
-  return msg.headers.some((field) => sameHeaderName(field.name, name));
+  const key = headerKey(name);
+  return msg.headers.some((field) => matches(field.name, name, key));
 }
 
 /** Replaces every occurrence by one field at the position of the first; appends when absent. */

@@ -1,9 +1,11 @@
 import { parseCSeq } from './cseq.js';
 import { SipParseError } from './errors.js';
-import { canonicalHeaderName } from './header-names.js';
+import { scanHeaderLines } from './header-lines.js';
+import { canonicalHeaderName, canonicalNameAt } from './header-names.js';
 import { isToken, splitHeaderValues } from './header-values.js';
 import type { HeaderField, SipMessage, SipRequest, SipResponse } from './message.js';
 import { parseNameAddr } from './name-addr.js';
+import { isPlainNameAddr, isPlainSipUri, isPlainVia, plainCSeqMethod } from './syntax-fast-path.js';
 import { clip, parseUri, uriScheme } from './uri.js';
 import { parseVia } from './via.js';
 
@@ -19,12 +21,10 @@ export interface ParseOptions {
 export const DEFAULT_MAX_MESSAGE_SIZE = 65536;
 const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 
-/** Headers every request and response carries (§8.1.1; Max-Forwards is checked by proxies, §16.3). */
-const REQUIRED_HEADERS = ['Via', 'From', 'To', 'Call-ID', 'CSeq'];
-const SINGLETON_HEADERS = ['From', 'To', 'Call-ID', 'CSeq', 'Content-Length', 'Max-Forwards', 'Content-Type'];
-
 const CR = 0x0d;
 const LF = 0x0a;
+const SP = 0x20;
+const HT = 0x09;
 
 /**
  * Parses one whole message, as received in a datagram or cut out of a stream by StreamFramer.
@@ -53,61 +53,118 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   const blank = findBlankLine(buf, start);
   const headEnd = blank?.headEnd ?? buf.length;
   const bodyStart = blank?.bodyStart ?? buf.length;
-  const lines = buf.toString('utf8', start, headEnd).split(/\r?\n/);
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
-
-  // Bare CR, NUL and other controls are not allowed in the header section (only HT, and escaped in quotes).
-  for (const line of lines) {
-    if (hasControlCharacter(line)) throw new SipParseError(400, 'Control character in header section');
-  }
-  const startLine = lines[0] ?? '';
+  // The header section is decoded once; lines are ranges of this string, cut by index from here on.
+  const head = buf.toString('utf8', start, headEnd);
+  const lines = scanHeaderLines(buf, start, headEnd, head);
+  const marks = lines.marks;
+  const startLine = head.slice(marks[0], marks[1]);
   let partial: Partial<SipRequest> | Partial<SipResponse>;
   let request: { method: string; uri: string; version: string } | undefined;
   let response: { status: number; reason: string; version: string } | undefined;
   if (/^SIP\//i.test(startLine)) {
     response = parseStatusLine(startLine);
-    partial = { kind: 'response', ...response };
+    partial = {
+      kind: 'response',
+      status: response.status,
+      reason: response.reason,
+      version: response.version,
+    };
   } else {
     request = parseRequestLine(startLine);
-    partial = { kind: 'request', ...request };
+    partial = { kind: 'request', method: request.method, uri: request.uri, version: request.version };
   }
 
   const headers: HeaderField[] = [];
   partial.headers = headers;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line.startsWith(' ') || line.startsWith('\t')) {
+  // Fields the checks below need, noted while scanning (index of the first, how many).
+  let via = -1;
+  let viaCount = 0;
+  let from = -1;
+  let fromCount = 0;
+  let to = -1;
+  let toCount = 0;
+  let callId = -1;
+  let callIdCount = 0;
+  let cseq = -1;
+  let cseqCount = 0;
+  let contentLength = -1;
+  let contentLengthCount = 0;
+  let maxForwards = -1;
+  let maxForwardsCount = 0;
+  let contentTypeCount = 0;
+  for (let line = 1; line < lines.count; line++) {
+    const lineStart = marks[line * 3];
+    const end = marks[line * 3 + 1];
+    const colon = marks[line * 3 + 2];
+    const first = head.charCodeAt(lineStart);
+    if (first === SP || first === HT) {
       // §7.3.1 line folding: a continuation line joins the previous value with a single space.
       const last = headers[headers.length - 1];
       if (last === undefined) throw new SipParseError(400, 'Continuation line before any header', partial);
-      const more = trimLws(line);
+      const more = trimLws(head, lineStart, end);
       if (more !== '') last.value = last.value === '' ? more : `${last.value} ${more}`;
       continue;
     }
-    const colon = line.indexOf(':');
-    const name = colon < 0 ? '' : line.slice(0, colon).trimEnd();
-    if (!isToken(name)) throw new SipParseError(400, `Malformed header line: ${clip(line)}`, partial);
-    headers.push({ name: canonicalHeaderName(name), value: trimLws(line.slice(colon + 1)) });
+    // Usually the name is spelt canonically right up to the colon: no need to cut it out and look it up.
+    let canonical = colon < 0 ? undefined : canonicalNameAt(head, lineStart, colon);
+    if (canonical === undefined) {
+      const name = colon < 0 ? '' : headerNameBefore(head, lineStart, colon);
+      if (!isToken(name))
+        throw new SipParseError(400, `Malformed header line: ${clip(head.slice(lineStart, end))}`, partial);
+      canonical = canonicalHeaderName(name);
+    }
+    const index = headers.length;
+    headers.push({ name: canonical, value: trimLws(head, colon + 1, end) });
+    switch (canonical) {
+      case 'Via':
+        if (viaCount++ === 0) via = index;
+        break;
+      case 'From':
+        if (fromCount++ === 0) from = index;
+        break;
+      case 'To':
+        if (toCount++ === 0) to = index;
+        break;
+      case 'Call-ID':
+        if (callIdCount++ === 0) callId = index;
+        break;
+      case 'CSeq':
+        if (cseqCount++ === 0) cseq = index;
+        break;
+      case 'Content-Length':
+        if (contentLengthCount++ === 0) contentLength = index;
+        break;
+      case 'Max-Forwards':
+        if (maxForwardsCount++ === 0) maxForwards = index;
+        break;
+      case 'Content-Type':
+        contentTypeCount++;
+        break;
+    }
   }
 
   // Checked once the headers are known, so a 505 can still be routed back (§8.2.6 needs Via etc.).
-  const versionError = versionProblem((request ?? response)?.version ?? '');
-  if (versionError) throw new SipParseError(versionError.status, versionError.message, partial);
+  const version = (request ?? response)?.version ?? '';
+  if (version !== 'SIP/2.0') {
+    const versionError = versionProblem(version);
+    if (versionError) throw new SipParseError(versionError.status, versionError.message, partial);
+  }
 
-  const counts = new Map<string, number>();
-  for (const field of headers)
-    counts.set(field.name.toLowerCase(), (counts.get(field.name.toLowerCase()) ?? 0) + 1);
-  for (const name of REQUIRED_HEADERS) {
-    if (name === 'Via' && opts.allowMissingVia) continue;
-    if (!counts.has(name.toLowerCase())) throw new SipParseError(400, `Missing ${name} header`, partial);
-  }
-  for (const name of SINGLETON_HEADERS) {
-    if ((counts.get(name.toLowerCase()) ?? 0) > 1)
-      throw new SipParseError(400, `Duplicate ${name} header`, partial);
-  }
-  const value = (name: string) => headers.find((f) => f.name === name)?.value;
-  const all = (name: string) =>
-    headers.filter((f) => f.name === name).flatMap((f) => splitHeaderValues(f.value));
+  // Required in every request and response (§8.1.1; Max-Forwards is checked by proxies, §16.3).
+  if (viaCount === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
+  if (fromCount === 0) throw new SipParseError(400, 'Missing From header', partial);
+  if (toCount === 0) throw new SipParseError(400, 'Missing To header', partial);
+  if (callIdCount === 0) throw new SipParseError(400, 'Missing Call-ID header', partial);
+  if (cseqCount === 0) throw new SipParseError(400, 'Missing CSeq header', partial);
+  // At most one of each (checked in this order, so the error names the same header every time).
+  const duplicate = (name: string) => new SipParseError(400, `Duplicate ${name} header`, partial);
+  if (fromCount > 1) throw duplicate('From');
+  if (toCount > 1) throw duplicate('To');
+  if (callIdCount > 1) throw duplicate('Call-ID');
+  if (cseqCount > 1) throw duplicate('CSeq');
+  if (contentLengthCount > 1) throw duplicate('Content-Length');
+  if (maxForwardsCount > 1) throw duplicate('Max-Forwards');
+  if (contentTypeCount > 1) throw duplicate('Content-Type');
 
   const check = (header: string, fn: () => unknown) => {
     try {
@@ -117,38 +174,42 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
       throw new SipParseError(400, `Invalid ${header} header: ${why}`, partial);
     }
   };
-  const cseq = (() => {
+  const cseqText = headers[cseq].value;
+  let cseqMethod = plainCSeqMethod(cseqText);
+  if (cseqMethod === undefined) {
     try {
-      return parseCSeq(value('CSeq') ?? '');
+      cseqMethod = parseCSeq(cseqText).method;
     } catch (err) {
       throw new SipParseError(400, `Invalid CSeq header: ${(err as Error).message}`, partial);
     }
-  })();
-  if (request && cseq.method !== request.method) {
-    throw new SipParseError(
-      400,
-      `CSeq method ${clip(cseq.method)} does not match ${request.method}`,
-      partial,
-    );
   }
-  const vias = all('Via');
-  if (vias.length === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
-  for (const via of vias) check('Via', () => parseVia(via));
-  check('From', () => parseNameAddr(value('From') ?? ''));
-  check('To', () => parseNameAddr(value('To') ?? ''));
-  const callId = value('Call-ID') ?? '';
-  if (!/^\S+$/.test(callId)) throw new SipParseError(400, 'Invalid Call-ID header', partial);
-  const maxForwards = value('Max-Forwards');
+  if (request && cseqMethod !== request.method) {
+    throw new SipParseError(400, `CSeq method ${clip(cseqMethod)} does not match ${request.method}`, partial);
+  }
+  let vias = 0;
+  for (let i = via; i >= 0 && i < headers.length; i++) {
+    if (headers[i].name !== 'Via') continue;
+    for (const value of splitHeaderValues(headers[i].value)) {
+      vias++;
+      if (!isPlainVia(value)) check('Via', () => parseVia(value));
+    }
+  }
+  // Via fields holding only commas and spaces carry no Via at all.
+  if (vias === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
+  const fromText = headers[from].value;
+  if (!isPlainNameAddr(fromText)) check('From', () => parseNameAddr(fromText));
+  const toText = headers[to].value;
+  if (!isPlainNameAddr(toText)) check('To', () => parseNameAddr(toText));
+  if (!/^\S+$/.test(headers[callId].value)) throw new SipParseError(400, 'Invalid Call-ID header', partial);
   // 1*DIGIT (§20.22): leading zeros are legal (RFC 4475 §3.1.1.1); the 0-255 range is request validation's.
-  if (maxForwards !== undefined && !/^\d{1,10}$/.test(maxForwards)) {
+  if (maxForwards >= 0 && !isShortNumber(headers[maxForwards].value)) {
     throw new SipParseError(400, 'Invalid Max-Forwards header', partial);
   }
-  const contentLengthText = value('Content-Length');
-  let contentLength: number | undefined;
-  if (contentLengthText !== undefined) {
-    if (!/^\d{1,10}$/.test(contentLengthText))
-      throw new SipParseError(400, 'Invalid Content-Length header', partial);
-    contentLength = Number(contentLengthText);
+  let bodyLength: number | undefined;
+  if (contentLength >= 0) {
+    const text = headers[contentLength].value;
+    if (!isShortNumber(text)) throw new SipParseError(400, 'Invalid Content-Length header', partial);
+    bodyLength = Number(text);
   }
 
   if (request) {
@@ -158,7 +219,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     if (!(opts.requestUriSchemes ?? DEFAULT_SCHEMES).includes(scheme)) {
       throw new SipParseError(416, `Unsupported URI scheme: ${clip(scheme)}`, partial);
     }
-    if (scheme === 'sip' || scheme === 'sips') {
+    if ((scheme === 'sip' || scheme === 'sips') && !isPlainSipUri(request.uri)) {
       try {
         parseUri(request.uri);
       } catch {
@@ -168,25 +229,29 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   }
 
   let body: Buffer;
-  if (contentLength === undefined) body = buf.subarray(bodyStart);
+  if (bodyLength === undefined) body = buf.subarray(bodyStart);
   else {
-    if (buf.length - bodyStart < contentLength) {
+    if (buf.length - bodyStart < bodyLength) {
       throw new SipParseError(
         400,
-        `Body shorter than Content-Length (${buf.length - bodyStart} < ${contentLength})`,
+        `Body shorter than Content-Length (${buf.length - bodyStart} < ${bodyLength})`,
         partial,
       );
     }
-    body = buf.subarray(bodyStart, bodyStart + contentLength);
+    body = buf.subarray(bodyStart, bodyStart + bodyLength);
   }
 
-  if (request) return { kind: 'request', ...request, headers, body };
-  return {
-    kind: 'response',
-    ...(response as { status: number; reason: string; version: string }),
-    headers,
-    body,
-  };
+  if (request)
+    return {
+      kind: 'request',
+      method: request.method,
+      uri: request.uri,
+      version: request.version,
+      headers,
+      body,
+    };
+  const { status, reason } = response as { status: number; reason: string; version: string };
+  return { kind: 'response', status, reason, version, headers, body };
 }
 
 /** End of the header section: offset of the empty line and of the first body byte. */
@@ -198,19 +263,35 @@ export function findBlankLine(buf: Buffer, from = 0): { headEnd: number; bodySta
   return undefined;
 }
 
-/** Strips SP and HT only: String.trim would also eat U+FEFF and other Unicode spaces that are value bytes. */
-function trimLws(text: string): string {
-  return text.replace(/^[ \t]+|[ \t]+$/g, '');
+/** text[from, to) without leading and trailing SP and HT (String.trim would also eat U+FEFF etc.). */
+function trimLws(text: string, from: number, to: number): string {
+  while (from < to && isLws(text.charCodeAt(from))) from++;
+  while (to > from && isLws(text.charCodeAt(to - 1))) to--;
+  return text.slice(from, to);
 }
 
-function hasControlCharacter(line: string): boolean {
-  for (let i = 0; i < line.length; i++) {
-    const code = line.charCodeAt(i);
-    // A quoted-pair may escape any control but CR and LF (§25.1; RFC 4475 §3.1.1.2).
-    if (line[i - 1] === '\\' && code !== 0x0d && code !== 0x0a) continue;
-    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+function isLws(code: number): boolean {
+  return code === SP || code === HT;
+}
+
+/** The name before a header's colon with trailing whitespace dropped (as String.trimEnd does). */
+function headerNameBefore(text: string, from: number, colon: number): string {
+  let end = colon;
+  while (end > from && isLws(text.charCodeAt(end - 1))) end--;
+  const last = text.charCodeAt(end - 1);
+  // Other whitespace (U+00A0, U+FEFF ...) is rare: let trimEnd decide exactly what goes.
+  if (end > from && (last < 0x21 || last > 0x7e)) return text.slice(from, colon).trimEnd();
+  return text.slice(from, end);
+}
+
+/** 1 to 10 ASCII digits (Content-Length, Max-Forwards). */
+function isShortNumber(text: string): boolean {
+  if (text.length < 1 || text.length > 10) return false;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x30 || code > 0x39) return false;
   }
-  return false;
+  return true;
 }
 
 function versionProblem(version: string): { status: number; message: string } | undefined {
