@@ -126,6 +126,11 @@ export function canonicalNameAt(text: string, from: number, to: number): string 
   return undefined;
 }
 
+/** The canonical name for the usual spellings (canonical, lower, upper, compact), else undefined. */
+export function commonHeaderSpelling(name: string): string | undefined {
+  return bySpelling.get(name);
+}
+
 /** Long canonical form of a header name; unknown names are returned unchanged. */
 export function canonicalHeaderName(name: string): string {
   return bySpelling.get(name) ?? byLowerCase.get(name.toLowerCase()) ?? name;

@@ -21,6 +21,26 @@ export interface ParseOptions {
 export const DEFAULT_MAX_MESSAGE_SIZE = 65536;
 const DEFAULT_SCHEMES = ['sip', 'sips', 'tel'];
 
+// Slots of the headers parseWhole counts while scanning.
+const VIA = 0;
+const FROM = 1;
+const TO = 2;
+const CALL_ID = 3;
+const CSEQ = 4;
+const CONTENT_LENGTH = 5;
+const MAX_FORWARDS = 6;
+const CONTENT_TYPE = 7;
+const SLOTS = new Map([
+  ['Via', VIA],
+  ['From', FROM],
+  ['To', TO],
+  ['Call-ID', CALL_ID],
+  ['CSeq', CSEQ],
+  ['Content-Length', CONTENT_LENGTH],
+  ['Max-Forwards', MAX_FORWARDS],
+  ['Content-Type', CONTENT_TYPE],
+]);
+
 const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
@@ -76,22 +96,9 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
 
   const headers: HeaderField[] = [];
   partial.headers = headers;
-  // Fields the checks below need, noted while scanning (index of the first, how many).
-  let via = -1;
-  let viaCount = 0;
-  let from = -1;
-  let fromCount = 0;
-  let to = -1;
-  let toCount = 0;
-  let callId = -1;
-  let callIdCount = 0;
-  let cseq = -1;
-  let cseqCount = 0;
-  let contentLength = -1;
-  let contentLengthCount = 0;
-  let maxForwards = -1;
-  let maxForwardsCount = 0;
-  let contentTypeCount = 0;
+  // Fields the checks below need, noted while scanning: index of the first and how many (see SLOTS).
+  const firstAt = [-1, -1, -1, -1, -1, -1, -1, -1];
+  const counts = [0, 0, 0, 0, 0, 0, 0, 0];
   for (let line = 1; line < lines.count; line++) {
     const lineStart = marks[line * 3];
     const end = marks[line * 3 + 1];
@@ -115,32 +122,8 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     }
     const index = headers.length;
     headers.push({ name: canonical, value: trimLws(head, colon + 1, end) });
-    switch (canonical) {
-      case 'Via':
-        if (viaCount++ === 0) via = index;
-        break;
-      case 'From':
-        if (fromCount++ === 0) from = index;
-        break;
-      case 'To':
-        if (toCount++ === 0) to = index;
-        break;
-      case 'Call-ID':
-        if (callIdCount++ === 0) callId = index;
-        break;
-      case 'CSeq':
-        if (cseqCount++ === 0) cseq = index;
-        break;
-      case 'Content-Length':
-        if (contentLengthCount++ === 0) contentLength = index;
-        break;
-      case 'Max-Forwards':
-        if (maxForwardsCount++ === 0) maxForwards = index;
-        break;
-      case 'Content-Type':
-        contentTypeCount++;
-        break;
-    }
+    const slot = SLOTS.get(canonical);
+    if (slot !== undefined && counts[slot]++ === 0) firstAt[slot] = index;
   }
 
   // Checked once the headers are known, so a 505 can still be routed back (§8.2.6 needs Via etc.).
@@ -151,20 +134,20 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   }
 
   // Required in every request and response (§8.1.1; Max-Forwards is checked by proxies, §16.3).
-  if (viaCount === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
-  if (fromCount === 0) throw new SipParseError(400, 'Missing From header', partial);
-  if (toCount === 0) throw new SipParseError(400, 'Missing To header', partial);
-  if (callIdCount === 0) throw new SipParseError(400, 'Missing Call-ID header', partial);
-  if (cseqCount === 0) throw new SipParseError(400, 'Missing CSeq header', partial);
+  if (counts[VIA] === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
+  if (counts[FROM] === 0) throw new SipParseError(400, 'Missing From header', partial);
+  if (counts[TO] === 0) throw new SipParseError(400, 'Missing To header', partial);
+  if (counts[CALL_ID] === 0) throw new SipParseError(400, 'Missing Call-ID header', partial);
+  if (counts[CSEQ] === 0) throw new SipParseError(400, 'Missing CSeq header', partial);
   // At most one of each (checked in this order, so the error names the same header every time).
   const duplicate = (name: string) => new SipParseError(400, `Duplicate ${name} header`, partial);
-  if (fromCount > 1) throw duplicate('From');
-  if (toCount > 1) throw duplicate('To');
-  if (callIdCount > 1) throw duplicate('Call-ID');
-  if (cseqCount > 1) throw duplicate('CSeq');
-  if (contentLengthCount > 1) throw duplicate('Content-Length');
-  if (maxForwardsCount > 1) throw duplicate('Max-Forwards');
-  if (contentTypeCount > 1) throw duplicate('Content-Type');
+  if (counts[FROM] > 1) throw duplicate('From');
+  if (counts[TO] > 1) throw duplicate('To');
+  if (counts[CALL_ID] > 1) throw duplicate('Call-ID');
+  if (counts[CSEQ] > 1) throw duplicate('CSeq');
+  if (counts[CONTENT_LENGTH] > 1) throw duplicate('Content-Length');
+  if (counts[MAX_FORWARDS] > 1) throw duplicate('Max-Forwards');
+  if (counts[CONTENT_TYPE] > 1) throw duplicate('Content-Type');
 
   const check = (header: string, fn: () => unknown) => {
     try {
@@ -174,7 +157,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
       throw new SipParseError(400, `Invalid ${header} header: ${why}`, partial);
     }
   };
-  const cseqText = headers[cseq].value;
+  const cseqText = headers[firstAt[CSEQ]].value;
   let cseqMethod = plainCSeqMethod(cseqText);
   if (cseqMethod === undefined) {
     try {
@@ -187,7 +170,7 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
     throw new SipParseError(400, `CSeq method ${clip(cseqMethod)} does not match ${request.method}`, partial);
   }
   let vias = 0;
-  for (let i = via; i >= 0 && i < headers.length; i++) {
+  for (let i = firstAt[VIA]; i >= 0 && i < headers.length; i++) {
     if (headers[i].name !== 'Via') continue;
     for (const value of splitHeaderValues(headers[i].value)) {
       vias++;
@@ -196,18 +179,19 @@ function parseWhole(buf: Buffer, opts: ParseOptions): SipMessage {
   }
   // Via fields holding only commas and spaces carry no Via at all.
   if (vias === 0 && !opts.allowMissingVia) throw new SipParseError(400, 'Missing Via header', partial);
-  const fromText = headers[from].value;
+  const fromText = headers[firstAt[FROM]].value;
   if (!isPlainNameAddr(fromText)) check('From', () => parseNameAddr(fromText));
-  const toText = headers[to].value;
+  const toText = headers[firstAt[TO]].value;
   if (!isPlainNameAddr(toText)) check('To', () => parseNameAddr(toText));
-  if (!/^\S+$/.test(headers[callId].value)) throw new SipParseError(400, 'Invalid Call-ID header', partial);
+  if (!/^\S+$/.test(headers[firstAt[CALL_ID]].value))
+    throw new SipParseError(400, 'Invalid Call-ID header', partial);
   // 1*DIGIT (§20.22): leading zeros are legal (RFC 4475 §3.1.1.1); the 0-255 range is request validation's.
-  if (maxForwards >= 0 && !isShortNumber(headers[maxForwards].value)) {
+  if (firstAt[MAX_FORWARDS] >= 0 && !isShortNumber(headers[firstAt[MAX_FORWARDS]].value)) {
     throw new SipParseError(400, 'Invalid Max-Forwards header', partial);
   }
   let bodyLength: number | undefined;
-  if (contentLength >= 0) {
-    const text = headers[contentLength].value;
+  if (firstAt[CONTENT_LENGTH] >= 0) {
+    const text = headers[firstAt[CONTENT_LENGTH]].value;
     if (!isShortNumber(text)) throw new SipParseError(400, 'Invalid Content-Length header', partial);
     bodyLength = Number(text);
   }
@@ -305,12 +289,13 @@ function versionProblem(version: string): { status: number; message: string } | 
 
 function parseRequestLine(line: string): { method: string; uri: string; version: string } {
   // Exactly one SP between the three elements and none after (§7.1; RFC 4475 §3.1.2.9, §3.1.2.10).
-  const parts = line.split(' ');
-  if (parts.length !== 3 || !isToken(parts[0]) || parts[1] === '') {
+  const sp1 = line.indexOf(' ');
+  const sp2 = sp1 < 0 ? -1 : line.indexOf(' ', sp1 + 1);
+  const method = line.slice(0, sp1);
+  if (sp2 < 0 || line.indexOf(' ', sp2 + 1) >= 0 || !isToken(method) || sp2 === sp1 + 1) {
     throw new SipParseError(400, `Malformed Request-Line: ${clip(line)}`);
   }
-  const [method, uri, version] = parts;
-  return { method, uri, version };
+  return { method, uri: line.slice(sp1 + 1, sp2), version: line.slice(sp2 + 1) };
 }
 
 function parseStatusLine(line: string): { status: number; reason: string; version: string } {

@@ -1,5 +1,5 @@
 import { SipSerializeError } from './errors.js';
-import { canonicalHeaderName } from './header-names.js';
+import { canonicalHeaderName, commonHeaderSpelling } from './header-names.js';
 import { isToken } from './header-values.js';
 import type { SipMessage } from './message.js';
 
@@ -14,12 +14,15 @@ export function serializeMessage(msg: SipMessage): Buffer {
   let wroteLength = false;
   for (const field of msg.headers) {
     const name = field.name;
-    if (canonicalHeaderName(name) === 'Content-Length') {
+    // A usual spelling is a token already, and says at once whether it is Content-Length.
+    const common = commonHeaderSpelling(name);
+    if ((common ?? canonicalHeaderName(name)) === 'Content-Length') {
       if (!wroteLength) head += `Content-Length: ${msg.body.length}\r\n`;
       wroteLength = true;
       continue;
     }
-    if (!isToken(name)) throw new SipSerializeError(`Invalid header name: ${JSON.stringify(name)}`);
+    if (common === undefined && !isToken(name))
+      throw new SipSerializeError(`Invalid header name: ${JSON.stringify(name)}`);
     if (hasLineBreak(field.value)) throw new SipSerializeError(`Header ${name} contains CR or LF`);
     head += `${name}: ${field.value}\r\n`;
   }
