@@ -36,10 +36,10 @@ export function splitHeaderValues(value: string): string[] {
 }
 
 /** RFC 3261 §25.1 token characters, indexed by char code (ASCII only). */
-export const TOKEN_CHARS = charTable("A-Za-z0-9-.!%*_+`'~");
+const TOKEN_CHARS = charTable("A-Za-z0-9-.!%*_+`'~");
 
 /** A table of the ASCII characters listed (ranges written `a-z`; a `-` at either end is literal). */
-export function charTable(spec: string): Uint8Array {
+function charTable(spec: string): Uint8Array {
   const table = new Uint8Array(128);
   for (let i = 0; i < spec.length; i++) {
     if (spec[i + 1] === '-' && i + 2 < spec.length) {
@@ -51,7 +51,7 @@ export function charTable(spec: string): Uint8Array {
 }
 
 /** True when every character of text[from, to) is in `table` (and the range is not empty). */
-export function allIn(table: Uint8Array, text: string, from: number, to: number): boolean {
+function allIn(table: Uint8Array, text: string, from: number, to: number): boolean {
   if (from >= to) return false;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
