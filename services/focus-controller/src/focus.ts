@@ -103,6 +103,22 @@ export class Focus {
     this.now = opts.now ?? Date.now;
   }
 
+  /**
+   * Increments of the conference counter, one at a time in this process: concurrent compare-and-set
+   * writes from one replica would only conflict with each other. A failed increment is logged, never
+   * fails the creation that caused it (the cap is soft).
+   */
+  private counting: Promise<void> = Promise.resolve();
+
+  private countConference(): void {
+    this.counting = this.counting
+      .then(() => this.opts.stores.counters.mutate(COUNTER_CONFERENCES, (n) => (n ?? 0) + 1))
+      .then(
+        () => undefined,
+        (err: Error) => this.opts.logger.warn({ err: err.message }, 'conference counter not updated'),
+      );
+  }
+
   /** Answers one request; null when none is due (ACK). Never throws for bad input: that gets a SIP error. */
   async handle(req: SipRequest, flow: RequestFlow): Promise<SipResponse | null> {
     switch (req.method) {
@@ -172,7 +188,8 @@ export class Focus {
     const existing = await topics.get(topicKey);
     if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
 
-    // A soft cap: concurrent creations may overshoot it by as many as race; never a full scan per call.
+    // A soft cap: creations racing on other replicas may overshoot it; never a full scan per call.
+    await this.counting;
     if (((await this.opts.stores.counters.get(COUNTER_CONFERENCES))?.value ?? 0) >= this.opts.maxConferences)
       return createResponse(req, 503, 'Too Many Conferences', {
         toTag,
@@ -199,7 +216,7 @@ export class Focus {
       if (!winner) return createResponse(req, 500, 'Topic Registry Changed During Creation', { toTag });
       return this.redirectToExisting(req, winner.value.conferenceId, toTag);
     }
-    await this.opts.stores.counters.mutate(COUNTER_CONFERENCES, (n) => (n ?? 0) + 1);
+    this.countConference();
     this.opts.logger.info({ conferenceId: id, topic, creator }, 'conference created');
     this.announceDirectory({ type: 'created', conferenceId: id, topic, at: created });
     return this.redirect(req, id, toTag);
