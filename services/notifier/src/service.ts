@@ -77,7 +77,8 @@ export async function startNotifier(
           transport: flow.transport,
           remoteHost: flow.remoteHost,
           remotePort: flow.remotePort,
-          connectionId: flow.connectionId ?? '',
+          // A connection belongs to the edge that holds it; another edge opens its own.
+          connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
           edgeId: edge.id,
         },
       },
