@@ -371,7 +371,8 @@ describe('RelayFailover after a join through the Focus', () => {
       body: offer,
       contentType: 'application/sdp',
     });
-    expect((await focus.handle(join, flow))?.status).toBe(200);
+    const answered = (await focus.handle(join, flow))!;
+    expect(answered.status).toBe(200);
 
     const relays = new SurvivingRelays();
     const peers = new Participants();
@@ -387,6 +388,12 @@ describe('RelayFailover after a join through the Focus', () => {
     expect((await failover.relaysLeft([DEAD])).moved).toBe(1);
     expect(relays.allocated).toEqual(joined);
     const reoffer = negotiateTextOffer(peers.invites()[0].body.toString('utf8'));
+    // RFC 3264 §8: the re-offer continues the session of our answer: same o= id, next version.
+    const origin = (sdp: string) => /^o=\S+ (\d+) (\d+) /m.exec(sdp)!.slice(1, 3);
+    const [answerId, answerVersion] = origin(answered.body.toString('utf8'));
+    const [offerId, offerVersion] = origin(peers.invites()[0].body.toString('utf8'));
+    expect(offerId).toBe(answerId);
+    expect(Number(offerVersion)).toBe(Number(answerVersion) + 1);
     expect(reoffer).toMatchObject({
       t140Pt: 111,
       redPt: 112,

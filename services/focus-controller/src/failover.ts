@@ -18,7 +18,7 @@ import {
   type TextMediaRecord,
 } from '@sip-pubsub/proto';
 import { createInDialogRequest, type DialogState, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
-import { rosterView } from './focus.js';
+import { rosterView, sdpSessionId } from './focus.js';
 import { type PlacedLeg, RELAY_SERVICE, type RelayDirectory } from './relays.js';
 
 export type ParticipantFlow = ParticipantRecord['flow'];
@@ -121,6 +121,9 @@ export function failoverOffer(p: ParticipantRecord, leg: Pick<PlacedLeg, 'host' 
     rtcpMux: media.rtcpMux,
     mixer: media.mode === 'mix',
     aggregateWindowMs: media.mode === 'aggregate' ? media.aggregateWindowMs : undefined,
+    // Same o= session as our earlier answers in this dialog, one version further (RFC 3264 §8).
+    sessionId: sdpSessionId(p.legId),
+    sessionVersion: p.answerVersion + 1,
   });
 }
 

@@ -213,6 +213,10 @@ describe('Focus', () => {
     expect(re.status).toBe(200);
     expect(re.body.toString()).toMatch(/^a=sendrecv/m);
     expect(relays.updated[0]).toMatchObject({ publishes: true, subscribes: true });
+    // RFC 3264 §8: the answer to the re-INVITE keeps our o= session id and raises its version.
+    const origin = (res: SipResponse) => /^o=\S+ (\d+) (\d+) /m.exec(res.body.toString())!.slice(1, 3);
+    expect(origin(re)[0]).toBe(origin(ok)[0]);
+    expect(Number(origin(re)[1])).toBe(Number(origin(ok)[1]) + 1);
     const replayed = await handle(
       invite(conf, { sdp: offer('recvonly'), callId: 'c1', fromTag: 'f1', toTag, cseq: 2 }),
     );

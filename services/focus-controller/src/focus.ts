@@ -91,6 +91,12 @@ const MODE: Record<string, LegSpec['mode']> = {
   aggregate: 'FORWARDING_MODE_AGGREGATE',
 };
 
+/** The focus's o= session id towards a participant: stable for the dialog, derived from its leg id. */
+export function sdpSessionId(legId: string): string {
+  // 48 bits of a hash: a decimal number within JavaScript's safe integers (RFC 8866 §5.2 numeric id).
+  return String(Number.parseInt(createHash('sha256').update(legId).digest('hex').slice(0, 12), 16));
+}
+
 /** A leg is one participant dialog: Call-ID plus the participant's tag identify it (RFC 3261 §12). */
 export function legIdOf(callId: string, remoteTag: string): string {
   return createHash('sha256').update(`${callId}\n${remoteTag}`).digest('hex').slice(0, 32);
@@ -326,7 +332,14 @@ export class Focus {
       }
     }
 
-    const answer = buildTextAnswer(offer, summary, { address: media.host, port: media.port });
+    // RFC 3264 §8: one o= session id per participant dialog, its version raised with each answer.
+    const answerVersion = (previous?.value.answerVersion ?? 0) + 1;
+    const answer = buildTextAnswer(offer, summary, {
+      address: media.host,
+      port: media.port,
+      sessionId: sdpSessionId(legId),
+      sessionVersion: answerVersion,
+    });
     const now = this.now();
     const record: ParticipantRecord = {
       conferenceId,
@@ -352,7 +365,7 @@ export class Focus {
         edgeId: flow.edgeId,
       },
       joinedAt: previous?.value.joinedAt ?? now,
-      answerVersion: (previous?.value.answerVersion ?? 0) + 1,
+      answerVersion,
       textMedia: textMediaOf(summary),
     };
     // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).

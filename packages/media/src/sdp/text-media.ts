@@ -178,6 +178,8 @@ export function describeTextMedia(opts: TextMediaParameters & { protocol?: strin
 export function describeSession(opts: {
   address: string;
   sessionId?: string;
+  /** RFC 3264 §8: each new offer or answer in a session raises it. Default 1. */
+  sessionVersion?: number;
   username?: string;
   media: MediaDescription[];
 }): SessionDescription {
@@ -187,7 +189,7 @@ export function describeSession(opts: {
     origin: {
       username: opts.username ?? '-',
       sessionId: opts.sessionId ?? randomSessionId(),
-      sessionVersion: 1,
+      sessionVersion: opts.sessionVersion ?? 1,
       netType: 'IN',
       ipVer,
       address: opts.address,

@@ -51,6 +51,8 @@ export interface TextAnswerLocal {
   address: string;
   port: number;
   sessionId?: string;
+  /** The o= version; keep sessionId and raise this for each later answer in the same session (RFC 3264 §8). */
+  sessionVersion?: number;
   username?: string;
   /** Overrides the direction derived from the offer, e.g. to refuse publishing with 'inactive'. */
   direction?: Direction;
@@ -78,7 +80,13 @@ export function buildTextAnswer(offerSdp: string, summary: TextOfferSummary, loc
     });
   });
   return write(
-    describeSession({ address: local.address, sessionId: local.sessionId, username: local.username, media }),
+    describeSession({
+      address: local.address,
+      sessionId: local.sessionId,
+      sessionVersion: local.sessionVersion,
+      username: local.username,
+      media,
+    }),
   );
 }
 
@@ -108,6 +116,8 @@ export interface TextOfferOptions {
   aggregateWindowMs?: number;
   rtcpMux?: boolean;
   sessionId?: string;
+  /** The o= version; keep sessionId and raise this for each later offer in the same session (RFC 3264 §8). */
+  sessionVersion?: number;
   username?: string;
 }
 
@@ -127,6 +137,7 @@ export function createTextOffer(opts: TextOfferOptions): string {
     describeSession({
       address: opts.address,
       sessionId: opts.sessionId,
+      sessionVersion: opts.sessionVersion,
       username: opts.username,
       media: [media],
     }),
