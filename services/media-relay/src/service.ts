@@ -265,8 +265,21 @@ export async function startMediaRelay(
       (data, host, toPort) => bound.send(data, toPort, host),
       legLimits,
     );
+    let reported = false;
     bound.on('message', (data, rinfo) => {
-      core.onDatagram(leg, data, rinfo.address, rinfo.port);
+      try {
+        core.onDatagram(leg, data, rinfo.address, rinfo.port);
+      } catch (err) {
+        // A bug on one packet must not take down every topic this relay serves; say so once per leg.
+        counters.dropped('malformed');
+        if (!reported) {
+          reported = true;
+          logger.error(
+            { conferenceId: spec.conferenceId, legId: spec.legId, err: (err as Error).message },
+            'datagram handling failed',
+          );
+        }
+      }
       arm();
     });
     bound.on('error', (err) =>
