@@ -9,6 +9,8 @@ export const subjects = {
   media: (conferenceId: string) => `pubsub.media.${conferenceId}`,
   members: (service: string) => `pubsub.members.${service}`,
   load: (relayId: string) => `pubsub.load.${relayId}`,
+  legClosed: (relayId: string) => `pubsub.legs.closed.${relayId}`,
+  legClosedAll: 'pubsub.legs.closed.*',
 } as const;
 
 export const roleSchema = z.enum(['publisher', 'subscriber', 'both', 'inactive']);
@@ -73,6 +75,20 @@ export const relayLoadSchema = z.object({
   ),
 });
 export type RelayLoad = z.infer<typeof relayLoadSchema>;
+
+/**
+ * What a relay announces on `pubsub.legs.closed.<relayId>` when it closes a leg on its own (the leg
+ * stayed silent past its timeout, or never proved the negotiated address answers): the focus that owns
+ * the conference ends the participant's dialog (BYE), removes its record and announces `left`.
+ */
+export const legClosedSchema = z.object({
+  relayId: z.string(),
+  conferenceId: z.string(),
+  legId: z.string(),
+  reason: z.enum(['silent', 'no-consent']),
+  at: z.number(),
+});
+export type LegClosed = z.infer<typeof legClosedSchema>;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
