@@ -11,6 +11,8 @@ export const BUCKETS = {
   subscriptions: 'subscriptions',
   publications: 'publications',
   counters: 'counters',
+  /** Digest nonce-counts already accepted by some edge (`<nonce>.<nc>`), kept for the nonce lifetime. */
+  nonceCounts: 'auth-nonce-counts',
 } as const;
 
 /** Counters kept with compare-and-set in the `counters` bucket (limits that must not need a full scan). */
@@ -72,6 +74,8 @@ export const participantRecordSchema = z.object({
   localTag: z.string(),
   aor: z.string(),
   displayName: z.string().optional(),
+  /** The authenticated identity that created the dialog; absent when authentication was off. */
+  identity: z.string().optional(),
   contact: z.string(),
   remoteSeq: z.number(),
   role: roleSchema,
@@ -114,6 +118,8 @@ export const subscriptionRecordSchema = z.object({
   resourceUri: z.string(),
   eventId: z.string().optional(),
   subscriber: z.string(),
+  /** The authenticated identity that created the subscription; absent when authentication was off. */
+  identity: z.string().optional(),
   status: z.enum(['pending', 'active', 'terminated']),
   expiresAt: z.number(),
   /** Version of the last document sent (RFC 4575 §4.6); 0 before the first NOTIFY. */

@@ -8,6 +8,7 @@ import {
 } from './digest.js';
 import { DigestAuthenticator } from './digest-authenticator.js';
 import { CredentialsFormatError, DigestCredentialsStore } from './digest-credentials-store.js';
+import { LocalNonceCountStore } from './nonce-count-store.js';
 import type { HeaderField, SipRequest } from './message.js';
 import { parseMessage } from './parser.js';
 
@@ -209,5 +210,81 @@ describe('DigestCredentialsStore', () => {
       /not the configured realm/,
     );
     expect(() => DigestCredentialsStore.parse('x:', REALM)).toThrow(/empty password/);
+  });
+});
+
+describe('DigestAuthenticator with a shared nonce-count store (edge replicas)', () => {
+  function replicas() {
+    let t = 1_000_000;
+    const now = () => t;
+    const shared = new LocalNonceCountStore(60_000, now);
+    const make = () =>
+      new DigestAuthenticator({
+        realm: REALM,
+        store: DigestCredentialsStore.parse('alice:wonderland\n', REALM),
+        secret: 'shared-secret',
+        nonceLifetimeMs: 60_000,
+        now,
+        nonceCounts: shared,
+      });
+    return { a: make(), b: make(), shared, advance: (ms: number) => (t += ms) };
+  }
+
+  async function admitted(auth: DigestAuthenticator, req: SipRequest) {
+    const outcome = auth.authenticate(req);
+    if (outcome.kind !== 'authenticated') return outcome;
+    return (await auth.claim(outcome)) ?? outcome;
+  }
+
+  it('an Authorization accepted by one replica is challenged when replayed through another', async () => {
+    const { a, b } = replicas();
+    const { req, challenge } = answer(a, 'INVITE');
+    expect(await admitted(a, req)).toMatchObject({ kind: 'authenticated', username: 'alice' });
+    // b has never seen this nonce-count (its own check passes): only the shared store knows it was used.
+    expect(await admitted(b, req)).toMatchObject({ kind: 'rejected', status: 401 });
+    // The victim's next request, nc+1, goes through either replica.
+    const next = request('INVITE');
+    const value = createDigestAuthorization(next, challenge, { username: 'alice', password: 'wonderland', nc: 2 });
+    expect(await admitted(b, request('INVITE', [`Authorization: ${value}`]))).toMatchObject({
+      kind: 'authenticated',
+    });
+  });
+
+  it('two replicas racing on the same nonce-count accept it once', async () => {
+    const { a, b } = replicas();
+    const { req } = answer(a, 'INVITE');
+    const results = await Promise.all([admitted(a, req), admitted(b, req)]);
+    expect(results.map((r) => r.kind).sort()).toEqual(['authenticated', 'rejected']);
+  });
+
+  it('the response covers the method: an INVITE Authorization on a BYE is refused', async () => {
+    const { a } = replicas();
+    const { value } = answer(a, 'INVITE');
+    expect(a.authenticate(request('BYE', [`Authorization: ${value}`]))).toMatchObject({
+      kind: 'rejected',
+      status: 401,
+    });
+  });
+
+  it('a store that cannot be reached makes claim reject (the caller refuses the request)', async () => {
+    const auth = new DigestAuthenticator({
+      realm: REALM,
+      store: DigestCredentialsStore.parse('alice:wonderland\n', REALM),
+      secret: 's',
+      nonceCounts: { claim: () => Promise.reject(new Error('KV down')) },
+    });
+    const { req } = answer(auth, 'INVITE');
+    const outcome = auth.authenticate(req);
+    await expect(auth.claim(outcome)).rejects.toThrow('KV down');
+  });
+
+  it('the local store forgets a nonce-count after the nonce lifetime', async () => {
+    let t = 0;
+    const store = new LocalNonceCountStore(1_000, () => t);
+    expect(await store.claim({ nonce: 'n', nc: 1 })).toBe(true);
+    expect(await store.claim({ nonce: 'n', nc: 1 })).toBe(false);
+    t = 2_000;
+    expect(await store.claim({ nonce: 'm', nc: 1 })).toBe(true);
+    expect(store.size).toBe(1);
   });
 });

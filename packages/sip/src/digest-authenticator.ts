@@ -11,10 +11,11 @@ import type { DigestCredentialsStore } from './digest-credentials-store.js';
 import { SipParseError } from './errors.js';
 import { getHeaders } from './headers.js';
 import type { HeaderField, SipRequest } from './message.js';
+import type { NonceCountStore, NonceUse } from './nonce-count-store.js';
 import type { Now } from './token-bucket.js';
 
 export type AuthOutcome =
-  | { kind: 'authenticated'; username: string }
+  | { kind: 'authenticated'; username: string; nonceUse?: NonceUse }
   /** Send `status` with `headers` (401 + WWW-Authenticate challenges, or 400 for malformed credentials). */
   | { kind: 'rejected'; status: number; reason: string; headers: HeaderField[] };
 
@@ -29,6 +30,11 @@ export interface DigestAuthenticatorOptions {
   algorithms?: readonly DigestAlgorithm[];
   /** Methods let through unchallenged besides ACK and CANCEL (e.g. OPTIONS keep-alive pings). */
   exemptMethods?: readonly string[];
+  /**
+   * Nonce-counts accepted by any replica (checked by `claim` after `authenticate`). Without it only this
+   * process's counts guard against replay, and a replay through another replica is accepted.
+   */
+  nonceCounts?: NonceCountStore;
 }
 
 /**
@@ -74,7 +80,12 @@ export class DigestAuthenticator {
       }
       if (creds.realm !== this.opts.realm) continue;
       const verdict = this.check(req, creds);
-      if (verdict === 'ok') return { kind: 'authenticated', username: creds.username };
+      if (verdict === 'ok') {
+        const outcome: AuthOutcome = { kind: 'authenticated', username: creds.username };
+        if (this.opts.nonceCounts)
+          outcome.nonceUse = { nonce: creds.nonce, nc: Number.parseInt(creds.nc ?? '', 16) };
+        return outcome;
+      }
       if (verdict === 'stale') stale = true;
       if (verdict === 'bad-uri')
         return {
@@ -85,6 +96,16 @@ export class DigestAuthenticator {
         };
     }
     return this.challenge(stale);
+  }
+
+  /**
+   * Second step for an `authenticated` outcome carrying a `nonceUse`: claims it in the shared store. Null
+   * when this is its first use anywhere; a fresh challenge when some replica already accepted it (a
+   * replayed Authorization, RFC 7616 §5.6). Rejects when the store is unreachable (the caller refuses).
+   */
+  async claim(outcome: AuthOutcome): Promise<AuthOutcome | null> {
+    if (outcome.kind !== 'authenticated' || !outcome.nonceUse || !this.opts.nonceCounts) return null;
+    return (await this.opts.nonceCounts.claim(outcome.nonceUse)) ? null : this.challenge();
   }
 
   /** A fresh 401 challenge: one WWW-Authenticate per algorithm, preferred first. */

@@ -39,6 +39,7 @@ export {
   type DigestAuthenticatorOptions,
 } from './digest-authenticator.js';
 export { CredentialsFormatError, DigestCredentialsStore } from './digest-credentials-store.js';
+export { LocalNonceCountStore, type NonceCountStore, type NonceUse } from './nonce-count-store.js';
 export { parseEntityTag } from './entity-tag.js';
 export { SipParseError, SipSerializeError, SipTransportError, TransactionStateError } from './errors.js';
 export { type EventHeader, formatEvent, parseEvent } from './event.js';
