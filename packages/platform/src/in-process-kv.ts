@@ -108,6 +108,20 @@ class InProcessKvBucket implements KvBucket {
     return stored;
   }
 
+  private dropExpired(): void {
+    if (this.ttlMs === undefined) return;
+    const t = this.now();
+    for (const [key, stored] of this.entries) {
+      if (t - stored.writtenAt < this.ttlMs) break;
+      this.entries.delete(key);
+    }
+  }
+
+  /** Keys held in memory, live or not (for tests of expiry). */
+  get heldKeys(): number {
+    return this.entries.size;
+  }
+
   private check(key: string, expectedRevision: number): void {
     const last = this.latest(key)?.revision ?? 0;
     if (last !== expectedRevision) {
@@ -121,7 +135,11 @@ class InProcessKvBucket implements KvBucket {
   private write(key: string, value: Uint8Array | null): number {
     const revision = ++this.sequence;
     const copy = value === null ? null : value.slice();
+    // Re-inserting keeps the map in write order, so expired entries are at its front and leave here even
+    // when no one reads them again (JetStream drops them by max_age; a TTL bucket must not grow forever).
+    this.entries.delete(key);
     this.entries.set(key, { value: copy, revision, writtenAt: this.now() });
+    this.dropExpired();
     for (const watcher of this.watchers) {
       if (!key.startsWith(watcher.prefix)) continue;
       const event: KvWatchEvent =

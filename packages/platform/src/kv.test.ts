@@ -52,6 +52,18 @@ describe('InProcessKvStore specifics', () => {
     await kv.create('s1', enc.encode('again'));
   });
 
+  it('drops expired entries that are never read again, so a TTL bucket stays bounded', async () => {
+    const clock = new FakeClock(0);
+    const kv = await new InProcessKvStore({ clock, logger: quiet }).bucket('once', { ttlMs: 1_000 });
+    for (let i = 0; i < 5_000; i++) {
+      await kv.create(`k${i}`, enc.encode('1'));
+      clock.advance(1);
+    }
+    // Only the last ttlMs worth of writes is held; the 4,000 older keys were never touched again.
+    expect((kv as unknown as { heldKeys: number }).heldKeys).toBe(1_000);
+    expect(await kv.get('k4999')).not.toBeNull();
+  });
+
   it('rejects bucket names NATS would refuse', async () => {
     await expect(new InProcessKvStore().bucket('a.b')).rejects.toBeInstanceOf(InvalidKvKeyError);
   });

@@ -8,8 +8,8 @@ import {
 } from './digest.js';
 import { DigestAuthenticator } from './digest-authenticator.js';
 import { CredentialsFormatError, DigestCredentialsStore } from './digest-credentials-store.js';
-import { LocalNonceCountStore } from './nonce-count-store.js';
 import type { HeaderField, SipRequest } from './message.js';
+import { LocalNonceCountStore } from './nonce-count-store.js';
 import { parseMessage } from './parser.js';
 
 const REALM = 'pubsub.example.com';
@@ -244,7 +244,11 @@ describe('DigestAuthenticator with a shared nonce-count store (edge replicas)', 
     expect(await admitted(b, req)).toMatchObject({ kind: 'rejected', status: 401 });
     // The victim's next request, nc+1, goes through either replica.
     const next = request('INVITE');
-    const value = createDigestAuthorization(next, challenge, { username: 'alice', password: 'wonderland', nc: 2 });
+    const value = createDigestAuthorization(next, challenge, {
+      username: 'alice',
+      password: 'wonderland',
+      nc: 2,
+    });
     expect(await admitted(b, request('INVITE', [`Authorization: ${value}`]))).toMatchObject({
       kind: 'authenticated',
     });

@@ -39,7 +39,6 @@ export {
   type DigestAuthenticatorOptions,
 } from './digest-authenticator.js';
 export { CredentialsFormatError, DigestCredentialsStore } from './digest-credentials-store.js';
-export { LocalNonceCountStore, type NonceCountStore, type NonceUse } from './nonce-count-store.js';
 export { parseEntityTag } from './entity-tag.js';
 export { SipParseError, SipSerializeError, SipTransportError, TransactionStateError } from './errors.js';
 export { type EventHeader, formatEvent, parseEvent } from './event.js';
@@ -64,6 +63,7 @@ export { isRequest, isResponse, SIP_VERSION } from './message.js';
 export { formatNameAddr, type NameAddr, parseNameAddr, tagOf } from './name-addr.js';
 export { type NonInviteClientState, NonInviteClientTransaction } from './non-invite-client-transaction.js';
 export { type NonInviteServerState, NonInviteServerTransaction } from './non-invite-server-transaction.js';
+export { LocalNonceCountStore, type NonceCountStore, type NonceUse } from './nonce-count-store.js';
 export { DEFAULT_MAX_MESSAGE_SIZE, type ParseOptions, parseMessage } from './parser.js';
 export { reasonPhrase } from './reason-phrase.js';
 export { parseReferSub } from './refer-sub.js';

@@ -11,6 +11,8 @@ import {
   type HeaderField,
   isReliable,
   MergedRequestDetector,
+  type NonceCountStore,
+  type NonceUse,
   type Now,
   type RequestValidationPolicy,
   type SipRequest,
@@ -35,7 +37,8 @@ export const EDGE_ALLOW = [
 ];
 
 export type Admission =
-  | { kind: 'admit'; username?: string; release: () => void }
+  /** `nonceUse`: still to be claimed in the shared nonce-count store (DigestAuthenticator.claim). */
+  | { kind: 'admit'; username?: string; nonceUse?: NonceUse; release: () => void }
   | { kind: 'refuse'; status: number; reason: string; headers: HeaderField[]; cause: RefusalCause };
 
 export type RefusalCause = 'rate' | 'inflight' | 'invalid' | 'merged' | 'auth';
@@ -85,12 +88,16 @@ export class EdgeAdmission {
     if (invalid) return refuse(invalid.status, invalid.reason, 'invalid', invalid.headers);
     if (txId !== undefined && this.merged.isMerged(req, txId)) return refuse(482, 'Loop Detected', 'merged');
     let username: string | undefined;
+    let nonceUse: NonceUse | undefined;
     if (this.opts.auth) {
       const outcome = this.opts.auth.authenticate(req);
       if (outcome.kind === 'rejected') return refuse(outcome.status, outcome.reason, 'auth', outcome.headers);
       if (outcome.username !== '') username = outcome.username;
+      nonceUse = outcome.nonceUse;
     }
-    return this.admitted(username);
+    const admitted = this.admitted(username);
+    if (nonceUse && admitted.kind === 'admit') admitted.nonceUse = nonceUse;
+    return admitted;
   }
 
   private admitted(username?: string): Admission {
@@ -131,6 +138,7 @@ export async function createAuthenticator(
     | 'AUTH_NONCE_TTL'
     | 'AUTH_EXEMPT_METHODS'
   >,
+  nonceCounts?: NonceCountStore,
 ): Promise<DigestAuthenticator | undefined> {
   const realm = config.AUTH_REALM;
   if (realm === undefined) return undefined;
@@ -145,5 +153,6 @@ export async function createAuthenticator(
     secret: config.AUTH_NONCE_SECRET ?? randomBytes(32),
     nonceLifetimeMs: config.AUTH_NONCE_TTL,
     exemptMethods: config.AUTH_EXEMPT_METHODS,
+    ...(nonceCounts ? { nonceCounts } : {}),
   });
 }

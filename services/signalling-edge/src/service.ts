@@ -10,6 +10,7 @@ import {
   unary,
 } from '@sip-pubsub/platform';
 import {
+  BUCKETS,
   contracts,
   type FocusControllerClient,
   type NotifierClient,
@@ -41,6 +42,8 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
+import { KvNonceCountStore } from './nonce-counts.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
@@ -91,11 +94,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const refused = new Counter({
     name: 'sip_refused_requests_total',
-    help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth',
+    help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth, replay, auth-store, identity',
     labelNames: ['cause'],
     registers: [ctx.registry],
   });
-  const authenticator = await createAuthenticator(config);
+  // Nonce-counts live in KV so a replay through another replica is caught (RFC 7616 §5.6).
+  const nonceCounts =
+    config.AUTH_REALM === undefined
+      ? undefined
+      : new KvNonceCountStore(await ctx.kv.bucket(BUCKETS.nonceCounts, { ttlMs: config.AUTH_NONCE_TTL }));
+  const authenticator = await createAuthenticator(config, nonceCounts);
   const admission = new EdgeAdmission({
     ratePerSource: config.SIP_RATE_PER_SOURCE,
     maxInflight: config.SIP_MAX_INFLIGHT,
@@ -159,19 +167,40 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     }
     try {
       if (req.method === 'CANCEL') return cancel(req, tx);
+      if (authenticator && admitted.username !== undefined) {
+        const refusal =
+          (await confirmNonceUse(authenticator, admitted)) ??
+          identityRefusal(fromIdentityRefusal(req, admitted.username));
+        if (refusal) {
+          refused.inc({ cause: refusal.cause });
+          logger.info(
+            { method: req.method, from: flow.remoteHost, user: admitted.username, cause: refusal.cause },
+            'authenticated request refused',
+          );
+          return answer(req, tx, refusal.status, refusal.reason, refusal.headers);
+        }
+      }
       if (authenticator) {
         // The edge is the trust boundary: only the identity it verified reaches the owners (RFC 3325 §5).
         removeHeader(req, 'P-Asserted-Identity');
         if (admitted.username !== undefined)
           setHeader(req, 'P-Asserted-Identity', `<sip:${admitted.username}@${config.AUTH_REALM}>`);
       }
-      await forward(req, tx, flow);
+      await forward(req, tx, flow, admitted.username ?? '');
     } finally {
       admitted.release();
     }
   };
 
-  const forward = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
+  const identityRefusal = (reason: string | undefined) =>
+    reason === undefined ? null : { status: 403, reason, headers: [], cause: 'identity' as const };
+
+  const forward = async (
+    req: SipRequest,
+    tx: ServerTransaction | null,
+    flow: Flow,
+    authenticatedIdentity: string,
+  ): Promise<void> => {
     const route = routeRequest(req.method, req.uri);
     if (route.kind === 'reject') {
       const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
@@ -189,6 +218,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     const envelope: SipRequestEnvelope = {
       message: serializeMessage(req),
       routingKey: route.key,
+      authenticatedIdentity,
       flow: {
         transport: flow.transport,
         remoteHost: flow.remoteHost,
