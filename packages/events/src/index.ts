@@ -1,3 +1,14 @@
+export {
+  ACCESS_ACTIONS,
+  type AccessAction,
+  type AccessDecision,
+  type AccessEffect,
+  AccessList,
+  AccessListSyntaxError,
+  type AccessRule,
+  accessRefusalReason,
+  parseAccessList,
+} from './access-list.js';
 export { applyConferenceInfo } from './apply-conference-info.js';
 export {
   CONFERENCE_INFO_CONTENT_TYPE,
@@ -48,3 +59,4 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
+export { parseTopicPattern, type TopicPattern, TopicPatternError, topicMatches } from './topic-pattern.js';
