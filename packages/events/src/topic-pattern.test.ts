@@ -12,12 +12,12 @@ const patternSegments = fc
 
 /** Reference: the pattern as a regular expression over NFC text. */
 function reference(segments: string[], text: string): boolean {
-  const escape = (s: string) => s.normalize('NFC').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const literal = (s: string) => s.normalize('NFC').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   let source = '';
   segments.forEach((s, i) => {
     const sep = i === 0 ? '' : '/';
     if (s === '#') source += i === 0 ? '.*' : '(?:/.*)?';
-    else source += sep + (s === '+' ? '[^/]+' : escape(s));
+    else source += sep + (s === '+' ? '[^/]+' : literal(s));
   });
   return new RegExp(`^${source}$`, 'u').test(text.normalize('NFC'));
 }
