@@ -67,3 +67,4 @@ export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';
 export { assertValidSubject, InvalidSubjectError, subjectMatches } from './subject.js';
+export { type WatchedFile, type WatchedFileOptions, watchFile } from './watched-file.js';
