@@ -20,5 +20,11 @@ export const focusConfigSchema = z.object({
   RELAY_SPREAD_LEGS: env.int(500, 1),
   /** Host named in the SDP of OPTIONS answers. */
   MEDIA_HOST: env.string('127.0.0.1'),
+  /** Per-topic access list (README "Access lists"), reloaded on change; unset: everything is allowed. */
+  ACL_FILE: env.optionalString(),
+  /** Verdict when no rule of ACL_FILE matches. */
+  ACL_DEFAULT: env.enumOf(['allow', 'deny'] as const, 'deny'),
+  /** How often ACL_FILE is re-read besides change events (volumes that report none). */
+  ACL_POLL_INTERVAL_MS: env.durationMs(5_000),
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;

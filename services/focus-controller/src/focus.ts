@@ -3,6 +3,8 @@
 // State lives in KV (so any replica can take a conference over); changes are announced on the bus.
 import { createHash } from 'node:crypto';
 import {
+  type AccessList,
+  accessRefusalReason,
   classifyUri,
   conferenceUri,
   newConferenceId,
@@ -45,6 +47,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
+import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import { normaliseTopic } from './topic.js';
 
@@ -54,6 +57,8 @@ export interface RequestFlow {
   remotePort: number;
   connectionId?: string;
   edgeId?: string;
+  /** The identity the edge authenticated (SipRequestEnvelope.authenticated_identity); '' or absent: none. */
+  authenticatedIdentity?: string;
 }
 
 export interface FocusStores {
@@ -76,6 +81,8 @@ export interface FocusOptions {
   now?: () => number;
   /** Host put in the SDP of OPTIONS answers. */
   mediaHost: string;
+  /** The access list in force (reloaded from ACL_FILE); absent: everything allowed. */
+  access?: () => AccessList;
 }
 
 const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
@@ -125,15 +132,21 @@ export class Focus {
       );
   }
 
-  /** Answers one request; null when none is due (ACK). Never throws for bad input: that gets a SIP error. */
+  /**
+   * Answers one request; null when none is due (ACK). Never throws for bad input: that gets a SIP error.
+   * `flow.authenticatedIdentity` is the identity the edge verified ('' when authentication is off).
+   */
   async handle(req: SipRequest, flow: RequestFlow): Promise<SipResponse | null> {
+    const identity = flow.authenticatedIdentity ?? '';
+    const foreign = await this.foreignDialogRefusal(req, identity);
+    if (foreign) return foreign;
     switch (req.method) {
       case 'ACK':
         return null;
       case 'OPTIONS':
         return this.options(req);
       case 'INVITE':
-        return this.invite(req, flow);
+        return this.invite(req, flow, identity);
       case 'BYE':
         return this.bye(req);
       case 'CANCEL':
@@ -175,15 +188,38 @@ export class Focus {
     });
   }
 
-  private async invite(req: SipRequest, flow: RequestFlow): Promise<SipResponse> {
+  /**
+   * An in-dialog request (To tag) to a participant dialog from another identity than the one that
+   * created it gets 403, whatever the method (re-INVITE, BYE, UPDATE, INFO, REFER). Null otherwise,
+   * including for unknown dialogs, which their method answers 481.
+   */
+  private async foreignDialogRefusal(req: SipRequest, identity: string): Promise<SipResponse | null> {
+    if (identity === '' || req.method === 'ACK' || req.method === 'CANCEL') return null;
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
     const target = classifyUri(req.uri);
-    if (target.kind === 'factory') return this.createOrFind(req);
-    if (target.kind === 'conference') return this.join(req, target.conferenceId, flow);
+    if (!toTag || target.kind !== 'conference') return null;
+    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const legId = legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag);
+    const entry = await this.opts.stores.participants.get(participantKey(target.conferenceId, legId));
+    if (!entry || entry.value.localTag !== toTag) return null;
+    const reason = dialogOwnerRefusal(entry.value.identity, identity);
+    if (!reason) return null;
+    this.opts.logger.warn(
+      { conferenceId: target.conferenceId, legId, method: req.method, identity, owner: entry.value.identity },
+      'in-dialog request from another identity refused',
+    );
+    return createResponse(req, 403, reason);
+  }
+
+  private async invite(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    if (target.kind === 'factory') return this.createOrFind(req, identity);
+    if (target.kind === 'conference') return this.join(req, target.conferenceId, flow, identity);
     return createResponse(req, 404, 'Not Found', { toTag: generateTag() });
   }
 
   /** INVITE to the factory URI (RFC 4579 §5.4 via a redirect): the topic's conference, created if new. */
-  private async createOrFind(req: SipRequest): Promise<SipResponse> {
+  private async createOrFind(req: SipRequest, identity: string): Promise<SipResponse> {
     const toTag = generateTag();
     const check = normaliseTopic(getHeader(req, 'Subject'));
     if (!check.ok) return createResponse(req, 400, check.reason, { toTag });
@@ -193,6 +229,8 @@ export class Focus {
 
     const existing = await topics.get(topicKey);
     if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
+    if (this.opts.access && !this.opts.access().allows(identity, 'create', topic))
+      return createResponse(req, 403, accessRefusalReason('create'), { toTag });
 
     // A soft cap: creations racing on other replicas may overshoot it; never a full scan per call.
     await this.counting;
@@ -204,7 +242,10 @@ export class Focus {
 
     const id = newConferenceId();
     const created = this.now();
-    const creator = parseNameAddr(getHeader(req, 'From') ?? '').uri;
+    // PROFILE.md "REFER": the creator is the authenticated identity, or From when authentication is off.
+    const creator = identity
+      ? identityUri(identity, this.opts.domain)
+      : parseNameAddr(getHeader(req, 'From') ?? '').uri;
     await conferences.create(id, {
       id,
       topic,
@@ -246,7 +287,12 @@ export class Focus {
   }
 
   /** INVITE to a conference URI: a new participant, or a re-INVITE that changes one's role. */
-  private async join(req: SipRequest, conferenceId: string, flow: RequestFlow): Promise<SipResponse> {
+  private async join(
+    req: SipRequest,
+    conferenceId: string,
+    flow: RequestFlow,
+    identity: string,
+  ): Promise<SipResponse> {
     const from = parseNameAddr(getHeader(req, 'From') ?? '');
     const to = parseNameAddr(getHeader(req, 'To') ?? '');
     const callId = getHeader(req, 'Call-ID') ?? '';
@@ -287,6 +333,12 @@ export class Focus {
         return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
       throw err;
     }
+
+    // The role an offer asks for, at the join and at every role change (re-INVITE).
+    const roleRefused = this.opts.access
+      ? roleRefusal(this.opts.access(), identity, conference.value.topic, summary.role)
+      : undefined;
+    if (roleRefused) return createResponse(req, 403, roleRefused, { toTag: localTag });
 
     const spec: LegSpec = {
       conferenceId,
@@ -347,7 +399,8 @@ export class Focus {
       callId,
       remoteTag,
       localTag,
-      aor: from.uri,
+      // The roster shows who authenticated, not what From claims.
+      aor: previous?.value.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
       displayName: from.displayName,
       contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
       remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
@@ -370,6 +423,8 @@ export class Focus {
     };
     // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
     if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
+    const owner = previous ? previous.value.identity : identity || undefined;
+    if (owner !== undefined) record.identity = owner;
     try {
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
     } catch (err) {

@@ -23,6 +23,7 @@ import {
   topicRecordSchema,
 } from '@sip-pubsub/proto';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import { loadAccessList } from './access.js';
 import type { FocusConfig } from './config.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
@@ -42,6 +43,7 @@ export async function startFocusController(
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.counters),
   ]);
+  const accessList = await loadAccessList(config, logger);
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
@@ -63,6 +65,7 @@ export async function startFocusController(
               remotePort: flow?.remotePort ?? 0,
               connectionId: flow?.connectionId || undefined,
               edgeId: flow?.edgeId || undefined,
+              authenticatedIdentity: envelope.authenticatedIdentity ?? '',
             });
             return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
           }, logger),
@@ -111,6 +114,7 @@ export async function startFocusController(
     relays,
     logger,
     mediaHost: config.MEDIA_HOST,
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
 
   // Requests to participants go out through an edge: the one that holds their flow, else any.
@@ -173,6 +177,7 @@ export async function startFocusController(
       relayClients.close();
       edges.close();
       relayLoad.close();
+      accessList.close();
     },
   };
 }

@@ -14,5 +14,11 @@ export const notifierConfigSchema = z.object({
   EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),
   /** How often expired subscriptions are looked for. */
   EXPIRY_SWEEP_MS: env.durationMs(1_000),
+  /** Per-topic access list (README "Access lists"), reloaded on change; unset: everything is allowed. */
+  ACL_FILE: env.optionalString(),
+  /** Verdict when no rule of ACL_FILE matches. */
+  ACL_DEFAULT: env.enumOf(['allow', 'deny'] as const, 'deny'),
+  /** How often ACL_FILE is re-read besides change events (volumes that report none). */
+  ACL_POLL_INTERVAL_MS: env.durationMs(5_000),
 });
 export type NotifierConfig = z.infer<typeof notifierConfigSchema>;
