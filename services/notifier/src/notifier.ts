@@ -3,7 +3,14 @@
 // changes become partial NOTIFYs, rate-limited per subscription. All subscription state is in KV so
 // another replica can take over; the in-memory index only drives expiry.
 import { createHash } from 'node:crypto';
-import { EVENT_PACKAGES, type EventPackageName, NotifyScheduler, negotiateExpires } from '@sip-pubsub/events';
+import {
+  type AccessList,
+  accessRefusalReason,
+  EVENT_PACKAGES,
+  type EventPackageName,
+  NotifyScheduler,
+  negotiateExpires,
+} from '@sip-pubsub/events';
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
@@ -33,6 +40,8 @@ export interface SubscriberFlow {
   remotePort: number;
   connectionId?: string;
   edgeId?: string;
+  /** The identity the edge authenticated (SipRequestEnvelope.authenticated_identity); '' or absent: none. */
+  authenticatedIdentity?: string;
 }
 
 /** Sends a request through an edge and resolves with the final status. */
@@ -52,6 +61,8 @@ export interface NotifierOptions {
   minNotifyIntervalMs: number;
   maxSubscriptionsPerConference: number;
   clock?: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
+  /** The access list in force (reloaded from ACL_FILE); absent: everyone may watch everything. */
+  access?: () => AccessList;
 }
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
@@ -133,6 +144,7 @@ export class ConferenceNotifier {
     const handler = this.packages.get(pkg)!;
     const resource = await handler.resolve(req.uri);
     if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
+    const identity = flow.authenticatedIdentity ?? '';
 
     const decision = negotiateExpires(EVENT_PACKAGES[pkg], getHeader(req, 'Expires'));
     if (!decision.ok) {
@@ -152,7 +164,9 @@ export class ConferenceNotifier {
     const key = subscriptionKey(resource.key, id);
     const now = this.clock.now();
 
-    if (toTag) return this.refresh(req, key, toTag, decision.expires);
+    if (toTag) return this.refresh(req, key, toTag, decision.expires, identity);
+    if (!(await this.mayWatchResource(identity, handler.name, resource.key)))
+      return { response: createResponse(req, 403, accessRefusalReason('watch')) };
 
     const existing = await this.opts.stores.subscriptions.keys(`${resource.key}.`);
     if (existing.length >= this.opts.maxSubscriptionsPerConference)
@@ -178,6 +192,7 @@ export class ConferenceNotifier {
       resourceUri: entity,
       eventId: event.id,
       subscriber: from.uri,
+      ...(identity ? { identity } : {}),
       status: 'active',
       expiresAt: now + decision.expires * 1000,
       version: 0,
@@ -204,15 +219,45 @@ export class ConferenceNotifier {
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
+  /** Watching a conference's roster is the `watch` action on its topic; the directory is filtered instead. */
+  private async mayWatchResource(identity: string, pkg: string, resourceKey: string): Promise<boolean> {
+    if (!this.opts.access || pkg !== 'conference') return true;
+    const conference = await this.opts.stores.conferences.get(resourceKey);
+    return !conference || this.opts.access().allows(identity, 'watch', conference.value.topic);
+  }
+
+  /** Topics the subscription's identity may see, or undefined when there is no access list. */
+  private watchFilter(record: SubscriptionRecord): ((topic: string) => boolean) | undefined {
+    const access = this.opts.access;
+    if (!access) return undefined;
+    return (topic) => access().allows(record.identity ?? '', 'watch', topic);
+  }
+
   private async refresh(
     req: SipRequest,
     key: string,
     toTag: string,
     expires: number,
+    identity: string,
   ): Promise<HandledRequest> {
     const entry = await this.opts.stores.subscriptions.get(key);
     if (!entry || entry.value.dialog.localTag !== toTag)
       return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
+    // Only the identity that subscribed may refresh or end the subscription.
+    const owner = entry.value.identity;
+    if (identity !== '' && owner !== undefined && owner !== identity) {
+      this.opts.logger.warn(
+        { subscription: key, identity, owner },
+        'SUBSCRIBE from another identity refused',
+      );
+      return { response: createResponse(req, 403, 'Subscription Belongs To Another Identity') };
+    }
+    // A refresh asks again (the list may have changed since); ending one is always allowed.
+    if (
+      expires > 0 &&
+      !(await this.mayWatchResource(owner ?? identity, entry.value.package, entry.value.resourceKey))
+    )
+      return { response: createResponse(req, 403, accessRefusalReason('watch')) };
     // §12.2.2: CSeq must rise within the dialog; the accepted one is kept with the subscription.
     const dialog = { ...entry.value.dialog };
     const refused = checkInDialogRequest(dialog, req);
@@ -340,7 +385,13 @@ export class ConferenceNotifier {
         : undefined,
     );
     if (!claimed) return;
-    const body = await handler.document(claimed.resourceKey, claimed.resourceUri, claimed.version, changed);
+    const body = await handler.document(
+      claimed.resourceKey,
+      claimed.resourceUri,
+      claimed.version,
+      changed,
+      this.watchFilter(claimed),
+    );
     if (body === null) return this.terminate(key, 'noresource');
     const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
     const request = this.buildNotify(claimed, `active;expires=${remaining}`, body, handler.contentType);
@@ -364,7 +415,13 @@ export class ConferenceNotifier {
     const handler = this.handlerFor(record);
     const version = record.version + 1;
     const dialog = { ...record.dialog, localSeq: record.dialog.localSeq + 1 };
-    const body = await handler.document(record.resourceKey, record.resourceUri, version);
+    const body = await handler.document(
+      record.resourceKey,
+      record.resourceUri,
+      version,
+      undefined,
+      this.watchFilter(record),
+    );
     const request = this.buildNotify(
       { ...record, version, dialog },
       `terminated;reason=${reason}`,

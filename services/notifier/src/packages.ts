@@ -28,12 +28,16 @@ export interface PackageHandler {
   readonly name: EventPackageName;
   readonly contentType: string;
   resolve(requestUri: string): Promise<Resolved>;
-  /** The document at `version`: full state, or only `changed` items. Null when the resource is gone. */
+  /**
+   * The document at `version`: full state, or only `changed` items. Null when the resource is gone.
+   * `mayWatch` says which topics the watcher may see (the directory leaves out the others).
+   */
   document(
     key: string,
     entity: string,
     version: number,
     changed?: ReadonlySet<string>,
+    mayWatch?: (topic: string) => boolean,
   ): Promise<string | null>;
 }
 
@@ -89,9 +93,11 @@ export function directoryPackage(stores: PackageStores, domain: string): Package
       if (classifyUri(requestUri).kind !== 'factory') return { ok: false, status: 404, reason: 'Not Found' };
       return { ok: true, key: 'factory', entity: factoryUri(domain) };
     },
-    async document(_key, entity, version, changed) {
+    async document(_key, entity, version, changed, mayWatch) {
       const ids = changed ? [...changed] : await stores.conferences.keys();
-      const conferences = await Promise.all(ids.map(entry));
+      const all = await Promise.all(ids.map(entry));
+      // A deleted entry has no topic left to judge and names only the conference URI.
+      const conferences = mayWatch ? all.filter((c) => c.state === 'deleted' || mayWatch(c.topic)) : all;
       return buildDirectoryInfo({ entity, state: changed ? 'partial' : 'full', version, conferences });
     },
   };

@@ -28,6 +28,7 @@ import {
 } from '@sip-pubsub/proto';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
+import { loadAccessList } from './access.js';
 import type { NotifierConfig } from './config.js';
 import { ConferenceNotifier, DIRECTORY_KEY, type RequestSender } from './notifier.js';
 
@@ -56,6 +57,7 @@ export async function startNotifier(
     registers: [ctx.registry],
   });
 
+  const accessList = await loadAccessList(config, logger);
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   let membership: Membership | undefined;
   const pickEdge = (edgeId: string | undefined): Member | undefined => {
@@ -99,6 +101,7 @@ export async function startNotifier(
     logger,
     minNotifyIntervalMs: config.NOTIFY_MIN_INTERVAL_MS,
     maxSubscriptionsPerConference: config.MAX_SUBSCRIPTIONS_PER_CONFERENCE,
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
 
   const grpcServer = await startGrpcServer({
@@ -118,6 +121,7 @@ export async function startNotifier(
               remotePort: flow?.remotePort ?? 0,
               connectionId: flow?.connectionId || undefined,
               edgeId: flow?.edgeId || undefined,
+              authenticatedIdentity: envelope.authenticatedIdentity ?? '',
             });
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());
@@ -199,6 +203,7 @@ export async function startNotifier(
       await grpcServer.stop(5_000);
       notifier.close();
       edges.close();
+      accessList.close();
     },
   };
 }
