@@ -490,6 +490,7 @@ describe('digest authentication and per-source rate limit at the wire', () => {
           method: 'INVITE',
           uri: 'sip:factory@localhost',
           localPort: sip.port,
+          user: 'alice',
           headers: [`Subject: ${topic}`],
         }),
         broker.sipPort,
@@ -511,6 +512,7 @@ describe('digest authentication and per-source rate limit at the wire', () => {
         method: 'INVITE',
         uri,
         localPort: sip.port,
+        user: 'alice', // with authentication on, From names the authenticated user
         callId,
         cseq: 2,
         headers: [`Subject: ${topic}`, authorization],
@@ -521,6 +523,7 @@ describe('digest authentication and per-source rate limit at the wire', () => {
         method: 'INVITE',
         uri,
         localPort: sip.port,
+        user: 'alice',
         callId: token(10),
         headers: [`Subject: ${topic}`, authorization],
       });
@@ -548,14 +551,14 @@ describe('digest authentication and per-source rate limit at the wire', () => {
     const credentials = { username: 'bob', password: 'builder' };
     const subClient = await SipPubSubClient.connect({
       server,
-      user: 'bob-sub',
+      user: 'bob', // with authentication on, From names the authenticated user
       localHost: '127.0.0.3',
       credentials,
       requestTimeoutMs: 8_000,
     });
     const pubClient = await SipPubSubClient.connect({
       server,
-      user: 'bob-pub',
+      user: 'bob',
       localHost: '127.0.0.4',
       credentials,
       requestTimeoutMs: 8_000,
