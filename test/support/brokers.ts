@@ -11,6 +11,8 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 
 export interface RunningBroker {
   sipPort: number;
+  /** Separate processes only: the SIP port of each edge replica (sipPort is the first's). */
+  edgeSipPorts?: number[];
   /** The service processes of a separate-process broker, with their ports. */
   services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
   /** Each process's captured output, for failure messages. */
@@ -101,13 +103,13 @@ export function relayPortRange(size = 100): { min: number; max: number } {
 }
 
 export function startSeparateProcesses(
-  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
+  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
 ): Promise<RunningBroker> {
   return withPortRetry(() => startSeparateProcessesOnce(opts));
 }
 
 async function startSeparateProcessesOnce(
-  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
+  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
 ): Promise<RunningBroker> {
   const nats = await startNatsServer();
   const output: string[] = [];
@@ -139,13 +141,23 @@ async function startSeparateProcessesOnce(
   await service('focus-controller');
   await service('notifier');
   await service('signalling-edge', { SIP_PORT: String(sipPort) });
+  // Further edge replicas (opts.edges), each on its own SIP port, sharing opts.env (e.g. AUTH_NONCE_SECRET).
+  const edgeSipPorts = [sipPort];
+  for (let i = 1; i < (opts.edges ?? 1); i++) {
+    const port = await sipPortPair();
+    edgeSipPorts.push(port);
+    await service('signalling-edge', { SIP_PORT: String(port) });
+  }
   const logs = () => output.join('');
   const stop = async () => {
     await Promise.all(children.map(stopChild));
     await nats.stop();
   };
   try {
-    await Promise.race([waitForSip(sipPort, 30_000, logs), ...children.map((c) => exitOf(c, logs))]);
+    await Promise.race([
+      Promise.all(edgeSipPorts.map((port) => waitForSip(port, 30_000, logs))),
+      ...children.map((c) => exitOf(c, logs)),
+    ]);
     // Relays and notifier announce themselves on the same heartbeat; give the focus a moment to see a relay.
     await new Promise((r) => setTimeout(r, 500));
   } catch (err) {
@@ -160,7 +172,7 @@ async function startSeparateProcessesOnce(
     child.kill('SIGKILL');
     await exited;
   };
-  return { sipPort, logs, stop, services, kill };
+  return { sipPort, edgeSipPorts, logs, stop, services, kill };
 }
 
 /**
