@@ -3,7 +3,7 @@
 // and publish or subscribe to it (PROFILE.md "Security").
 import { type AccessAction, AccessList, accessRefusalReason, parseAccessList } from '@sip-pubsub/events';
 import type { Role } from '@sip-pubsub/media';
-import { type Logger, type WatchedFile, watchFile } from '@sip-pubsub/platform';
+import { ConfigError, type Logger, type WatchedFile, watchFile } from '@sip-pubsub/platform';
 
 /** The SIP URI naming an authenticated user in this broker's domain (roster entity, creator). */
 export function identityUri(identity: string, domain: string): string {
@@ -49,13 +49,19 @@ export async function loadAccessList(
 ): Promise<{ current(): AccessList; close(): void }> {
   const file = config.ACL_FILE;
   if (file === undefined) return { current: () => AccessList.OPEN, close: () => undefined };
-  const watched: WatchedFile<AccessList> = await watchFile({
-    path: file,
-    parse: (text) => new AccessList(parseAccessList(text, file), config.ACL_DEFAULT),
-    logger,
-    pollIntervalMs: config.ACL_POLL_INTERVAL_MS,
-    onReload: (acl) => logger.info({ file, rules: acl.rules.length }, 'access list reloaded'),
-  });
+  let watched: WatchedFile<AccessList>;
+  try {
+    watched = await watchFile({
+      path: file,
+      parse: (text) => new AccessList(parseAccessList(text, file), config.ACL_DEFAULT),
+      logger,
+      pollIntervalMs: config.ACL_POLL_INTERVAL_MS,
+      onReload: (acl) => logger.info({ file, rules: acl.rules.length }, 'access list reloaded'),
+    });
+  } catch (err) {
+    // Unreadable or invalid at start-up: refuse to start, naming the setting and the line.
+    throw new ConfigError('ACL_FILE', `ACL_FILE: ${(err as Error).message}`);
+  }
   logger.info({ file, rules: watched.current().rules.length, default: config.ACL_DEFAULT }, 'access list on');
   return watched;
 }
