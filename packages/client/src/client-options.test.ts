@@ -28,6 +28,13 @@ describe('client options', () => {
     );
   });
 
+  it('the user part defaults to the credentials username (From must name the authenticated user)', () => {
+    const credentials = { username: 'alice', password: 'x' };
+    expect(resolveClientOptions({ server: 'h', credentials }).user).toBe('alice');
+    expect(resolveClientOptions({ server: 'h', credentials, user: 'other' }).user).toBe('other');
+    expect(resolveClientOptions({ server: 'h' }).user).toBe('sip-pubsub-client');
+  });
+
   it('derives T1 from requestTimeoutMs so Timer B/F = 64*T1 is the timeout', () => {
     const resolved = resolveClientOptions({ server: '127.0.0.1:5060', requestTimeoutMs: 6400 });
     expect(resolved.timers.T1).toBe(100);

@@ -10,7 +10,10 @@ export interface ClientOptions {
   domain?: string;
   /** Address our SIP and RTP sockets bind to and that we advertise in Via, Contact and SDP. Default '127.0.0.1'. */
   localHost?: string;
-  /** User part of our AOR. Default 'sip-pubsub-client'. */
+  /**
+   * User part of our AOR. Default: the credentials' username (a broker with authentication on refuses a
+   * From that names another user with 403), else 'sip-pubsub-client'.
+   */
   user?: string;
   displayName?: string;
   /** How long a request may go unanswered (Timer B/F = 64*T1). Default 32000. */
@@ -75,7 +78,7 @@ export function resolveClientOptions(opts: ClientOptions): ResolvedClientOptions
   const requestTimeoutMs = opts.requestTimeoutMs ?? 32_000;
   if (!(requestTimeoutMs > 0))
     throw new ClientOptionsError(`requestTimeoutMs ${requestTimeoutMs}: must be positive`);
-  const user = opts.user ?? 'sip-pubsub-client';
+  const user = opts.user ?? opts.credentials?.username ?? 'sip-pubsub-client';
   if (!/^[A-Za-z0-9\-_.!~*'()&=+$,;?/]+$/.test(user))
     throw new ClientOptionsError(`user "${user}": not a valid SIP user part`);
   const resolved: ResolvedClientOptions = {
