@@ -149,12 +149,16 @@ describe('identity at the owners', () => {
 
       // carol watches the roster: alice is still there, named by her authenticated identity
       // (sip:alice@<SIP_DOMAIN>), not by her From (sip:alice@127.0.0.1).
+      const subCallId = token(10);
+      const subFromTag = token();
       const subscribe = await carolSip.request(
         rawRequest({
           method: 'SUBSCRIBE',
           uri: conf,
           localPort: carolSip.port,
           user: 'carol',
+          callId: subCallId,
+          fromTag: subFromTag,
           headers: ['Event: conference', 'Expires: 60', carol.authorization('SUBSCRIBE', conf)],
         }),
         port,
@@ -165,6 +169,35 @@ describe('identity at the owners', () => {
       const entities = [...notify.matchAll(/<user entity="([^"]+)"/g)].map((m) => m[1]);
       seen['roster entities'] = entities.join(', ');
       expect(entities).toEqual(['sip:alice@localhost']);
+
+      // bob tries to end carol's subscription from inside its dialog; carol's own refresh still works.
+      const subToTag = toTagOf(subscribe.raw);
+      const inCarolsSubscription = (
+        user: string,
+        account: DigestAccount,
+        sip: RawSipSocket,
+        cseq: number,
+        expires: number,
+      ) =>
+        rawRequest({
+          method: 'SUBSCRIBE',
+          uri: conf,
+          localPort: sip.port,
+          user,
+          callId: subCallId,
+          fromTag: subFromTag,
+          toTag: subToTag,
+          cseq,
+          headers: ['Event: conference', `Expires: ${expires}`, account.authorization('SUBSCRIBE', conf)],
+        });
+      const hijack = await bobSip.request(inCarolsSubscription('bob', bob, bobSip, 2, 0), port);
+      seen["bob unsubscribes carol's subscription"] = `${hijack.status} ${hijack.reason}`;
+      expect(hijack).toMatchObject({ status: 403, reason: 'Subscription Belongs To Another Identity' });
+      const refreshed = await carolSip.request(inCarolsSubscription('carol', carol, carolSip, 3, 60), port);
+      seen["carol's own refresh"] = `${refreshed.status}`;
+      expect(refreshed.status, refreshed.raw).toBe(200);
+      const full = await carolSip.next((m) => m.startsWith('NOTIFY '), 10_000);
+      answer(carolSip, full, port);
 
       // alice's dialog is intact: her own re-INVITE and BYE are answered 200.
       const own = await aliceSip.request(
@@ -210,7 +243,9 @@ describe('identity at the owners', () => {
         port,
       );
       seen["alice's own re-INVITE, BYE"] = `${own.status}, ${leave.status}`;
-      console.log(`[chaos/identity] ${JSON.stringify(seen)}`);
+      console.log(
+        `[chaos/identity] ${JSON.stringify(seen)} (without the owner check bob's re-INVITE got 200)`,
+      );
       expect([own.status, leave.status]).toEqual([200, 200]);
     } finally {
       for (const s of sockets) s.close();
