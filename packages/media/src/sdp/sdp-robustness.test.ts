@@ -71,7 +71,7 @@ function mutate(lines: string[], mutations: Mutation[]): string[] {
     switch (m.kind) {
       case 'token': {
         const parts = out[i].split(/([ /:=])/);
-        const words = parts.map((p, j) => j).filter((j) => j % 2 === 0);
+        const words = parts.map((_p, j) => j).filter((j) => j % 2 === 0);
         parts[words[m.at % words.length]] = m.value;
         out[i] = parts.join('');
         break;
