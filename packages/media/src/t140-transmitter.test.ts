@@ -141,7 +141,10 @@ describe('T140Transmitter as an RFC 9071 mixer', () => {
         let now = 0;
         for (const [source, poll] of steps) {
           tx.write('a', source);
-          if (poll) tx.poll((now += 1_000));
+          if (poll) {
+            now += 1_000;
+            tx.poll(now);
+          }
           expect(tx.queued.sources).toBeLessThanOrEqual(4);
         }
       }),
@@ -152,4 +155,3 @@ describe('T140Transmitter as an RFC 9071 mixer', () => {
     expect(tx.write('c', 3)).toBe(false);
   });
 });
-

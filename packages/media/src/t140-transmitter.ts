@@ -23,7 +23,7 @@ export interface T140TransmitterOptions extends T140PacketizerOptions {
    * redundant generations are that source's earlier text, so switching sources loses no redundancy.
    */
   mixer?: boolean;
-  /** Text queued per source at most (UTF-16 units); write() refuses what would go past it. Default unbounded. */
+  /** Text queued at most, all sources together (UTF-16 units); write() refuses what would go past it. Default unbounded. */
   maxQueuedText?: number;
   /** Sources a mixer keeps at most; a new one replaces the least recently served idle one. Default unbounded. */
   maxSources?: number;
@@ -71,7 +71,7 @@ export class T140Transmitter {
     if (text.length === 0) return true;
     const key = this.mixer ? source >>> 0 : 0;
     let state = this.sources.get(key);
-    if ((state?.text.length ?? 0) + text.length > this.maxQueuedText) return false;
+    if (this.queued.text + text.length > this.maxQueuedText) return false;
     if (!state) {
       if (this.sources.size >= this.maxSources && !this.evictIdleSource()) return false;
       state = {

@@ -71,7 +71,8 @@ describe('PortPool', () => {
           } else {
             await Promise.all(inFlight.splice(0));
             const held = [...model.keys()];
-            const port = held.length > 0 && o.which % 2 === 0 ? held[o.which % held.length] : min + (o.which % size);
+            const port =
+              held.length > 0 && o.which % 2 === 0 ? held[o.which % held.length] : min + (o.which % size);
             const owner = o.which % 3 === 0 ? model.get(port) : `leg${o.owner}`;
             const shouldFree = model.has(port) && (owner === undefined || model.get(port) === owner);
             expect(pool.release(port, owner)).toBe(shouldFree);

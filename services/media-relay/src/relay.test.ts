@@ -116,8 +116,18 @@ describe('media-relay over UDP', () => {
     mode: 'FORWARDING_MODE_TRANSLATE',
     ...extra,
   });
-  const allocate = (relay: MediaRelayClient, spec: LegSpec) =>
+  const allocateOnly = (relay: MediaRelayClient, spec: LegSpec) =>
     unary<LegSpec, LegAllocation__Output>(relay, 'AllocateLeg', spec);
+  /** Allocates; a subscriber's peer then gives media consent with an RFC 6263 keep-alive from its port. */
+  const allocate = async (relay: MediaRelayClient, spec: LegSpec) => {
+    const allocation = await allocateOnly(relay, spec);
+    const p = peers.find((x) => x.port === spec.remotePort);
+    if (spec.subscribes && p) {
+      p.socket.send(new Uint8Array(0), allocation.port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    return allocation;
+  };
 
   afterEach(async () => {
     for (const r of relays.splice(0)) await r.stop();
@@ -361,7 +371,7 @@ describe('media-relay over UDP', () => {
     const [pub, sub, subNat] = [await peer(), await peer(), await peer()];
     const stranger = await peer('127.0.0.2');
     const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));
-    const s = await allocate(relay, leg('cl', 'sub', sub, 'sub'));
+    const s = await allocateOnly(relay, leg('cl', 'sub', sub, 'sub'));
     // The subscriber's packets come from another port of its host (a NAT binding); a stranger tries first.
     const hello = serializeRtp({
       version: 2,

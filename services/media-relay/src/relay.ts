@@ -282,6 +282,11 @@ export class RelayCore {
     return this.conferences.has(conferenceId);
   }
 
+  /** Decoding states kept for publishers on other relays (capped at MAX_REMOTE_SOURCES). */
+  get remoteSourceCount(): number {
+    return this.remoteSources.size;
+  }
+
   get legCount(): number {
     return this.legs.size;
   }
@@ -300,7 +305,8 @@ export class RelayCore {
     const now = this.now();
     const out: { leg: Leg; reason: LegCloseReason }[] = [];
     for (const leg of this.legs.values())
-      if (now - leg.lastHeardAt >= silenceMs) out.push({ leg, reason: leg.consented ? 'silent' : 'no-consent' });
+      if (now - leg.lastHeardAt >= silenceMs)
+        out.push({ leg, reason: leg.consented ? 'silent' : 'no-consent' });
     return out;
   }
 
@@ -617,7 +623,10 @@ export class RelayCore {
         if (!pack) continue; // nothing to aggregate in a line that is not SenML
         target.window ??= { packs: [], bytes: 0, closesAt: now + target.aggregateWindowMs };
         const w = target.window;
-        if (w.packs.length >= MAX_WINDOW_PACKS || w.bytes + line.length > target.bufferLimits.maxQueuedBytes) {
+        if (
+          w.packs.length >= MAX_WINDOW_PACKS ||
+          w.bytes + line.length > target.bufferLimits.maxQueuedBytes
+        ) {
           this.opts.counters.dropped('queue-overflow');
           continue;
         }
@@ -638,7 +647,8 @@ export class RelayCore {
       if (!contributors.includes(p.ssrc) && contributors.length < MAX_CONTRIBUTORS)
         contributors.push(p.ssrc >>> 0);
     const pack = aggregatePacks(window.packs, Math.floor(now / 1000));
-    if (!leg.transmitter!.write(formatPackLine(pack), 0, contributors)) this.opts.counters.dropped('queue-overflow');
+    if (!leg.transmitter!.write(formatPackLine(pack), 0, contributors))
+      this.opts.counters.dropped('queue-overflow');
   }
 
   private flush(leg: Leg, now: number): void {
