@@ -24,10 +24,14 @@ import {
 } from '@sip-pubsub/platform';
 import {
   contracts,
+  decodeEvent,
   type LegAllocation__Output,
+  type LegClosed,
   type LegSpec,
+  legClosedSchema,
   type MediaRelayClient,
   type StatsResponse__Output,
+  subjects,
 } from '@sip-pubsub/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayConfigSchema } from './config.js';
@@ -456,5 +460,63 @@ describe('media-relay over UDP', () => {
     await waitFor('local delivery', () => local.packets.length >= 4);
     await new Promise((r) => setTimeout(r, 100));
     expect(remote.packets).toHaveLength(3);
+  });
+
+  it('closes a leg that received nothing for RELAY_LEG_SILENCE_TIMEOUT_MS, returns its port and publishes legClosed with the reason', async () => {
+    const relay = await startRelay('r-silence', { RELAY_LEG_SILENCE_TIMEOUT_MS: '1s' });
+    const events: LegClosed[] = [];
+    const sub = bus.subscribe(subjects.legClosed('r-silence'), (msg) => {
+      const decoded = decodeEvent(legClosedSchema, msg.data);
+      if (decoded.ok) events.push(decoded.value);
+    });
+    try {
+      const [mute, quit, talker] = [await peer(), await peer(), await peer()];
+      const before = Date.now();
+      await allocateOnly(relay, leg('cs', 'mute', mute, 'sub'));
+      const q = await allocate(relay, leg('cs', 'quit', quit, 'sub'));
+      const t = await allocate(relay, leg('cs', 'talker', talker, 'sub'));
+      // `talker` keeps sending keep-alives; `quit` gave consent once and went quiet; `mute` never spoke.
+      const keepalives = setInterval(() => talker.socket.send(new Uint8Array(0), t.port, '127.0.0.1'), 200);
+      try {
+        await waitFor('two legs closed', () => events.length >= 2, 8_000);
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        clearInterval(keepalives);
+      }
+      expect(events.map((e) => [e.legId, e.reason]).sort()).toEqual([
+        ['mute', 'no-consent'],
+        ['quit', 'silent'],
+      ]);
+      for (const e of events) {
+        expect(e).toMatchObject({ relayId: 'r-silence', conferenceId: 'cs' });
+        expect(e.at).toBeGreaterThanOrEqual(before + 1_000);
+      }
+      const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+      expect(stats.legs).toBe(1);
+      expect(q.port).toBeGreaterThan(0);
+      // Every port but the talker's can be had again: the closed legs gave theirs back.
+      const again = [];
+      for (let i = 0; i < 19; i++) again.push(await allocateOnly(relay, leg('cs2', `new${i}`, mute, 'sub')));
+      expect(new Set(again.map((a) => a.port)).size).toBe(19);
+      expect(again.map((a) => a.port)).not.toContain(t.port);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it('a retried AllocateLeg for a leg under allocation takes one port, not two', async () => {
+    const relay = await startRelay('r-retry');
+    const p = await peer();
+    const [a, b] = await Promise.all([
+      allocateOnly(relay, leg('cr', 'same', p, 'sub')),
+      allocateOnly(relay, leg('cr', 'same', p, 'sub')),
+    ]);
+    expect(a.port).toBe(b.port);
+    const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+    expect(stats.legs).toBe(1);
+    await unary(relay, 'ReleaseLeg', { conferenceId: 'cr', legId: 'same' });
+    const again = [];
+    for (let i = 0; i < 20; i++) again.push(await allocateOnly(relay, leg('cr', `n${i}`, p, 'sub')));
+    expect(new Set(again.map((x) => x.port)).size).toBe(20);
   });
 });
