@@ -235,6 +235,39 @@ describe('buffer caps (issue 7, defect 3)', () => {
     expect(pub.filter.holding.packets).toBe(0);
   });
 
+  it('an over-long line made of text recovered from redundancy is dropped whole, its closing packet too', () => {
+    const { core, sent, addLeg, keepalive } = setup();
+    const pub = addLeg('pub', 'pub', 4000);
+    const sub = addLeg('sub', 'sub', 5000);
+    keepalive(sub);
+    const blocks = Array.from({ length: 58 }, () => ({
+      payloadType: 98,
+      timestampOffset: 0,
+      data: new Uint8Array(1_000).fill(0x62),
+    }));
+    const red = (seq: number, primary: Uint8Array) =>
+      serializeRtp({
+        version: 2,
+        padding: false,
+        extension: null,
+        marker: false,
+        payloadType: 100,
+        sequenceNumber: seq,
+        timestamp: seq,
+        ssrc: 7,
+        csrcs: [],
+        payload: serializeRed({ redundant: blocks, primary: { payloadType: 98, data: primary } }),
+      });
+    const text = new TextEncoder();
+    core.onDatagram(pub, red(1, text.encode('[{"n":"open","v":1}')), '127.0.0.1', 4000);
+    // Every other packet is lost, so each one that arrives recovers 1 kB from its redundancy.
+    let seq = 1;
+    for (let i = 0; i < 100; i++) core.onDatagram(pub, red((seq += 2), new Uint8Array(0)), '127.0.0.1', 4000);
+    expect(pub.lines.pending.length).toBeLessThanOrEqual(16_384);
+    core.onDatagram(pub, red(seq + 1, text.encode(']\u2028')), '127.0.0.1', 4000);
+    expect(sent).toEqual([]);
+  });
+
   it('a line without U+2028 is kept up to the pack size only', () => {
     const { core, drops, addLeg } = setup();
     const pub = addLeg('pub', 'pub', 4000);

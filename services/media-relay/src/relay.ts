@@ -379,9 +379,12 @@ export class RelayCore {
     let linesOk = true;
     const publications: { line: string; pack: SenmlPack | undefined }[] = [];
     if (delivery.text.length > 0) {
+      const wasDiscarding = leg.lines.isDiscarding;
       const { lines, damaged } = leg.lines.push(delivery.text);
       for (let i = 0; i < damaged; i++) counters.invalid(conferenceId);
       if (damaged > 0) linesOk = false;
+      // An over-long line ended here: its last packets go with the rest of it.
+      if (wasDiscarding && !leg.lines.isDiscarding) linesOk = false;
       for (const line of lines) {
         counters.publicationsIn(conferenceId);
         const pack = this.parsePack(line);
@@ -404,7 +407,7 @@ export class RelayCore {
     } else {
       const verdict =
         delivery.text.length > 0
-          ? leg.filter.onText(data, linesOk, leg.lines.pending.length > 0)
+          ? leg.filter.onText(data, linesOk, leg.lines.open)
           : leg.filter.onRedundancy(data);
       for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
       for (let i = 0; i < verdict.overflowed; i++) counters.dropped('held-overflow');
