@@ -192,7 +192,9 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
       const delivered = got.map((g) => g.texts.some((t) => t.includes('"after"')));
 
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-      const drops = [...metrics.matchAll(/relay_dropped_datagrams_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/g)]
+      const drops = [
+        ...metrics.matchAll(/relay_dropped_datagrams_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/g),
+      ]
         .map((m) => `${m[1]}=${m[2]}`)
         .join(' ');
       console.log(
