@@ -196,6 +196,10 @@ describe('an independent UA against the embedded broker', () => {
       };
       const sub = await join('subscriber-ua', 'recvonly', rtpIn.address().port);
       expect(sub.answer).toMatch(/^a=sendonly/m);
+      // Media consent (README): the relay sends nothing until it hears from our RTP address, so a
+      // receive-only UA sends an RFC 6263 keep-alive, here an empty datagram, from its RTP port.
+      const subRelay = sdpAddress(sub.answer);
+      rtpIn.send(Buffer.alloc(0), subRelay.port, subRelay.host);
       const pub = await join('publisher-ua', 'sendonly', rtpOut.address().port);
       expect(pub.answer).toMatch(/^a=recvonly/m);
       expect(pub.answer).toMatch(new RegExp(`^m=text \\d+ RTP/AVP ${RED_PT} ${T140_PT}`, 'm'));
