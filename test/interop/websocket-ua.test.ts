@@ -170,6 +170,9 @@ describe('JsSIP over WebSocket against the embedded broker', () => {
       const readerAnswer = (readerCall.connection as unknown as { remoteDescription: { sdp: string } })
         .remoteDescription.sdp;
       expect(readerAnswer).toMatch(/^a=sendonly/m);
+      // Media consent (README): the reader's RTP port tells the relay it wants the stream (RFC 6263 keep-alive).
+      const readerRelay = sdpAddress(readerAnswer);
+      rtpIn.send(Buffer.alloc(0), readerRelay.port, readerRelay.host);
       await until(
         () => notifications.some((n) => n.body.includes('sip:reader@localhost')),
         'a NOTIFY naming the reader',
