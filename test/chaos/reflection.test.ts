@@ -2,9 +2,10 @@
 // subscribers. The relay must send that address nothing (media consent, README "Media consent"), close
 // the silent legs, and keep delivering to a real subscriber that sends keep-alives.
 import * as dgram from 'node:dgram';
-import { type SenmlPack, SipPubSubClient } from '@sip-pubsub/client';
+import { SipPubSubClient } from '@sip-pubsub/client';
 import { GrpcClientPool, unary } from '@sip-pubsub/platform';
 import { contracts, type MediaRelayClient, type StatsResponse__Output } from '@sip-pubsub/proto';
+import type { SenmlPack } from '@sip-pubsub/senml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startSeparateProcesses } from '../support/brokers.js';
 import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
