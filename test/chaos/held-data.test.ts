@@ -110,13 +110,13 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
     const pub = await bind();
     const subs = [await bind(), await bind()];
     const got = subs.map(() => ({ packets: 0, bytes: 0, texts: [] as string[] }));
-    subs.forEach((s, i) =>
+    for (const [i, s] of subs.entries()) {
       s.on('message', (m) => {
         got[i].packets += 1;
         got[i].bytes += m.length;
         got[i].texts.push(m.subarray(12).toString('latin1'));
-      }),
-    );
+      });
+    }
     const spec = (legId: string, port: number, publishes: boolean): LegSpec => ({
       conferenceId: 'held',
       legId,
@@ -133,7 +133,9 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
     const p = await allocate(spec('pub', pub.address().port, true));
     const legs = await Promise.all(subs.map((s, i) => allocate(spec(`sub${i}`, s.address().port, false))));
     // Subscribers give media consent (README "Media consent") and keep it.
-    const keepalive = () => subs.forEach((s, i) => s.send(new Uint8Array(0), legs[i].port, '127.0.0.1'));
+    const keepalive = () => {
+      for (const [i, s] of subs.entries()) s.send(new Uint8Array(0), legs[i].port, '127.0.0.1');
+    };
     keepalive();
     const keepaliveTimer = setInterval(keepalive, 2_000);
     const send = (d: Uint8Array) => pub.send(d, p.port, '127.0.0.1');

@@ -262,7 +262,10 @@ describe('buffer caps (issue 7, defect 3)', () => {
     core.onDatagram(pub, red(1, text.encode('[{"n":"open","v":1}')), '127.0.0.1', 4000);
     // Every other packet is lost, so each one that arrives recovers 1 kB from its redundancy.
     let seq = 1;
-    for (let i = 0; i < 100; i++) core.onDatagram(pub, red((seq += 2), new Uint8Array(0)), '127.0.0.1', 4000);
+    for (let i = 0; i < 100; i++) {
+      seq += 2;
+      core.onDatagram(pub, red(seq, new Uint8Array(0)), '127.0.0.1', 4000);
+    }
     expect(pub.lines.pending.length).toBeLessThanOrEqual(16_384);
     core.onDatagram(pub, red(seq + 1, text.encode(']\u2028')), '127.0.0.1', 4000);
     expect(sent).toEqual([]);
