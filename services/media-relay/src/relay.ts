@@ -3,7 +3,8 @@
 // SSRC, CSRC = source, per-source redundancy) and aggregate (records of all publishers over a window as
 // one pack). Sockets and timers are the adapter's: a leg gets a `send` function, the clock is injected,
 // and the adapter calls tick() when nextDueAt() says so. Sends are fire-and-forget datagrams, so a slow
-// or absent subscriber never holds up the others.
+// or absent subscriber never holds up the others. A leg is sent nothing without its peer's media consent
+// (README "Media consent"), and every buffer a leg or a conference keeps has a cap (issue 7).
 import {
   classifyDatagram,
   LineAssembler,
@@ -53,7 +54,8 @@ export interface LegOptions {
   rtcpMux?: boolean;
 }
 
-export type DatagramSender = (data: Uint8Array, host: string, port: number) => void;
+/** Sends one datagram; returns false when it dropped it (a full send queue), anything else when sent. */
+export type DatagramSender = (data: Uint8Array, host: string, port: number) => unknown;
 
 export type DropReason =
   | 'keepalive'
@@ -529,8 +531,7 @@ export class RelayCore {
       this.opts.counters.dropped('no-consent');
       return false;
     }
-    leg.send(data, leg.target.host, leg.target.port);
-    return true;
+    return leg.send(data, leg.target.host, leg.target.port) !== false;
   }
 
   /**
@@ -577,6 +578,7 @@ export class RelayCore {
   ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
+    const now = this.now();
     let delivered = false;
     // Built once per distinct set of payload type numbers, only when a subscriber's differ (RFC 3550 §7.1).
     let remapped: Map<string, Uint8Array | undefined> | undefined;
@@ -592,11 +594,11 @@ export class RelayCore {
         out = remapped.get(key);
         if (!out) continue;
       }
-      if (!this.transmit(target, out, this.now())) continue;
+      if (!this.transmit(target, out, now)) continue;
       this.opts.counters.deliveriesOut(conferenceId, out.length);
       delivered = true;
     }
-    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, this.now() - receivedAt) / 1000);
+    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, now - receivedAt) / 1000);
   }
 
   private deliverLine(

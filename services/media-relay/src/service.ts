@@ -23,6 +23,7 @@ import {
   subjects,
 } from '@sip-pubsub/proto';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
 import { PortPool } from './port-pool.js';
 import {
@@ -307,18 +308,12 @@ export async function startMediaRelay(
     }
   };
   const setUpLeg = (spec: LegSpec__Output, port: number, bound: dgram.Socket): LegAllocation => {
-    const maxQueue = config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG;
     const leg = new Leg(
       legOptions(spec),
       port,
-      (data, host, toPort) => {
-        // Datagrams the kernel could not take yet wait in memory: a stuck peer gets no more than the cap.
-        if (bound.getSendQueueSize() > maxQueue) {
-          counters.dropped('send-queue-full');
-          return;
-        }
-        bound.send(data, toPort, host);
-      },
+      boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
+        counters.dropped('send-queue-full'),
+      ),
       legLimits,
     );
     let reported = false;
