@@ -11,6 +11,7 @@ import JsSIP from 'jssip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
 import { installTextOnlyWebRtc, type NodeUa, nextOffer, startJsSipUa } from '../support/jssip-node.js';
+import { keepMediaConsent } from '../support/media-consent.js';
 import { rawRequest, token } from '../support/raw-sip.js';
 import { type CertificateFiles, writeSelfSignedCertificate } from '../support/self-signed.js';
 
@@ -171,8 +172,7 @@ describe('JsSIP over WebSocket against the embedded broker', () => {
         .remoteDescription.sdp;
       expect(readerAnswer).toMatch(/^a=sendonly/m);
       // Media consent (README): the reader's RTP port tells the relay it wants the stream (RFC 6263 keep-alive).
-      const readerRelay = sdpAddress(readerAnswer);
-      rtpIn.send(Buffer.alloc(0), readerRelay.port, readerRelay.host);
+      keepMediaConsent(rtpIn, sdpAddress(readerAnswer));
       await until(
         () => notifications.some((n) => n.body.includes('sip:reader@localhost')),
         'a NOTIFY naming the reader',
