@@ -193,6 +193,7 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
         await new Promise((r) => setTimeout(r, 50));
       const delivered = got.map((g) => g.texts.some((t) => t.includes('"after"')));
 
+      const settled = rssMb(pid);
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       const drops = [
         ...metrics.matchAll(/relay_dropped_datagrams_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/g),
@@ -201,7 +202,7 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
         .join(' ');
       console.log(
         `held-data: relay drops ${drops}; relay RSS ${before} MB before, ${afterStale} MB after ${staleSent} stale 60 kB packets, ` +
-          `${afterRed} MB after ${redSent} redundancy-only 60 kB packets (peak ${peak} MB, growth ${Math.round((peak - before) * 10) / 10} MB); ` +
+          `${afterRed} MB after ${redSent} redundancy-only 60 kB packets (peak ${peak} MB, growth ${Math.round((peak - before) * 10) / 10} MB; ${settled} MB at the end); ` +
           `on closing the line each subscriber got ${burst.map((b) => `${b.packets} packets/${b.bytes} bytes`).join(', ')}; ` +
           `next line delivered: ${delivered.join(', ')}`,
       );
