@@ -192,7 +192,9 @@ export class Leg {
       // The aggregation window already batches; a mixer follows the buffering interval.
       bufferMs: mode === 'aggregate' ? 0 : mixBufferMs,
       mixer: mode === 'mix',
-      maxQueuedText: this.bufferLimits.maxQueuedBytes,
+      // Aggregate text is one pack per window, already capped by the window; resolving its records may
+      // make it larger than the lines it came from, so its queue gets room for that.
+      maxQueuedText: this.bufferLimits.maxQueuedBytes * (mode === 'aggregate' ? 4 : 1),
       maxSources: MAX_MIX_SOURCES,
     });
     this.window = undefined;
