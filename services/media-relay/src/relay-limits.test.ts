@@ -1,6 +1,7 @@
 // The relay core's bounds (issue 7): media consent before any send, silent legs found, and every
 // per-leg and per-conference buffer capped with what goes past the cap counted, never burst later.
 import { serializeRed, serializeRtp, T140Sender } from '@sip-pubsub/media';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   type DropReason,
@@ -161,6 +162,40 @@ describe('media consent (README "Media consent")', () => {
     keepalive(sub, 6000);
     expect(sub.target).toEqual({ host: '127.0.0.1', port: 6000 });
     expect(core.hasConsent(sub)).toBe(true);
+  });
+
+  it('whatever publishers and strangers send, a subscriber that never sent from its address is sent nothing', () => {
+    const from = fc.record({
+      host: fc.constantFrom('127.0.0.1', '127.0.0.2', '127.0.0.7', '::ffff:127.0.0.7'),
+      port: fc.constantFrom(4000, 5001, 5000),
+    });
+    const datagram = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.nat({ max: 20 }).map((i) => plain(1 + i, new TextEncoder().encode(line(i)))),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.boolean(), datagram, from), { maxLength: 40 }),
+        fc.boolean(),
+        (steps, latching) => {
+          const { core, sent, addLeg, advance } = setup({ latching });
+          const pub = addLeg('pub', 'pub', 4000);
+          // The victim: negotiated as 127.0.0.7:5000, never sends anything itself.
+          const victim = addLeg('victim', 'sub', 5000, { remoteHost: '127.0.0.7' });
+          for (const [toVictimPort, d, f] of steps) {
+            // Strangers may write to the victim leg's relay port too, from anywhere but the victim's address.
+            if (toVictimPort && !(f.host.endsWith('127.0.0.7') && f.port === 5000))
+              core.onDatagram(victim, d, latching ? '127.0.0.1' : f.host, f.port);
+            else core.onDatagram(pub, d, '127.0.0.1', 4000);
+            advance(50);
+            core.tick();
+          }
+          core.sendReports();
+          expect(sent.filter((s) => s.port === 5000)).toEqual([]);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('silentLegs: no-consent for a leg that never spoke, silent for one that stopped, none while heard', () => {
