@@ -225,6 +225,7 @@ async function throughRelay(
   ledger.recordFrom = Math.floor(w.rate * w.seconds * 0.1);
   const sockets: dgram.Socket[] = [];
   const legIds: string[] = [];
+  const keepalives: NodeJS.Timeout[] = [];
   const base = (legId: string, port: number, publishes: boolean): LegSpec => ({
     conferenceId,
     legId,
@@ -245,7 +246,11 @@ async function throughRelay(
       s.on('message', (m) => lines.packet(m));
       sockets.push(s);
       legIds.push(`sub-${i}`);
-      await relay.allocate(base(`sub-${i}`, s.address().port, false));
+      const leg = await relay.allocate(base(`sub-${i}`, s.address().port, false));
+      // Media consent (README): the relay sends to a leg only after hearing from it (RFC 6263 keep-alive).
+      const keepalive = () => s.send(new Uint8Array(0), leg.port, '127.0.0.1');
+      keepalive();
+      keepalives.push(setInterval(keepalive, 5_000));
     }
     const publishers: { socket: dgram.Socket; port: number; sender: T140Sender }[] = [];
     for (let i = 0; i < w.publishers; i++) {
@@ -285,6 +290,7 @@ async function throughRelay(
       latency: ledger.latency,
     };
   } finally {
+    for (const k of keepalives) clearInterval(k);
     await Promise.all(legIds.map((id) => relay.release(conferenceId, id).catch(() => undefined)));
     for (const s of sockets) s.close();
   }

@@ -4,6 +4,7 @@
 import * as dgram from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
+import { keepMediaConsent } from '../support/media-consent.js';
 import { parseRawResponse, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 
 const RED_PT = 100;
@@ -196,6 +197,9 @@ describe('an independent UA against the embedded broker', () => {
       };
       const sub = await join('subscriber-ua', 'recvonly', rtpIn.address().port);
       expect(sub.answer).toMatch(/^a=sendonly/m);
+      // Media consent (README): the relay sends nothing until it hears from our RTP address, so a
+      // receive-only UA sends an RFC 6263 keep-alive, here an empty datagram, from its RTP port.
+      keepMediaConsent(rtpIn, sdpAddress(sub.answer));
       const pub = await join('publisher-ua', 'sendonly', rtpOut.address().port);
       expect(pub.answer).toMatch(/^a=recvonly/m);
       expect(pub.answer).toMatch(new RegExp(`^m=text \\d+ RTP/AVP ${RED_PT} ${T140_PT}`, 'm'));

@@ -11,6 +11,7 @@ import JsSIP from 'jssip';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
 import { installTextOnlyWebRtc, type NodeUa, nextOffer, startJsSipUa } from '../support/jssip-node.js';
+import { keepMediaConsent } from '../support/media-consent.js';
 import { rawRequest, token } from '../support/raw-sip.js';
 import { type CertificateFiles, writeSelfSignedCertificate } from '../support/self-signed.js';
 
@@ -170,6 +171,8 @@ describe('JsSIP over WebSocket against the embedded broker', () => {
       const readerAnswer = (readerCall.connection as unknown as { remoteDescription: { sdp: string } })
         .remoteDescription.sdp;
       expect(readerAnswer).toMatch(/^a=sendonly/m);
+      // Media consent (README): the reader's RTP port tells the relay it wants the stream (RFC 6263 keep-alive).
+      keepMediaConsent(rtpIn, sdpAddress(readerAnswer));
       await until(
         () => notifications.some((n) => n.body.includes('sip:reader@localhost')),
         'a NOTIFY naming the reader',

@@ -1,6 +1,7 @@
 // A tiny stand-in for the broker, for the SDK's tests: a SIP UAS built from @sip-pubsub/sip on real
 // 127.0.0.1 sockets that redirects factory INVITEs (302), answers conference INVITEs with an SDP answer
 // pointing at a UDP socket the test owns, answers BYE, and hands SUBSCRIBEs to the test.
+
 import dgram from 'node:dgram';
 import {
   buildTextAnswer,
@@ -27,6 +28,7 @@ import {
   TransactionLayer,
   UdpTransport,
 } from '@sip-pubsub/sip';
+import { KEEPALIVE_PAYLOAD_TYPE } from './media-keepalive.js';
 
 export const DOMAIN = 'localhost';
 
@@ -52,6 +54,8 @@ export class FakeFocus {
   readonly requests: SipRequest[] = [];
   readonly participants: Participant[] = [];
   readonly rtpPackets: RtpPacket[] = [];
+  /** RFC 6263 keep-alives (RTP of payload type 20) that reached the RTP socket, with their source. */
+  readonly keepAlives: { packet: RtpPacket; port: number }[] = [];
   onSubscribe: SubscribeHandler = (req, tx) => tx.respond(createResponse(req, 489, 'Bad Event'));
   /** Topics whose conference refuses every offer with 488. */
   readonly refusingTopics = new Set<string>();
@@ -70,8 +74,10 @@ export class FakeFocus {
       }
     });
     layer.onRequest = (req, tx, flow) => this.receive(req, tx, flow);
-    rtp.on('message', (data) => {
-      this.rtpPackets.push(parseRtp(new Uint8Array(data)));
+    rtp.on('message', (data, rinfo) => {
+      const packet = parseRtp(new Uint8Array(data));
+      if (packet.payloadType === KEEPALIVE_PAYLOAD_TYPE) this.keepAlives.push({ packet, port: rinfo.port });
+      else this.rtpPackets.push(packet);
       this.wake();
     });
   }

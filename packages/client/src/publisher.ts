@@ -6,6 +6,7 @@ import { LINE_SEPARATOR, type RtpPacket, serializeRtp, T140Sender } from '@sip-p
 import { formatPackLine, type SenmlPack, validatePack } from '@sip-pubsub/senml';
 import { ConferenceLeg, type MediaTarget } from './conference-leg.js';
 import { ClientClosedError } from './errors.js';
+import { MediaKeepAlive } from './media-keepalive.js';
 import { buildMediaOffer, DEFAULT_REDUNDANCY } from './media-offer.js';
 import { RtpSocket } from './rtp-socket.js';
 import type { UserAgent } from './user-agent.js';
@@ -42,6 +43,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   /** Sends go out strictly one after the other so sequence numbers reach the wire in order. */
   private sending: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  private readonly keepAlive: MediaKeepAlive;
 
   private constructor(
     private readonly ua: UserAgent,
@@ -64,8 +66,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       redPt: redundancy > 0 ? leg.target.redPt : undefined,
       generations: redundancy,
     });
+    // Keeps the leg alive while we publish nothing (README "Media consent").
+    this.keepAlive = new MediaKeepAlive(
+      ua.clock,
+      (data, host, port) => this.socket.send(data, host, port),
+      () => this.target,
+    );
+    this.keepAlive.kick();
     leg.on('retarget', (target) => {
       this.target = target;
+      this.keepAlive.kick();
     });
     leg.on('ended', () => {
       void this.shutdown(false);
@@ -176,6 +186,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   private shutdown(leave: boolean): Promise<void> {
     this.closing ??= (async () => {
+      this.keepAlive.stop();
       try {
         await this.flush().catch(() => {});
         if (this.drainTimer !== undefined) this.ua.clock.clearTimeout(this.drainTimer);

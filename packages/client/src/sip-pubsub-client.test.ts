@@ -30,6 +30,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SipPubSubError } from './errors.js';
 import { conferenceUriFor, FakeFocus } from './fake-focus.testkit.js';
+import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_PAYLOAD_TYPE } from './media-keepalive.js';
 import { SipPubSubClient } from './sip-pubsub-client.js';
 import type { Watcher } from './watcher.js';
 
@@ -177,7 +178,12 @@ describe('Publisher', () => {
     const relay2 = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => relay2.bind(0, '127.0.0.1', () => resolve()));
     const arrived: RtpPacket[] = [];
-    relay2.on('message', (data) => arrived.push(parseRtp(new Uint8Array(data))));
+    let keepAlives = 0;
+    relay2.on('message', (data) => {
+      const packet = parseRtp(new Uint8Array(data));
+      if (packet.payloadType === KEEPALIVE_PAYLOAD_TYPE) keepAlives += 1;
+      else arrived.push(packet);
+    });
     try {
       const offer = createTextOffer({
         address: '127.0.0.1',
@@ -207,6 +213,8 @@ describe('Publisher', () => {
       await poll(() => arrived.length >= 1);
       expect(arrived[0].ssrc).toBe(publisher.ssrc);
       expect(focus.rtpPackets).toHaveLength(0);
+      // The new relay heard from us at once: it sends nothing before that (README "Media consent").
+      expect(keepAlives).toBeGreaterThanOrEqual(1);
     } finally {
       relay2.close();
     }
@@ -298,6 +306,39 @@ describe('Subscriber', () => {
     await subscriber.close();
     const bye = await focus.until(() => focus.requestsOf('BYE')[0]);
     expect(getHeader(bye, 'Call-ID')).toBe(participant.dialog.callId);
+  });
+
+  it('gives the relay media consent: an RFC 6263 keep-alive from its RTP port at join and every interval, none after close', async () => {
+    const clock = new FakeClock(1_000);
+    const timed = await SipPubSubClient.connect({ server: focus.server, requestTimeoutMs: 3200, clock });
+    try {
+      const subscriber = await timed.subscriber('t/consent');
+      const [participant] = focus.participants;
+      await poll(() => focus.keepAlives.length >= 1);
+      expect(focus.keepAlives[0].port).toBe(participant.offer.port);
+      expect(focus.keepAlives[0].packet).toMatchObject({
+        payloadType: KEEPALIVE_PAYLOAD_TYPE,
+        payload: new Uint8Array(0),
+      });
+      clock.advance(KEEPALIVE_INTERVAL_MS);
+      clock.advance(KEEPALIVE_INTERVAL_MS);
+      await poll(() => focus.keepAlives.length >= 3);
+      const [a, b, c] = focus.keepAlives.map((k) => k.packet);
+      expect([b.sequenceNumber, c.sequenceNumber]).toEqual([
+        (a.sequenceNumber + 1) & 0xffff,
+        (a.sequenceNumber + 2) & 0xffff,
+      ]);
+      expect(new Set([a.ssrc, b.ssrc, c.ssrc]).size).toBe(1);
+      const closing = subscriber.close();
+      clock.advance(1_000);
+      await closing.catch(() => {});
+      const sent = focus.keepAlives.length;
+      clock.advance(3 * KEEPALIVE_INTERVAL_MS);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(focus.keepAlives).toHaveLength(sent);
+    } finally {
+      await timed.close();
+    }
   });
 
   it('reports loss that redundancy cannot repair', async () => {

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import { classifyDatagram, parseRtp, RtpParseError } from '@sip-pubsub/media';
 import type { SenmlLimits, SenmlPack } from '@sip-pubsub/senml';
 import { ConferenceLeg } from './conference-leg.js';
+import { MediaKeepAlive } from './media-keepalive.js';
 import { buildMediaOffer } from './media-offer.js';
 import { PublicationAssembler, type PublicationEvent } from './publication-assembler.js';
 import { RtpSocket } from './rtp-socket.js';
@@ -45,6 +46,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   private closing: Promise<void> | undefined;
   /** Packets that arrive between our INVITE and its 2xx: the relay may start sending at once. */
   private early: Buffer[] = [];
+  private keepAlive: MediaKeepAlive | undefined;
 
   private constructor(
     conferenceUri: string,
@@ -66,7 +68,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
         username: ua.options.user,
       });
       const leg = await ConferenceLeg.join(ua, conferenceUri, offer, local);
-      subscriber.attach(leg, opts);
+      subscriber.attach(ua, leg, opts);
       return subscriber;
     } catch (err) {
       await socket.close();
@@ -83,14 +85,24 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     return this.shutdown(true);
   }
 
-  private attach(leg: ConferenceLeg, opts: SubscriberOptions): void {
+  private attach(ua: UserAgent, leg: ConferenceLeg, opts: SubscriberOptions): void {
     this.leg = leg;
+    // The relay sends nothing until it hears from our RTP address (README "Media consent").
+    this.keepAlive = new MediaKeepAlive(
+      ua.clock,
+      (data, host, port) => this.socket.send(data, host, port),
+      () => ({ address: leg.target.address, port: leg.target.port }),
+    );
+    this.keepAlive.kick();
     this.assembler = new PublicationAssembler({
       t140Pt: leg.target.t140Pt,
       redPt: leg.target.redPt,
       senmlLimits: opts.senmlLimits,
     });
-    leg.on('retarget', (target) => this.assembler?.setPayloadTypes(target.t140Pt, target.redPt));
+    leg.on('retarget', (target) => {
+      this.assembler?.setPayloadTypes(target.t140Pt, target.redPt);
+      this.keepAlive?.kick();
+    });
     leg.on('ended', () => void this.shutdown(false));
     const early = this.early;
     this.early = [];
@@ -131,6 +143,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
 
   private shutdown(leave: boolean): Promise<void> {
     this.closing ??= (async () => {
+      this.keepAlive?.stop();
       try {
         if (leave) await this.leg?.leave();
       } finally {

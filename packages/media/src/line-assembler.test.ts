@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LINE_SEPARATOR, LineAssembler } from './line-assembler.js';
 
@@ -30,5 +31,30 @@ describe('LineAssembler (PROFILE framing)', () => {
     expect(a.push('789')).toEqual({ lines: [], damaged: 1 });
     expect(a.push(`0]${LINE_SEPARATOR}[1]${LINE_SEPARATOR}`)).toEqual({ lines: ['[1]'], damaged: 0 });
     expect(a.push(`[1234567890]${LINE_SEPARATOR}`)).toEqual({ lines: [], damaged: 1 });
+  });
+
+  it('whatever text arrives, the partial line kept never exceeds maxLineLength and open says whether a line is under way', () => {
+    const chunk = fc.array(fc.constantFrom('a', 'é', LINE_SEPARATOR, '\uFFFD', '\uFEFF', 'xyz'), {
+      maxLength: 40,
+    });
+    fc.assert(
+      fc.property(
+        fc.array(
+          chunk.map((c) => c.join('')),
+          { maxLength: 40 },
+        ),
+        fc.integer({ min: 1, max: 30 }),
+        (chunks, max) => {
+          const a = new LineAssembler({ maxLineLength: max });
+          for (const c of chunks) {
+            const { lines } = a.push(c);
+            for (const l of lines) expect(l.length).toBeLessThanOrEqual(max);
+            expect(a.pending.length).toBeLessThanOrEqual(max);
+            if (a.pending.length > 0) expect(a.open).toBe(true);
+            if (c.endsWith(LINE_SEPARATOR)) expect(a.open).toBe(false);
+          }
+        },
+      ),
+    );
   });
 });

@@ -56,6 +56,16 @@ export class LineAssembler {
   get pending(): string {
     return this.tail;
   }
+
+  /** True while inside a line: text pending, or an over-long line being dropped up to its separator. */
+  get open(): boolean {
+    return this.discarding || this.tail.length > 0;
+  }
+
+  /** True while an over-long line is being dropped up to its separator. */
+  get isDiscarding(): boolean {
+    return this.discarding;
+  }
 }
 
 // U+FEFF at the start of a stream or line carries no text (T.140 uses it as a start or keep-alive mark).

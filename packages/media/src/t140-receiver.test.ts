@@ -34,6 +34,16 @@ function red(seq: number, blocks: string[], primary: string, marker = false): Rt
 }
 
 describe('T140Receiver', () => {
+  it('isStale: a packet of the current source not newer than the highest seen is stale', () => {
+    const r = new T140Receiver({ t140Pt: 98, redPt: 100 });
+    expect(r.isStale(red(10, [], 'a', true))).toBe(false);
+    r.receive(red(10, [], 'a', true));
+    expect(r.isStale(red(10, [], 'x'))).toBe(true);
+    expect(r.isStale(red(9, [], 'x'))).toBe(true);
+    expect(r.isStale(red(11, [], 'x'))).toBe(false);
+    expect(r.isStale(rtp(10, 98, bytes('x'), false, 6))).toBe(false); // another SSRC restarts the stream
+  });
+
   it('recovers up to two lost packets from the redundant generations', () => {
     const r = new T140Receiver({ t140Pt: 98, redPt: 100 });
     expect(r.receive(red(10, ['', ''], 'a', true))).toEqual({ text: 'a', lost: 0, recovered: 0 });

@@ -33,6 +33,11 @@ export class T140Receiver {
     this.redPt = opts.redPt;
   }
 
+  /** True for a packet of the current source not newer than the highest seen: receive() ignores it. */
+  isStale(p: RtpPacket): boolean {
+    return this.ssrc === p.ssrc && sequenceDelta(this.highest, p.sequenceNumber) <= 0;
+  }
+
   /**
    * Takes the next RTP packet of the source. Packets not newer than the highest sequence number seen
    * are ignored. A new SSRC restarts the stream.

@@ -124,4 +124,34 @@ describe('T140Transmitter as an RFC 9071 mixer', () => {
       ),
     );
   });
+
+  it('caps the text queued per source: a write past maxQueuedText is refused whole', () => {
+    const tx = new T140Transmitter({ ssrc: 3, t140Pt: 98, bufferMs: 300, maxQueuedText: 10 });
+    expect(tx.write('abcdef')).toBe(true);
+    expect(tx.poll(0)).toHaveLength(1); // sent at once after idle
+    expect(tx.write('0123456789')).toBe(true);
+    expect(tx.write('x')).toBe(false);
+    expect(tx.queued.text).toBe(10);
+  });
+
+  it('a mixer keeps at most maxSources sources: a new source replaces an idle one, or is refused when all are busy', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: 1_000 }), fc.boolean()), { maxLength: 200 }), (steps) => {
+        const tx = new T140Transmitter({ ssrc: 3, t140Pt: 98, bufferMs: 0, mixer: true, maxSources: 4 });
+        let now = 0;
+        for (const [source, poll] of steps) {
+          tx.write('a', source);
+          if (poll) {
+            now += 1_000;
+            tx.poll(now);
+          }
+          expect(tx.queued.sources).toBeLessThanOrEqual(4);
+        }
+      }),
+    );
+    const tx = new T140Transmitter({ ssrc: 3, t140Pt: 98, bufferMs: 300, mixer: true, maxSources: 2 });
+    expect(tx.write('a', 1)).toBe(true);
+    expect(tx.write('b', 2)).toBe(true);
+    expect(tx.write('c', 3)).toBe(false);
+  });
 });

@@ -23,6 +23,10 @@ export interface T140TransmitterOptions extends T140PacketizerOptions {
    * redundant generations are that source's earlier text, so switching sources loses no redundancy.
    */
   mixer?: boolean;
+  /** Text queued at most, all sources together (UTF-16 units); write() refuses what would go past it. Default unbounded. */
+  maxQueuedText?: number;
+  /** Sources a mixer keeps at most; a new one replaces the least recently served idle one. Default unbounded. */
+  maxSources?: number;
 }
 
 interface SourceState extends T140SourceHistory {
@@ -44,6 +48,8 @@ export class T140Transmitter {
   /** Sources with something to send or still owing redundancy, least recently served first. */
   private readonly sources = new Map<number, SourceState>();
   private lastTimestamp: number | undefined;
+  private readonly maxQueuedText: number;
+  private readonly maxSources: number;
 
   constructor(opts: T140TransmitterOptions) {
     this.packetizer = new T140Packetizer(opts);
@@ -51,17 +57,23 @@ export class T140Transmitter {
     if (!(this.bufferMs >= 0)) throw new RangeError(`bufferMs ${opts.bufferMs} is negative`);
     this.redundancyIntervalMs = opts.redundancyIntervalMs ?? Math.max(this.bufferMs, 50);
     this.mixer = opts.mixer ?? false;
+    this.maxQueuedText = opts.maxQueuedText ?? Number.POSITIVE_INFINITY;
+    this.maxSources = opts.maxSources ?? Number.POSITIVE_INFINITY;
   }
 
   /**
    * Queues text. `source` is the contributing SSRC in mixer mode (ignored otherwise); `csrcs` names
    * the contributors of this text in the packets that carry it (aggregation), at most 15.
+   * Returns false, queuing nothing, when the text would take the source past maxQueuedText or a new
+   * source finds maxSources sources all busy.
    */
-  write(text: string, source = 0, csrcs?: number[]): void {
-    if (text.length === 0) return;
+  write(text: string, source = 0, csrcs?: number[]): boolean {
+    if (text.length === 0) return true;
     const key = this.mixer ? source >>> 0 : 0;
     let state = this.sources.get(key);
+    if (this.queued.text + text.length > this.maxQueuedText) return false;
     if (!state) {
+      if (this.sources.size >= this.maxSources && !this.evictIdleSource()) return false;
       state = {
         ...this.packetizer.newSource(),
         id: key,
@@ -74,6 +86,25 @@ export class T140Transmitter {
     }
     if (csrcs && !this.mixer) state.csrcs = csrcs.slice(0, 15);
     state.text += text;
+    return true;
+  }
+
+  /** Text queued and sources kept (for caps and tests). */
+  get queued(): { text: number; sources: number } {
+    let text = 0;
+    for (const s of this.sources.values()) text += s.text.length;
+    return { text, sources: this.sources.size };
+  }
+
+  // Sources are kept least recently served first, so the first idle one is the one to forget.
+  private evictIdleSource(): boolean {
+    for (const s of this.sources.values()) {
+      if (s.text.length === 0 && s.owed === 0) {
+        this.sources.delete(s.id);
+        return true;
+      }
+    }
+    return false;
   }
 
   /** When poll() next has something to send; undefined when nothing is queued or owed. */

@@ -28,6 +28,24 @@ export const relayConfigSchema = z
     /** Topics with their own label in per-topic metrics; the rest are summed as "other". */
     RELAY_METRICS_TOP_TOPICS: env.int(20, 1, 1_000),
     MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
+    /** Bytes of a publisher's open line the translate filter holds per leg; past it the line is dropped. */
+    RELAY_MAX_HELD_BYTES_PER_LEG: env.int(65_536, 1_024, 16_777_216),
+    /** Text queued for a mix leg, or line bytes collected in one aggregate window, per leg. */
+    RELAY_MAX_QUEUED_BYTES_PER_LEG: env.int(65_536, 1_024, 16_777_216),
+    /** Bytes waiting in a leg socket's send queue past which further datagrams to it are dropped. */
+    RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG: env.int(1_048_576, 65_536, 268_435_456),
+    /** Media consent (README): a datagram from a leg's peer allows sending to it for this long. */
+    RELAY_CONSENT_TIMEOUT_MS: env.durationMs(30_000),
+    /** A leg that received nothing from its peer for this long is closed (0: never). */
+    RELAY_LEG_SILENCE_TIMEOUT_MS: env.durationMs(120_000),
+  })
+  .refine((c) => c.RELAY_CONSENT_TIMEOUT_MS >= 1_000, {
+    message: 'RELAY_CONSENT_TIMEOUT_MS must be at least 1s',
+    path: ['RELAY_CONSENT_TIMEOUT_MS'],
+  })
+  .refine((c) => c.RELAY_LEG_SILENCE_TIMEOUT_MS === 0 || c.RELAY_LEG_SILENCE_TIMEOUT_MS >= 1_000, {
+    message: 'RELAY_LEG_SILENCE_TIMEOUT_MS must be 0 (off) or at least 1s',
+    path: ['RELAY_LEG_SILENCE_TIMEOUT_MS'],
   })
   .refine((c) => c.RELAY_PORT_MIN <= c.RELAY_PORT_MAX, {
     message: 'RELAY_PORT_MIN must not exceed RELAY_PORT_MAX',

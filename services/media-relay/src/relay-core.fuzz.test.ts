@@ -56,6 +56,9 @@ function setup() {
       ),
     );
   }
+  // Each subscriber gives media consent with a keep-alive from its negotiated address.
+  for (const [i, mode] of (['translate', 'mix', 'aggregate'] as const).entries())
+    core.onDatagram(core.getLeg(`sub-${mode}`)!, new Uint8Array(0), '127.0.0.1', 5000 + i);
   return { core, pub, sent, advance: (ms: number) => (now += ms) };
 }
 

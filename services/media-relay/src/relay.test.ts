@@ -24,10 +24,14 @@ import {
 } from '@sip-pubsub/platform';
 import {
   contracts,
+  decodeEvent,
   type LegAllocation__Output,
+  type LegClosed,
   type LegSpec,
+  legClosedSchema,
   type MediaRelayClient,
   type StatsResponse__Output,
+  subjects,
 } from '@sip-pubsub/proto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { relayConfigSchema } from './config.js';
@@ -116,8 +120,18 @@ describe('media-relay over UDP', () => {
     mode: 'FORWARDING_MODE_TRANSLATE',
     ...extra,
   });
-  const allocate = (relay: MediaRelayClient, spec: LegSpec) =>
+  const allocateOnly = (relay: MediaRelayClient, spec: LegSpec) =>
     unary<LegSpec, LegAllocation__Output>(relay, 'AllocateLeg', spec);
+  /** Allocates; a subscriber's peer then gives media consent with an RFC 6263 keep-alive from its port. */
+  const allocate = async (relay: MediaRelayClient, spec: LegSpec) => {
+    const allocation = await allocateOnly(relay, spec);
+    const p = peers.find((x) => x.port === spec.remotePort);
+    if (spec.subscribes && p) {
+      p.socket.send(new Uint8Array(0), allocation.port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 30));
+    }
+    return allocation;
+  };
 
   afterEach(async () => {
     for (const r of relays.splice(0)) await r.stop();
@@ -361,7 +375,7 @@ describe('media-relay over UDP', () => {
     const [pub, sub, subNat] = [await peer(), await peer(), await peer()];
     const stranger = await peer('127.0.0.2');
     const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));
-    const s = await allocate(relay, leg('cl', 'sub', sub, 'sub'));
+    const s = await allocateOnly(relay, leg('cl', 'sub', sub, 'sub'));
     // The subscriber's packets come from another port of its host (a NAT binding); a stranger tries first.
     const hello = serializeRtp({
       version: 2,
@@ -446,5 +460,74 @@ describe('media-relay over UDP', () => {
     await waitFor('local delivery', () => local.packets.length >= 4);
     await new Promise((r) => setTimeout(r, 100));
     expect(remote.packets).toHaveLength(3);
+  });
+
+  it('closes a leg that received nothing for RELAY_LEG_SILENCE_TIMEOUT_MS, returns its port and publishes legClosed with the reason', async () => {
+    const relay = await startRelay('r-silence', { RELAY_LEG_SILENCE_TIMEOUT_MS: '1s' });
+    const events: LegClosed[] = [];
+    const sub = bus.subscribe(subjects.legClosed('r-silence'), (msg) => {
+      const decoded = decodeEvent(legClosedSchema, msg.data);
+      if (decoded.ok) events.push(decoded.value);
+    });
+    try {
+      const [mute, quit, talker] = [await peer(), await peer(), await peer()];
+      const before = Date.now();
+      await allocateOnly(relay, leg('cs', 'mute', mute, 'sub'));
+      const q = await allocate(relay, leg('cs', 'quit', quit, 'sub'));
+      const t = await allocate(relay, leg('cs', 'talker', talker, 'sub'));
+      // `talker` keeps sending keep-alives; `quit` gave consent once and went quiet; `mute` never spoke.
+      const keepalives = setInterval(() => talker.socket.send(new Uint8Array(0), t.port, '127.0.0.1'), 200);
+      try {
+        await waitFor('two legs closed', () => events.length >= 2, 8_000);
+        await new Promise((r) => setTimeout(r, 300));
+      } finally {
+        clearInterval(keepalives);
+      }
+      expect(events.map((e) => [e.legId, e.reason]).sort()).toEqual([
+        ['mute', 'no-consent'],
+        ['quit', 'silent'],
+      ]);
+      for (const e of events) {
+        expect(e).toMatchObject({ relayId: 'r-silence', conferenceId: 'cs' });
+        expect(e.at).toBeGreaterThanOrEqual(before + 1_000);
+      }
+      const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+      expect(stats.legs).toBe(1);
+      expect(q.port).toBeGreaterThan(0);
+      // Every port but the talker's can be had again: the closed legs gave theirs back.
+      const again = [];
+      for (let i = 0; i < 19; i++) again.push(await allocateOnly(relay, leg('cs2', `new${i}`, mute, 'sub')));
+      expect(new Set(again.map((a) => a.port)).size).toBe(19);
+      expect(again.map((a) => a.port)).not.toContain(t.port);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it('a retried AllocateLeg for a leg under allocation takes one port, not two', async () => {
+    const relay = await startRelay('r-retry');
+    const p = await peer();
+    const all = await Promise.all(
+      Array.from({ length: 8 }, () => allocateOnly(relay, leg('cr', 'same', p, 'sub'))),
+    );
+    expect(new Set(all.map((x) => x.port)).size).toBe(1);
+    const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+    expect(stats.legs).toBe(1);
+    await unary(relay, 'ReleaseLeg', { conferenceId: 'cr', legId: 'same' });
+    const again = [];
+    for (let i = 0; i < 20; i++) again.push(await allocateOnly(relay, leg('cr', `n${i}`, p, 'sub')));
+    expect(new Set(again.map((x) => x.port)).size).toBe(20);
+  });
+
+  it('an allocation that fails midway gives its port and socket back', async () => {
+    const relay = await startRelay('r-fail');
+    const p = await peer();
+    // A conference id no bus subject can hold: the leg is set up, then joining its media subject throws.
+    await expect(allocateOnly(relay, leg('bad id', 'broken', p, 'sub'))).rejects.toThrow();
+    const stats = await unary<object, StatsResponse__Output>(relay, 'Stats', {});
+    expect(stats.legs).toBe(0);
+    const again = [];
+    for (let i = 0; i < 20; i++) again.push(await allocateOnly(relay, leg('cf', `n${i}`, p, 'sub')));
+    expect(new Set(again.map((x) => x.port)).size).toBe(20);
   });
 });

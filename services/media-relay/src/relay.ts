@@ -3,7 +3,8 @@
 // SSRC, CSRC = source, per-source redundancy) and aggregate (records of all publishers over a window as
 // one pack). Sockets and timers are the adapter's: a leg gets a `send` function, the clock is injected,
 // and the adapter calls tick() when nextDueAt() says so. Sends are fire-and-forget datagrams, so a slow
-// or absent subscriber never holds up the others.
+// or absent subscriber never holds up the others. A leg is sent nothing without its peer's media consent
+// (README "Media consent"), and every buffer a leg or a conference keeps has a cap (issue 7).
 import {
   classifyDatagram,
   LineAssembler,
@@ -53,7 +54,8 @@ export interface LegOptions {
   rtcpMux?: boolean;
 }
 
-export type DatagramSender = (data: Uint8Array, host: string, port: number) => void;
+/** Sends one datagram; returns false when it dropped it (a full send queue), anything else when sent. */
+export type DatagramSender = (data: Uint8Array, host: string, port: number) => unknown;
 
 export type DropReason =
   | 'keepalive'
@@ -63,7 +65,17 @@ export type DropReason =
   | 'malformed'
   | 'unknown-pt'
   | 'rate-limited'
-  | 'invalid-data';
+  | 'invalid-data'
+  /** A packet of the current source not newer than the highest seen (duplicate, stale or replayed). */
+  | 'stale'
+  /** Held for an open line past the per-leg cap, dropped unsent (issue 7, defect 3). */
+  | 'held-overflow'
+  /** Text or records for a mix or aggregate leg past its queue cap. */
+  | 'queue-overflow'
+  /** Not sent: the leg's peer has not (or no longer) consented to receive (README "Media consent"). */
+  | 'no-consent'
+  /** Not sent: the leg's socket already has its cap of datagrams waiting in the kernel's queue. */
+  | 'send-queue-full';
 
 export interface RelayCounters {
   publicationsIn(conferenceId: string): void;
@@ -79,10 +91,30 @@ export interface RelayCounters {
 const AGGREGATE_MIN_MS = 20;
 const AGGREGATE_MAX_MS = 5000;
 const MAX_CONTRIBUTORS = 15; // the CSRC count field has 4 bits (RFC 3550 §5.1)
+/** Sources a mix leg keeps redundancy for; a publisher changing SSRC per packet cannot grow it. */
+export const MAX_MIX_SOURCES = 64;
+/** Packs collected in one aggregation window of one leg. */
+export const MAX_WINDOW_PACKS = 1_000;
+/** Decoding states for publishers on other relays, over all conferences. */
+export const MAX_REMOTE_SOURCES = 4_096;
+
+/** Per-leg buffer caps (issue 7, defect 3). */
+export interface LegBufferLimits {
+  /** Bytes the translate filter holds for an open line (default 64 KiB). */
+  maxHeldBytes?: number;
+  /** Packets the translate filter holds for an open line (default 64). */
+  maxHeldPackets?: number;
+  /** Text queued for a mix leg, or line bytes collected in an aggregate window (default 64 KiB). */
+  maxQueuedBytes?: number;
+  /** Longest partial line kept while it has no U+2028 (UTF-16 units; default 64 Ki). */
+  maxLineLength?: number;
+}
+
+const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024;
 
 export class Leg {
   readonly receiver: T140Receiver;
-  readonly lines = new LineAssembler();
+  readonly lines: LineAssembler;
   /** Where we send: the negotiated address, or the latched source for a leg behind NAT. */
   target: { host: string; port: number };
   latched = false;
@@ -90,10 +122,22 @@ export class Leg {
   readonly ssrc: number;
   stats: RtpReceptionStatistics | undefined;
   bucket: TokenBucket;
-  filter = new TranslateFilter();
+  filter: TranslateFilter;
   transmitter: T140Transmitter | undefined;
-  /** Aggregate mode: packs collected in the current window, and when it closes. */
-  window: { packs: { source: string; pack: SenmlPack; ssrc: number }[]; closesAt: number } | undefined;
+  /** Aggregate mode: packs collected in the current window, their line bytes, and when it closes. */
+  window:
+    | { packs: { source: string; pack: SenmlPack; ssrc: number }[]; bytes: number; closesAt: number }
+    | undefined;
+  /**
+   * Media consent (README "Media consent", in the spirit of RFC 7675): nothing is sent to the peer
+   * before this time, which each datagram from the peer's address moves to now + the consent timeout.
+   */
+  consentUntil = 0;
+  /** Whether the peer ever gave consent (a silent close says 'silent' rather than 'no-consent'). */
+  consented = false;
+  /** When the leg last received a datagram from its peer (or was allocated). */
+  lastHeardAt = 0;
+  readonly bufferLimits: Required<LegBufferLimits>;
   /** Arrival time of the oldest publication waiting in the transmitter. */
   pendingSince: number | undefined;
   packetsSent = 0;
@@ -104,11 +148,19 @@ export class Leg {
     public options: LegOptions,
     readonly localPort: number,
     readonly send: DatagramSender,
-    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } = {
+    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } & LegBufferLimits = {
       packetsPerSecond: 1000,
       mixBufferMs: 300,
     },
   ) {
+    this.bufferLimits = {
+      maxHeldBytes: limits.maxHeldBytes ?? 64 * 1024,
+      maxHeldPackets: limits.maxHeldPackets ?? 64,
+      maxQueuedBytes: limits.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+      maxLineLength: limits.maxLineLength ?? 65_536,
+    };
+    this.filter = new TranslateFilter(this.bufferLimits);
+    this.lines = new LineAssembler({ maxLineLength: this.bufferLimits.maxLineLength });
     this.target = { host: options.remoteHost, port: options.remotePort };
     this.receiver = new T140Receiver({ t140Pt: options.t140Pt, redPt: options.redPt || undefined });
     this.ssrc = (limits.ssrc ?? Math.floor(Math.random() * 0x1_0000_0000)) >>> 0;
@@ -140,6 +192,10 @@ export class Leg {
       // The aggregation window already batches; a mixer follows the buffering interval.
       bufferMs: mode === 'aggregate' ? 0 : mixBufferMs,
       mixer: mode === 'mix',
+      // Aggregate text is one pack per window, already capped by the window; resolving its records may
+      // make it larger than the lines it came from, so its queue gets room for that.
+      maxQueuedText: this.bufferLimits.maxQueuedBytes * (mode === 'aggregate' ? 4 : 1),
+      maxSources: MAX_MIX_SOURCES,
     });
     this.window = undefined;
   }
@@ -166,7 +222,15 @@ export interface RelayCoreOptions {
   now?: () => number;
   /** CNAME in our RTCP SDES (RFC 3550 §6.5.1). */
   cname?: string;
+  /** How long a datagram from a leg's peer keeps consent to send to it (README "Media consent"). */
+  consentTimeoutMs?: number;
+  /** Longest partial line kept for a publisher on another relay (UTF-16 units). */
+  maxLineLength?: number;
 }
+
+export const DEFAULT_CONSENT_TIMEOUT_MS = 30_000;
+
+export type LegCloseReason = 'silent' | 'no-consent';
 
 /** Decoding state for a publisher whose packets arrive from another relay. */
 interface RemoteSource {
@@ -187,6 +251,7 @@ export class RelayCore {
   }
 
   addLeg(leg: Leg): void {
+    leg.lastHeardAt = this.now();
     let conference = this.conferences.get(leg.options.conferenceId);
     if (!conference) {
       conference = new Map();
@@ -221,6 +286,11 @@ export class RelayCore {
     return this.conferences.has(conferenceId);
   }
 
+  /** Decoding states kept for publishers on other relays (capped at MAX_REMOTE_SOURCES). */
+  get remoteSourceCount(): number {
+    return this.remoteSources.size;
+  }
+
   get legCount(): number {
     return this.legs.size;
   }
@@ -231,10 +301,37 @@ export class RelayCore {
     return out;
   }
 
+  /**
+   * Legs that received nothing from their peer for `silenceMs`: 'no-consent' when the peer never gave
+   * consent, 'silent' when it did and then stopped. The caller closes them.
+   */
+  silentLegs(silenceMs: number): { leg: Leg; reason: LegCloseReason }[] {
+    const now = this.now();
+    const out: { leg: Leg; reason: LegCloseReason }[] = [];
+    for (const leg of this.legs.values())
+      if (now - leg.lastHeardAt >= silenceMs)
+        out.push({ leg, reason: leg.consented ? 'silent' : 'no-consent' });
+    return out;
+  }
+
+  /** Whether the leg's peer consents to receive now. */
+  hasConsent(leg: Leg): boolean {
+    return leg.consentUntil > this.now();
+  }
+
+  /** The leg's address changed (re-INVITE): consent must come from the new one. */
+  retarget(leg: Leg, host: string, port: number): void {
+    if (leg.latched) return;
+    if (leg.target.host === host && leg.target.port === port) return;
+    leg.target = { host, port };
+    leg.consentUntil = 0;
+  }
+
   /** A datagram arrived on a leg's socket. */
   onDatagram(leg: Leg, data: Uint8Array, fromHost: string, fromPort: number): void {
     const { counters } = this.opts;
     const { options } = leg;
+    this.hear(leg, fromHost, fromPort);
     const kind = classifyDatagram(data);
     if (kind === 'keepalive') {
       counters.dropped('keepalive');
@@ -270,6 +367,11 @@ export class RelayCore {
       counters.dropped('rate-limited');
       return;
     }
+    if (leg.receiver.isStale(packet)) {
+      // The receiver ignores it, so would every subscriber's: holding or forwarding it only costs memory.
+      counters.dropped('stale');
+      return;
+    }
     const conferenceId = options.conferenceId;
     counters.packetsIn(conferenceId);
     if (leg.stats?.ssrc !== packet.ssrc) leg.stats = new RtpReceptionStatistics(packet.ssrc);
@@ -281,9 +383,12 @@ export class RelayCore {
     let linesOk = true;
     const publications: { line: string; pack: SenmlPack | undefined }[] = [];
     if (delivery.text.length > 0) {
+      const wasDiscarding = leg.lines.isDiscarding;
       const { lines, damaged } = leg.lines.push(delivery.text);
       for (let i = 0; i < damaged; i++) counters.invalid(conferenceId);
       if (damaged > 0) linesOk = false;
+      // An over-long line ended here: its last packets go with the rest of it.
+      if (wasDiscarding && !leg.lines.isDiscarding) linesOk = false;
       for (const line of lines) {
         counters.publicationsIn(conferenceId);
         const pack = this.parsePack(line);
@@ -306,9 +411,10 @@ export class RelayCore {
     } else {
       const verdict =
         delivery.text.length > 0
-          ? leg.filter.onText(data, linesOk, leg.lines.pending.length > 0)
+          ? leg.filter.onText(data, linesOk, leg.lines.open)
           : leg.filter.onRedundancy(data);
       for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
+      for (let i = 0; i < verdict.overflowed; i++) counters.dropped('held-overflow');
       forward = verdict.forward;
     }
     const pts = payloadTypesOf(leg);
@@ -351,8 +457,13 @@ export class RelayCore {
       // The payload types are the publisher's, as its relay told us.
       source = {
         receiver: new T140Receiver({ t140Pt: pts.t140Pt, redPt: pts.redPt }),
-        lines: new LineAssembler(),
+        lines: new LineAssembler({ maxLineLength: this.opts.maxLineLength }),
       };
+      // Oldest first: a flood of source ids forgets the longest-known ones, never grows past the cap.
+      if (this.remoteSources.size >= MAX_REMOTE_SOURCES) {
+        const oldest = this.remoteSources.keys().next().value;
+        if (oldest !== undefined) this.remoteSources.delete(oldest);
+      }
       this.remoteSources.set(key, source);
     }
     const delivery = source.receiver.receive(packet);
@@ -393,6 +504,7 @@ export class RelayCore {
       const reports = block ? [block] : [];
       const originates = leg.transmitter !== undefined && leg.packetsSent > 0;
       if (!originates && reports.length === 0) continue;
+      if (leg.consentUntil <= now) continue;
       const compound: RtcpPacket[] = [
         originates
           ? {
@@ -411,7 +523,38 @@ export class RelayCore {
           chunks: [{ ssrc: leg.ssrc, items: [{ type: SDES_CNAME, text: this.opts.cname ?? 'media-relay' }] }],
         },
       ];
-      leg.send(serializeRtcp(compound), leg.target.host, leg.target.port);
+      this.transmit(leg, serializeRtcp(compound), now);
+    }
+  }
+
+  /** Sends to the leg's peer if it consents; returns whether the datagram went. */
+  private transmit(leg: Leg, data: Uint8Array, now: number): boolean {
+    if (leg.consentUntil <= now) {
+      this.opts.counters.dropped('no-consent');
+      return false;
+    }
+    return leg.send(data, leg.target.host, leg.target.port) !== false;
+  }
+
+  /**
+   * Any datagram from the leg's peer keeps the leg alive; one from the exact address we send to gives
+   * consent. With latching the first datagram from an acceptable host (the negotiated one, or any with
+   * NAT traversal) fixes that address, whatever it carries: a recvonly peer behind NAT only has its
+   * keep-alives (RFC 6263) to show where it is.
+   */
+  private hear(leg: Leg, host: string, port: number): void {
+    const from = normaliseHost(host);
+    if (this.opts.latching && !leg.latched) {
+      if (!this.opts.natTraversal && from !== normaliseHost(leg.options.remoteHost)) return;
+      leg.target = { host: from, port };
+      leg.latched = true;
+    }
+    if (!this.isFromPeer(leg, host, port)) return;
+    const now = this.now();
+    leg.lastHeardAt = now;
+    if (normaliseHost(leg.target.host) === from && leg.target.port === port) {
+      leg.consentUntil = now + (this.opts.consentTimeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS);
+      leg.consented = true;
     }
   }
 
@@ -437,6 +580,7 @@ export class RelayCore {
   ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
+    const now = this.now();
     let delivered = false;
     // Built once per distinct set of payload type numbers, only when a subscriber's differ (RFC 3550 §7.1).
     let remapped: Map<string, Uint8Array | undefined> | undefined;
@@ -452,11 +596,11 @@ export class RelayCore {
         out = remapped.get(key);
         if (!out) continue;
       }
-      target.send(out, target.target.host, target.target.port);
+      if (!this.transmit(target, out, now)) continue;
       this.opts.counters.deliveriesOut(conferenceId, out.length);
       delivered = true;
     }
-    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, this.now() - receivedAt) / 1000);
+    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, now - receivedAt) / 1000);
   }
 
   private deliverLine(
@@ -472,12 +616,29 @@ export class RelayCore {
     const now = this.now();
     for (const target of conference.values()) {
       if (!target.options.subscribes || target.options.legId === sourceLegId || !target.transmitter) continue;
+      // Nothing is queued for a peer that does not consent: it would only be dropped when due.
+      if (target.consentUntil <= now) {
+        this.opts.counters.dropped('no-consent');
+        continue;
+      }
       if (target.mode === 'mix') {
-        target.transmitter.write(`${line}\u2028`, ssrc);
+        if (!target.transmitter.write(`${line}\u2028`, ssrc)) {
+          this.opts.counters.dropped('queue-overflow');
+          continue;
+        }
       } else {
         if (!pack) continue; // nothing to aggregate in a line that is not SenML
-        target.window ??= { packs: [], closesAt: now + target.aggregateWindowMs };
-        target.window.packs.push({ source: sourceLegId, pack, ssrc });
+        target.window ??= { packs: [], bytes: 0, closesAt: now + target.aggregateWindowMs };
+        const w = target.window;
+        if (
+          w.packs.length >= MAX_WINDOW_PACKS ||
+          w.bytes + line.length > target.bufferLimits.maxQueuedBytes
+        ) {
+          this.opts.counters.dropped('queue-overflow');
+          continue;
+        }
+        w.packs.push({ source: sourceLegId, pack, ssrc });
+        w.bytes += line.length;
       }
       target.pendingSince ??= receivedAt;
       this.active.add(target);
@@ -493,7 +654,8 @@ export class RelayCore {
       if (!contributors.includes(p.ssrc) && contributors.length < MAX_CONTRIBUTORS)
         contributors.push(p.ssrc >>> 0);
     const pack = aggregatePacks(window.packs, Math.floor(now / 1000));
-    leg.transmitter!.write(formatPackLine(pack), 0, contributors);
+    if (!leg.transmitter!.write(formatPackLine(pack), 0, contributors))
+      this.opts.counters.dropped('queue-overflow');
   }
 
   private flush(leg: Leg, now: number): void {
@@ -508,7 +670,7 @@ export class RelayCore {
       let textSent = false;
       for (const p of packets) {
         const bytes = serializeRtp(p);
-        leg.send(bytes, leg.target.host, leg.target.port);
+        if (!this.transmit(leg, bytes, now)) continue;
         leg.packetsSent += 1;
         leg.octetsSent += p.payload.length;
         leg.lastRtpTimestamp = p.timestamp;
@@ -537,11 +699,8 @@ export class RelayCore {
   private acceptSource(leg: Leg, host: string, port: number): boolean {
     const from = normaliseHost(host);
     if (!this.opts.latching) return from === normaliseHost(leg.options.remoteHost);
-    if (leg.latched) return leg.target.host === from && leg.target.port === port;
-    if (!this.opts.natTraversal && from !== normaliseHost(leg.options.remoteHost)) return false;
-    leg.target = { host: from, port };
-    leg.latched = true;
-    return true;
+    // hear() latched on the leg's first datagram from an acceptable host; only that address counts.
+    return leg.latched && leg.target.host === from && leg.target.port === port;
   }
 
   private parsePack(line: string): SenmlPack | undefined {

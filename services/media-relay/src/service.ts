@@ -7,7 +7,9 @@ import {
   contracts,
   encodeEvent,
   type LegAllocation,
+  type LegClosed,
   type LegSpec__Output,
+  legClosedSchema,
   MEDIA_HEADER_LEG,
   MEDIA_HEADER_RECEIVED_AT,
   MEDIA_HEADER_RED_PT,
@@ -21,9 +23,17 @@ import {
   subjects,
 } from '@sip-pubsub/proto';
 import { Counter, Gauge, Histogram } from 'prom-client';
+import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
 import { PortPool } from './port-pool.js';
-import { type ForwardingMode, Leg, type LegOptions, RelayCore, type RelayCounters } from './relay.js';
+import {
+  type ForwardingMode,
+  Leg,
+  type LegCloseReason,
+  type LegOptions,
+  RelayCore,
+  type RelayCounters,
+} from './relay.js';
 import { TopicMetrics } from './topic-metrics.js';
 
 export const RELAY_SERVICE = 'media-relay';
@@ -149,6 +159,8 @@ export async function startMediaRelay(
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
     counters,
     cname: `media-relay@${relayId}`,
+    consentTimeoutMs: config.RELAY_CONSENT_TIMEOUT_MS,
+    maxLineLength: config.MAX_SENML_PACK_BYTES,
     share: (conferenceId, legId, packet, receivedAt, pts) =>
       bus.publish(subjects.media(conferenceId), packet, {
         [MEDIA_HEADER_RELAY]: relayId,
@@ -179,6 +191,10 @@ export async function startMediaRelay(
   const legLimits = {
     packetsPerSecond: config.RELAY_MAX_PACKETS_PER_SECOND_PER_LEG,
     mixBufferMs: config.RELAY_MIX_BUFFER_MS,
+    maxHeldBytes: config.RELAY_MAX_HELD_BYTES_PER_LEG,
+    maxQueuedBytes: config.RELAY_MAX_QUEUED_BYTES_PER_LEG,
+    // A line longer than a pack may be is invalid whatever follows (UTF-16 units never exceed UTF-8 bytes).
+    maxLineLength: config.MAX_SENML_PACK_BYTES,
   };
   const rtcpTimer = setInterval(() => core.sendReports(), config.RELAY_RTCP_INTERVAL_MS);
   rtcpTimer.unref();
@@ -246,23 +262,58 @@ export async function startMediaRelay(
       });
     });
 
-  const allocate = async (spec: LegSpec__Output): Promise<LegAllocation> => {
+  // Allocations under way by leg id: a retried AllocateLeg joins the first instead of taking a second port.
+  const allocating = new Map<string, Promise<LegAllocation>>();
+  /** Legs released while their allocation was still under way: released as soon as it completes. */
+  const releasedEarly = new Set<string>();
+  const allocate = (spec: LegSpec__Output): Promise<LegAllocation> => {
+    const pending = allocating.get(spec.legId);
+    if (pending) return pending;
+    const run = allocateOnce(spec)
+      .then((allocation) => {
+        if (!releasedEarly.delete(spec.legId)) return allocation;
+        release(spec.conferenceId, spec.legId);
+        throw new Error(`leg ${spec.legId} was released while it was being allocated`);
+      })
+      .finally(() => {
+        allocating.delete(spec.legId);
+        releasedEarly.delete(spec.legId);
+      });
+    allocating.set(spec.legId, run);
+    return run;
+  };
+  const allocateOnce = async (spec: LegSpec__Output): Promise<LegAllocation> => {
     if (!spec.conferenceId || !spec.legId) throw new Error('AllocateLeg needs conferenceId and legId');
     const existing = core.getLeg(spec.legId);
     if (existing) {
       existing.configure(legOptions(spec), config.RELAY_MIX_BUFFER_MS);
+      core.retarget(existing, spec.remoteHost, spec.remotePort);
       return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: existing.localPort };
     }
     let socket: dgram.Socket | null = null;
     const port = await ports.acquire(async (p) => {
       socket = await bindSocket(p);
       return socket !== null;
-    });
+    }, spec.legId);
     const bound = socket as unknown as dgram.Socket;
+    try {
+      return setUpLeg(spec, port, bound);
+    } catch (err) {
+      // Whatever failed midway, the port and its socket go back.
+      bound.close();
+      ports.release(port, spec.legId);
+      if (core.getLeg(spec.legId)?.localPort === port) core.removeLeg(spec.legId);
+      sockets.delete(spec.legId);
+      throw err;
+    }
+  };
+  const setUpLeg = (spec: LegSpec__Output, port: number, bound: dgram.Socket): LegAllocation => {
     const leg = new Leg(
       legOptions(spec),
       port,
-      (data, host, toPort) => bound.send(data, toPort, host),
+      boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
+        counters.dropped('send-queue-full'),
+      ),
       legLimits,
     );
     let reported = false;
@@ -307,11 +358,15 @@ export async function startMediaRelay(
 
   const release = (conferenceId: string, legId: string): boolean => {
     const leg = core.getLeg(legId);
-    if (!leg) return false;
+    if (!leg) {
+      if (!allocating.has(legId)) return false;
+      releasedEarly.add(legId);
+      return true;
+    }
     const { conferenceEmpty } = core.removeLeg(legId);
     sockets.get(legId)?.close();
     sockets.delete(legId);
-    ports.release(leg.localPort);
+    ports.release(leg.localPort, legId);
     if (conferenceEmpty) {
       topics.forget(conferenceId);
       mediaSubscriptions.get(conferenceId)?.unsubscribe();
@@ -321,6 +376,35 @@ export async function startMediaRelay(
     logger.info({ conferenceId, legId }, 'leg released');
     return true;
   };
+
+  // Legs whose peer went quiet (or never spoke) are closed here and the focus is told, so it can end
+  // the dialog (BYE, roster) the relay cannot see.
+  const legsClosed = new Counter({
+    name: 'relay_legs_closed_total',
+    help: 'Legs the relay closed on its own, by reason (silent: consent lapsed; no-consent: never given)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  const closeSilentLegs = () => {
+    for (const { leg, reason } of core.silentLegs(config.RELAY_LEG_SILENCE_TIMEOUT_MS))
+      closeLeg(leg.options.conferenceId, leg.options.legId, reason);
+  };
+  const closeLeg = (conferenceId: string, legId: string, reason: LegCloseReason) => {
+    if (!release(conferenceId, legId)) return;
+    legsClosed.inc({ reason });
+    const event: LegClosed = { relayId, conferenceId, legId, reason, at: Date.now() };
+    logger.info({ conferenceId, legId, reason }, 'closed a leg without media');
+    try {
+      bus.publish(subjects.legClosed(relayId), encodeEvent(legClosedSchema, event));
+    } catch (err) {
+      logger.warn({ conferenceId, legId, err: (err as Error).message }, 'could not publish leg closed');
+    }
+  };
+  const silenceTimer =
+    config.RELAY_LEG_SILENCE_TIMEOUT_MS > 0
+      ? setInterval(closeSilentLegs, Math.min(5_000, Math.max(250, config.RELAY_LEG_SILENCE_TIMEOUT_MS / 4)))
+      : undefined;
+  silenceTimer?.unref();
 
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
@@ -334,7 +418,7 @@ export async function startMediaRelay(
             const leg = core.getLeg(spec.legId);
             if (!leg) throw new Error(`unknown leg ${spec.legId}`);
             leg.configure(legOptions(spec), config.RELAY_MIX_BUFFER_MS);
-            if (!leg.latched) leg.target = { host: spec.remoteHost, port: spec.remotePort };
+            core.retarget(leg, spec.remoteHost, spec.remotePort);
             return { legId: spec.legId, relayId, host: config.RELAY_ADVERTISE_HOST, port: leg.localPort };
           }, logger),
           ReleaseLeg: asyncUnary<ReleaseLegRequest__Output, ReleaseLegResponse>(
@@ -389,10 +473,12 @@ export async function startMediaRelay(
     async stop() {
       clearInterval(rtcpTimer);
       clearInterval(loadTimer);
+      if (silenceTimer) clearInterval(silenceTimer);
       if (timer) clearTimeout(timer);
       await membership.stop();
       await grpcServer.stop(5_000);
-      for (const [legId, leg] of core.conferenceLegs()) for (const l of leg) release(legId, l.options.legId);
+      for (const [conferenceId, legs] of core.conferenceLegs())
+        for (const l of legs) release(conferenceId, l.options.legId);
       for (const sub of mediaSubscriptions.values()) sub.unsubscribe();
     },
   };

@@ -1,5 +1,6 @@
 // Reading the m=text line of an SDP body: payload types, redundancy, direction, address (PROFILE "Media").
 
+import { isIP } from 'node:net';
 import { type MediaDescription, parse, parsePayloads, type SessionDescription } from 'sdp-transform';
 import { type Direction, isDirection } from './direction.js';
 import { SdpNegotiationError } from './sdp-negotiation-error.js';
@@ -79,8 +80,11 @@ export function readTextMedia(session: SessionDescription): TextMedia {
   } catch {
     formats = [];
   }
-  const codecOf = (pt: number): string | undefined =>
-    (m.rtp ?? []).find((r) => r.payload === pt)?.codec?.toLowerCase();
+  // sdp-transform turns numeric-looking fields into numbers (`a=rtpmap:97 123/1000` has codec 123).
+  const codecOf = (pt: number): string | undefined => {
+    const codec = (m.rtp ?? []).find((r) => r.payload === pt)?.codec;
+    return codec === undefined || codec === null ? undefined : String(codec).toLowerCase();
+  };
   const t140Pt = formats.find((pt) => codecOf(pt) === 't140');
   if (t140Pt === undefined) {
     throw new SdpNegotiationError(488, 'no t140 or red payload type offered on m=text', 305);
@@ -99,8 +103,17 @@ export function readTextMedia(session: SessionDescription): TextMedia {
     break;
   }
 
-  const address = m.connection?.ip ?? session.connection?.ip;
-  if (!address) throw new SdpNegotiationError(400, 'no c= connection address for m=text');
+  const rawAddress = m.connection?.ip ?? session.connection?.ip;
+  if (rawAddress === undefined || rawAddress === null || rawAddress === '')
+    throw new SdpNegotiationError(400, 'no c= connection address for m=text');
+  // We send media to it without resolving names: only an IPv4 or IPv6 literal is usable.
+  const address = String(rawAddress);
+  if (isIP(address) === 0)
+    throw new SdpNegotiationError(
+      488,
+      `c= connection address ${JSON.stringify(address.slice(0, 64))} is not an IP address`,
+      399,
+    );
 
   const direction = isDirection(m.direction)
     ? m.direction
