@@ -13,6 +13,8 @@ import {
   conferenceRecordSchema,
   contracts,
   counterSchema,
+  type DialogFailure__Output,
+  type DialogFailureResult,
   type MediaRelayClient,
   participantRecordSchema,
   type SendRequestRequest,
@@ -22,10 +24,18 @@ import {
   type SipResponseEnvelope,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
-import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import {
+  getHeader,
+  parseMessage,
+  parseNameAddr,
+  type SipRequest,
+  type SipResponse,
+  serializeMessage,
+} from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
+import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
-import { Focus } from './focus.js';
+import { Focus, legIdOf } from './focus.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -45,6 +55,7 @@ export async function startFocusController(
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
+  let dialogs: DialogEnding | undefined;
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -52,19 +63,35 @@ export async function startFocusController(
       {
         definition: contracts.FocusController.service,
         implementation: {
-          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(async (envelope) => {
-            if (!focus) throw new Error('focus-controller is starting');
-            const request = parseMessage(envelope.message);
-            if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-            const flow = envelope.flow;
-            const response = await focus.handle(request, {
-              transport: flow?.transport ?? 'udp',
-              remoteHost: flow?.remoteHost ?? '',
-              remotePort: flow?.remotePort ?? 0,
-              connectionId: flow?.connectionId || undefined,
-              edgeId: flow?.edgeId || undefined,
-            });
-            return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
+          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(
+            async (envelope, call) => {
+              if (!focus || !dialogs) throw new Error('focus-controller is starting');
+              const request = parseMessage(envelope.message);
+              if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
+              const flow = envelope.flow;
+              const response = await focus.handle(request, {
+                transport: flow?.transport ?? 'udp',
+                remoteHost: flow?.remoteHost ?? '',
+                remotePort: flow?.remotePort ?? 0,
+                connectionId: flow?.connectionId || undefined,
+                edgeId: flow?.edgeId || undefined,
+              });
+              // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
+              // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
+              if (call.cancelled && response && endsInNewDialog(request, response))
+                await dialogs.end(
+                  envelope.routingKey,
+                  legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request)),
+                  { reason: 'the edge gave up on the INVITE before its 2xx' },
+                  (p) => p.localTag === toTag(response),
+                );
+              return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
+            },
+            logger,
+          ),
+          DialogFailed: asyncUnary<DialogFailure__Output, DialogFailureResult>(async (failure) => {
+            if (!dialogs) throw new Error('focus-controller is starting');
+            return { ended: await dialogs.dialogFailed(failure) };
           }, logger),
         },
       },
@@ -95,24 +122,6 @@ export async function startFocusController(
   });
   const participantStore = new JsonBucket(participants, participantRecordSchema);
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
-  focus = new Focus({
-    domain: config.SIP_DOMAIN,
-    onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
-    invalidData: config.INVALID_DATA_POLICY,
-    maxConferences: config.MAX_CONFERENCES,
-    maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
-    stores: {
-      conferences: conferenceStore,
-      topics: new JsonBucket(topics, topicRecordSchema),
-      participants: participantStore,
-      counters: new JsonBucket(counters, counterSchema),
-    },
-    bus: ctx.bus,
-    relays,
-    logger,
-    mediaHost: config.MEDIA_HOST,
-  });
-
   // Requests to participants go out through an edge: the one that holds their flow, else any.
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
@@ -142,6 +151,35 @@ export async function startFocusController(
       response: parsed?.kind === 'response' ? parsed : undefined,
     };
   };
+  dialogs = new DialogEnding({
+    domain: config.SIP_DOMAIN,
+    participants: participantStore,
+    relays,
+    send: sendToParticipant,
+    bus: ctx.bus,
+    logger,
+    owns,
+  }).follow(ctx.bus);
+  focus = new Focus({
+    domain: config.SIP_DOMAIN,
+    onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
+    invalidData: config.INVALID_DATA_POLICY,
+    maxConferences: config.MAX_CONFERENCES,
+    maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    stores: {
+      conferences: conferenceStore,
+      topics: new JsonBucket(topics, topicRecordSchema),
+      participants: participantStore,
+      counters: new JsonBucket(counters, counterSchema),
+    },
+    bus: ctx.bus,
+    relays,
+    logger,
+    mediaHost: config.MEDIA_HOST,
+    sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
+    sessionDeadlines: dialogs,
+  });
+
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
     stores: { participants: participantStore, conferences: conferenceStore },
@@ -168,6 +206,7 @@ export async function startFocusController(
     grpcPort: grpcServer.port,
     ready: () => true,
     async stop() {
+      dialogs?.stop();
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
@@ -175,4 +214,21 @@ export async function startFocusController(
       relayLoad.close();
     },
   };
+}
+
+const tagOf = (value: string | undefined): string => {
+  try {
+    return parseNameAddr(value ?? '').params.tag ?? '';
+  } catch {
+    return '';
+  }
+};
+const fromTag = (req: SipRequest) => tagOf(getHeader(req, 'From'));
+const toTag = (res: SipResponse) => tagOf(getHeader(res, 'To'));
+
+/** A 2xx that created a dialog: to an INVITE without a To tag (a re-INVITE's dialog existed before). */
+function endsInNewDialog(req: SipRequest, res: SipResponse): boolean {
+  return (
+    req.method === 'INVITE' && res.status >= 200 && res.status < 300 && tagOf(getHeader(req, 'To')) === ''
+  );
 }

@@ -1,0 +1,213 @@
+// Ends participant dialogs the focus did not hear end (issue 7 "legs that never die"): a 2xx the edge
+// says was never ACKed (RFC 3261 §13.3.1.4), a session timer that ran out without a refresh (RFC 4028
+// §10), a leg its relay closed for silence (pubsub.legs.closed.<relayId>), or an answer whose INVITE the
+// edge had already given up on. Each: the record is deleted (compare-and-set, so only one ender wins),
+// the relay leg released, the roster told `left`, and a BYE sent through the edge when the peer may
+// still think the dialog is up.
+import type { Bus, BusSubscription, JsonBucket, Logger } from '@sip-pubsub/platform';
+import {
+  decodeEvent,
+  encodeEvent,
+  type LegClosed,
+  legClosedSchema,
+  type ParticipantRecord,
+  participantKey,
+  rosterEventSchema,
+  subjects,
+} from '@sip-pubsub/proto';
+import { createInDialogRequest } from '@sip-pubsub/sip';
+import { dialogOf, type ParticipantRequestSender } from './failover.js';
+import { legIdOf, rosterView } from './focus.js';
+import type { RelayDirectory } from './relays.js';
+import { sessionDeadlineMs } from './session-timer.js';
+
+export interface DialogEndingOptions {
+  domain: string;
+  participants: JsonBucket<ParticipantRecord>;
+  relays: RelayDirectory;
+  send: ParticipantRequestSender;
+  bus: Bus;
+  logger: Logger;
+  /** Whether this replica owns the conference (rendezvous over focus-controller replicas). */
+  owns: (conferenceId: string) => boolean;
+  now?: () => number;
+}
+
+/** Why a dialog is ended: for the log, and the BYE's Reason header (RFC 3326) when one is sent. */
+export interface EndCause {
+  reason: string;
+  /** SIP status named in the Reason header; undefined = no BYE (the peer has no dialog, or it is gone). */
+  byeCause?: number;
+}
+
+/** What the edge reports in FocusController.DialogFailed. */
+export interface DialogFailureReport {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  cseq: number;
+  routingKey: string;
+  reason: string;
+}
+
+export class DialogEnding {
+  private readonly now: () => number;
+  /** Session-timer deadlines armed by this replica, per participant key. */
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private subscription: BusSubscription | undefined;
+
+  constructor(private readonly opts: DialogEndingOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Ends the participant `legId` of `conferenceId` if it is stored and `matches` it; true when this
+   * call ended it. The BYE goes out in the background: its answer may take 64*T1 to come.
+   */
+  async end(
+    conferenceId: string,
+    legId: string,
+    cause: EndCause,
+    matches: (p: ParticipantRecord) => boolean = () => true,
+  ): Promise<boolean> {
+    const key = participantKey(conferenceId, legId);
+    let removed: ParticipantRecord | null = null;
+    await this.opts.participants.mutate(key, (current) => {
+      removed = current && matches(current) ? current : null;
+      return removed ? null : undefined;
+    });
+    const p = removed as ParticipantRecord | null;
+    if (!p) return false;
+    this.disarm(key);
+    const log = { conferenceId, callId: p.callId, legId, relay: p.relayId, reason: cause.reason };
+    this.opts.logger.warn(log, 'participant dialog ended by the focus');
+    await this.opts.relays.release(p.relayAddress, conferenceId, legId).catch((err: Error) => {
+      this.opts.logger.warn({ ...log, err: err.message }, 'relay leg release failed');
+      return false;
+    });
+    this.opts.bus.publish(
+      subjects.roster(conferenceId),
+      encodeEvent(rosterEventSchema, {
+        type: 'left',
+        conferenceId,
+        participant: rosterView(p),
+        at: this.now(),
+      }),
+    );
+    if (cause.byeCause !== undefined) {
+      const bye = createInDialogRequest(dialogOf(p, this.opts.domain), 'BYE', {
+        headers: [
+          {
+            name: 'Reason',
+            value: `SIP ;cause=${cause.byeCause} ;text="${cause.reason.replace(/["\\]/g, "'")}"`,
+          },
+        ],
+      });
+      // Not awaited: the edge may wait 64*T1 for the answer of a peer that is gone.
+      this.opts
+        .send(bye, p.flow)
+        .then((outcome) => this.opts.logger.info({ ...log, status: outcome.status }, 'BYE answered'))
+        .catch((err: Error) => this.opts.logger.warn({ ...log, err: err.message }, 'BYE not sent'));
+    }
+    return true;
+  }
+
+  /** FocusController.DialogFailed: the edge's 2xx for this dialog's INVITE got no ACK within 64*T1. */
+  dialogFailed(report: DialogFailureReport): Promise<boolean> {
+    const legId = legIdOf(report.callId, report.remoteTag);
+    // §13.3.1.4: "the dialog is confirmed, but the session SHOULD be terminated ... with a BYE".
+    return this.end(
+      report.routingKey,
+      legId,
+      { reason: report.reason || 'no ACK for 2xx', byeCause: 408 },
+      (p) => p.localTag === report.localTag && p.callId === report.callId,
+    );
+  }
+
+  /** A relay closed a leg for silence: end the participant if its record still names that relay's leg. */
+  legClosed(event: LegClosed): Promise<boolean> {
+    if (!this.opts.owns(event.conferenceId)) return Promise.resolve(false);
+    return this.end(
+      event.conferenceId,
+      event.legId,
+      { reason: `media leg closed by its relay: ${event.reason}`, byeCause: 408 },
+      (p) => p.relayId === event.relayId,
+    );
+  }
+
+  /** Follows pubsub.legs.closed.* on the bus; malformed events are logged and dropped. */
+  follow(bus: Bus): this {
+    this.subscription = bus.subscribe(subjects.legClosedAll, (msg) => {
+      const parsed = decodeEvent(legClosedSchema, msg.data);
+      if (!parsed.ok) {
+        this.opts.logger.warn({ subject: msg.subject, err: parsed.error }, 'bad leg-closed event');
+        return;
+      }
+      this.legClosed(parsed.value).catch((err: Error) =>
+        this.opts.logger.error(
+          { conferenceId: parsed.value.conferenceId, legId: parsed.value.legId, err: err.message },
+          'could not end the participant of a closed leg',
+        ),
+      );
+    });
+    return this;
+  }
+
+  /**
+   * Arms (or re-arms) the session-timer deadline of a stored participant (RFC 4028 §10: refreshed by it);
+   * a record without a session timer disarms it.
+   */
+  arm(p: ParticipantRecord): void {
+    const key = participantKey(p.conferenceId, p.legId);
+    this.disarm(key);
+    const timer = p.sessionTimer;
+    if (!timer) return;
+    const due = timer.refreshedAt + sessionDeadlineMs(timer.seconds) - this.now();
+    const handle = setTimeout(
+      () => {
+        this.timers.delete(key);
+        this.expire(key, p.conferenceId, p.legId).catch((err: Error) =>
+          this.opts.logger.error({ key, err: err.message }, 'session timer expiry failed'),
+        );
+      },
+      Math.max(0, due),
+    );
+    handle.unref?.();
+    this.timers.set(key, handle);
+  }
+
+  disarm(key: string): void {
+    const handle = this.timers.get(key);
+    if (handle) clearTimeout(handle);
+    this.timers.delete(key);
+  }
+
+  /** Ends the participant if its stored session timer has run out; re-arms when it was refreshed meanwhile. */
+  private async expire(key: string, conferenceId: string, legId: string): Promise<void> {
+    const entry = await this.opts.participants.get(key);
+    const timer = entry?.value.sessionTimer;
+    if (!entry || !timer) return;
+    if (timer.refreshedAt + sessionDeadlineMs(timer.seconds) > this.now()) {
+      this.arm(entry.value);
+      return;
+    }
+    await this.end(
+      conferenceId,
+      legId,
+      { reason: `no session refresh within ${timer.seconds} s`, byeCause: 408 },
+      (p) =>
+        p.sessionTimer !== undefined &&
+        p.sessionTimer.refreshedAt + sessionDeadlineMs(p.sessionTimer.seconds) <= this.now(),
+    );
+  }
+
+  get armedTimers(): number {
+    return this.timers.size;
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe();
+    for (const handle of this.timers.values()) clearTimeout(handle);
+    this.timers.clear();
+  }
+}
