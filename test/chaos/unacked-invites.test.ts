@@ -26,7 +26,8 @@ const offer = (port: number, direction = 'recvonly') =>
     '',
   ].join('\r\n');
 
-const header = (text: string, name: string) => new RegExp(`\r\n(${name}) *: *([^\r\n]*)`, 'i').exec(text)?.[2];
+const header = (text: string, name: string) =>
+  new RegExp(`\r\n(${name}) *: *([^\r\n]*)`, 'i').exec(text)?.[2];
 const toTagOf = (text: string) => /;tag=([^;>\s]+)/.exec(header(text, 'To') ?? '')?.[1];
 
 /** The 200 a UAS sends to an in-dialog request (BYE, NOTIFY) it got: same Vias, From, To, Call-ID, CSeq. */
@@ -287,7 +288,15 @@ describe('unACKed INVITEs and the port pool (issue 7 defect 2)', () => {
             if (ok.status !== 200) continue;
             const toTag = toTagOf(ok.raw);
             sip.send(
-              rawRequest({ method: 'ACK', uri: conference, localPort: sip.port, callId, fromTag, toTag, user }),
+              rawRequest({
+                method: 'ACK',
+                uri: conference,
+                localPort: sip.port,
+                callId,
+                fromTag,
+                toTag,
+                user,
+              }),
               port,
             );
             const bye = await sip.request(

@@ -350,6 +350,30 @@ describe('DialogEnding with the Focus', () => {
     expect(relays.released).toHaveLength(1);
   });
 
+  it('undoes a new INVITE the edge answered itself (no owner tag in the report), before or after the join ends', async () => {
+    const conf = await conference();
+    await join(conf.uri, [], 'late-1');
+    const report = (callId: string, cseq = 1) => ({
+      callId,
+      localTag: '',
+      remoteTag: 'meter-tag',
+      cseq,
+      routingKey: conf.id,
+      reason: 'owner too slow',
+    });
+    // After: the stored participant of that INVITE (same CSeq) is removed, without a BYE.
+    expect(await dialogs.dialogFailed(report('late-1', 2))).toBe(false);
+    expect(await dialogs.dialogFailed(report('late-1'))).toBe(true);
+    expect(relays.held.size).toBe(0);
+    expect(sent).toHaveLength(0);
+    // Before: nothing stored yet; the join that ends later is told by abandoned().
+    expect(await dialogs.dialogFailed(report('late-2'))).toBe(false);
+    expect(dialogs.abandoned(legIdOf('late-2', 'meter-tag'), 1)).toBe(true);
+    expect(dialogs.abandoned(legIdOf('late-2', 'meter-tag'), 2)).toBe(false);
+    clock += 61_000;
+    expect(dialogs.abandoned(legIdOf('late-2', 'meter-tag'), 1)).toBe(false);
+  });
+
   it('undoes a new participant without a BYE when told the caller never got its 2xx', async () => {
     const conf = await conference();
     const { toTag } = await join(conf.uri);

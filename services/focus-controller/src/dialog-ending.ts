@@ -50,6 +50,10 @@ export interface DialogFailureReport {
   reason: string;
 }
 
+/** How long an INVITE the edge gave up on is remembered: well past any join's run time. */
+const ABANDONED_WINDOW_MS = 60_000;
+const MAX_ABANDONED = 10_000;
+
 export class DialogEnding {
   private readonly now: () => number;
   /** Session-timer deadlines armed by this replica, per participant key. */
@@ -112,9 +116,22 @@ export class DialogEnding {
     return true;
   }
 
-  /** FocusController.DialogFailed: the edge's 2xx for this dialog's INVITE got no ACK within 64*T1. */
+  /**
+   * FocusController.DialogFailed: the edge's 2xx for this dialog's INVITE got no ACK within 64*T1, or
+   * (localTag '') the edge answered a new INVITE itself because we were too slow. In the second case the
+   * join may still be under way here: it is remembered, and the join undoes itself when it ends (abandoned()).
+   */
   dialogFailed(report: DialogFailureReport): Promise<boolean> {
     const legId = legIdOf(report.callId, report.remoteTag);
+    if (report.localTag === '') {
+      this.rememberAbandoned(legId, report.cseq);
+      return this.end(
+        report.routingKey,
+        legId,
+        { reason: report.reason || 'the edge answered the INVITE itself' },
+        (p) => p.callId === report.callId && p.remoteSeq === report.cseq,
+      );
+    }
     // §13.3.1.4: "the dialog is confirmed, but the session SHOULD be terminated ... with a BYE".
     return this.end(
       report.routingKey,
@@ -122,6 +139,25 @@ export class DialogEnding {
       { reason: report.reason || 'no ACK for 2xx', byeCause: 408 },
       (p) => p.localTag === report.localTag && p.callId === report.callId,
     );
+  }
+
+  /** New INVITEs (leg id and CSeq) the edge answered itself, for a while: legId\ncseq → when told. */
+  private readonly abandonedInvites = new Map<string, number>();
+
+  private rememberAbandoned(legId: string, cseq: number): void {
+    const now = this.now();
+    // Oldest first (insertion order): drop what is past the window, and keep the map bounded.
+    for (const [key, at] of this.abandonedInvites) {
+      if (now - at < ABANDONED_WINDOW_MS && this.abandonedInvites.size < MAX_ABANDONED) break;
+      this.abandonedInvites.delete(key);
+    }
+    this.abandonedInvites.set(`${legId}\n${cseq}`, now);
+  }
+
+  /** Whether the edge already answered the new INVITE (leg, CSeq) itself: its participant must not stay. */
+  abandoned(legId: string, cseq: number): boolean {
+    const at = this.abandonedInvites.get(`${legId}\n${cseq}`);
+    return at !== undefined && this.now() - at < ABANDONED_WINDOW_MS;
   }
 
   /** A relay closed a leg for silence: end the participant if its record still names that relay's leg. */

@@ -26,6 +26,7 @@ import {
 } from '@sip-pubsub/proto';
 import {
   getHeader,
+  parseCSeq,
   parseMessage,
   parseNameAddr,
   type SipRequest,
@@ -78,13 +79,18 @@ export async function startFocusController(
               });
               // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
               // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
-              if (call.cancelled && response && endsInNewDialog(request, response))
-                await dialogs.end(
-                  envelope.routingKey,
-                  legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request)),
-                  { reason: 'the edge gave up on the INVITE before its 2xx' },
-                  (p) => p.localTag === toTag(response),
-                );
+              // The edge may also have told us already (DialogFailed without our tag) while we worked.
+              if (response && endsInNewDialog(request, response)) {
+                const legId = legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request));
+                const cseq = cseqOf(request);
+                if (callAbandoned(call) || dialogs.abandoned(legId, cseq))
+                  await dialogs.end(
+                    envelope.routingKey,
+                    legId,
+                    { reason: 'the edge gave up on the INVITE before its 2xx' },
+                    (p) => p.localTag === toTag(response) && p.remoteSeq === cseq,
+                  );
+              }
               return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
             },
             logger,
@@ -224,6 +230,13 @@ const tagOf = (value: string | undefined): string => {
   }
 };
 const fromTag = (req: SipRequest) => tagOf(getHeader(req, 'From'));
+const cseqOf = (req: SipRequest): number => {
+  try {
+    return parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
+  } catch {
+    return -1;
+  }
+};
 const toTag = (res: SipResponse) => tagOf(getHeader(res, 'To'));
 
 /** A 2xx that created a dialog: to an INVITE without a To tag (a re-INVITE's dialog existed before). */
@@ -231,4 +244,11 @@ function endsInNewDialog(req: SipRequest, res: SipResponse): boolean {
   return (
     req.method === 'INVITE' && res.status >= 200 && res.status < 300 && tagOf(getHeader(req, 'To')) === ''
   );
+}
+
+/** Whether the caller of a gRPC call went away or its deadline passed: a reply now reaches no one. */
+function callAbandoned(call: { cancelled: boolean; getDeadline(): Date | number }): boolean {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return call.cancelled || (Number.isFinite(at) && Date.now() >= at);
 }

@@ -44,7 +44,7 @@ import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
-import { AcceptedInvites, dialogFailureReporter } from './unacked-2xx.js';
+import { AcceptedInvites, abandonedInvite, dialogFailureReporter } from './unacked-2xx.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -214,6 +214,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         { method: req.method, owner: owner.id, err: (err as Error).message },
         'owner failed to handle request',
       );
+      const abandoned = route.service === 'focus-controller' ? abandonedInvite(req, route.key) : undefined;
+      if (abandoned)
+        void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
       return answer(req, tx, 500, 'Server Internal Error');
     }
     if (!tx || result.message.length === 0) return;

@@ -2,7 +2,7 @@ import { createLogger } from '@sip-pubsub/platform';
 import type { FocusControllerClient } from '@sip-pubsub/proto';
 import { createRequest, createResponse, type SipRequest } from '@sip-pubsub/sip';
 import { describe, expect, it } from 'vitest';
-import { AcceptedInvites, dialogFailureReporter } from './unacked-2xx.js';
+import { AcceptedInvites, abandonedInvite, dialogFailureReporter } from './unacked-2xx.js';
 
 const invite = (callId: string, cseq = 1, method = 'INVITE'): SipRequest =>
   createRequest({
@@ -109,5 +109,23 @@ describe('dialogFailureReporter', () => {
       retryDelayMs: 0,
     });
     expect(await none(dialog, 'no ACK')).toBe(false);
+  });
+});
+
+describe('abandonedInvite', () => {
+  it('names the dialog a new INVITE may have made (no owner tag yet), and nothing for a re-INVITE', () => {
+    expect(abandonedInvite(invite('c9', 4), 'abc')).toEqual({
+      callId: 'c9',
+      localTag: '',
+      remoteTag: 'caller-tag',
+      cseq: 4,
+      routingKey: 'abc',
+    });
+    const reinvite = invite('c9', 5);
+    reinvite.headers = reinvite.headers.map((h) =>
+      h.name === 'To' ? { ...h, value: `${h.value};tag=focus-tag` } : h,
+    );
+    expect(abandonedInvite(reinvite, 'abc')).toBeUndefined();
+    expect(abandonedInvite(invite('c9', 6, 'BYE'), 'abc')).toBeUndefined();
   });
 });

@@ -82,6 +82,26 @@ export class AcceptedInvites {
   }
 }
 
+/**
+ * The dialog a new INVITE may have created at its owner when the edge answered it itself (the owner did
+ * not answer within ROUTE_TIMEOUT_MS): the caller got an error, so a participant the owner stores after
+ * all has no dialog. The owner's tag is unknown here (''); the owner matches on Call-ID, tag and CSeq.
+ * Undefined for anything but an INVITE outside a dialog.
+ */
+export function abandonedInvite(req: SipRequest, routingKey: string): AcceptedDialog | undefined {
+  if (req.method !== 'INVITE') return undefined;
+  try {
+    const to = parseNameAddr(getHeader(req, 'To') ?? '');
+    if (to.params.tag != null) return undefined; // a re-INVITE: the dialog lives on, unchanged for the caller
+    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag;
+    const callId = getHeader(req, 'Call-ID');
+    if (!callId || !remoteTag) return undefined;
+    return { callId, localTag: '', remoteTag, cseq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq, routingKey };
+  } catch {
+    return undefined;
+  }
+}
+
 export interface DialogFailureReporterOptions {
   /** The focus replica that owns `routingKey` now, or undefined when none is ready. */
   ownerOf: (routingKey: string) => FocusControllerClient | undefined;
