@@ -271,6 +271,36 @@ describe('DialogEnding with the Focus', () => {
     expect(getHeader(sent[0].request, 'Reason')).toMatch(/no session refresh within 120 s/);
   });
 
+  it('lets a replica that takes the conference over arm the session timers it did not set', async () => {
+    vi.useFakeTimers();
+    const conf = await conference();
+    await join(conf.uri, [
+      { name: 'Supported', value: 'timer' },
+      { name: 'Session-Expires', value: '120' },
+    ]);
+    dialogs.stop(); // the replica that answered is gone, with its timers
+    const heir = new DialogEnding({
+      domain: 'example.net',
+      participants,
+      relays,
+      send: async (request, flow) => {
+        sent.push({ request, flow });
+        return { status: 200, reason: 'OK' };
+      },
+      bus,
+      logger: createLogger('test', { level: 'silent' }),
+      owns: () => true,
+      now: () => clock,
+    });
+    expect(await heir.adoptOwned()).toBe(1);
+    expect(await heir.adoptOwned()).toBe(0);
+    clock += 88_000;
+    await vi.advanceTimersByTimeAsync(88_000);
+    await vi.waitFor(() => expect(relays.held.size).toBe(0));
+    expect(sent.map((s) => s.request.method)).toEqual(['BYE']);
+    heir.stop();
+  });
+
   it('takes an UPDATE without SDP as a session refresh that moves the deadline', async () => {
     vi.useFakeTimers();
     const conf = await conference();

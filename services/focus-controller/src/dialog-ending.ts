@@ -237,6 +237,24 @@ export class DialogEnding {
     );
   }
 
+  /**
+   * Arms the session timers of owned participants that have none armed here: after a membership change
+   * this replica may own conferences whose deadlines were kept by a replica that is gone. Scans the
+   * participant keys (not a request path; membership changes are rare). Returns how many it armed.
+   */
+  async adoptOwned(): Promise<number> {
+    let armed = 0;
+    for (const key of await this.opts.participants.keys()) {
+      const conferenceId = key.slice(0, key.indexOf('.'));
+      if (this.timers.has(key) || !this.opts.owns(conferenceId)) continue;
+      const entry = await this.opts.participants.get(key).catch(() => null);
+      if (!entry?.value.sessionTimer) continue;
+      this.arm(entry.value);
+      armed++;
+    }
+    return armed;
+  }
+
   get armedTimers(): number {
     return this.timers.size;
   }

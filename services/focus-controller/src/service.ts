@@ -205,7 +205,18 @@ export async function startFocusController(
       .catch((err: Error) => logger.error({ err: err.message }, 'relay failover failed'));
   });
 
+  // Session-timer deadlines live in the owner's memory: a replica that takes conferences over arms theirs.
+  const adoptSessionTimers = () =>
+    dialogs
+      ?.adoptOwned()
+      .then((armed) => armed > 0 && logger.info({ armed }, 'session timers adopted'))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'could not adopt session timers'));
+  membership.on('change', (service) => {
+    if (service === FOCUS_SERVICE) void adoptSessionTimers();
+  });
+
   await membership.start();
+  void adoptSessionTimers();
   logger.info({ grpcPort: grpcServer.port }, 'focus-controller started');
 
   return {

@@ -44,7 +44,7 @@ import type { EdgeConfig } from './config.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
-import { AcceptedInvites, abandonedInvite, dialogFailureReporter } from './unacked-2xx.js';
+import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -229,12 +229,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     // The INVITE was cancelled while its owner worked on it. Its 2xx created a dialog the caller will never
     // ACK; end it at the owner as a UAC would (§15: ACK, then BYE) so no leg is left behind.
     if (req.method === 'INVITE' && response.status >= 200 && response.status < 300) {
-      endCancelledDialog(req, response, client, envelope).catch((err: Error) =>
+      endCancelledDialog(req, response, client, envelope).catch((err: Error) => {
         logger.warn(
           { callId: response.headers.find((h) => h.name === 'Call-ID')?.value, err: err.message },
           'could not end a cancelled dialog',
-        ),
-      );
+        );
+        // Its leg must not stay: ask the (then) owner once more, the DialogFailed way.
+        const dialog = acceptedDialogOf(req, response, route.key);
+        if (dialog && route.service === 'focus-controller')
+          void reportDialogFailure(dialog, 'INVITE cancelled before its 2xx');
+      });
     }
   };
 

@@ -45,23 +45,12 @@ export class AcceptedInvites {
 
   /** Notes `res` sent for `req`; anything but a 2xx to an INVITE with both tags is ignored. */
   note(req: SipRequest, res: SipResponse, routingKey: string): void {
-    if (req.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
-    const callId = getHeader(res, 'Call-ID');
-    let remoteTag: string | undefined;
-    let localTag: string | undefined;
-    let cseq: number;
-    try {
-      remoteTag = parseNameAddr(getHeader(res, 'From') ?? '').params.tag ?? undefined;
-      localTag = parseNameAddr(getHeader(res, 'To') ?? '').params.tag ?? undefined;
-      cseq = parseCSeq(getHeader(res, 'CSeq') ?? '').seq;
-    } catch {
-      return; // the owner wrote this response; one we cannot read has no dialog to end
-    }
-    if (!callId || !remoteTag || !localTag) return;
+    const dialog = acceptedDialogOf(req, res, routingKey);
+    if (!dialog) return;
     this.prune();
-    const key = keyOf(callId, cseq);
+    const key = keyOf(dialog.callId, dialog.cseq);
     this.entries.delete(key); // re-inserted last, so the map stays in age order
-    this.entries.set(key, { dialog: { callId, localTag, remoteTag, cseq, routingKey }, at: this.now() });
+    this.entries.set(key, { dialog, at: this.now() });
   }
 
   /** The dialog whose 2xx (Call-ID, CSeq) got no ACK, forgotten here; undefined when unknown. */
@@ -79,6 +68,25 @@ export class AcceptedInvites {
       if (entry.at >= oldest && this.entries.size < this.maxEntries) break;
       this.entries.delete(key);
     }
+  }
+}
+
+/** The dialog a 2xx to an INVITE created or confirmed; undefined for any other response, or one without tags. */
+export function acceptedDialogOf(
+  req: SipRequest,
+  res: SipResponse,
+  routingKey: string,
+): AcceptedDialog | undefined {
+  if (req.method !== 'INVITE' || res.status < 200 || res.status >= 300) return undefined;
+  try {
+    const callId = getHeader(res, 'Call-ID');
+    const remoteTag = parseNameAddr(getHeader(res, 'From') ?? '').params.tag;
+    const localTag = parseNameAddr(getHeader(res, 'To') ?? '').params.tag;
+    const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '').seq;
+    if (!callId || !remoteTag || !localTag) return undefined;
+    return { callId, localTag, remoteTag, cseq, routingKey };
+  } catch {
+    return undefined; // the owner wrote this response; one we cannot read has no dialog to end
   }
 }
 
