@@ -1,146 +1,25 @@
-// Issue 7 defect 2, "legs that never die": INVITEs to a conference whose 2xx is never ACKed must not keep
-// relay ports. Against the embedded broker with 20 relay ports and T1 = 50 ms (64×T1 = 3.2 s): 60 INVITEs
-// that are never ACKed take every port; after 64×T1 the focus ends each dialog (BYE), releases the legs
-// and the conference watcher sees the participants deleted; joins succeed again. Then a factory + join +
-// ACK + BYE loop of a few thousand calls leaves no leg behind. SIP is written as text (test/support/raw-sip).
+// Issue 7 defect 2, "legs that never die", against the embedded broker with 20 relay ports and
+// T1 = 50 ms (64×T1 = 3.2 s): 60 INVITEs that are never ACKed take every port; after 64×T1 the focus
+// ends each dialog (BYE), releases the legs and the conference watcher sees them deleted; joins succeed
+// again. Then a factory + join + ACK + BYE loop of a few thousand calls leaves no leg behind.
 import { freePort } from '@sip-pubsub/platform';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { type RunningBroker, relayPortRange, startEmbedded } from '../support/brokers.js';
-import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import {
+  joinByeLoopScenario,
+  type LegsTarget,
+  PORTS,
+  relayLegs,
+  T1_MS,
+  unackedInvitesScenario,
+} from './legs-scenarios.js';
 
-const PORTS = 20;
-const T1_MS = 50;
-
-const offer = (port: number, direction = 'recvonly') =>
-  [
-    'v=0',
-    'o=- 1 1 IN IP4 127.0.0.1',
-    's=-',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=text ${port} RTP/AVP 100 98`,
-    'a=rtpmap:98 t140/1000',
-    'a=rtpmap:100 red/1000',
-    'a=fmtp:100 98/98/98',
-    `a=${direction}`,
-    '',
-  ].join('\r\n');
-
-const header = (text: string, name: string) =>
-  new RegExp(`\r\n(${name}) *: *([^\r\n]*)`, 'i').exec(text)?.[2];
-const toTagOf = (text: string) => /;tag=([^;>\s]+)/.exec(header(text, 'To') ?? '')?.[1];
-
-/** The 200 a UAS sends to an in-dialog request (BYE, NOTIFY) it got: same Vias, From, To, Call-ID, CSeq. */
-function okTo(request: string): string {
-  const keep = request
-    .split('\r\n\r\n')[0]
-    .split('\r\n')
-    .slice(1)
-    .filter((l) => /^(Via|From|To|Call-ID|CSeq|v|f|t|i) *:/i.test(l));
-  return ['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n');
-}
-
-/** Answers every request the broker sends to `socket` (BYE, NOTIFY) with 200, and hands each to `seen`. */
-function answerRequests(socket: RawSipSocket, seen: (text: string) => void = () => {}): void {
-  socket.socket.on('message', (msg, rinfo) => {
-    const text = msg.toString('utf8');
-    if (text.startsWith('SIP/2.0')) return;
-    seen(text);
-    socket.socket.send(Buffer.from(okTo(text)), rinfo.port, rinfo.address);
-  });
-}
-
-async function relayLegs(httpPort: number): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
-  const text = await res.text();
-  const m = /^relay_legs(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(text);
-  if (!m) throw new Error('no relay_legs gauge in /metrics');
-  return Number(m[1]);
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return -1;
-}
-
-async function createTopic(sip: RawSipSocket, port: number, topic: string): Promise<string> {
-  const invite = rawRequest({
-    method: 'INVITE',
-    uri: 'sip:factory@localhost',
-    localPort: sip.port,
-    headers: [`Subject: ${topic}`],
-  });
-  const redirect = await sip.request(invite, port);
-  expect(redirect.status).toBe(302);
-  ackNon2xx(sip, port, invite, redirect.raw);
-  return /<([^>]+)>/.exec(redirect.headers.get('contact')![0])![1];
-}
-
-/** §17.1.1.3: the ACK for a non-2xx final response, in the INVITE's transaction. */
-function ackNon2xx(sip: RawSipSocket, port: number, invite: string, response: string): void {
-  const line = (text: string, name: string) => new RegExp(`\r\n(${name}: [^\r]*)`).exec(text)![1];
-  sip.send(
-    [
-      `ACK ${invite.split(' ')[1]} SIP/2.0`,
-      line(invite, 'Via'),
-      'Max-Forwards: 70',
-      line(invite, 'From'),
-      line(response, 'To'),
-      line(invite, 'Call-ID'),
-      `CSeq: ${/\r\nCSeq: (\d+)/.exec(invite)![1]} ACK`,
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n'),
-    port,
-  );
-}
-
-/** Watches a conference (RFC 4575): SUBSCRIBE, answer every NOTIFY, keep each user's last state. */
-async function watchConference(port: number, conference: string) {
-  const sip = await RawSipSocket.open();
-  const users = new Map<string, string>();
-  const deleted = new Set<string>();
-  answerRequests(sip, (text) => {
-    if (!text.startsWith('NOTIFY')) return;
-    const body = text.split('\r\n\r\n').slice(1).join('\r\n\r\n');
-    if (/<conference-info[^>]*state="full"/.test(body)) users.clear();
-    for (const m of body.matchAll(/<user\b[^>]*>/g)) {
-      const entity = /entity="([^"]+)"/.exec(m[0])?.[1];
-      const state = /state="([^"]+)"/.exec(m[0])?.[1] ?? 'full';
-      if (!entity) continue;
-      users.set(entity, state);
-      if (state === 'deleted') deleted.add(entity);
-    }
-  });
-  const res = await sip.request(
-    rawRequest({
-      method: 'SUBSCRIBE',
-      uri: conference,
-      localPort: sip.port,
-      user: 'watcher',
-      headers: ['Event: conference', 'Accept: application/conference-info+xml', 'Expires: 600'],
-    }),
-    port,
-  );
-  expect([200, 202]).toContain(res.status);
-  return {
-    present: () => [...users].filter(([, state]) => state !== 'deleted').map(([entity]) => entity),
-    deleted,
-    close: () => sip.close(),
-  };
-}
-
-describe('unACKed INVITEs and the port pool (issue 7 defect 2)', () => {
+describe('unACKed INVITEs and the port pool, embedded broker (issue 7 defect 2)', () => {
   let broker: RunningBroker;
-  let httpPort: number;
+  let target: LegsTarget;
 
   beforeAll(async () => {
-    httpPort = await freePort('tcp');
+    const httpPort = await freePort('tcp');
     const range = relayPortRange(PORTS);
     broker = await startEmbedded({
       HTTP_PORT: String(httpPort),
@@ -150,186 +29,20 @@ describe('unACKed INVITEs and the port pool (issue 7 defect 2)', () => {
       // Joins are retried from one address many times a second here; the rate limit is not under test.
       SIP_RATE_PER_SOURCE: '100000',
     });
+    target = {
+      sipPort: broker.sipPort,
+      legs: () => relayLegs(httpPort),
+      label: 'embedded',
+      logs: () => broker.logs(),
+    };
   });
   afterAll(async () => {
     await broker?.stop();
   });
 
-  it('ends every dialog whose 2xx is never ACKed within 64×T1, frees its port and tells watchers', async () => {
-    const port = broker.sipPort;
-    const sip = await RawSipSocket.open();
-    const byes: string[] = [];
-    answerRequests(sip, (text) => {
-      if (text.startsWith('BYE')) byes.push(text);
-    });
-    const topic = `chaos/unacked/${token(3)}`;
-    const conference = await createTopic(sip, port, topic);
-    const watcher = await watchConference(port, conference);
-    try {
-      const statuses = new Map<number, number>();
-      const joined: string[] = [];
-      const started = Date.now();
-      await Promise.all(
-        Array.from({ length: 3 * PORTS }, async (_, i) => {
-          const user = `leaky${i}`;
-          // Never ACKed: the 2xx is retransmitted to us and ignored.
-          const res = await sip.request(
-            rawRequest({
-              method: 'INVITE',
-              uri: conference,
-              localPort: sip.port,
-              user,
-              headers: ['Content-Type: application/sdp'],
-              body: offer(42_000 + 2 * i),
-            }),
-            port,
-            10_000,
-          );
-          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-          if (res.status === 200) joined.push(`sip:${user}@127.0.0.1`);
-        }),
-      );
-      const legsAfterFlood = await relayLegs(httpPort);
-      console.log(
-        `[unacked] ${3 * PORTS} INVITEs in ${Date.now() - started} ms to a relay with ${PORTS} ports: ` +
-          `${[...statuses].map(([s, n]) => `${n}×${s}`).join(', ')}; relay legs in use ${legsAfterFlood}`,
-      );
-      expect(statuses.get(200)).toBe(PORTS);
-      expect(statuses.get(503)).toBe(2 * PORTS);
-      expect(legsAfterFlood).toBe(PORTS);
+  it('ends every dialog whose 2xx is never ACKed within 64×T1, frees its port and tells watchers', () =>
+    unackedInvitesScenario(target));
 
-      // 64×T1 after the last 2xx the edge gives up its retransmissions; the dialogs must end soon after.
-      const waited = await until(async () => (await relayLegs(httpPort)) === 0, 64 * T1_MS + 10_000);
-      const legsAfter = await relayLegs(httpPort);
-      console.log(
-        `[unacked] relay legs ${legsAfter} at ${waited < 0 ? 'timeout' : `${waited} ms`} after the flood ` +
-          `(64×T1 = ${64 * T1_MS} ms); BYEs received ${byes.length}`,
-      );
-
-      // A join now gets a port again.
-      const probe = await sip.request(
-        rawRequest({
-          method: 'INVITE',
-          uri: conference,
-          localPort: sip.port,
-          user: 'latecomer',
-          headers: ['Content-Type: application/sdp'],
-          body: offer(43_000),
-        }),
-        port,
-      );
-      console.log(`[unacked] a join after 64×T1 got ${probe.status} ${probe.reason}`);
-      const gone = await until(() => joined.every((aor) => watcher.deleted.has(aor)), 5_000);
-      console.log(
-        `[unacked] watcher saw ${joined.filter((aor) => watcher.deleted.has(aor)).length}/${joined.length} ` +
-          `unACKed participants deleted${gone < 0 ? '' : ` (${gone} ms after the probe)`}; still listed: ` +
-          `${watcher.present().filter((aor) => aor.startsWith('sip:leaky')).length}`,
-      );
-      expect(legsAfter).toBe(0);
-      expect(byes.length).toBe(PORTS);
-      expect(probe.status).toBe(200);
-      expect(gone).toBeGreaterThanOrEqual(0);
-      expect(watcher.present().filter((aor) => aor.startsWith('sip:leaky'))).toEqual([]);
-      // The latecomer ends its own dialog properly: ACK, then BYE.
-      const toTag = toTagOf(probe.raw)!;
-      const callId = header(probe.raw, 'Call-ID')!;
-      const fromTag = /;tag=([^;>\s]+)/.exec(probe.headers.get('from')![0])![1];
-      sip.send(
-        rawRequest({ method: 'ACK', uri: conference, localPort: sip.port, callId, fromTag, toTag }),
-        port,
-      );
-      const bye = await sip.request(
-        rawRequest({ method: 'BYE', uri: conference, localPort: sip.port, callId, fromTag, toTag, cseq: 2 }),
-        port,
-      );
-      expect(bye.status).toBe(200);
-    } finally {
-      watcher.close();
-      sip.close();
-    }
-  });
-
-  it('leaves no leg behind after a few thousand factory + join + ACK + BYE calls', async () => {
-    const port = broker.sipPort;
-    const WORKERS = 8;
-    const CALLS = 2_000;
-    let next = 0;
-    const statuses = new Map<string, number>();
-    const count = (what: string) => statuses.set(what, (statuses.get(what) ?? 0) + 1);
-    const topics = Array.from({ length: 4 }, () => `chaos/loop/${token(3)}`);
-    const started = Date.now();
-    const deadline = started + 40_000;
-    await Promise.all(
-      Array.from({ length: WORKERS }, async () => {
-        const sip = await RawSipSocket.open();
-        answerRequests(sip);
-        try {
-          while (next < CALLS && Date.now() < deadline) {
-            const i = next++;
-            const conference = await createTopic(sip, port, topics[i % topics.length]);
-            const callId = token(10);
-            const fromTag = token();
-            const user = `loop${i}`;
-            const ok = await sip.request(
-              rawRequest({
-                method: 'INVITE',
-                uri: conference,
-                localPort: sip.port,
-                callId,
-                fromTag,
-                user,
-                headers: ['Content-Type: application/sdp'],
-                body: offer(44_000 + (i % 1000) * 2, i % 2 ? 'recvonly' : 'sendonly'),
-              }),
-              port,
-              10_000,
-            );
-            count(`INVITE ${ok.status}`);
-            if (ok.status !== 200) continue;
-            const toTag = toTagOf(ok.raw);
-            sip.send(
-              rawRequest({
-                method: 'ACK',
-                uri: conference,
-                localPort: sip.port,
-                callId,
-                fromTag,
-                toTag,
-                user,
-              }),
-              port,
-            );
-            const bye = await sip.request(
-              rawRequest({
-                method: 'BYE',
-                uri: conference,
-                localPort: sip.port,
-                callId,
-                fromTag,
-                toTag,
-                user,
-                cseq: 2,
-              }),
-              port,
-              10_000,
-            );
-            count(`BYE ${bye.status}`);
-          }
-        } finally {
-          sip.close();
-        }
-      }),
-    );
-    const elapsed = Date.now() - started;
-    const settled = await until(async () => (await relayLegs(httpPort)) === 0, 5_000);
-    const legs = await relayLegs(httpPort);
-    console.log(
-      `[loop] ${next} calls in ${elapsed} ms (${Math.round((next * 1000) / elapsed)} calls/s, ${WORKERS} ` +
-        `workers): ${[...statuses].map(([s, n]) => `${n}×${s}`).join(', ')}; relay legs afterwards ${legs}`,
-    );
-    expect(next).toBeGreaterThanOrEqual(1_000);
-    expect(settled).toBeGreaterThanOrEqual(0);
-    expect(legs).toBe(0);
-    expect(statuses.get('INVITE 200')).toBe(next);
-  });
+  it('leaves no leg behind after a few thousand factory + join + ACK + BYE calls', () =>
+    joinByeLoopScenario(target, { calls: 2_000 }));
 });
