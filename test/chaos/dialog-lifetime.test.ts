@@ -1,8 +1,9 @@
-// Issue 7 defect 2, RFC 4028 session timers on the wire, against the embedded broker with a short Min-SE
-// (SESSION_MIN_SE=2 s): `Require: timer` is accepted (420 before), a too-small Session-Expires gets 422
-// with Min-SE, a participant that never refreshes is sent a BYE and loses its leg and roster entry, and one
-// that refreshes with UPDATE stays. A join whose edge deadline passes before the focus answers leaves no
-// leg either (the edge answered 500 itself; the focus undoes the participant).
+// Issue 7 defect 2, dialogs that must end although nobody says so, on the wire against the embedded broker:
+// RFC 4028 session timers with a short Min-SE (SESSION_MIN_SE=2 s): `Require: timer` is accepted (420
+// before), a too-small Session-Expires gets 422 with Min-SE, a participant that never refreshes is sent a
+// BYE and loses its leg, one that refreshes with UPDATE stays. A re-INVITE whose 2xx is never ACKed ends
+// its dialog like an initial one. A join whose edge deadline (ROUTE_TIMEOUT_MS) passed before the focus
+// answered leaves no leg (the edge answered 500 itself; the focus undoes the participant).
 import { freePort } from '@sip-pubsub/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, relayPortRange, startEmbedded } from '../support/brokers.js';
@@ -180,6 +181,97 @@ describe('session timers (RFC 4028) and legs of dialogs nobody refreshes', () =>
         port,
       );
       expect(late.status).toBe(481);
+      // The refresher leaves properly.
+      const left = await sip.request(
+        rawRequest({
+          method: 'BYE',
+          uri: conference,
+          localPort: sip.port,
+          callId: kept.callId,
+          fromTag: kept.fromTag,
+          toTag: kept.toTag,
+          user: kept.user,
+          cseq: ++cseq,
+        }),
+        port,
+      );
+      expect(left.status).toBe(200);
+      expect(await relayLegs(httpPort)).toBe(0);
+    } finally {
+      sip.close();
+    }
+  });
+
+  it('ends a dialog whose re-INVITE 2xx is never ACKed (RFC 3261 §13.3.1.4 applies to re-INVITEs too)', async () => {
+    const port = broker.sipPort;
+    const sip = await RawSipSocket.open();
+    const byes: string[] = [];
+    sip.socket.on('message', (msg, rinfo) => {
+      const text = msg.toString('utf8');
+      if (!text.startsWith('BYE ')) return;
+      byes.push(text);
+      sip.socket.send(Buffer.from(okTo(text)), rinfo.port, rinfo.address);
+    });
+    try {
+      const factory = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: 'sip:factory@localhost',
+          localPort: sip.port,
+          headers: [`Subject: chaos/reinvite/${token(3)}`],
+        }),
+        port,
+      );
+      const conference = /<([^>]+)>/.exec(factory.headers.get('contact')![0])![1];
+      const callId = token(10);
+      const fromTag = token();
+      const legsBefore = await relayLegs(httpPort);
+      const ok = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: conference,
+          localPort: sip.port,
+          callId,
+          fromTag,
+          headers: ['Content-Type: application/sdp'],
+          body: offer(47_000),
+        }),
+        port,
+      );
+      expect(ok.status).toBe(200);
+      const toTag = tagOf(ok.headers.get('to')?.[0]);
+      sip.send(
+        rawRequest({ method: 'ACK', uri: conference, localPort: sip.port, callId, fromTag, toTag }),
+        port,
+      );
+      // The re-INVITE's 2xx is never ACKed.
+      const re = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: conference,
+          localPort: sip.port,
+          callId,
+          fromTag,
+          toTag,
+          cseq: 2,
+          headers: ['Content-Type: application/sdp'],
+          body: offer(47_002),
+        }),
+        port,
+      );
+      expect(re.status).toBe(200);
+      const sent = Date.now();
+      let legs = await relayLegs(httpPort);
+      while (Date.now() - sent < 64 * 50 + 5_000 && (legs > legsBefore || byes.length === 0)) {
+        await new Promise((r) => setTimeout(r, 100));
+        legs = await relayLegs(httpPort);
+      }
+      console.log(
+        `[re-INVITE] unACKed re-INVITE 2xx: BYE ${byes.length > 0 ? 'received' : 'none'}, legs ${legs} ` +
+          `(before the join ${legsBefore}) ${Date.now() - sent} ms after the 2xx (64×T1 = 3200 ms)`,
+      );
+      expect(byes.some((b) => b.includes(`Call-ID: ${callId}`))).toBe(true);
+      expect(legs).toBe(legsBefore);
     } finally {
       sip.close();
     }
