@@ -200,6 +200,27 @@ describe('DialogEnding with the Focus', () => {
     expect(sent).toHaveLength(1);
   });
 
+  it('ignores a no-ACK report for a 2xx whose ACK reached the focus through another edge', async () => {
+    const conf = await conference();
+    const { toTag } = await join(conf.uri);
+    const ack = request('ACK', conf.uri, { toTag, cseq: 1 });
+    expect(await focus.handle(ack, { ...FLOW, edgeId: 'edge-2' })).toBeNull();
+    const report = {
+      callId: 'call-1',
+      localTag: toTag,
+      remoteTag: 'meter-tag',
+      cseq: 1,
+      routingKey: conf.id,
+      reason: 'no ACK',
+    };
+    expect(await dialogs.dialogFailed(report)).toBe(false);
+    expect(relays.held.size).toBe(1);
+    expect(sent).toHaveLength(0);
+    // The ACK covered CSeq 1 only: an unACKed re-INVITE (CSeq 2) still ends the dialog.
+    expect(await dialogs.dialogFailed({ ...report, cseq: 2 })).toBe(true);
+    expect(relays.held.size).toBe(0);
+  });
+
   it('leaves a dialog alone when the report names another tag', async () => {
     const conf = await conference();
     await join(conf.uri);

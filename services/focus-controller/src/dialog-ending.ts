@@ -52,7 +52,9 @@ export interface DialogFailureReport {
 
 /** How long an INVITE the edge gave up on is remembered: well past any join's run time. */
 const ABANDONED_WINDOW_MS = 60_000;
-const MAX_ABANDONED = 10_000;
+/** How long an ACK is remembered: past 64*T1 for any T1 the edge allows (SIP_T1_MS ≤ 10 s, so ≤ 640 s). */
+const ACKED_WINDOW_MS = 15 * 60_000;
+const MAX_REMEMBERED = 100_000;
 
 export class DialogEnding {
   private readonly now: () => number;
@@ -123,6 +125,9 @@ export class DialogEnding {
    */
   dialogFailed(report: DialogFailureReport): Promise<boolean> {
     const legId = legIdOf(report.callId, report.remoteTag);
+    // The ACK may have come in through another edge replica than the one whose 2xx went unanswered.
+    if (report.localTag !== '' && this.recent(this.ackedInvites, legId, report.cseq, ACKED_WINDOW_MS))
+      return Promise.resolve(false);
     if (report.localTag === '') {
       this.rememberAbandoned(legId, report.cseq);
       return this.end(
@@ -144,20 +149,37 @@ export class DialogEnding {
   /** New INVITEs (leg id and CSeq) the edge answered itself, for a while: legId\ncseq → when told. */
   private readonly abandonedInvites = new Map<string, number>();
 
-  private rememberAbandoned(legId: string, cseq: number): void {
+  /** ACKs seen for 2xx responses to INVITEs (leg id and CSeq), for a while: legId\ncseq → when seen. */
+  private readonly ackedInvites = new Map<string, number>();
+
+  private remember(map: Map<string, number>, legId: string, cseq: number, windowMs: number): void {
     const now = this.now();
     // Oldest first (insertion order): drop what is past the window, and keep the map bounded.
-    for (const [key, at] of this.abandonedInvites) {
-      if (now - at < ABANDONED_WINDOW_MS && this.abandonedInvites.size < MAX_ABANDONED) break;
-      this.abandonedInvites.delete(key);
+    for (const [key, at] of map) {
+      if (now - at < windowMs && map.size < MAX_REMEMBERED) break;
+      map.delete(key);
     }
-    this.abandonedInvites.set(`${legId}\n${cseq}`, now);
+    map.delete(`${legId}\n${cseq}`);
+    map.set(`${legId}\n${cseq}`, now);
+  }
+
+  private recent(map: Map<string, number>, legId: string, cseq: number, windowMs: number): boolean {
+    const at = map.get(`${legId}\n${cseq}`);
+    return at !== undefined && this.now() - at < windowMs;
+  }
+
+  private rememberAbandoned(legId: string, cseq: number): void {
+    this.remember(this.abandonedInvites, legId, cseq, ABANDONED_WINDOW_MS);
   }
 
   /** Whether the edge already answered the new INVITE (leg, CSeq) itself: its participant must not stay. */
   abandoned(legId: string, cseq: number): boolean {
-    const at = this.abandonedInvites.get(`${legId}\n${cseq}`);
-    return at !== undefined && this.now() - at < ABANDONED_WINDOW_MS;
+    return this.recent(this.abandonedInvites, legId, cseq, ABANDONED_WINDOW_MS);
+  }
+
+  /** Notes the ACK of INVITE (leg, CSeq): a later report that its 2xx went unACKed is then ignored. */
+  acked(legId: string, cseq: number): void {
+    this.remember(this.ackedInvites, legId, cseq, ACKED_WINDOW_MS);
   }
 
   /** A relay closed a leg for silence: end the participant if its record still names that relay's leg. */

@@ -62,6 +62,8 @@ export const FOCUS_SUPPORTED = `${PROFILE_SUPPORTED}, timer`;
 export interface SessionDeadlines {
   arm(p: ParticipantRecord): void;
   disarm(key: string): void;
+  /** An ACK for the 2xx of INVITE `cseq` reached us (perhaps through another edge than the 2xx left by). */
+  acked?(legId: string, cseq: number): void;
 }
 
 export interface RequestFlow {
@@ -148,6 +150,7 @@ export class Focus {
   async handle(req: SipRequest, flow: RequestFlow): Promise<SipResponse | null> {
     switch (req.method) {
       case 'ACK':
+        this.noteAck(req);
         return null;
       case 'OPTIONS':
         return this.options(req);
@@ -169,6 +172,18 @@ export class Focus {
         return createResponse(req, 405, 'Method Not Allowed', {
           headers: [{ name: 'Allow', value: PROFILE_ALLOW }],
         });
+    }
+  }
+
+  private noteAck(req: SipRequest): void {
+    const hooks = this.opts.sessionDeadlines;
+    if (!hooks?.acked) return;
+    try {
+      const callId = getHeader(req, 'Call-ID') ?? '';
+      const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+      hooks.acked(legIdOf(callId, remoteTag), parseCSeq(getHeader(req, 'CSeq') ?? '').seq);
+    } catch {
+      // An ACK we cannot read acknowledges nothing; it gets no response either way.
     }
   }
 
