@@ -1,7 +1,8 @@
 // Issue 7 defect 2, dialogs that must end although nobody says so, on the wire against the embedded broker:
 // RFC 4028 session timers with a short Min-SE (SESSION_MIN_SE=2 s): `Require: timer` is accepted (420
 // before), a too-small Session-Expires gets 422 with Min-SE, a participant that never refreshes is sent a
-// BYE and loses its leg, one that refreshes with UPDATE stays. A re-INVITE whose 2xx is never ACKed ends
+// BYE and loses its leg, one that refreshes with UPDATE stays; with refresher=uas the focus sends the UPDATEs
+// and ends the dialog when the peer stops answering them. A re-INVITE whose 2xx is never ACKed ends
 // its dialog like an initial one. A join whose edge deadline (ROUTE_TIMEOUT_MS) passed before the focus
 // answered leaves no leg (the edge answered 500 itself; the focus undoes the participant).
 import { freePort } from '@sip-pubsub/platform';
@@ -197,6 +198,82 @@ describe('session timers (RFC 4028) and legs of dialogs nobody refreshes', () =>
       );
       expect(left.status).toBe(200);
       expect(await relayLegs(httpPort)).toBe(0);
+    } finally {
+      sip.close();
+    }
+  });
+
+  it('refreshes with UPDATE when it is the refresher (refresher=uas), and ends the dialog when the peer stops answering', async () => {
+    const port = broker.sipPort;
+    const sip = await RawSipSocket.open();
+    const updates: number[] = [];
+    const byes: string[] = [];
+    let answering = true;
+    sip.socket.on('message', (msg, rinfo) => {
+      const text = msg.toString('utf8');
+      if (text.startsWith('UPDATE ')) {
+        const cseq = Number(/\r\nCSeq: (\d+)/.exec(text)?.[1]);
+        if (!updates.includes(cseq)) updates.push(cseq);
+        if (answering) sip.socket.send(Buffer.from(okTo(text)), rinfo.port, rinfo.address);
+      } else if (text.startsWith('BYE ')) {
+        byes.push(text);
+        sip.socket.send(Buffer.from(okTo(text)), rinfo.port, rinfo.address);
+      }
+    });
+    try {
+      const factory = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: 'sip:factory@localhost',
+          localPort: sip.port,
+          headers: [`Subject: chaos/uas/${token(3)}`],
+        }),
+        port,
+      );
+      const conference = /<([^>]+)>/.exec(factory.headers.get('contact')![0])![1];
+      const callId = token(10);
+      const fromTag = token();
+      const joinedAt = Date.now();
+      const ok = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: conference,
+          localPort: sip.port,
+          callId,
+          fromTag,
+          headers: [
+            'Content-Type: application/sdp',
+            'Supported: timer',
+            'Allow: INVITE, ACK, BYE, UPDATE',
+            'Session-Expires: 4;refresher=uas',
+          ],
+          body: offer(48_000),
+        }),
+        port,
+      );
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get('session-expires')?.[0]).toBe('4;refresher=uas');
+      const toTag = tagOf(ok.headers.get('to')?.[0]);
+      sip.send(
+        rawRequest({ method: 'ACK', uri: conference, localPort: sip.port, callId, fromTag, toTag }),
+        port,
+      );
+      // Answer refreshes for 5 s (the focus sends one every 2 s), then fall silent.
+      await new Promise((r) => setTimeout(r, 5_000));
+      const answered = updates.length;
+      answering = false;
+      const silentFrom = Date.now();
+      while (Date.now() - silentFrom < 12_000 && byes.length === 0)
+        await new Promise((r) => setTimeout(r, 100));
+      const legs = await relayLegs(httpPort);
+      console.log(
+        `[uas-refresh] focus sent ${answered} UPDATE refreshes in 5 s (CSeq ${updates.join(',')}); after the ` +
+          `peer fell silent: BYE ${byes.length > 0 ? `${Date.now() - silentFrom} ms later` : 'never'}, legs ${legs} ` +
+          `(${Date.now() - joinedAt} ms after the join)`,
+      );
+      expect(answered).toBeGreaterThanOrEqual(2);
+      expect(byes.some((b) => b.includes(`Call-ID: ${callId}`))).toBe(true);
+      expect(legs).toBe(0);
     } finally {
       sip.close();
     }

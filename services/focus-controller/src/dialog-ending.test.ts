@@ -71,6 +71,8 @@ describe('DialogEnding with the Focus', () => {
   let sent: { request: SipRequest; flow: ParticipantFlow }[];
   let owned: boolean;
   let clock: number;
+  /** Status the participant answers the focus's requests with. */
+  let reply: number;
 
   beforeEach(async () => {
     bus = new InProcessBus();
@@ -80,6 +82,7 @@ describe('DialogEnding with the Focus', () => {
     sent = [];
     owned = true;
     clock = 1_000_000;
+    reply = 200;
     bus.subscribe(subjects.rosterAll, (m) => {
       const e = decodeEvent(rosterEventSchema, m.data);
       if (e.ok) roster.push(e.value);
@@ -92,7 +95,7 @@ describe('DialogEnding with the Focus', () => {
       relays,
       send: async (request, flow): Promise<SentRequestOutcome> => {
         sent.push({ request, flow });
-        return { status: 200, reason: 'OK' };
+        return { status: reply, reason: 'whatever' };
       },
       bus,
       logger,
@@ -320,6 +323,65 @@ describe('DialogEnding with the Focus', () => {
     await vi.waitFor(() => expect(relays.held.size).toBe(0));
     expect(sent.map((s) => s.request.method)).toEqual(['BYE']);
     heir.stop();
+  });
+
+  it('refreshes with UPDATE at half the interval when it is the refresher, and ends the dialog when a refresh gets 481', async () => {
+    vi.useFakeTimers();
+    const conf = await conference();
+    const { ok, toTag } = await join(conf.uri, [
+      { name: 'Supported', value: 'timer' },
+      { name: 'Allow', value: 'INVITE, ACK, BYE, UPDATE' },
+      { name: 'Session-Expires', value: '120;refresher=uas' },
+    ]);
+    expect(getHeader(ok, 'Session-Expires')).toBe('120;refresher=uas');
+    expect(getHeader(ok, 'Require')).toBeUndefined();
+    clock += 59_000;
+    await vi.advanceTimersByTimeAsync(59_000);
+    expect(sent).toHaveLength(0);
+    clock += 1_000;
+    await vi.advanceTimersByTimeAsync(1_000);
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    const update = sent[0].request;
+    expect(update.method).toBe('UPDATE');
+    expect(getHeader(update, 'CSeq')).toBe('1 UPDATE');
+    expect(getHeader(update, 'Session-Expires')).toBe('120;refresher=uas');
+    expect(parseNameAddr(getHeader(update, 'From')!).params.tag).toBe(toTag);
+    expect(update.body.length).toBe(0);
+    // Renewed: the next refresh is 60 s after this one, with the next CSeq; it gets 481 and ends the dialog.
+    reply = 481;
+    clock += 60_000;
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.waitFor(() => expect(relays.held.size).toBe(0));
+    expect(sent.map((x) => getHeader(x.request, 'CSeq'))).toEqual(['1 UPDATE', '2 UPDATE', '3 BYE']);
+  });
+
+  it('leaves an UPDATE-refused refresh to expire at the end of the interval', async () => {
+    vi.useFakeTimers();
+    const conf = await conference();
+    // No `timer` support: §9 makes the focus the refresher; its Allow says UPDATE works.
+    await join(conf.uri, [
+      { name: 'Allow', value: 'INVITE, ACK, BYE, UPDATE' },
+      { name: 'Session-Expires', value: '120' },
+    ]);
+    reply = 500;
+    clock += 60_000;
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.waitFor(() => expect(sent).toHaveLength(1));
+    expect(relays.held.size).toBe(1);
+    clock += 60_000;
+    await vi.advanceTimersByTimeAsync(60_000);
+    await vi.waitFor(() => expect(relays.held.size).toBe(0));
+    expect(sent.map((x) => x.request.method)).toEqual(['UPDATE', 'BYE']);
+  });
+
+  it('runs no timer it would have to refresh when the peer does not allow UPDATE', async () => {
+    const conf = await conference();
+    const { ok } = await join(conf.uri, [
+      { name: 'Supported', value: 'timer' },
+      { name: 'Session-Expires', value: '120;refresher=uas' },
+    ]);
+    expect(getHeader(ok, 'Session-Expires')).toBeUndefined();
+    expect(dialogs.armedTimers).toBe(0);
   });
 
   it('takes an UPDATE without SDP as a session refresh that moves the deadline', async () => {

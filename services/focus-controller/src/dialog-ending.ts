@@ -4,6 +4,7 @@
 // edge had already given up on. Each: the record is deleted (compare-and-set, so only one ender wins),
 // the relay leg released, the roster told `left`, and a BYE sent through the edge when the peer may
 // still think the dialog is up.
+import { conferenceUri } from '@sip-pubsub/events';
 import type { Bus, BusSubscription, JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
   decodeEvent,
@@ -19,7 +20,7 @@ import { createInDialogRequest } from '@sip-pubsub/sip';
 import { dialogOf, type ParticipantRequestSender } from './failover.js';
 import { legIdOf, rosterView } from './focus.js';
 import type { RelayDirectory } from './relays.js';
-import { sessionDeadlineMs } from './session-timer.js';
+import { sessionDeadlineMs, sessionRefreshMs } from './session-timer.js';
 
 export interface DialogEndingOptions {
   domain: string;
@@ -217,21 +218,111 @@ export class DialogEnding {
    */
   arm(p: ParticipantRecord): void {
     const key = participantKey(p.conferenceId, p.legId);
-    this.disarm(key);
     const timer = p.sessionTimer;
-    if (!timer) return;
-    const due = timer.refreshedAt + sessionDeadlineMs(timer.seconds) - this.now();
+    if (!timer) {
+      this.disarm(key);
+      return;
+    }
+    if (timer.refresher === 'uas')
+      this.schedule(key, timer.refreshedAt + sessionRefreshMs(timer.seconds), () =>
+        this.refresh(key, p.conferenceId, p.legId),
+      );
+    else
+      this.schedule(key, timer.refreshedAt + sessionDeadlineMs(timer.seconds), () =>
+        this.expire(key, p.conferenceId, p.legId),
+      );
+  }
+
+  /** Runs `fn` at time `at` (this.now() clock), replacing what was scheduled for `key`. */
+  private schedule(key: string, at: number, fn: () => Promise<void>): void {
+    this.disarm(key);
     const handle = setTimeout(
       () => {
         this.timers.delete(key);
-        this.expire(key, p.conferenceId, p.legId).catch((err: Error) =>
-          this.opts.logger.error({ key, err: err.message }, 'session timer expiry failed'),
-        );
+        fn().catch((err: Error) => this.opts.logger.error({ key, err: err.message }, 'session timer failed'));
       },
-      Math.max(0, due),
+      Math.max(0, at - this.now()),
     );
     handle.unref?.();
     this.timers.set(key, handle);
+  }
+
+  /**
+   * RFC 4028 §10, the focus as refresher: an UPDATE in the dialog at half the interval. 2xx renews the
+   * timer; 408 or 481 (or no edge) ends the dialog; 491 is retried shortly; another refusal leaves the
+   * session to expire at the end of the interval unless the participant refreshes it meanwhile.
+   */
+  private async refresh(key: string, conferenceId: string, legId: string): Promise<void> {
+    const entry = await this.opts.participants.get(key);
+    const timer = entry?.value.sessionTimer;
+    if (!entry || !timer || timer.refresher !== 'uas') return;
+    if (timer.refreshedAt + sessionRefreshMs(timer.seconds) > this.now()) {
+      this.arm(entry.value); // the participant refreshed it meanwhile
+      return;
+    }
+    // Our CSeq in the dialog, claimed before sending (RFC 3261 §12.2.1.1; failover does the same).
+    let claimed: ParticipantRecord | null = null;
+    await this.opts.participants.mutate(key, (current) => {
+      claimed = current ? { ...current, localSeq: (current.localSeq ?? 0) + 1 } : null;
+      return claimed ?? undefined;
+    });
+    const p = claimed as ParticipantRecord | null;
+    if (!p) return;
+    const update = createInDialogRequest(dialogOf(p, this.opts.domain), 'UPDATE', {
+      cseq: p.localSeq,
+      headers: [
+        { name: 'Contact', value: `<${conferenceUri(conferenceId, this.opts.domain)}>;isfocus` },
+        { name: 'Supported', value: 'timer' },
+        { name: 'Session-Expires', value: `${timer.seconds};refresher=uas` },
+      ],
+    });
+    let status: number;
+    try {
+      status = (await this.opts.send(update, p.flow)).status;
+    } catch {
+      status = 503;
+    }
+    if (status >= 200 && status < 300) {
+      const now = this.now();
+      const stored = await this.opts.participants.mutate(key, (current) =>
+        current?.sessionTimer && current.localTag === p.localTag
+          ? { ...current, sessionTimer: { ...current.sessionTimer, refreshedAt: now } }
+          : undefined,
+      );
+      if (stored) this.arm(stored);
+      return;
+    }
+    if (status === 491) {
+      // §14.1 glare: the participant is changing the session; try again within 2 s.
+      this.schedule(key, this.now() + 1_000 + Math.floor(Math.random() * 1_000), () =>
+        this.refresh(key, conferenceId, legId),
+      );
+      return;
+    }
+    if (status === 408 || status === 481 || status === 503) {
+      await this.end(
+        conferenceId,
+        legId,
+        { reason: `session refresh answered ${status}`, byeCause: 408 },
+        (r) => r.localTag === p.localTag,
+      );
+      return;
+    }
+    const expiresAt = timer.refreshedAt + timer.seconds * 1_000;
+    this.schedule(key, expiresAt, async () => {
+      const now = await this.opts.participants.get(key);
+      const t = now?.value.sessionTimer;
+      if (now && t && t.refreshedAt + t.seconds * 1_000 > this.now()) {
+        this.arm(now.value);
+        return;
+      }
+      await this.end(
+        conferenceId,
+        legId,
+        { reason: `session refresh refused (${status}); expired`, byeCause: 408 },
+        (r) => r.localTag === p.localTag,
+      );
+    });
   }
 
   disarm(key: string): void {
@@ -245,7 +336,7 @@ export class DialogEnding {
     const entry = await this.opts.participants.get(key);
     const timer = entry?.value.sessionTimer;
     if (!entry || !timer) return;
-    if (timer.refreshedAt + sessionDeadlineMs(timer.seconds) > this.now()) {
+    if (timer.refresher === 'uas' || timer.refreshedAt + sessionDeadlineMs(timer.seconds) > this.now()) {
       this.arm(entry.value);
       return;
     }

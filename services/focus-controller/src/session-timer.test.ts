@@ -46,7 +46,7 @@ describe('decideSessionTimer (RFC 4028 §9, the focus as UAS)', () => {
     );
   });
 
-  it('runs no timer for a caller without timer support, or one that asks the focus to refresh', () => {
+  it('runs no timer it would refresh for a peer that does not allow UPDATE', () => {
     expect(decideSessionTimer(request([{ name: 'Session-Expires', value: '600' }]), policy)).toEqual({
       kind: 'none',
     });
@@ -67,6 +67,28 @@ describe('decideSessionTimer (RFC 4028 §9, the focus as UAS)', () => {
     ).toEqual({
       kind: 'none',
     });
+  });
+
+  it('follows the §9 refresher table, taking refresher=uas only from a peer that allows UPDATE', () => {
+    const allow = { name: 'Allow', value: 'INVITE, ACK, BYE, update' };
+    const se = (value: string) => ({ name: 'Session-Expires', value });
+    const timer = { name: 'Supported', value: 'timer' };
+    expect(decideSessionTimer(request([allow, se('600')]), policy)).toEqual({
+      kind: 'use',
+      seconds: 600,
+      refresher: 'uas',
+    });
+    expect(decideSessionTimer(request([allow, timer, se('600;refresher=uas')]), policy)).toMatchObject({
+      refresher: 'uas',
+    });
+    expect(decideSessionTimer(request([allow, timer, se('600')]), policy)).toMatchObject({
+      refresher: 'uac',
+    });
+    // Too small without `timer` support: no 422 (it could not retry), and no UPDATEs at that rate either.
+    expect(decideSessionTimer(request([allow, se('10')]), policy)).toEqual({ kind: 'none' });
+    expect(sessionTimerHeaders({ kind: 'use', seconds: 600, refresher: 'uas' })).toEqual([
+      { name: 'Session-Expires', value: '600;refresher=uas' },
+    ]);
   });
 
   it('asks for its preferred interval (or the caller Min-SE) when the caller supports timers without asking', () => {

@@ -1,7 +1,8 @@
 // RFC 4028 session timers, the focus's side as UAS of a participant's INVITE, re-INVITE or UPDATE.
-// The focus only runs timers the participant refreshes (refresher=uac): a participant that does not
-// support timers, or asks the focus to refresh, gets no timer here (the 64*T1 ACK rule and the relay's
-// silence detection still end its dialog if it vanishes).
+// The §9 table decides who refreshes: the participant (refresher=uac: it must support `timer`; the focus
+// BYEs when no refresh comes), or the focus (refresher=uas: it sends UPDATE at half the interval and ends
+// the dialog when the refresh fails). The focus refreshes only with UPDATE, so it takes refresher=uas only
+// from a peer whose Allow lists UPDATE; otherwise that dialog gets no session timer.
 import {
   formatSessionExpires,
   getHeader,
@@ -42,19 +43,25 @@ export function decideSessionTimer(req: SipRequest, policy: SessionTimerPolicy):
   const minSeHeader = getHeader(req, 'Min-SE');
   const requested = seHeader === undefined ? undefined : parseSessionExpires(seHeader);
   const theirMin = minSeHeader === undefined ? 0 : parseMinSE(minSeHeader);
-  // §9: without 'timer' support the UAS would have to refresh itself; the focus does not (see above).
-  if (!supported) return { kind: 'none' };
+  const canRefresh = parseTokenList(getHeaders(req, 'Allow'), 'Allow').some(
+    (m) => m.toUpperCase() === 'UPDATE',
+  );
   if (requested) {
-    if (requested.seconds < policy.minSeconds) return { kind: 'too-small', minSeconds: policy.minSeconds };
+    // §9: 422 only to a caller that supports timers (it can retry). Without support the focus would have
+    // to refresh that often itself: it runs no timer rather than be made to send UPDATEs at any rate.
+    if (requested.seconds < policy.minSeconds)
+      return supported ? { kind: 'too-small', minSeconds: policy.minSeconds } : { kind: 'none' };
     // §9: the UAS may lower the interval (never below the request's Min-SE, nor ours), never raise it.
     let seconds = requested.seconds;
     if (policy.preferredSeconds > 0 && seconds > policy.preferredSeconds)
       seconds = Math.min(requested.seconds, Math.max(policy.preferredSeconds, theirMin, policy.minSeconds));
-    if (requested.refresher === 'uas') return { kind: 'none' };
-    return { kind: 'use', seconds, refresher: 'uac' };
+    // §9 table: no support → uas; support with a refresher → that one; support without → our choice (uac).
+    const refresher: Refresher = !supported ? 'uas' : (requested.refresher ?? 'uac');
+    if (refresher === 'uas' && !canRefresh) return { kind: 'none' };
+    return { kind: 'use', seconds, refresher };
   }
   // §9: the caller supports timers but asks for none; we may ask for one, it refreshes.
-  if (policy.preferredSeconds === 0) return { kind: 'none' };
+  if (!supported || policy.preferredSeconds === 0) return { kind: 'none' };
   return {
     kind: 'use',
     seconds: Math.max(policy.preferredSeconds, theirMin, policy.minSeconds),
@@ -68,6 +75,11 @@ export function sessionTimerHeaders(decision: SessionTimerDecision): HeaderField
   const headers: HeaderField[] = [{ name: 'Session-Expires', value: formatSessionExpires(decision) }];
   if (decision.refresher === 'uac') headers.push({ name: 'Require', value: 'timer' });
   return headers;
+}
+
+/** §10: the refresher refreshes at half the interval. Milliseconds after the last refresh. */
+export function sessionRefreshMs(seconds: number): number {
+  return (seconds * 1_000) / 2;
 }
 
 /**
