@@ -384,6 +384,21 @@ describe('DialogEnding with the Focus', () => {
     expect(dialogs.armedTimers).toBe(0);
   });
 
+  it('drops a deadline of a conference it no longer owns (its new owner adopts it)', async () => {
+    vi.useFakeTimers();
+    const conf = await conference();
+    await join(conf.uri, [
+      { name: 'Supported', value: 'timer' },
+      { name: 'Session-Expires', value: '120' },
+    ]);
+    owned = false;
+    clock += 100_000;
+    await vi.advanceTimersByTimeAsync(100_000);
+    expect(relays.held.size).toBe(1);
+    expect(sent).toHaveLength(0);
+    expect(dialogs.armedTimers).toBe(0);
+  });
+
   it('takes an UPDATE without SDP as a session refresh that moves the deadline', async () => {
     vi.useFakeTimers();
     const conf = await conference();

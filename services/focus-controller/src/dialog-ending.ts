@@ -253,6 +253,8 @@ export class DialogEnding {
    * session to expire at the end of the interval unless the participant refreshes it meanwhile.
    */
   private async refresh(key: string, conferenceId: string, legId: string): Promise<void> {
+    // Ownership moved (membership change): the new owner adopts the timer (adoptOwned).
+    if (!this.opts.owns(conferenceId)) return;
     const entry = await this.opts.participants.get(key);
     const timer = entry?.value.sessionTimer;
     if (!entry || !timer || timer.refresher !== 'uas') return;
@@ -333,6 +335,7 @@ export class DialogEnding {
 
   /** Ends the participant if its stored session timer has run out; re-arms when it was refreshed meanwhile. */
   private async expire(key: string, conferenceId: string, legId: string): Promise<void> {
+    if (!this.opts.owns(conferenceId)) return; // the new owner adopts the timer (adoptOwned)
     const entry = await this.opts.participants.get(key);
     const timer = entry?.value.sessionTimer;
     if (!entry || !timer) return;
