@@ -224,6 +224,23 @@ describe('DialogEnding with the Focus', () => {
     expect(relays.held.size).toBe(0);
   });
 
+  it('tries the relay release once more when the first call fails', async () => {
+    const conf = await conference();
+    const { toTag } = await join(conf.uri);
+    const release = vi.spyOn(relays, 'release').mockRejectedValueOnce(new Error('UNAVAILABLE'));
+    const report = {
+      callId: 'call-1',
+      localTag: toTag,
+      remoteTag: 'meter-tag',
+      cseq: 1,
+      routingKey: conf.id,
+      reason: 'no ACK',
+    };
+    expect(await dialogs.dialogFailed(report)).toBe(true);
+    expect(release).toHaveBeenCalledTimes(2);
+    expect(relays.held.size).toBe(0);
+  });
+
   it('leaves a dialog alone when the report names another tag', async () => {
     const conf = await conference();
     await join(conf.uri);

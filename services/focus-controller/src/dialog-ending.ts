@@ -88,9 +88,13 @@ export class DialogEnding {
     this.disarm(key);
     const log = { conferenceId, callId: p.callId, legId, relay: p.relayId, reason: cause.reason };
     this.opts.logger.warn(log, 'participant dialog ended by the focus');
-    await this.opts.relays.release(p.relayAddress, conferenceId, legId).catch((err: Error) => {
-      this.opts.logger.warn({ ...log, err: err.message }, 'relay leg release failed');
-      return false;
+    await this.opts.relays.release(p.relayAddress, conferenceId, legId).catch(async (err: Error) => {
+      // Once more: the record is gone, so nothing else would ever give this port back.
+      this.opts.logger.warn({ ...log, err: err.message }, 'relay leg release failed; trying again');
+      return this.opts.relays.release(p.relayAddress, conferenceId, legId).catch((again: Error) => {
+        this.opts.logger.error({ ...log, err: again.message }, 'relay leg release failed');
+        return false;
+      });
     });
     this.opts.bus.publish(
       subjects.roster(conferenceId),
