@@ -128,6 +128,31 @@ export async function startFocusController(
   });
   const participantStore = new JsonBucket(participants, participantRecordSchema);
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
+  focus = new Focus({
+    domain: config.SIP_DOMAIN,
+    onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
+    invalidData: config.INVALID_DATA_POLICY,
+    maxConferences: config.MAX_CONFERENCES,
+    maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    stores: {
+      conferences: conferenceStore,
+      topics: new JsonBucket(topics, topicRecordSchema),
+      participants: participantStore,
+      counters: new JsonBucket(counters, counterSchema),
+    },
+    bus: ctx.bus,
+    relays,
+    logger,
+    mediaHost: config.MEDIA_HOST,
+    sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
+    // Built below, once the sender it needs exists; the focus calls it only while serving requests.
+    sessionDeadlines: {
+      arm: (p) => dialogs?.arm(p),
+      disarm: (key) => dialogs?.disarm(key),
+      acked: (legId, cseq) => dialogs?.acked(legId, cseq),
+    },
+  });
+
   // Requests to participants go out through an edge: the one that holds their flow, else any.
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
@@ -166,26 +191,6 @@ export async function startFocusController(
     logger,
     owns,
   }).follow(ctx.bus);
-  focus = new Focus({
-    domain: config.SIP_DOMAIN,
-    onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
-    invalidData: config.INVALID_DATA_POLICY,
-    maxConferences: config.MAX_CONFERENCES,
-    maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
-    stores: {
-      conferences: conferenceStore,
-      topics: new JsonBucket(topics, topicRecordSchema),
-      participants: participantStore,
-      counters: new JsonBucket(counters, counterSchema),
-    },
-    bus: ctx.bus,
-    relays,
-    logger,
-    mediaHost: config.MEDIA_HOST,
-    sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
-    sessionDeadlines: dialogs,
-  });
-
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
     stores: { participants: participantStore, conferences: conferenceStore },
