@@ -4,7 +4,7 @@ import { contracts } from './index';
 describe('gRPC contracts', () => {
   it('define the four services with the methods the design names', () => {
     expect(Object.keys(contracts.SignallingEdge.service)).toEqual(['SendRequest']);
-    expect(Object.keys(contracts.FocusController.service)).toEqual(['HandleRequest']);
+    expect(Object.keys(contracts.FocusController.service)).toEqual(['HandleRequest', 'DialogFailed']);
     expect(Object.keys(contracts.Notifier.service)).toEqual(['HandleRequest']);
     expect(Object.keys(contracts.MediaRelay.service).sort()).toEqual([
       'AllocateLeg',

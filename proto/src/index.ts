@@ -21,6 +21,11 @@ const loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcTyp
 export const contracts = loaded.sippubsub.v1;
 
 export * from './bus-events';
+export type { DialogFailure, DialogFailure__Output } from './generated/sippubsub/v1/DialogFailure';
+export type {
+  DialogFailureResult,
+  DialogFailureResult__Output,
+} from './generated/sippubsub/v1/DialogFailureResult';
 export type { Flow, Flow__Output } from './generated/sippubsub/v1/Flow';
 export type {
   FocusControllerClient,

@@ -93,6 +93,17 @@ export const participantRecordSchema = z.object({
   textMedia: textMediaSchema.optional(),
   /** CSeq number of the last request the focus sent in this dialog (RFC 3261 §12.2.1.1); absent = none yet. */
   localSeq: z.number().int().nonnegative().optional(),
+  /**
+   * RFC 4028 session timer of the dialog, absent when none was negotiated: the interval, who refreshes,
+   * and when the last refresh (the INVITE, re-INVITE or UPDATE answered 2xx) was taken.
+   */
+  sessionTimer: z
+    .object({
+      seconds: z.number().int().positive(),
+      refresher: z.enum(['uac', 'uas']),
+      refreshedAt: z.number(),
+    })
+    .optional(),
 });
 export type ParticipantRecord = z.infer<typeof participantRecordSchema>;
 

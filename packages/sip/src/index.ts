@@ -78,6 +78,13 @@ export {
 } from './request-validation.js';
 export { type CreateResponseOptions, createResponse, withTag } from './response.js';
 export { serializeMessage } from './serializer.js';
+export {
+  formatSessionExpires,
+  parseMinSE,
+  parseSessionExpires,
+  type Refresher,
+  type SessionExpires,
+} from './session-expires.js';
 export { type RateDecision, SourceRateLimiter } from './source-rate-limiter.js';
 export { type StreamFrame, StreamFramer } from './stream-framer.js';
 export {

@@ -11,6 +11,7 @@ import type { HeaderField, SipRequest } from './message.js';
 import { parseNameAddr } from './name-addr.js';
 import { parseReferSub } from './refer-sub.js';
 import { parseDialogReference } from './replaces.js';
+import { parseMinSE, parseSessionExpires } from './session-expires.js';
 import { parseSubscriptionState } from './subscription-state.js';
 import { parseTokenList } from './token-list.js';
 import { clip, parseUri, uriScheme } from './uri.js';
@@ -168,6 +169,8 @@ const HEADER_CHECKS: Record<string, HeaderCheck> = {
   'SIP-If-Match': (v) => parseEntityTag(v, 'SIP-If-Match'),
   'Content-Type': (v) => checkMediaType(v),
   Date: (v) => checkSipDate(v),
+  'Session-Expires': (v) => parseSessionExpires(v),
+  'Min-SE': (v) => parseMinSE(v),
 };
 const LIST_CHECKS: Record<string, HeaderCheck> = {
   Route: (v) => parseNameAddr(v),

@@ -26,5 +26,9 @@ export const focusConfigSchema = z.object({
   ACL_DEFAULT: env.enumOf(['allow', 'deny'] as const, 'deny'),
   /** How often ACL_FILE is re-read besides change events (volumes that report none). */
   ACL_POLL_INTERVAL_MS: env.durationMs(5_000),
+  /** RFC 4028 Min-SE in seconds: a smaller requested Session-Expires gets 422 (the RFC's floor is 90). */
+  SESSION_MIN_SE: env.int(90, 1, 86_400),
+  /** Session-Expires in seconds the focus asks of a caller that supports timers but asks none, and its cap; 0 = do not ask. */
+  SESSION_EXPIRES: env.int(1_800, 0, 86_400),
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;

@@ -289,7 +289,7 @@ describe('Focus', () => {
     expect(getHeader(res, 'Contact')).toBe(`<${conf}>;isfocus`);
     expect(getHeader(res, 'Allow')).toContain('SUBSCRIBE');
     expect(getHeader(res, 'Allow-Events')).toBe('conference, refer, pubsub-conferences, pubsub-data');
-    expect(getHeader(res, 'Supported')).toBe('replaces, join, norefersub');
+    expect(getHeader(res, 'Supported')).toBe('replaces, join, norefersub, timer');
     expect(res.body.toString()).toMatch(/^m=text /m);
   });
 });

@@ -44,12 +44,30 @@ import {
   type HeaderField,
   parseCSeq,
   parseNameAddr,
+  SipParseError,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
 import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
+import {
+  decideSessionTimer,
+  type SessionTimerDecision,
+  type SessionTimerPolicy,
+  sessionTimerHeaders,
+} from './session-timer.js';
 import { normaliseTopic } from './topic.js';
+
+/** The focus also does RFC 4028 session timers (session-timer.ts) on INVITE, re-INVITE and UPDATE. */
+export const FOCUS_SUPPORTED = `${PROFILE_SUPPORTED}, timer`;
+
+/** Session-timer deadlines of stored participants (dialog-ending.ts), kept by the replica that answers. */
+export interface SessionDeadlines {
+  arm(p: ParticipantRecord): void;
+  disarm(key: string): void;
+  /** An ACK for the 2xx of INVITE `cseq` reached us (perhaps through another edge than the 2xx left by). */
+  acked?(legId: string, cseq: number): void;
+}
 
 export interface RequestFlow {
   transport: string;
@@ -83,6 +101,9 @@ export interface FocusOptions {
   mediaHost: string;
   /** The access list in force (reloaded from ACL_FILE); absent: everything allowed. */
   access?: () => AccessList;
+  /** RFC 4028 policy; absent = { minSeconds: 90, preferredSeconds: 0 } (timers only when asked for). */
+  sessionTimer?: SessionTimerPolicy;
+  sessionDeadlines?: SessionDeadlines;
 }
 
 const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
@@ -142,6 +163,7 @@ export class Focus {
     if (foreign) return foreign;
     switch (req.method) {
       case 'ACK':
+        this.noteAck(req);
         return null;
       case 'OPTIONS':
         return this.options(req);
@@ -152,11 +174,12 @@ export class Focus {
       case 'CANCEL':
         // The edge answers CANCEL hop by hop; one that reaches the focus matched no pending INVITE.
         return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+      case 'UPDATE':
+        return this.update(req, flow);
       case 'REFER':
       case 'INFO':
-      case 'UPDATE':
         return createResponse(req, 501, `${req.method} Not Implemented Yet`, {
-          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE' }],
+          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, UPDATE' }],
         });
       default:
         return createResponse(req, 405, 'Method Not Allowed', {
@@ -165,13 +188,46 @@ export class Focus {
     }
   }
 
+  private noteAck(req: SipRequest): void {
+    const hooks = this.opts.sessionDeadlines;
+    if (!hooks?.acked) return;
+    try {
+      const callId = getHeader(req, 'Call-ID') ?? '';
+      const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+      hooks.acked(legIdOf(callId, remoteTag), parseCSeq(getHeader(req, 'CSeq') ?? '').seq);
+    } catch {
+      // An ACK we cannot read acknowledges nothing; it gets no response either way.
+    }
+  }
+
   private capabilityHeaders(contactUri: string): HeaderField[] {
     return [
       { name: 'Contact', value: `<${contactUri}>;isfocus` },
       { name: 'Allow', value: PROFILE_ALLOW },
       { name: 'Allow-Events', value: PROFILE_ALLOW_EVENTS },
-      { name: 'Supported', value: PROFILE_SUPPORTED },
+      { name: 'Supported', value: FOCUS_SUPPORTED },
     ];
+  }
+
+  private get sessionTimerPolicy(): SessionTimerPolicy {
+    return this.opts.sessionTimer ?? { minSeconds: 90, preferredSeconds: 0 };
+  }
+
+  /** RFC 4028 §9 for a request in (or creating) a dialog; a SIP error response when it is refused. */
+  private sessionTimerOf(req: SipRequest, toTag: string): SessionTimerDecision | SipResponse {
+    let decision: SessionTimerDecision;
+    try {
+      decision = decideSessionTimer(req, this.sessionTimerPolicy);
+    } catch (err) {
+      if (err instanceof SipParseError) return createResponse(req, 400, err.message, { toTag });
+      throw err;
+    }
+    if (decision.kind === 'too-small')
+      return createResponse(req, 422, 'Session Interval Too Small', {
+        toTag,
+        headers: [{ name: 'Min-SE', value: String(decision.minSeconds) }],
+      });
+    return decision;
   }
 
   private async options(req: SipRequest): Promise<SipResponse> {
@@ -315,6 +371,9 @@ export class Focus {
         headers: [{ name: 'Retry-After', value: '1' }],
       });
 
+    const timer = this.sessionTimerOf(req, localTag);
+    if (timer.kind === 'response') return timer;
+
     if (req.body.length === 0)
       return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
     const contentType = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
@@ -384,54 +443,60 @@ export class Focus {
       }
     }
 
-    // RFC 3264 §8: one o= session id per participant dialog, its version raised with each answer.
-    const answerVersion = (previous?.value.answerVersion ?? 0) + 1;
-    const answer = buildTextAnswer(offer, summary, {
-      address: media.host,
-      port: media.port,
-      sessionId: sdpSessionId(legId),
-      sessionVersion: answerVersion,
-    });
+    // From here a new leg is ours to give back if the participant is not stored (issue 7: no leaked ports).
+    let record: ParticipantRecord;
+    let answer: string;
     const now = this.now();
-    const record: ParticipantRecord = {
-      conferenceId,
-      legId,
-      callId,
-      remoteTag,
-      localTag,
-      // The roster shows who authenticated, not what From claims.
-      aor: previous?.value.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
-      displayName: from.displayName,
-      contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
-      remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
-      role: summary.role,
-      status: ANSWER_DIRECTION[summary.role],
-      relayId: media.relayId,
-      relayAddress: media.relayAddress,
-      media: { host: media.host, port: media.port },
-      remoteMedia: { host: summary.address, port: summary.port },
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
-        connectionId: flow.connectionId,
-        edgeId: flow.edgeId,
-      },
-      joinedAt: previous?.value.joinedAt ?? now,
-      answerVersion,
-      textMedia: textMediaOf(summary),
-    };
-    // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
-    if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
-    const owner = previous ? previous.value.identity : identity || undefined;
-    if (owner !== undefined) record.identity = owner;
     try {
+      // RFC 3264 §8: one o= session id per participant dialog, its version raised with each answer.
+      const answerVersion = (previous?.value.answerVersion ?? 0) + 1;
+      answer = buildTextAnswer(offer, summary, {
+        address: media.host,
+        port: media.port,
+        sessionId: sdpSessionId(legId),
+        sessionVersion: answerVersion,
+      });
+      record = {
+        conferenceId,
+        legId,
+        callId,
+        remoteTag,
+        localTag,
+        // The roster shows who authenticated, not what From claims.
+        aor: previous?.value.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
+        displayName: from.displayName,
+        contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
+        remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
+        role: summary.role,
+        status: ANSWER_DIRECTION[summary.role],
+        relayId: media.relayId,
+        relayAddress: media.relayAddress,
+        media: { host: media.host, port: media.port },
+        remoteMedia: { host: summary.address, port: summary.port },
+        flow: {
+          transport: flow.transport,
+          remoteHost: flow.remoteHost,
+          remotePort: flow.remotePort,
+          connectionId: flow.connectionId,
+          edgeId: flow.edgeId,
+        },
+        joinedAt: previous?.value.joinedAt ?? now,
+        answerVersion,
+        textMedia: textMediaOf(summary),
+      };
+      // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
+      if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
+      const owner = previous ? previous.value.identity : identity || undefined;
+      if (owner !== undefined) record.identity = owner;
+      if (timer.kind === 'use')
+        record.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
     } catch (err) {
       if (!previous)
         await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
       throw err;
     }
+    this.opts.sessionDeadlines?.arm(record);
     const changedRole = previous && previous.value.role !== record.role;
     if (!previous || changedRole) {
       this.announceRoster({
@@ -448,7 +513,10 @@ export class Focus {
 
     return createResponse(req, 200, 'OK', {
       toTag: localTag,
-      headers: this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+      headers: [
+        ...this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+        ...sessionTimerHeaders(timer),
+      ],
       body: answer,
       contentType: 'application/sdp',
     });
@@ -494,6 +562,7 @@ export class Focus {
       return false;
     });
     await this.opts.stores.participants.delete(key);
+    this.opts.sessionDeadlines?.disarm(key);
     this.announceRoster({
       type: 'left',
       conferenceId: p.conferenceId,
@@ -502,6 +571,49 @@ export class Focus {
     });
     this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
     return createResponse(req, 200, 'OK');
+  }
+
+  /**
+   * UPDATE (RFC 3311) inside a participant's dialog: with an SDP offer it changes the session like a
+   * re-INVITE; without one it is a session refresh (RFC 4028 §10) that only renews the session timer.
+   */
+  private async update(req: SipRequest, flow: RequestFlow): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    const to = parseNameAddr(getHeader(req, 'To') ?? '');
+    // Early-dialog UPDATE is not used here: our INVITEs are answered at once, so every UPDATE is in a dialog.
+    if (target.kind !== 'conference' || to.params.tag == null)
+      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    if (req.body.length > 0)
+      return this.join(req, target.conferenceId, flow, flow.authenticatedIdentity ?? '');
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const legId = legIdOf(callId, remoteTag);
+    const key = participantKey(target.conferenceId, legId);
+    const entry = await this.opts.stores.participants.get(key);
+    if (!entry || entry.value.localTag !== to.params.tag)
+      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    const seq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
+    if (seq <= entry.value.remoteSeq) return createResponse(req, 500, 'CSeq Out of Order');
+    const timer = this.sessionTimerOf(req, to.params.tag);
+    if (timer.kind === 'response') return timer;
+    const now = this.now();
+    const stored = await this.opts.stores.participants.mutate(key, (current) => {
+      if (!current || current.localTag !== to.params.tag) return undefined;
+      const next: ParticipantRecord = { ...current, remoteSeq: Math.max(current.remoteSeq, seq) };
+      if (timer.kind === 'use')
+        next.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
+      else delete next.sessionTimer;
+      return next;
+    });
+    if (!stored || stored.localTag !== to.params.tag)
+      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    this.opts.sessionDeadlines?.arm(stored);
+    return createResponse(req, 200, 'OK', {
+      headers: [
+        ...this.capabilityHeaders(conferenceUri(target.conferenceId, this.opts.domain)),
+        ...sessionTimerHeaders(timer),
+      ],
+    });
   }
 
   private announceRoster(event: RosterEvent): void {

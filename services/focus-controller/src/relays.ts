@@ -148,6 +148,10 @@ export class GrpcRelayDirectory implements RelayDirectory {
         };
       } catch (err) {
         lastError = err;
+        // A call that ran out of time may have allocated the leg all the same: give it back (it is
+        // idempotent, and the leg id is this dialog's), or its port stays taken for good.
+        if (mayHaveAllocated(err))
+          this.release(relay.address, conferenceId, spec.legId ?? '').catch(() => false);
       }
     }
     throw lastError;
@@ -171,4 +175,10 @@ export class GrpcRelayDirectory implements RelayDirectory {
     );
     return res.released;
   }
+}
+
+/** gRPC DEADLINE_EXCEEDED (4) and CANCELLED (1): the relay may have done the work without our seeing the answer. */
+function mayHaveAllocated(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 4 || code === 1;
 }

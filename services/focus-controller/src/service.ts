@@ -13,6 +13,8 @@ import {
   conferenceRecordSchema,
   contracts,
   counterSchema,
+  type DialogFailure__Output,
+  type DialogFailureResult,
   type MediaRelayClient,
   participantRecordSchema,
   type SendRequestRequest,
@@ -22,11 +24,20 @@ import {
   type SipResponseEnvelope,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
-import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import {
+  getHeader,
+  parseCSeq,
+  parseMessage,
+  parseNameAddr,
+  type SipRequest,
+  type SipResponse,
+  serializeMessage,
+} from '@sip-pubsub/sip';
 import { loadAccessList } from './access.js';
 import type { FocusConfig } from './config.js';
+import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
-import { Focus } from './focus.js';
+import { Focus, legIdOf } from './focus.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -47,6 +58,7 @@ export async function startFocusController(
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
+  let dialogs: DialogEnding | undefined;
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -54,20 +66,41 @@ export async function startFocusController(
       {
         definition: contracts.FocusController.service,
         implementation: {
-          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(async (envelope) => {
-            if (!focus) throw new Error('focus-controller is starting');
-            const request = parseMessage(envelope.message);
-            if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-            const flow = envelope.flow;
-            const response = await focus.handle(request, {
-              transport: flow?.transport ?? 'udp',
-              remoteHost: flow?.remoteHost ?? '',
-              remotePort: flow?.remotePort ?? 0,
-              connectionId: flow?.connectionId || undefined,
-              edgeId: flow?.edgeId || undefined,
-              authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-            });
-            return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
+          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(
+            async (envelope, call) => {
+              if (!focus || !dialogs) throw new Error('focus-controller is starting');
+              const request = parseMessage(envelope.message);
+              if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
+              const flow = envelope.flow;
+              const response = await focus.handle(request, {
+                transport: flow?.transport ?? 'udp',
+                remoteHost: flow?.remoteHost ?? '',
+                remotePort: flow?.remotePort ?? 0,
+                connectionId: flow?.connectionId || undefined,
+                edgeId: flow?.edgeId || undefined,
+                authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+              });
+              // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
+              // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
+              // The edge may also have told us already (DialogFailed without our tag) while we worked.
+              if (response && endsInNewDialog(request, response)) {
+                const legId = legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request));
+                const cseq = cseqOf(request);
+                if (callAbandoned(call) || dialogs.abandoned(legId, cseq))
+                  await dialogs.end(
+                    envelope.routingKey,
+                    legId,
+                    { reason: 'the edge gave up on the INVITE before its 2xx' },
+                    (p) => p.localTag === toTag(response) && p.remoteSeq === cseq,
+                  );
+              }
+              return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
+            },
+            logger,
+          ),
+          DialogFailed: asyncUnary<DialogFailure__Output, DialogFailureResult>(async (failure) => {
+            if (!dialogs) throw new Error('focus-controller is starting');
+            return { ended: await dialogs.dialogFailed(failure) };
           }, logger),
         },
       },
@@ -115,6 +148,13 @@ export async function startFocusController(
     logger,
     mediaHost: config.MEDIA_HOST,
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
+    sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
+    // Built below, once the sender it needs exists; the focus calls it only while serving requests.
+    sessionDeadlines: {
+      arm: (p) => dialogs?.arm(p),
+      disarm: (key) => dialogs?.disarm(key),
+      acked: (legId, cseq) => dialogs?.acked(legId, cseq),
+    },
   });
 
   // Requests to participants go out through an edge: the one that holds their flow, else any.
@@ -146,6 +186,15 @@ export async function startFocusController(
       response: parsed?.kind === 'response' ? parsed : undefined,
     };
   };
+  dialogs = new DialogEnding({
+    domain: config.SIP_DOMAIN,
+    participants: participantStore,
+    relays,
+    send: sendToParticipant,
+    bus: ctx.bus,
+    logger,
+    owns,
+  }).follow(ctx.bus);
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
     stores: { participants: participantStore, conferences: conferenceStore },
@@ -165,13 +214,25 @@ export async function startFocusController(
       .catch((err: Error) => logger.error({ err: err.message }, 'relay failover failed'));
   });
 
+  // Session-timer deadlines live in the owner's memory: a replica that takes conferences over arms theirs.
+  const adoptSessionTimers = () =>
+    dialogs
+      ?.adoptOwned()
+      .then((armed) => armed > 0 && logger.info({ armed }, 'session timers adopted'))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'could not adopt session timers'));
+  membership.on('change', (service) => {
+    if (service === FOCUS_SERVICE) void adoptSessionTimers();
+  });
+
   await membership.start();
+  void adoptSessionTimers();
   logger.info({ grpcPort: grpcServer.port }, 'focus-controller started');
 
   return {
     grpcPort: grpcServer.port,
     ready: () => true,
     async stop() {
+      dialogs?.stop();
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
@@ -180,4 +241,35 @@ export async function startFocusController(
       accessList.close();
     },
   };
+}
+
+const tagOf = (value: string | undefined): string => {
+  try {
+    return parseNameAddr(value ?? '').params.tag ?? '';
+  } catch {
+    return '';
+  }
+};
+const fromTag = (req: SipRequest) => tagOf(getHeader(req, 'From'));
+const cseqOf = (req: SipRequest): number => {
+  try {
+    return parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
+  } catch {
+    return -1;
+  }
+};
+const toTag = (res: SipResponse) => tagOf(getHeader(res, 'To'));
+
+/** A 2xx that created a dialog: to an INVITE without a To tag (a re-INVITE's dialog existed before). */
+function endsInNewDialog(req: SipRequest, res: SipResponse): boolean {
+  return (
+    req.method === 'INVITE' && res.status >= 200 && res.status < 300 && tagOf(getHeader(req, 'To')) === ''
+  );
+}
+
+/** Whether the caller of a gRPC call went away or its deadline passed: a reply now reaches no one. */
+function callAbandoned(call: { cancelled: boolean; getDeadline(): Date | number }): boolean {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return call.cancelled || (Number.isFinite(at) && Date.now() >= at);
 }

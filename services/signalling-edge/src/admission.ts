@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
+  DEFAULT_SUPPORTED_OPTION_TAGS,
   DigestAuthenticator,
   DigestCredentialsStore,
   type Flow,
@@ -117,6 +118,8 @@ const VALIDATION_POLICY: RequestValidationPolicy = {
   uriSchemes: ['sip', 'sips'],
   // The broker is the final UAS for every request it takes: Max-Forwards 0 is processed (RFC 4475 §3.3.11).
   forwards: false,
+  // RFC 4028 session timers are built in the focus (INVITE, re-INVITE, UPDATE to a conference).
+  supportedOptionTags: [...DEFAULT_SUPPORTED_OPTION_TAGS, 'timer'],
   // The focus answers offers in SDP; an INVITE body of another type cannot be an offer (§13.2.1).
   acceptedContentTypes: { INVITE: ['application/sdp'], UPDATE: ['application/sdp'] },
   // Its 2xx to INVITE carries the SDP answer, so the caller must accept SDP.

@@ -47,6 +47,7 @@ import { KvNonceCountStore } from './nonce-counts.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
+import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -116,6 +117,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
   let membership: Membership | undefined;
   let draining = false;
+  const acceptedInvites = new AcceptedInvites(64 * config.SIP_T1_MS);
 
   const ownerOf = (service: OwnerService, key: string): Member | undefined => {
     const members = membership?.members(service) ?? [];
@@ -242,21 +244,31 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         { method: req.method, owner: owner.id, err: (err as Error).message },
         'owner failed to handle request',
       );
+      const abandoned = route.service === 'focus-controller' ? abandonedInvite(req, route.key) : undefined;
+      if (abandoned)
+        void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
       return answer(req, tx, 500, 'Server Internal Error');
     }
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
-    if (respond(req, tx, response)) return;
+    if (respond(req, tx, response)) {
+      if (route.service === 'focus-controller') acceptedInvites.note(req, response, route.key);
+      return;
+    }
     // The INVITE was cancelled while its owner worked on it. Its 2xx created a dialog the caller will never
     // ACK; end it at the owner as a UAC would (§15: ACK, then BYE) so no leg is left behind.
     if (req.method === 'INVITE' && response.status >= 200 && response.status < 300) {
-      endCancelledDialog(req, response, client, envelope).catch((err: Error) =>
+      endCancelledDialog(req, response, client, envelope).catch((err: Error) => {
         logger.warn(
           { callId: response.headers.find((h) => h.name === 'Call-ID')?.value, err: err.message },
           'could not end a cancelled dialog',
-        ),
-      );
+        );
+        // Its leg must not stay: ask the (then) owner once more, the DialogFailed way.
+        const dialog = acceptedDialogOf(req, response, route.key);
+        if (dialog && route.service === 'focus-controller')
+          void reportDialogFailure(dialog, 'INVITE cancelled before its 2xx');
+      });
     }
   };
 
@@ -319,7 +331,20 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     const sent = sentAcks.forRetransmission(res);
     if (sent) layer.sendStateless(sent.ack, sent.to).catch(() => {});
   };
-  layer.onAckTimeout = (callId, cseq) => logger.warn({ callId, cseq }, 'no ACK for 2xx');
+  // §13.3.1.4: a 2xx never ACKed ends its dialog; the conference's owner sends the BYE and frees the leg.
+  const reportDialogFailure = dialogFailureReporter({
+    ownerOf: (key) => {
+      const owner = ownerOf('focus-controller', key);
+      return owner ? focusClients.get(owner.address) : undefined;
+    },
+    timeoutMs: config.ROUTE_TIMEOUT_MS,
+    logger,
+  });
+  layer.onAckTimeout = (callId, cseq) => {
+    logger.warn({ callId, cseq }, 'no ACK for 2xx');
+    const dialog = acceptedInvites.take(callId, cseq);
+    if (dialog) void reportDialogFailure(dialog, `no ACK for 2xx within 64*T1`);
+  };
 
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
