@@ -30,6 +30,8 @@ export interface SipTransport {
   on(event: 'message', fn: (msg: SipMessage, raw: Buffer, flow: Flow) => void): this;
   on(event: 'invalid', fn: (err: SipParseError, raw: Buffer, flow: Flow) => void): this;
   on(event: 'error', fn: (err: Error) => void): this;
+  /** A socket callback threw; the transport contained it (the connection or datagram is dropped). */
+  on(event: 'fault', fn: (err: Error, where: string) => void): this;
   /** Optional: lets a TransactionLayer detach its listeners on close(). */
   // biome-ignore lint/suspicious/noExplicitAny: matches EventEmitter.off
   off?(event: string, fn: (...args: any[]) => void): this;

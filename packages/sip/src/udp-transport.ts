@@ -31,7 +31,7 @@ export class UdpTransport extends TransportEmitter implements SipTransport {
     const host = socketHost(this.opts.host);
     const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     this.socket = socket;
-    socket.on('message', (data, rinfo) => this.receive(data, rinfo));
+    socket.on('message', (data, rinfo) => this.boundary('udp message', () => this.receive(data, rinfo)));
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(this.opts.port, host, () => {

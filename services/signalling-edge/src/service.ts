@@ -33,6 +33,7 @@ import {
   type ServerTransaction,
   type SipRequest,
   type SipResponse,
+  SipTransportError,
   serializeMessage,
   setHeader,
   TransactionLayer,
@@ -74,9 +75,19 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     registers: [ctx.registry],
   });
 
+  const faults = new Counter({
+    name: 'sip_transport_faults_total',
+    help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
+    labelNames: ['where'],
+    registers: [ctx.registry],
+  });
   const transports = await createSipTransports(config);
   for (const t of transports) {
     t.on('error', (err) => logger.error({ transport: t.protocol, err: err.message }, 'transport error'));
+    t.on('fault', (err, where) => {
+      faults.inc({ where });
+      logger.error({ transport: t.protocol, where, err: err.message, stack: err.stack }, 'transport fault');
+    });
     await t.listen();
   }
   const sipPorts = listeningPorts(transports);
@@ -290,6 +301,14 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (sent) layer.sendStateless(sent.ack, sent.to).catch(() => {});
   };
   layer.onAckTimeout = (callId, cseq) => logger.warn({ callId, cseq }, 'no ACK for 2xx');
+  layer.onError = (err) => {
+    if (/was never answered$/.test(err.message))
+      return logger.warn({ err: err.message }, 'request unanswered');
+    // A response that cannot be sent (the peer's connection is gone) is the peer's problem, not ours.
+    if (err instanceof SipTransportError) return logger.debug({ err: err.message }, 'send failed');
+    faults.inc({ where: 'transaction layer' });
+    logger.error({ err: err.message, stack: err.stack }, 'transaction layer error');
+  };
 
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
