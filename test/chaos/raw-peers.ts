@@ -78,6 +78,39 @@ function tagOf(header: string | undefined): string | undefined {
   return /;tag=([^;>\s]+)/.exec(header ?? '')?.[1];
 }
 
+/** Creates (or finds) a topic at the factory over UDP and ACKs the 302; resolves with the conference URI. */
+export async function createTopic(sip: RawSipSocket, port: number, topic: string): Promise<string> {
+  const create = rawRequest({
+    method: 'INVITE',
+    uri: 'sip:factory@localhost',
+    localPort: sip.port,
+    headers: [`Subject: ${topic}`],
+  });
+  const redirect = await sip.request(create, port);
+  if (redirect.status !== 302) throw new Error(`factory INVITE got ${redirect.status} ${redirect.reason}`);
+  sip.send(ackFor302(create, redirect), port);
+  const confUri = /<([^>]+)>/.exec(redirect.headers.get('contact')?.[0] ?? '')?.[1];
+  if (!confUri) throw new Error('302 without a conference Contact');
+  return confUri;
+}
+
+/** §17.1.1.3: the ACK of a non-2xx final response reuses the INVITE's Via branch. */
+function ackFor302(invite: string, redirect: RawResponse): string {
+  const header = (name: string) => new RegExp(`\r\n(${name}: [^\r\n]+)`).exec(invite)?.[1];
+  return [
+    `ACK ${/^INVITE (\S+)/.exec(invite)?.[1]} SIP/2.0`,
+    header('Via'),
+    'Max-Forwards: 70',
+    header('From'),
+    `To: ${redirect.headers.get('to')?.[0]}`,
+    header('Call-ID'),
+    'CSeq: 1 ACK',
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+}
+
 export interface JoinOutcome {
   ok: boolean;
   /** The step that failed, with the status or error it got. */
@@ -115,22 +148,7 @@ export async function joinAndLeave(
     });
     const redirect = await sip.request(create, port, timeoutMs);
     if (redirect.status !== 302) return fail(`factory INVITE got ${redirect.status} ${redirect.reason}`);
-    const branch = /branch=([^;\r\n]+)/.exec(create)?.[1];
-    sip.send(
-      [
-        'ACK sip:factory@localhost SIP/2.0',
-        `Via: SIP/2.0/UDP 127.0.0.1:${sip.port};branch=${branch};rport`,
-        'Max-Forwards: 70',
-        `From: <sip:${user}@127.0.0.1>;tag=${fromTag}`,
-        `To: ${redirect.headers.get('to')?.[0]}`,
-        `Call-ID: ${callId}`,
-        'CSeq: 1 ACK',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-      port,
-    );
+    sip.send(ackFor302(create, redirect), port);
     const confUri = /<([^>]+)>/.exec(redirect.headers.get('contact')?.[0] ?? '')?.[1];
     if (!confUri) return fail('302 without a conference Contact');
     const ok = await sip.request(

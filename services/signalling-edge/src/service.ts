@@ -22,6 +22,7 @@ import {
   answerCancel,
   createInDialogRequest,
   createResponse,
+  DEFAULT_MAX_MESSAGE_SIZE,
   type Destination,
   dialogFromUacResponse,
   type Flow,
@@ -47,6 +48,9 @@ import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
+
+/** What the owners accept: they parse forwarded requests with the SIP stack's default limit (64 KiB). */
+const OWNER_MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE;
 
 export interface RunningEdge extends RunningService {
   sipPort: number;
@@ -188,6 +192,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
       return answer(req, tx, route.status, route.reason, headers);
     }
+    // The owners parse what we forward with the default size limit; our Via stamp (received, rport) and
+    // P-Asserted-Identity can push a request that just fitted past it. Refuse here, with the size, not 500.
+    const message = serializeMessage(req);
+    if (message.length > OWNER_MAX_MESSAGE_SIZE)
+      return answer(
+        req,
+        tx,
+        513,
+        `Message Too Large (${message.length} bytes once the edge stamped Via > ${OWNER_MAX_MESSAGE_SIZE})`,
+      );
     const owner = ownerOf(route.service, route.key);
     if (!owner) {
       logger.warn({ method: req.method, service: route.service }, 'no ready owner');
@@ -198,7 +212,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
     const envelope: SipRequestEnvelope = {
-      message: serializeMessage(req),
+      message,
       routingKey: route.key,
       flow: {
         transport: flow.transport,
