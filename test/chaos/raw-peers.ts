@@ -78,6 +78,37 @@ function tagOf(header: string | undefined): string | undefined {
   return /;tag=([^;>\s]+)/.exec(header ?? '')?.[1];
 }
 
+/**
+ * A request over UDP as an RFC 3261 UAC sends it: retransmitted at T1 = 500 ms, doubling to T2 = 4 s
+ * (Timers A/E), until its final response or `timeoutMs`.
+ */
+export async function udpRequest(
+  sip: RawSipSocket,
+  text: string,
+  port: number,
+  timeoutMs = 8_000,
+): Promise<RawResponse> {
+  const callId = /\r\nCall-ID: *([^\r\n]+)/i.exec(text)?.[1];
+  const cseq = /\r\nCSeq: *([^\r\n]+)/i.exec(text)?.[1];
+  const isFinal = (m: string) =>
+    m.startsWith('SIP/2.0 ') &&
+    !/^SIP\/2\.0 1\d\d /.test(m) &&
+    m.includes(`Call-ID: ${callId}`) &&
+    m.includes(`CSeq: ${cseq}`);
+  const deadline = Date.now() + timeoutMs;
+  let interval = 500;
+  for (;;) {
+    sip.send(text, port);
+    const wait = Math.min(interval, deadline - Date.now());
+    try {
+      return parseRawResponse(await sip.next(isFinal, Math.max(1, wait)));
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    interval = Math.min(2 * interval, 4_000);
+  }
+}
+
 /** Creates (or finds) a topic at the factory over UDP and ACKs the 302; resolves with the conference URI. */
 export async function createTopic(sip: RawSipSocket, port: number, topic: string): Promise<string> {
   const create = rawRequest({
@@ -132,7 +163,7 @@ export async function joinAndLeave(
 ): Promise<JoinOutcome> {
   const started = Date.now();
   const user = opts.user ?? `legit-${token(3)}`;
-  const timeoutMs = opts.timeoutMs ?? 5_000;
+  const timeoutMs = opts.timeoutMs ?? 8_000;
   const callId = token(10);
   const fromTag = token();
   const fail = (failure: string): JoinOutcome => ({ ok: false, failure, ms: Date.now() - started });
@@ -146,12 +177,13 @@ export async function joinAndLeave(
       user,
       headers: [`Subject: ${topic}`],
     });
-    const redirect = await sip.request(create, port, timeoutMs);
+    const redirect = await udpRequest(sip, create, port, timeoutMs);
     if (redirect.status !== 302) return fail(`factory INVITE got ${redirect.status} ${redirect.reason}`);
     sip.send(ackFor302(create, redirect), port);
     const confUri = /<([^>]+)>/.exec(redirect.headers.get('contact')?.[0] ?? '')?.[1];
     if (!confUri) return fail('302 without a conference Contact');
-    const ok = await sip.request(
+    const ok = await udpRequest(
+      sip,
       rawRequest({
         method: 'INVITE',
         uri: confUri,
@@ -175,7 +207,8 @@ export async function joinAndLeave(
     const host = /^c=IN IP4 (\S+)/m.exec(ok.body)?.[1];
     const mediaPort = Number(/^m=text (\d+) /m.exec(ok.body)?.[1]);
     const media = host && mediaPort > 0 ? { host, port: mediaPort } : undefined;
-    const bye = await sip.request(
+    const bye = await udpRequest(
+      sip,
       rawRequest({ method: 'BYE', uri: confUri, localPort: sip.port, callId, fromTag, toTag, cseq: 3, user }),
       port,
       timeoutMs,

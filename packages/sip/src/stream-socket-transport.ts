@@ -190,6 +190,7 @@ export abstract class StreamSocketTransport<
         case 'pong':
           break;
         case 'message': {
+          if (!this.admit(frame.data, conn.flow, (response) => conn.socket.write(response))) break;
           let msg: SipMessage;
           try {
             msg = parseMessage(frame.data, { maxSize: this.opts.maxMessageSize });

@@ -1,4 +1,5 @@
 import type { SipParseError } from './errors.js';
+import type { IntakeDecision } from './intake-gate.js';
 import type { SipMessage, TransportProtocol } from './message.js';
 
 /** Where a message came from and over which socket / connection. */
@@ -23,6 +24,8 @@ export interface SipTransport {
   readonly protocol: TransportProtocol;
   /** Bound address, valid after listen(). */
   readonly address: { host: string; port: number };
+  /** Optional: checked on the raw bytes of each message before parsing (see SourceIntakeGate). */
+  intake?: (data: Buffer, flow: Flow) => IntakeDecision;
   listen(): Promise<void>;
   /** Stream transports: the connection `connectionId` if open, else an open one to host:port, else a new one. */
   send(data: Buffer, to: Destination): Promise<void>;

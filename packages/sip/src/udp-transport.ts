@@ -72,6 +72,11 @@ export class UdpTransport extends TransportEmitter implements SipTransport {
       localHost: this.bound?.host ?? '',
       localPort: this.bound?.port ?? 0,
     };
+    // Stateless answers go to the packet's source only, never to an address the message names.
+    if (
+      !this.admit(data, flow, (response) => this.socket?.send(response, rinfo.port, rinfo.address, () => {}))
+    )
+      return;
     let msg: ReturnType<typeof parseMessage>;
     try {
       msg = parseMessage(data, { maxSize: this.opts.maxMessageSize });

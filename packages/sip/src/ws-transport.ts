@@ -226,6 +226,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
       return;
     }
     const flow = { ...conn.flow };
+    if (!this.admit(data, flow, (response) => conn.ws.send(response, { binary: false }))) return;
     let msg: SipMessage;
     try {
       msg = parseMessage(data, { maxSize: this.maxMessageSize });

@@ -43,6 +43,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { createIntakeGate, guardTransports } from './intake.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
@@ -94,6 +95,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     });
     await t.listen();
   }
+  // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
+  guardTransports(transports, createIntakeGate(config), ctx.registry);
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
 
@@ -112,7 +115,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   });
   const authenticator = await createAuthenticator(config);
   const admission = new EdgeAdmission({
-    ratePerSource: config.SIP_RATE_PER_SOURCE,
+    // The per-source budget is checked before parsing (intake.ts); counting here again would charge twice.
+    ratePerSource: null,
     maxInflight: config.SIP_MAX_INFLIGHT,
     auth: authenticator,
     mergeWindowMs: 64 * config.SIP_T1_MS,
