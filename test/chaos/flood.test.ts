@@ -5,7 +5,12 @@
 import * as dgram from 'node:dgram';
 import { freePort } from '@sip-pubsub/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processAlive, type RunningBroker, startEmbedded } from '../support/brokers.js';
+import {
+  processAlive,
+  type RunningBroker,
+  startEmbedded,
+  startSeparateProcesses,
+} from '../support/brokers.js';
 import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 import { type JoinOutcome, joinAndLeave, metricSum } from './raw-peers.js';
 
@@ -124,6 +129,36 @@ describe('flood from 127.0.0.2 while 127.0.0.1 joins, embedded broker', () => {
     );
     expect(processAlive(broker.pid), broker.logs()).toBe(true);
     expect(joins.length).toBeGreaterThanOrEqual(Math.floor(FLOOD_MS / 1000) - 1);
+    expect(tally.byStatus.get(503) ?? 0).toBeGreaterThan(0);
+    expect(tally.repeats.get(503) ?? 0).toBe(0);
+    expect(percent).toBeGreaterThanOrEqual(99);
+  });
+});
+
+describe('flood from 127.0.0.2 while 127.0.0.1 joins, separate processes with nats-server', () => {
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startSeparateProcesses();
+  });
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('keeps ≥ 99% of the legitimate joins; every process keeps its PID', async () => {
+    const pids = broker.services!.map((s) => s.pid);
+    const edge = broker.services!.find((s) => s.name === 'signalling-edge')!;
+    const [tally, joins] = await Promise.all([
+      flood(broker.sipPort, FLOOD_MS, FLOOD_RATE),
+      legitimateJoins(broker.sipPort, FLOOD_MS),
+    ]);
+    const percent = report('separate', joins, tally, FLOOD_MS / 1000);
+    console.log(
+      `[flood separate] edge refused before parsing: ${await metricSum(edge.httpPort, 'sip_preparse_refused_total')}`,
+    );
+    expect(
+      pids.filter((p) => processAlive(p)),
+      broker.logs(),
+    ).toEqual(pids);
     expect(tally.byStatus.get(503) ?? 0).toBeGreaterThan(0);
     expect(tally.repeats.get(503) ?? 0).toBe(0);
     expect(percent).toBeGreaterThanOrEqual(99);

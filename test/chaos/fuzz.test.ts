@@ -19,7 +19,12 @@ let broker: RunningBroker;
 let confUri: string;
 
 beforeAll(async () => {
-  broker = await startSeparateProcesses({ relayPorts: 1000 });
+  // Budgets above the fuzzer's rate but not off: most mutants reach the parser, and the pre-parse gate and
+  // its stateless 503s still see every one of them.
+  broker = await startSeparateProcesses({
+    relayPorts: 1000,
+    env: { SIP_RATE_PER_SOURCE: '1000:2000', SIP_RATE_PER_SOURCE_IN_DIALOG: '1000:2000' },
+  });
   const sip = await RawSipSocket.open();
   try {
     confUri = await createTopic(sip, broker.sipPort, 'chaos/fuzz');
@@ -261,7 +266,8 @@ describe('fuzz job against separate processes', () => {
     ).toEqual(pids);
     console.log(
       `[fuzz] edge: invalid messages ${await metricSum(edge.httpPort, 'sip_invalid_messages_total')}, ` +
-        `contained faults ${await metricSum(edge.httpPort, 'sip_transport_faults_total')}`,
+        `contained faults ${await metricSum(edge.httpPort, 'sip_transport_faults_total')}, ` +
+        `refused before parsing ${await metricSum(edge.httpPort, 'sip_preparse_refused_total')}`,
     );
     expect(udp.sent).toBeGreaterThan(1000);
     expect(tcp.sent).toBeGreaterThan(200);
