@@ -11,7 +11,7 @@ import {
   startEmbedded,
   startSeparateProcesses,
 } from '../support/brokers.js';
-import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import { RawSipSocket, token } from '../support/raw-sip.js';
 import { type JoinOutcome, joinAndLeave, metricSum } from './raw-peers.js';
 
 const FLOOD_MS = Number(process.env.FLOOD_MS ?? 15_000);
