@@ -37,6 +37,14 @@ describe('peekMessage', () => {
     expect(peekMessage(request('BYE', { toTag: 'x1', compact: true })).hasToTag).toBe(true);
     expect(peekMessage(Buffer.from('SIP/2.0 200 OK\r\n\r\n')).kind).toBe('response');
     expect(peekMessage(Buffer.from('\x00\x01garbage')).kind).toBe('unknown');
+    // A folded To line, and header names that only start like To.
+    const folded =
+      'BYE sip:a SIP/2.0\r\nTo-X: y;tag=no\r\nTag: 1\r\nTO : <sip:b@example.com>\r\n  ;tag=yes\r\n\r\n';
+    expect(peekMessage(Buffer.from(folded)).hasToTag).toBe(true);
+    expect(
+      peekMessage(Buffer.from('BYE sip:a SIP/2.0\r\nTo-X: y;tag=no\r\n\r\nTo: <sip:b>;tag=body\r\n'))
+        .hasToTag,
+    ).toBe(false);
   });
 
   it('property: agrees with the full parser on method and To tag, for well-formed requests', () => {

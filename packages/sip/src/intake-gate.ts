@@ -91,8 +91,6 @@ export function rawHeaderFields(data: Buffer, wanted?: (name: string) => boolean
   return fields;
 }
 
-const isTo = (name: string) => name === 'to' || name === 't';
-
 /** A tag parameter after the addr-spec (inside `<...>` a `;tag=` would be a URI parameter). */
 function valueHasTag(value: string): boolean {
   const close = value.lastIndexOf('>');
@@ -102,13 +100,46 @@ function valueHasTag(value: string): boolean {
 
 /** Classifies a message from its raw bytes without parsing it (a few comparisons and one header scan). */
 export function peekMessage(data: Buffer): IntakePeek {
-  if (data.length >= 4 && data.subarray(0, 4).equals(SIP_SLASH))
+  if (data.length >= 4 && data[0] === SIP_SLASH[0] && data.subarray(0, 4).equals(SIP_SLASH))
     return { kind: 'response', method: '', hasToTag: false };
   const space = data.indexOf(SP);
   if (space <= 0 || space > 32) return { kind: 'unknown', method: '', hasToTag: false };
   const method = data.toString('latin1', 0, space);
-  const to = rawHeaderFields(data, isTo)[0];
-  return { kind: 'request', method, hasToTag: to !== undefined && valueHasTag(to.value) };
+  const at = toFieldStart(data);
+  return { kind: 'request', method, hasToTag: at >= 0 && valueHasTag(fieldValueAt(data, at)) };
+}
+
+/** The value of the header line starting at `at`, with its continuation lines (§7.3.1). */
+function fieldValueAt(data: Buffer, at: number): string {
+  const colon = data.indexOf(COLON, at);
+  let value = '';
+  let from = colon + 1;
+  for (;;) {
+    let end = data.indexOf(LF, from);
+    if (end < 0) end = data.length;
+    value += data.toString('latin1', from, end > from && data[end - 1] === CR ? end - 1 : end);
+    if (data[end + 1] !== SP && data[end + 1] !== HT) return value.trim();
+    value += ' ';
+    from = end + 1;
+  }
+}
+
+/**
+ * Offset of the first header line named To (or compact t) before the end of the header section, -1 if
+ * none: only the first bytes of each line are compared, nothing is decoded.
+ */
+function toFieldStart(data: Buffer): number {
+  for (let lf = data.indexOf(LF); lf >= 0 && lf + 1 < data.length; lf = data.indexOf(LF, lf + 1)) {
+    const at = lf + 1;
+    const first = data[at];
+    if (first === CR || first === LF) return -1; // the empty line: no To in the header section
+    if ((first | 0x20) !== 0x74) continue; // 't'
+    let i = at + 1;
+    if ((data[i] | 0x20) === 0x6f) i++; // 'o'
+    while (data[i] === SP || data[i] === HT) i++;
+    if (data[i] === COLON) return at;
+  }
+  return -1;
 }
 
 const RESPONSE_HEADERS: Record<string, string> = {
