@@ -87,6 +87,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     registers: [ctx.registry],
   });
   const transports = await createSipTransports(config);
+  // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
+  guardTransports(transports, createIntakeGate(config), ctx.registry);
   for (const t of transports) {
     t.on('error', (err) => logger.error({ transport: t.protocol, err: err.message }, 'transport error'));
     t.on('fault', (err, where) => {
@@ -95,8 +97,6 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     });
     await t.listen();
   }
-  // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
-  guardTransports(transports, createIntakeGate(config), ctx.registry);
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
 
