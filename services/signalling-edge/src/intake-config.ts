@@ -1,5 +1,6 @@
 // Settings of the edge's pre-parse intake budgets (issue 7 defect 5). SIP_RATE_PER_SOURCE (admission-config.ts)
 // is the budget of new requests; these add the in-dialog budget and the budget of stateless 503s.
+import { env } from '@sip-pubsub/platform';
 import { z } from 'zod';
 import { parseRatePerSource } from './admission-config.js';
 
@@ -28,4 +29,6 @@ export const intakeConfigShape = {
   SIP_RATE_PER_SOURCE_IN_DIALOG: rateSetting(DEFAULT_RATE_PER_SOURCE_IN_DIALOG),
   /** Per source: stateless 503s for over-budget requests; beyond it (or when off) they are dropped unanswered. */
   SIP_REJECT_RATE_PER_SOURCE: rateSetting(DEFAULT_REJECT_RATE_PER_SOURCE),
+  /** UDP SO_RCVBUF in bytes (capped by the kernel's net.core.rmem_max). */
+  SIP_UDP_RECV_BUFFER: env.int(4 * 1024 * 1024, 65_536, 256 * 1024 * 1024),
 };

@@ -39,6 +39,7 @@ import {
   setHeader,
   TransactionLayer,
   type TransportProtocol,
+  UdpTransport,
 } from '@sip-pubsub/sip';
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
@@ -96,6 +97,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       logger.error({ transport: t.protocol, where, err: err.message, stack: err.stack }, 'transport fault');
     });
     await t.listen();
+    // Linux reports twice the bytes it grants, and caps the request at net.core.rmem_max.
+    if (t instanceof UdpTransport)
+      logger.info({ requested: config.SIP_UDP_RECV_BUFFER, granted: t.recvBufferSize }, 'UDP receive buffer');
   }
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
