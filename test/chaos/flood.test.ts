@@ -82,7 +82,7 @@ async function legitimateJoins(sipPort: number, ms: number): Promise<JoinOutcome
   try {
     for (let i = 0; Date.now() - started < ms; i++) {
       joins.push(
-        joinAndLeave(sip, sipPort, `legit/topic-${i % 3}`, { user: `legit-${i}`, timeoutMs: 8_000 }),
+        joinAndLeave(sip, sipPort, `legit/topic-${i % 3}`, { user: `legit-${i}`, timeoutMs: 12_000 }),
       );
       await new Promise((r) => setTimeout(r, Math.max(0, started + (i + 1) * 1_000 - Date.now())));
     }
