@@ -3,11 +3,18 @@
 //   sip-parse   parse + serialize rate of packages/sip            flags: --seconds N
 //   sipp-ramp   SIPp factory+join+leave ramp, embedded and split    flags: --seconds N --rates a,b,c
 //   fanout      relay (translate, aggregate) vs Mosquitto fan-out   flags: --seconds N --target deliveries/s
+//   edge-capacity  routed factory INVITEs/s, limiter off              flags: --seconds N --concurrency N
+import { main as edgeCapacity } from './edge-capacity.js';
 import { main as fanout } from './fanout.bench.js';
 import { main as sipParse } from './sip-parse.bench.js';
 import { main as sippRamp } from './sipp-ramp.js';
 
-const benches: Record<string, () => Promise<void>> = { 'sip-parse': sipParse, 'sipp-ramp': sippRamp, fanout };
+const benches: Record<string, () => Promise<void>> = {
+  'sip-parse': sipParse,
+  'sipp-ramp': sippRamp,
+  fanout,
+  'edge-capacity': edgeCapacity,
+};
 const wanted = process.argv.slice(2).filter((a) => a in benches);
 const unknown = process.argv
   .slice(2)

@@ -133,14 +133,21 @@ export async function main(): Promise<void> {
       'max',
     ],
   ];
+  // One SIPp source drives the whole ramp: the per-source budgets would cap it, not the broker.
+  const unlimited = { SIP_RATE_PER_SOURCE: 'off', SIP_RATE_PER_SOURCE_IN_DIALOG: 'off' };
   const wide = () => {
     const range = relayPortRange(2_000);
-    return { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max), LOG_LEVEL: 'error' };
+    return {
+      RELAY_PORT_MIN: String(range.min),
+      RELAY_PORT_MAX: String(range.max),
+      LOG_LEVEL: 'error',
+      ...unlimited,
+    };
   };
   const embedded = await ramp('embedded', () => startEmbedded(wide()), rates, seconds, rows);
   const separate = await ramp(
     'separate+NATS',
-    () => startSeparateProcesses({ relayPorts: 2_000, env: { LOG_LEVEL: 'error' } }),
+    () => startSeparateProcesses({ relayPorts: 2_000, env: { LOG_LEVEL: 'error', ...unlimited } }),
     rates,
     seconds,
     rows,

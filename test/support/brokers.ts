@@ -14,7 +14,9 @@ export interface RunningBroker {
   /** Separate processes only: the SIP port of each edge replica (sipPort is the first's). */
   edgeSipPorts?: number[];
   /** The service processes of a separate-process broker, with their ports. */
-  services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
+  services?: { name: string; instanceId: string; httpPort: number; grpcPort: number; pid: number }[];
+  /** Embedded only: the one broker process. */
+  pid?: number;
   /** Each process's captured output, for failure messages. */
   logs(): string;
   /** Separate processes only: SIGKILLs the service process with this instance id; resolves once it exited. */
@@ -48,6 +50,17 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** True while a process with this id exists (signal 0 checks without signalling). */
+export function processAlive(pid: number | undefined): boolean {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Waits until the broker answers OPTIONS to the factory with 200 (the edge sees a focus owner). */
@@ -126,13 +139,15 @@ async function startSeparateProcessesOnce(
       ...opts.env,
       ...extra,
     };
+    const child = spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`);
     services.push({
       name,
       instanceId: env.INSTANCE_ID,
       httpPort: Number(env.HTTP_PORT),
       grpcPort: Number(env.GRPC_PORT),
+      pid: child.pid ?? -1,
     });
-    children.push(spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`));
+    children.push(child);
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {
     const range = relayPortRange(opts.relayPorts);
@@ -229,5 +244,5 @@ async function startEmbeddedOnce(extraEnv: Record<string, string>): Promise<Runn
     await stopChild(child);
     throw err;
   }
-  return { sipPort, logs, stop: () => stopChild(child) };
+  return { sipPort, logs, stop: () => stopChild(child), pid: child.pid };
 }

@@ -55,6 +55,17 @@ export {
   setHeader,
 } from './headers.js';
 export { generateBranch, generateCallId, generateTag } from './ids.js';
+export {
+  type IntakeClass,
+  type IntakeDecision,
+  type IntakeGateOptions,
+  type IntakePeek,
+  peekMessage,
+  type RateBudget,
+  rawHeaderFields,
+  SourceIntakeGate,
+  statelessResponse,
+} from './intake-gate.js';
 export { type InviteClientState, InviteClientTransaction } from './invite-client-transaction.js';
 export { type InviteServerState, InviteServerTransaction } from './invite-server-transaction.js';
 export { MergedRequestDetector } from './merged-request-detector.js';

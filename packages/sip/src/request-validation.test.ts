@@ -228,3 +228,74 @@ describe('validateRequest (§8.2)', () => {
     );
   });
 });
+
+describe('issue 7 defect 8: bad input that reached an owner and got 500', () => {
+  it('400 naming Contact for a Contact field that names no contact (`,,,`)', () => {
+    for (const method of ['INVITE', 'SUBSCRIBE', 'OPTIONS']) {
+      const refused = validateRequest(request(method, ['Contact: ,,,', 'Event: conference']), policy);
+      expect(refused?.status, method).toBe(400);
+      expect(refused?.reason, method).toMatch(/Contact/);
+    }
+  });
+
+  it('400 naming the From tag for a SUBSCRIBE without one (RFC 3261 §8.1.1.3)', () => {
+    const withoutTag = request('SUBSCRIBE', [contact, 'Event: conference']);
+    withoutTag.headers = withoutTag.headers.map((f) =>
+      f.name === 'From' ? { ...f, value: '<sip:a@example.com>' } : f,
+    );
+    expect(validateRequest(withoutTag, policy)).toMatchObject({
+      status: 400,
+      reason: expect.stringMatching(/From tag/),
+    });
+    const emptyTag = request('SUBSCRIBE', [contact, 'Event: conference']);
+    emptyTag.headers = emptyTag.headers.map((f) =>
+      f.name === 'From' ? { ...f, value: '<sip:a@example.com>;tag=' } : f,
+    );
+    expect(validateRequest(emptyTag, policy)?.status).toBe(400);
+    expect(validateRequest(request('SUBSCRIBE', [contact, 'Event: conference']), policy)).toBeUndefined();
+  });
+
+  it('400 Missing Contact for a SUBSCRIBE that would create a dialog without one', () => {
+    expect(validateRequest(request('SUBSCRIBE', ['Event: conference']), policy)).toMatchObject({
+      status: 400,
+      reason: 'Missing Contact header',
+    });
+  });
+
+  it('property: a Contact of only commas and blanks is refused with 400 naming Contact, never thrown', () => {
+    const blanks = fc.stringMatching(/^[ ,\t]*,[ ,\t]*$/);
+    const methods = fc.constantFrom('INVITE', 'SUBSCRIBE', 'OPTIONS', 'BYE', 'REFER');
+    fc.assert(
+      fc.property(methods, blanks, fc.boolean(), (method, value, toTag) => {
+        const req = request(
+          method,
+          [`Contact: ${value}`, 'Event: conference', 'Refer-To: <sip:b@example.com>'],
+          {
+            toTag,
+          },
+        );
+        const refused = validateRequest(req, policy);
+        expect(refused?.status).toBe(400);
+        expect(refused?.reason).toMatch(/Contact/);
+      }),
+    );
+  });
+
+  it('property: a SUBSCRIBE with any From without a usable tag gets 400, never a throw', () => {
+    const from = fc.oneof(
+      fc.constant('<sip:a@example.com>'),
+      fc.constant('<sip:a@example.com>;tag='),
+      fc.constant('sip:a@example.com;x=1'),
+      fc.stringMatching(/^"[a-z ]{0,8}" <sip:[a-z]{1,6}@example\.com>(;[a-z]{1,4}=[a-z0-9]{1,4})?$/),
+    );
+    fc.assert(
+      fc.property(from, fc.boolean(), (value, toTag) => {
+        const req = request('SUBSCRIBE', [contact, 'Event: conference'], { toTag });
+        req.headers = req.headers.map((f) => (f.name === 'From' ? { ...f, value } : f));
+        const refused = validateRequest(req, policy);
+        if (/;tag=[^;]/.test(value)) expect(refused).toBeUndefined();
+        else expect(refused).toMatchObject({ status: 400, reason: expect.stringMatching(/From tag/) });
+      }),
+    );
+  });
+});

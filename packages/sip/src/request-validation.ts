@@ -76,6 +76,8 @@ const reject = (status: number, reason: string, headers: HeaderField[] = []): Re
 const UNREFUSABLE_EXTENSIONS = new Set(['ACK', 'CANCEL']);
 /** Dialog-creating requests, which must carry a Contact (§8.1.1.8, RFC 6665 §8.2, RFC 3515 §2.4). */
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER']);
+/** Requests whose handling keys state by the From tag: a subscription's dialog id (RFC 6665 §4.1.2). */
+const FROM_TAG_REQUIRED = new Set(['SUBSCRIBE']);
 
 /**
  * Checks `req` against `policy`; undefined when it may go to its owner. Never throws: anything the
@@ -208,9 +210,15 @@ function checkHeaders(
   if (h.has('Contact')) {
     const problem = each([''], 'Contact', () => parseContacts(h.values('Contact')));
     if (problem) return problem;
+    // §20.10: a Contact field is `*` or at least one contact; `Contact: ,,,` names none.
+    if (h.values('Contact').length === 0)
+      return reject(400, `Invalid Contact header: no contact in ${clip(JSON.stringify(h.first('Contact')))}`);
   } else if (DIALOG_CREATING.has(req.method) && !hasToTag(h)) {
     return reject(400, 'Missing Contact header');
   }
+  // §8.1.1.3: the From tag is half of the dialog id a subscription lives in (RFC 6665 §4.1.2).
+  if (FROM_TAG_REQUIRED.has(req.method) && !hasTag(h.first('From')))
+    return reject(400, `Missing From tag in ${req.method} (RFC 3261 §8.1.1.3)`);
   if (['SUBSCRIBE', 'NOTIFY', 'PUBLISH'].includes(req.method) && !h.has('Event'))
     return reject(400, 'Missing Event header'); // RFC 6665 §8.2.1, RFC 3903 §11.1
   if (req.method === 'NOTIFY' && !h.has('Subscription-State'))
@@ -233,8 +241,13 @@ function each(values: string[], name: string, check: HeaderCheck): RequestReject
 }
 
 function hasToTag(h: HeaderIndex): boolean {
+  return hasTag(h.first('To'));
+}
+
+function hasTag(field: string | undefined): boolean {
   try {
-    return typeof parseNameAddr(h.first('To') ?? '').params.tag === 'string';
+    const tag = parseNameAddr(field ?? '').params.tag;
+    return typeof tag === 'string' && tag !== '';
   } catch {
     return false;
   }

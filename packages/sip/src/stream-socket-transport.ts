@@ -78,7 +78,9 @@ export abstract class StreamSocketTransport<
   }
 
   listen(): Promise<void> {
-    const server = this.createServer((socket) => this.adopt(socket));
+    const server = this.createServer((socket) =>
+      this.boundary(`${this.names.protocol} connection`, () => this.accept(socket)),
+    );
     this.server = server;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -139,6 +141,19 @@ export abstract class StreamSocketTransport<
     );
   }
 
+  /**
+   * A peer that resets its connection before it is accepted leaves a socket with no remote address; with
+   * no address to answer or stamp, the connection is closed unread.
+   */
+  private accept(socket: S): void {
+    if (!socket.remoteAddress || !socket.remotePort) {
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    this.adopt(socket);
+  }
+
   private adopt(socket: S): SocketConnection<S> {
     const conn = this.connections.add({
       ...this.connections.identify(socket),
@@ -148,7 +163,17 @@ export abstract class StreamSocketTransport<
     socket.setNoDelay(true);
     const idle = this.opts.idleTimeoutMs ?? 600_000;
     if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
-    socket.on('data', (chunk: Buffer) => this.receive(conn, chunk));
+    socket.on('data', (chunk: Buffer) =>
+      this.boundary(`${this.names.protocol} data`, () => {
+        try {
+          this.receive(conn, chunk);
+        } catch (err) {
+          // The stream may be out of sync after a failure half-way through its frames.
+          socket.destroy();
+          throw err;
+        }
+      }),
+    );
     // Per-connection failures only end that connection; they are not transport errors.
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.connections.delete(conn));
@@ -165,6 +190,7 @@ export abstract class StreamSocketTransport<
         case 'pong':
           break;
         case 'message': {
+          if (!this.admit(frame.data, conn.flow, (response) => conn.socket.write(response))) break;
           let msg: SipMessage;
           try {
             msg = parseMessage(frame.data, { maxSize: this.opts.maxMessageSize });

@@ -88,6 +88,7 @@ export class TransactionLayer {
   private readonly pendingRequests = new Set<() => void>();
   private readonly detach: Array<() => void> = [];
   private closed = false;
+  private failedMessages = 0;
 
   constructor(opts: TransactionLayerOptions) {
     this.viaSentBy = opts.via;
@@ -96,8 +97,11 @@ export class TransactionLayer {
     this.maxMessageSize = opts.maxMessageSize ?? Number.POSITIVE_INFINITY;
     for (const transport of opts.transports) {
       this.transports.set(transport.protocol, transport);
-      const onMessage = (msg: SipMessage, _raw: Buffer, flow: Flow) => this.receive(msg, flow);
-      const onInvalid = (err: SipParseError, _raw: Buffer, flow: Flow) => this.receiveInvalid(err, flow);
+      // A message the layer cannot handle is reported, never thrown back into the transport's socket.
+      const onMessage = (msg: SipMessage, _raw: Buffer, flow: Flow) =>
+        this.contain(() => this.receive(msg, flow));
+      const onInvalid = (err: SipParseError, _raw: Buffer, flow: Flow) =>
+        this.contain(() => this.receiveInvalid(err, flow));
       transport.on('message', onMessage);
       transport.on('invalid', onInvalid);
       this.detach.push(() => {
@@ -326,6 +330,25 @@ export class TransactionLayer {
     });
   }
 
+  /** Runs the handling of one received message; an exception is counted and goes to onError. */
+  private contain(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failedMessages++;
+      try {
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      } catch {
+        // the report failed too; the count above still shows it
+      }
+    }
+  }
+
+  /** Received messages whose handling threw (and was contained). */
+  get failedMessageCount(): number {
+    return this.failedMessages;
+  }
+
   /** Runs a TU callback; an exception goes to onError instead of unwinding into the transport. */
   private callTu(fn: () => void): boolean {
     try {
@@ -430,10 +453,13 @@ export function stampVia(req: SipRequest, flow: Flow): void {
   } catch {
     return;
   }
+  // A flow without a source address (a connection reset before it was read) has nothing to record:
+  // an empty received= would be a Via no parser accepts.
+  if (flow.remoteHost === '') return;
   const rport = 'rport' in via.params;
   if (!rport && via.host.toLowerCase() === flow.remoteHost.toLowerCase()) return;
   via.params.received = flow.remoteHost;
-  if (rport) via.params.rport = String(flow.remotePort);
+  if (rport && flow.remotePort > 0) via.params.rport = String(flow.remotePort);
   replaceFirstHeaderValue(req, 'Via', formatVia(via));
 }
 

@@ -10,6 +10,11 @@ export interface UdpTransportOptions {
   /** 0 = ephemeral. */
   port: number;
   maxMessageSize?: number;
+  /**
+   * SO_RCVBUF in bytes (the kernel caps it at net.core.rmem_max): room for the datagrams that arrive while
+   * the process is busy, so a short stall under a flood drops fewer legitimate ones. Default: the system's.
+   */
+  recvBufferSize?: number;
 }
 
 /** SIP over UDP (RFC 3261 §18): one message per datagram. */
@@ -27,11 +32,19 @@ export class UdpTransport extends TransportEmitter implements SipTransport {
     return this.bound;
   }
 
+  /** The receive buffer the kernel granted (after listen()). */
+  get recvBufferSize(): number {
+    return this.socket?.getRecvBufferSize() ?? 0;
+  }
+
   listen(): Promise<void> {
     const host = socketHost(this.opts.host);
-    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const socket = dgram.createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      recvBufferSize: this.opts.recvBufferSize,
+    });
     this.socket = socket;
-    socket.on('message', (data, rinfo) => this.receive(data, rinfo));
+    socket.on('message', (data, rinfo) => this.boundary('udp message', () => this.receive(data, rinfo)));
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(this.opts.port, host, () => {
@@ -72,6 +85,11 @@ export class UdpTransport extends TransportEmitter implements SipTransport {
       localHost: this.bound?.host ?? '',
       localPort: this.bound?.port ?? 0,
     };
+    // Stateless answers go to the packet's source only, never to an address the message names.
+    if (
+      !this.admit(data, flow, (response) => this.socket?.send(response, rinfo.port, rinfo.address, () => {}))
+    )
+      return;
     let msg: ReturnType<typeof parseMessage>;
     try {
       msg = parseMessage(data, { maxSize: this.opts.maxMessageSize });

@@ -81,7 +81,16 @@ export class WsTransport extends TransportEmitter implements SipTransport {
       ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, refusePlainHttp)
       : http.createServer(refusePlainHttp);
     this.server = server;
-    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) =>
+      this.boundary('WebSocket upgrade', () => {
+        try {
+          this.upgrade(req, socket, head);
+        } catch (err) {
+          socket.destroy();
+          throw err;
+        }
+      }),
+    );
     // A failed TLS handshake or a garbled HTTP request concerns one client only.
     server.on('clientError', (_err, socket) => socket.destroy());
     server.on('tlsClientError', (_err, socket) => socket.destroy());
@@ -138,7 +147,14 @@ export class WsTransport extends TransportEmitter implements SipTransport {
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
-      this.adopt(ws, req.socket);
+      this.boundary('WebSocket connection', () => {
+        // The peer reset during the handshake: no address to answer on.
+        if (!req.socket.remoteAddress) {
+          ws.terminate();
+          return;
+        }
+        this.adopt(ws, req.socket);
+      });
     });
   }
 
@@ -189,7 +205,9 @@ export class WsTransport extends TransportEmitter implements SipTransport {
   private adopt(ws: WebSocket, ends: Partial<SocketEnds>): Connection {
     const conn = this.connections.add({ ...this.connections.identify(ends), ws, alive: true });
 
-    ws.on('message', (data, isBinary) => this.receive(conn, toBuffer(data), isBinary));
+    ws.on('message', (data, isBinary) =>
+      this.boundary('WebSocket message', () => this.receive(conn, toBuffer(data), isBinary)),
+    );
     ws.on('pong', () => {
       conn.alive = true;
     });
@@ -208,6 +226,7 @@ export class WsTransport extends TransportEmitter implements SipTransport {
       return;
     }
     const flow = { ...conn.flow };
+    if (!this.admit(data, flow, (response) => conn.ws.send(response, { binary: false }))) return;
     let msg: SipMessage;
     try {
       msg = parseMessage(data, { maxSize: this.maxMessageSize });

@@ -14,10 +14,16 @@ export function parseRatePerSource(raw: string): { rate: number; burst: number }
   return { rate, burst };
 }
 
-export const DEFAULT_RATE_PER_SOURCE = '2000:4000';
+/**
+ * New requests per source per second, checked before parsing. Derived from measured capacity: the edge
+ * routes ~1,200 (separate processes) to ~1,500 (embedded) factory INVITEs per second on the 2-core test
+ * machine with no limit (`npm run bench -- edge-capacity`: closed loop, 50 outstanding, one source), and a
+ * join costs two new requests plus ACKs and a BYE. 200/s keeps one source to about a sixth of capacity.
+ */
+export const DEFAULT_RATE_PER_SOURCE = '200:400';
 
 export const admissionConfigShape = {
-  /** Per-source token bucket; beyond it 503 with Retry-After. */
+  /** Per-source token bucket of new requests (no To tag), checked before parsing; beyond it a stateless 503. */
   SIP_RATE_PER_SOURCE: z
     .string()
     .optional()

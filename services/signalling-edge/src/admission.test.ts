@@ -133,11 +133,31 @@ describe('admission configuration', () => {
 
   it('defaults, and errors that name the variable', () => {
     const config = loadConfig(edgeConfigSchema, {});
-    expect(config.SIP_RATE_PER_SOURCE).toEqual({ rate: 2000, burst: 4000 });
+    expect(config.SIP_RATE_PER_SOURCE).toEqual({ rate: 200, burst: 400 });
     expect(config.SIP_MAX_INFLIGHT).toBe(10_000);
     expect(config.AUTH_EXEMPT_METHODS).toEqual(['OPTIONS']);
     expect(() => loadConfig(edgeConfigSchema, { SIP_RATE_PER_SOURCE: 'x' })).toThrow(/SIP_RATE_PER_SOURCE/);
     expect(() => loadConfig(edgeConfigSchema, { AUTH_REALM: 'r' })).toThrow(/AUTH_CREDENTIALS_FILE/);
     expect(() => loadConfig(edgeConfigSchema, { AUTH_CREDENTIALS: 'a:b' })).toThrow(/AUTH_REALM/);
+  });
+});
+
+describe('in-flight headroom for requests within a dialog (issue 7 defect 5)', () => {
+  it('new requests stop at the cap while in-dialog ones may use the headroom above it', () => {
+    const admission = new EdgeAdmission({ ratePerSource: null, maxInflight: 4, mergeWindowMs: 32_000 });
+    const held = [1, 2, 3, 4].map(() => admission.admit(request('OPTIONS'), udp(), undefined));
+    expect(held.map((h) => h.kind)).toEqual(['admit', 'admit', 'admit', 'admit']);
+    expect(admission.admit(request('OPTIONS'), udp(), undefined)).toMatchObject({
+      kind: 'refuse',
+      cause: 'inflight',
+    });
+    const bye = request('BYE');
+    bye.headers = bye.headers.map((f) => (f.name === 'To' ? { ...f, value: `${f.value};tag=t9` } : f));
+    const inDialog = admission.admit(bye, udp(), undefined);
+    expect(inDialog.kind).toBe('admit');
+    // The headroom is a quarter of the cap (here 1): the next in-dialog request waits too.
+    expect(admission.admit(bye, udp(), undefined)).toMatchObject({ kind: 'refuse', cause: 'inflight' });
+    if (inDialog.kind === 'admit') inDialog.release();
+    expect(admission.admit(bye, udp(), undefined).kind).toBe('admit');
   });
 });

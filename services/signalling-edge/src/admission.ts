@@ -9,12 +9,14 @@ import {
   DigestAuthenticator,
   DigestCredentialsStore,
   type Flow,
+  getHeader,
   type HeaderField,
   isReliable,
   MergedRequestDetector,
   type NonceCountStore,
   type NonceUse,
   type Now,
+  parseNameAddr,
   type RequestValidationPolicy,
   type SipRequest,
   SourceRateLimiter,
@@ -81,7 +83,7 @@ export class EdgeAdmission {
         return refuse(503, 'Rate Limit Exceeded', 'rate', [
           { name: 'Retry-After', value: String(rate.retryAfterSeconds) },
         ]);
-      if (this.inflight >= this.opts.maxInflight)
+      if (this.inflight >= inflightLimit(req, this.opts.maxInflight))
         return refuse(503, 'Overloaded', 'inflight', [{ name: 'Retry-After', value: '1' }]);
     }
     const policy: RequestValidationPolicy = { ...VALIDATION_POLICY, reliable: isReliable(flow.transport) };
@@ -110,6 +112,24 @@ export class EdgeAdmission {
       this.inflight--;
     };
     return username === undefined ? { kind: 'admit', release } : { kind: 'admit', username, release };
+  }
+}
+
+/** Headroom above the in-flight cap kept for requests within a dialog (a share of the cap). */
+export const IN_DIALOG_INFLIGHT_HEADROOM = 0.25;
+
+/** New requests stop at the cap; BYEs, re-INVITEs and refreshes (To tag) may go a quarter beyond it. */
+function inflightLimit(req: SipRequest, maxInflight: number): number {
+  return hasToTag(req)
+    ? maxInflight + Math.max(1, Math.floor(maxInflight * IN_DIALOG_INFLIGHT_HEADROOM))
+    : maxInflight;
+}
+
+function hasToTag(req: SipRequest): boolean {
+  try {
+    return typeof parseNameAddr(getHeader(req, 'To') ?? '').params.tag === 'string';
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 import { baseConfigShape, env } from '@sip-pubsub/platform';
 import { z } from 'zod';
 import { admissionConfigShape, requireCompleteAuth } from './admission-config.js';
+import { intakeConfigShape } from './intake-config.js';
 
 export const SIP_TRANSPORT_NAMES = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 
@@ -51,6 +52,7 @@ export const edgeConfigSchema = z
     /** Deadline for the owner of a conference to answer a request. */
     ROUTE_TIMEOUT_MS: env.durationMs(5_000),
     ...admissionConfigShape,
+    ...intakeConfigShape,
   })
   .superRefine(requireCertificateForSecureTransports)
   .superRefine(requireCompleteAuth);

@@ -23,6 +23,7 @@ import {
   answerCancel,
   createInDialogRequest,
   createResponse,
+  DEFAULT_MAX_MESSAGE_SIZE,
   type Destination,
   dialogFromUacResponse,
   type Flow,
@@ -34,15 +35,18 @@ import {
   type ServerTransaction,
   type SipRequest,
   type SipResponse,
+  SipTransportError,
   serializeMessage,
   setHeader,
   TransactionLayer,
   type TransportProtocol,
+  UdpTransport,
 } from '@sip-pubsub/sip';
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
+import { createIntakeGate, guardTransports } from './intake.js';
 import { KvNonceCountStore } from './nonce-counts.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
@@ -50,6 +54,9 @@ import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
+
+/** What the owners accept: they parse forwarded requests with the SIP stack's default limit (64 KiB). */
+const OWNER_MAX_MESSAGE_SIZE = DEFAULT_MAX_MESSAGE_SIZE;
 
 export interface RunningEdge extends RunningService {
   sipPort: number;
@@ -78,10 +85,25 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     registers: [ctx.registry],
   });
 
+  const faults = new Counter({
+    name: 'sip_transport_faults_total',
+    help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
+    labelNames: ['where'],
+    registers: [ctx.registry],
+  });
   const transports = await createSipTransports(config);
+  // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
+  guardTransports(transports, createIntakeGate(config), ctx.registry);
   for (const t of transports) {
     t.on('error', (err) => logger.error({ transport: t.protocol, err: err.message }, 'transport error'));
+    t.on('fault', (err, where) => {
+      faults.inc({ where });
+      logger.error({ transport: t.protocol, where, err: err.message, stack: err.stack }, 'transport fault');
+    });
     await t.listen();
+    // Linux reports twice the bytes it grants, and caps the request at net.core.rmem_max.
+    if (t instanceof UdpTransport)
+      logger.info({ requested: config.SIP_UDP_RECV_BUFFER, granted: t.recvBufferSize }, 'UDP receive buffer');
   }
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
@@ -106,7 +128,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       : new KvNonceCountStore(await ctx.kv.bucket(BUCKETS.nonceCounts, { ttlMs: config.AUTH_NONCE_TTL }));
   const authenticator = await createAuthenticator(config, nonceCounts);
   const admission = new EdgeAdmission({
-    ratePerSource: config.SIP_RATE_PER_SOURCE,
+    // The per-source budget is checked before parsing (intake.ts); counting here again would charge twice.
+    ratePerSource: null,
     maxInflight: config.SIP_MAX_INFLIGHT,
     auth: authenticator,
     mergeWindowMs: 64 * config.SIP_T1_MS,
@@ -208,6 +231,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
       return answer(req, tx, route.status, route.reason, headers);
     }
+    // The owners parse what we forward with the default size limit; our Via stamp (received, rport) and
+    // P-Asserted-Identity can push a request that just fitted past it. Refuse here, with the size, not 500.
+    const message = serializeMessage(req);
+    if (message.length > OWNER_MAX_MESSAGE_SIZE)
+      return answer(
+        req,
+        tx,
+        513,
+        `Message Too Large (${message.length} bytes once the edge stamped Via > ${OWNER_MAX_MESSAGE_SIZE})`,
+      );
     const owner = ownerOf(route.service, route.key);
     if (!owner) {
       logger.warn({ method: req.method, service: route.service }, 'no ready owner');
@@ -218,7 +251,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
     const envelope: SipRequestEnvelope = {
-      message: serializeMessage(req),
+      message,
       routingKey: route.key,
       authenticatedIdentity,
       flow: {
@@ -344,6 +377,14 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     logger.warn({ callId, cseq }, 'no ACK for 2xx');
     const dialog = acceptedInvites.take(callId, cseq);
     if (dialog) void reportDialogFailure(dialog, `no ACK for 2xx within 64*T1`);
+  };
+  layer.onError = (err) => {
+    if (/was never answered$/.test(err.message))
+      return logger.warn({ err: err.message }, 'request unanswered');
+    // A response that cannot be sent (the peer's connection is gone) is the peer's problem, not ours.
+    if (err instanceof SipTransportError) return logger.debug({ err: err.message }, 'send failed');
+    faults.inc({ where: 'transaction layer' });
+    logger.error({ err: err.message, stack: err.stack }, 'transaction layer error');
   };
 
   const grpcServer = await startGrpcServer({

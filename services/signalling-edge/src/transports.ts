@@ -22,6 +22,7 @@ type TransportConfig = Pick<
   | 'SIP_WSS_PORT'
   | 'SIP_TRANSPORTS'
   | 'SIP_MAX_MESSAGE_SIZE'
+  | 'SIP_UDP_RECV_BUFFER'
   | 'SIP_TLS_CERT_FILE'
   | 'SIP_TLS_KEY_FILE'
 >;
@@ -34,7 +35,12 @@ export async function createSipTransports(config: TransportConfig): Promise<SipT
   return [...new Set(config.SIP_TRANSPORTS)].map((kind): SipTransport => {
     switch (kind) {
       case 'udp':
-        return new UdpTransport({ host, port: config.SIP_PORT, maxMessageSize });
+        return new UdpTransport({
+          host,
+          port: config.SIP_PORT,
+          maxMessageSize,
+          recvBufferSize: config.SIP_UDP_RECV_BUFFER,
+        });
       case 'tcp':
         return new TcpTransport({ host, port: config.SIP_PORT, maxMessageSize });
       case 'tls':
