@@ -35,6 +35,7 @@ interface RunnableConfig extends MembershipSettings {
   HTTP_HOST: string;
   HTTP_PORT: number;
   NATS_URL?: string;
+  NATS_KV_REPLICAS?: number;
   INSTANCE_ID?: string;
   POD_NAME?: string;
 }
@@ -64,7 +65,7 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
 
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
   const bus = await connectNatsBus(nc, { logger });
-  const kv = natsKvStore(nc, { logger });
+  const kv = natsKvStore(nc, { logger, replicas: config.NATS_KV_REPLICAS });
   let membership: MembershipFactory;
   try {
     membership = membershipFactory(config, bus, logger);
