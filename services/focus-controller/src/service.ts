@@ -13,6 +13,7 @@ import {
   conferenceRecordSchema,
   contracts,
   counterSchema,
+  indexRecordSchema,
   type MediaRelayClient,
   participantRecordSchema,
   type SendRequestRequest,
@@ -42,6 +43,7 @@ export async function startFocusController(
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.counters),
   ]);
+  const indexStore = new JsonBucket(await ctx.kv.bucket(BUCKETS.indexes), indexRecordSchema);
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
@@ -106,6 +108,7 @@ export async function startFocusController(
       topics: new JsonBucket(topics, topicRecordSchema),
       participants: participantStore,
       counters: new JsonBucket(counters, counterSchema),
+      indexes: indexStore,
     },
     bus: ctx.bus,
     relays,
@@ -144,7 +147,7 @@ export async function startFocusController(
   };
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
-    stores: { participants: participantStore, conferences: conferenceStore },
+    stores: { participants: participantStore, conferences: conferenceStore, indexes: indexStore },
     relays,
     send: sendToParticipant,
     bus: ctx.bus,

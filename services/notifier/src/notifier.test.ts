@@ -1,11 +1,15 @@
 import { parseConferenceInfo, parseDirectoryInfo } from '@sip-pubsub/events';
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
-import { FakeClock } from '@sip-pubsub/platform/testing';
+import { FakeClock, refuseListing } from '@sip-pubsub/platform/testing';
 import {
   conferenceRecordSchema,
+  directoryShardKey,
+  type IndexRecord,
+  indexRecordSchema,
   type ParticipantRecord,
   participantKey,
   participantRecordSchema,
+  rosterIndexKey,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import { createRequest, getHeader, parseCSeq, parseNameAddr, type SipRequest } from '@sip-pubsub/sip';
@@ -48,15 +52,39 @@ describe('ConferenceNotifier', () => {
   let sent: SipRequest[];
   let replyStatus: number;
   let notifier: ConferenceNotifier;
-  let participants: JsonBucket<ParticipantRecord>;
+  /** Participants written as the focus writes them: the record, and its entry in the roster index. */
+  let participants: {
+    put(key: string, p: ParticipantRecord): Promise<void>;
+    delete(key: string): Promise<void>;
+  };
 
   beforeEach(async () => {
     const kv = new InProcessKvStore();
     clock = new FakeClock(1_000_000);
     sent = [];
     replyStatus = 200;
-    const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
-    participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
+    const conferences = new JsonBucket(refuseListing(await kv.bucket('conferences')), conferenceRecordSchema);
+    const records = new JsonBucket(refuseListing(await kv.bucket('participants')), participantRecordSchema);
+    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    participants = {
+      async put(key, p) {
+        await records.put(key, p);
+        await indexes.mutate(rosterIndexKey(p.conferenceId), (cur) => ({
+          members: { ...cur?.members, [p.legId]: { role: p.role, at: p.joinedAt } },
+        }));
+      },
+      async delete(key) {
+        const p = (await records.get(key))?.value;
+        await records.delete(key);
+        if (p)
+          await indexes.mutate(rosterIndexKey(p.conferenceId), (cur) => {
+            const members = { ...cur?.members };
+            delete members[p.legId];
+            return { members };
+          });
+      },
+    };
+    await indexes.put(directoryShardKey(CONF), { members: { [CONF]: { at: 0 } } });
     await conferences.create(CONF, {
       id: CONF,
       topic: 'plant/7',
@@ -68,8 +96,12 @@ describe('ConferenceNotifier', () => {
       domain: 'example.net',
       stores: {
         conferences,
-        participants,
-        subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema),
+        participants: records,
+        subscriptions: new JsonBucket(
+          refuseListing(await kv.bucket('subscriptions')),
+          subscriptionRecordSchema,
+        ),
+        indexes,
       },
       send: async (req) => {
         sent.push(req);

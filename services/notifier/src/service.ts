@@ -16,6 +16,7 @@ import {
   contracts,
   decodeEvent,
   directoryEventSchema,
+  indexRecordSchema,
   participantRecordSchema,
   rosterEventSchema,
   type SendRequestRequest,
@@ -44,6 +45,7 @@ export async function startNotifier(
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.subscriptions),
   ]);
+  const indexes = await ctx.kv.bucket(BUCKETS.indexes);
   const notifies = new Counter({
     name: 'notifier_notify_total',
     help: 'NOTIFY requests sent, by final status class',
@@ -94,6 +96,7 @@ export async function startNotifier(
       conferences: new JsonBucket(conferences, conferenceRecordSchema),
       participants: new JsonBucket(participants, participantRecordSchema),
       subscriptions: new JsonBucket(subscriptions, subscriptionRecordSchema),
+      indexes: new JsonBucket(indexes, indexRecordSchema),
     },
     send,
     logger,

@@ -1,2 +1,3 @@
 export { FakeClock } from './fake-clock.js';
 export { type RunningNatsServer, startNatsServer } from './nats-server.js';
+export { refuseListing } from './refuse-listing.js';

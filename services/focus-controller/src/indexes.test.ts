@@ -1,0 +1,58 @@
+import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
+import { type IndexRecord, indexRecordSchema } from '@sip-pubsub/proto';
+import { describe, expect, it } from 'vitest';
+import { IndexWriter, STALE_INDEX_ENTRY_MS } from './indexes.js';
+
+const quiet = createLogger('test', { level: 'silent' });
+
+async function setup() {
+  const raw = await new InProcessKvStore().bucket('indexes');
+  const bucket = new JsonBucket<IndexRecord>(raw, indexRecordSchema);
+  let now = 1_000_000;
+  const clock = { now: () => now, advance: (ms: number) => (now += ms) };
+  return { raw, bucket, clock, writer: () => new IndexWriter(bucket, clock.now, quiet) };
+}
+
+describe('IndexWriter', () => {
+  it('holds the limit when many adds race, in one process and across two writers (replicas)', async () => {
+    const { writer } = await setup();
+    const a = writer();
+    const b = writer();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).add('roster.c1', `leg${i}`, 'subscriber', 5)),
+    );
+    expect(results.filter(Boolean)).toHaveLength(5);
+    expect(Object.keys(await a.members('roster.c1'))).toHaveLength(5);
+    // An existing member is updated even when the record is full.
+    const first = Object.keys(await a.members('roster.c1'))[0];
+    expect(await a.add('roster.c1', first, 'publisher', 5)).toBe(true);
+    expect((await a.members('roster.c1'))[first].role).toBe('publisher');
+  });
+
+  it('removes members and deletes the record once it is empty, leaving nothing stored', async () => {
+    const { writer, raw } = await setup();
+    const w = writer();
+    await w.add('roster.c1', 'l1');
+    await w.add('roster.c1', 'l2');
+    await w.remove('roster.c1', 'l1');
+    expect(Object.keys(await w.members('roster.c1'))).toEqual(['l2']);
+    await w.remove('roster.c1', 'l2');
+    expect(await raw.get('roster.c1')).toBeNull();
+    expect(await raw.stored()).toBe(0);
+  });
+
+  it('prunes only old entries whose record is gone, so a full conference frees the places of lost legs', async () => {
+    const { writer, clock } = await setup();
+    const w = writer();
+    await w.add('roster.c1', 'lost', 'subscriber', 2);
+    await w.add('roster.c1', 'alive', 'subscriber', 2);
+    expect(await w.add('roster.c1', 'new', 'subscriber', 2)).toBe(false);
+    const exists = async (leg: string) => leg === 'alive';
+    // Too young: it may be a join still being written.
+    expect(await w.prune('roster.c1', exists)).toBe(0);
+    clock.advance(STALE_INDEX_ENTRY_MS);
+    expect(await w.prune('roster.c1', exists)).toBe(1);
+    expect(await w.add('roster.c1', 'new', 'subscriber', 2)).toBe(true);
+    expect(Object.keys(await w.members('roster.c1')).sort()).toEqual(['alive', 'new']);
+  });
+});
