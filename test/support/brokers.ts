@@ -4,13 +4,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@sip-pubsub/platform';
-import { startNatsServer } from '@sip-pubsub/platform/testing';
+import { type NatsClusterNode, startNatsCluster, startNatsServer } from '@sip-pubsub/platform/testing';
 import { RawSipSocket, rawRequest } from './raw-sip.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface RunningBroker {
   sipPort: number;
+  /** Separate processes: the SIP port of every edge replica (sipPort is the first). */
+  sipPorts?: number[];
+  /** Separate processes: NATS_URL the services got (comma-separated with a cluster). */
+  natsUrl?: string;
+  /** With `natsCluster`: the nats-server nodes, to kill one. */
+  natsNodes?: NatsClusterNode[];
   /** The service processes of a separate-process broker, with their ports. */
   services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
   /** Each process's captured output, for failure messages. */
@@ -100,21 +106,35 @@ export function relayPortRange(size = 100): { min: number; max: number } {
   return { min: base, max: base + size - 1 };
 }
 
-export function startSeparateProcesses(
-  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
-): Promise<RunningBroker> {
+export interface SeparateProcessOptions {
+  relays?: number;
+  relayPorts?: number;
+  /** Replicas of focus-controller, notifier and signalling-edge (each edge on its own SIP port); default 1. */
+  replicas?: number;
+  /** A three-node JetStream cluster instead of one nats-server; buckets at replicas 3. */
+  natsCluster?: boolean;
+  env?: Record<string, string>;
+}
+
+export function startSeparateProcesses(opts: SeparateProcessOptions = {}): Promise<RunningBroker> {
   return withPortRetry(() => startSeparateProcessesOnce(opts));
 }
 
-async function startSeparateProcessesOnce(
-  opts: { relays?: number; relayPorts?: number; env?: Record<string, string> } = {},
-): Promise<RunningBroker> {
-  const nats = await startNatsServer();
+async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Promise<RunningBroker> {
+  const cluster = opts.natsCluster ? await startNatsCluster() : undefined;
+  const nats = cluster ? { url: cluster.url, stop: cluster.stop } : await startNatsServer();
   const output: string[] = [];
-  const sipPort = await sipPortPair();
+  const replicas = opts.replicas ?? 1;
+  const sipPorts: number[] = [];
+  for (let i = 0; i < replicas; i++) sipPorts.push(await sipPortPair());
+  const sipPort = sipPorts[0];
   const children: ChildProcess[] = [];
   const services: NonNullable<RunningBroker['services']> = [];
-  const common = { NATS_URL: nats.url, SIP_DOMAIN: 'localhost' };
+  const common: Record<string, string> = {
+    NATS_URL: nats.url,
+    SIP_DOMAIN: 'localhost',
+    ...(cluster ? { NATS_KV_REPLICAS: '3' } : {}),
+  };
   const service = async (name: string, extra: Record<string, string> = {}) => {
     const env = {
       ...common,
@@ -136,16 +156,19 @@ async function startSeparateProcessesOnce(
     const range = relayPortRange(opts.relayPorts);
     await service('media-relay', { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max) });
   }
-  await service('focus-controller');
-  await service('notifier');
-  await service('signalling-edge', { SIP_PORT: String(sipPort) });
+  for (let i = 0; i < replicas; i++) await service('focus-controller');
+  for (let i = 0; i < replicas; i++) await service('notifier');
+  for (const port of sipPorts) await service('signalling-edge', { SIP_PORT: String(port) });
   const logs = () => output.join('');
   const stop = async () => {
     await Promise.all(children.map(stopChild));
     await nats.stop();
   };
   try {
-    await Promise.race([waitForSip(sipPort, 30_000, logs), ...children.map((c) => exitOf(c, logs))]);
+    await Promise.race([
+      Promise.all(sipPorts.map((port) => waitForSip(port, 30_000, logs))),
+      ...children.map((c) => exitOf(c, logs)),
+    ]);
     // Relays and notifier announce themselves on the same heartbeat; give the focus a moment to see a relay.
     await new Promise((r) => setTimeout(r, 500));
   } catch (err) {
@@ -160,7 +183,7 @@ async function startSeparateProcessesOnce(
     child.kill('SIGKILL');
     await exited;
   };
-  return { sipPort, logs, stop, services, kill };
+  return { sipPort, sipPorts, natsUrl: nats.url, natsNodes: cluster?.nodes, logs, stop, services, kill };
 }
 
 /**
