@@ -2,6 +2,8 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
+  failFastWithoutNats,
   GrpcClientPool,
   JsonBucket,
   rendezvousOwner,
@@ -59,28 +61,38 @@ export async function startFocusController(
             const request = parseMessage(envelope.message);
             if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
             const flow = envelope.flow;
-            const response = await focus.handle(request, {
-              transport: flow?.transport ?? 'udp',
-              remoteHost: flow?.remoteHost ?? '',
-              remotePort: flow?.remotePort ?? 0,
-              connectionId: flow?.connectionId || undefined,
-              edgeId: flow?.edgeId || undefined,
-            });
+            const handling = focus;
+            const response = await failFastWithoutNats(ctx.natsConnected, () =>
+              handling.handle(request, {
+                transport: flow?.transport ?? 'udp',
+                remoteHost: flow?.remoteHost ?? '',
+                remotePort: flow?.remotePort ?? 0,
+                connectionId: flow?.connectionId || undefined,
+                edgeId: flow?.edgeId || undefined,
+              }),
+            );
             return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
           }, logger),
         },
       },
     ],
   });
-  const membership = ctx.membership({
-    self: {
-      id: ctx.instanceId,
-      service: FOCUS_SERVICE,
-      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
-      meta: {},
-    },
-    watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
-  });
+  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  // Relays and edges are checked against our channels to them: a killed relay is gone from members()
+  // (and its participants' failover starts) as soon as its connection drops, not after three heartbeats.
+  const membership = new ChannelCheckedMembership(
+    ctx.membership({
+      self: {
+        id: ctx.instanceId,
+        service: FOCUS_SERVICE,
+        address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+        meta: {},
+      },
+      watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
+    }),
+    { [RELAY_SERVICE]: relayClients, [EDGE_SERVICE]: edges },
+    logger,
+  );
   const self = membership.self!;
   const owns = (conferenceId: string): boolean => {
     const ids = membership.members(FOCUS_SERVICE).map((m) => m.id);
@@ -117,7 +129,6 @@ export async function startFocusController(
   });
 
   // Requests to participants go out through an edge: the one that holds their flow, else any.
-  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
     const members = membership.members(EDGE_SERVICE);
     const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];

@@ -3,9 +3,10 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
+  failFastWithoutNats,
   GrpcClientPool,
   JsonBucket,
-  type Membership,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -59,7 +60,7 @@ export async function startNotifier(
   });
 
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
-  let membership: Membership | undefined;
+  let membership: ChannelCheckedMembership | undefined;
   const pickEdge = (edgeId: string | undefined): Member | undefined => {
     const members = membership?.members(EDGE_SERVICE) ?? [];
     return members.find((m) => m.id === edgeId) ?? members[0];
@@ -115,13 +116,15 @@ export async function startNotifier(
             const request = parseMessage(envelope.message);
             if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
             const flow = envelope.flow;
-            const handled = await notifier.handle(request, {
-              transport: flow?.transport ?? 'udp',
-              remoteHost: flow?.remoteHost ?? '',
-              remotePort: flow?.remotePort ?? 0,
-              connectionId: flow?.connectionId || undefined,
-              edgeId: flow?.edgeId || undefined,
-            });
+            const handled = await failFastWithoutNats(ctx.natsConnected, () =>
+              notifier.handle(request, {
+                transport: flow?.transport ?? 'udp',
+                remoteHost: flow?.remoteHost ?? '',
+                remotePort: flow?.remotePort ?? 0,
+                connectionId: flow?.connectionId || undefined,
+                edgeId: flow?.edgeId || undefined,
+              }),
+            );
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());
             return { message: serializeMessage(handled.response) };
@@ -137,7 +140,12 @@ export async function startNotifier(
     address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
     meta: {},
   };
-  membership = ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] });
+  // Edges are checked against our channels to them: NOTIFYs go through a live edge at once.
+  membership = new ChannelCheckedMembership(
+    ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] }),
+    { [EDGE_SERVICE]: edges },
+    logger,
+  );
   const owns = (resourceKey: string): boolean => {
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.

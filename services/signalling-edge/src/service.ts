@@ -3,9 +3,8 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
   GrpcClientPool,
-  type Membership,
-  rendezvousOwner,
   startGrpcServer,
   unary,
 } from '@sip-pubsub/platform';
@@ -41,7 +40,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
-import { type OwnerService, routeRequest } from './routing.js';
+import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 
@@ -106,16 +105,13 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
-  let membership: Membership | undefined;
+  let membership: ChannelCheckedMembership | undefined;
   let draining = false;
 
-  const ownerOf = (service: OwnerService, key: string): Member | undefined => {
+  /** The owner first, then the replica that takes over if it fails; only replicas we can reach. */
+  const ownersOf = (service: OwnerService, key: string): Member[] => {
     const members = membership?.members(service) ?? [];
-    const id = rendezvousOwner(
-      key,
-      members.map((m) => m.id),
-    );
-    return members.find((m) => m.id === id);
+    return routeCandidates(key, members, (m) => membership?.channelState(service, m));
   };
 
   /** Sends `res` if the transaction still awaits a final response (a CANCEL may have ended it meanwhile). */
@@ -177,15 +173,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
       return answer(req, tx, route.status, route.reason, headers);
     }
-    const owner = ownerOf(route.service, route.key);
-    if (!owner) {
+    const owners = ownersOf(route.service, route.key).slice(0, 2);
+    if (owners.length === 0) {
       logger.warn({ method: req.method, service: route.service }, 'no ready owner');
-      return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '5' }]);
+      return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '1' }]);
     }
-    const client =
+    const clientOf = (owner: Member) =>
       route.service === 'focus-controller'
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
+    let client = clientOf(owners[0]);
     const envelope: SipRequestEnvelope = {
       message: serializeMessage(req),
       routingKey: route.key,
@@ -199,21 +196,30 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         edgeId: ctx.instanceId,
       },
     };
-    let result: SipResponseEnvelope__Output;
-    try {
-      result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
-        client,
-        'HandleRequest',
-        envelope,
-        config.ROUTE_TIMEOUT_MS,
-      );
-    } catch (err) {
-      logger.error(
-        { method: req.method, owner: owner.id, err: (err as Error).message },
-        'owner failed to handle request',
-      );
-      return answer(req, tx, 500, 'Server Internal Error');
+    let result: SipResponseEnvelope__Output | undefined;
+    for (const [attempt, owner] of owners.entries()) {
+      client = clientOf(owner);
+      try {
+        result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+          client,
+          'HandleRequest',
+          envelope,
+          config.ROUTE_TIMEOUT_MS,
+        );
+        break;
+      } catch (err) {
+        const unavailable = isOwnerUnavailable(err);
+        logger.warn(
+          { method: req.method, owner: owner.id, attempt, err: (err as Error).message },
+          unavailable ? 'owner unavailable' : 'owner failed to handle request',
+        );
+        // A replica that could not serve: once more on the next of the ranking, then 503 (never 500).
+        if (!unavailable) return answer(req, tx, 500, 'Server Internal Error');
+        if (attempt === owners.length - 1)
+          return answer(req, tx, 503, `${route.service} Unavailable`, [{ name: 'Retry-After', value: '1' }]);
+      }
     }
+    if (!result) return;
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
@@ -321,15 +327,19 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     ],
   });
 
-  membership = ctx.membership({
-    self: {
-      id: ctx.instanceId,
-      service: EDGE_SERVICE,
-      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
-      meta: { sipPort: String(sipPort) },
-    },
-    watch: ['focus-controller', 'notifier'],
-  });
+  membership = new ChannelCheckedMembership(
+    ctx.membership({
+      self: {
+        id: ctx.instanceId,
+        service: EDGE_SERVICE,
+        address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+        meta: { sipPort: String(sipPort) },
+      },
+      watch: ['focus-controller', 'notifier'],
+    }),
+    { 'focus-controller': focusClients, notifier: notifierClients },
+    logger,
+  );
   await membership.start();
   logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
 
