@@ -15,6 +15,7 @@ interface Probe {
   startedAt: number;
   status: number | 'timeout';
   ms: number;
+  retryAfter?: string;
 }
 
 const PERIOD_MS = 100;
@@ -37,11 +38,13 @@ async function probeLoop(
         if (kind === 'join') {
           const r = await ua.join(sipPort, conference, { timeoutMs: PROBE_TIMEOUT_MS });
           if (r.leave) void r.leave();
-          return { kind, startedAt, status: r.response?.status ?? 'timeout', ms: r.ms };
+          const retryAfter = r.response?.headers.get('retry-after')?.[0];
+          return { kind, startedAt, status: r.response?.status ?? 'timeout', ms: r.ms, retryAfter };
         }
         const r = await ua.subscribe(sipPort, conference, 'conference', PROBE_TIMEOUT_MS);
         if (r.unsubscribe) void r.unsubscribe();
-        return { kind, startedAt, status: r.response?.status ?? 'timeout', ms: r.ms };
+        const retryAfter = r.response?.headers.get('retry-after')?.[0];
+        return { kind, startedAt, status: r.response?.status ?? 'timeout', ms: r.ms, retryAfter };
       })(),
     );
     await new Promise((r) => setTimeout(r, PERIOD_MS));
@@ -176,9 +179,29 @@ describe('kill -9 of one replica of each kind: joins and SUBSCRIBEs recover', ()
         `[kill-recovery] media-relay: subscribers receive again after ${JSON.stringify(gaps)} (ms after kill)`,
       );
 
-      // The edge that is not the probes' and the clients'.
-      await round('signalling-edge', instances('signalling-edge')[1].instanceId, edge0);
-      void edge1;
+      // The edge that is not the probes' and the clients'; a watcher subscribed through it must keep
+      // getting NOTIFYs, which the notifier now sends through the surviving edge.
+      const watcher = await ProbeUa.open();
+      try {
+        const sub = await watcher.subscribe(edge1, conference);
+        expect(sub.response?.status).toBe(200);
+        const edgeRound = await round('signalling-edge', instances('signalling-edge')[1].instanceId, edge0);
+        void edgeRound;
+        const notifiesAtKill = watcher.notifies;
+        const joinedAt = Date.now();
+        const j = await ua.join(edge0, conference);
+        if (j.leave) await j.leave();
+        const deadline = Date.now() + 5_000;
+        while (watcher.notifies === notifiesAtKill && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 20));
+        const notifyMs = watcher.notifies > notifiesAtKill ? Date.now() - joinedAt : null;
+        console.log(
+          `[kill-recovery] signalling-edge: a NOTIFY for a watcher of the killed edge arrives ${notifyMs ?? '-'} ms after a roster change`,
+        );
+        expect(notifyMs, 'NOTIFY through the surviving edge').not.toBeNull();
+      } finally {
+        watcher.close();
+      }
       clearInterval(publishing);
 
       console.log(`[kill-recovery] summary ${JSON.stringify(results)}`);
@@ -197,4 +220,46 @@ describe('kill -9 of one replica of each kind: joins and SUBSCRIBEs recover', ()
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
     }
   }, 90_000);
+
+  it('answers 503 with Retry-After, at once, while NATS is down, and serves again when it is back', async () => {
+    const ua = await ProbeUa.open();
+    try {
+      const port = broker.sipPorts![0];
+      const conference = (await ua.conference(port, 'plant-2/kill/outage'))!;
+      expect(conference).toMatch(/^sip:conf-/);
+      const loop = probeLoop(ua, port, conference, 16_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      const downAt = Date.now();
+      await broker.stopNats!();
+      await new Promise((r) => setTimeout(r, 10_000));
+      const upAt = Date.now();
+      await broker.startNats!();
+      const probes = await loop;
+      const during = probes.filter((p) => p.startedAt >= downAt && p.startedAt < upAt);
+      const statuses: Record<string, number> = {};
+      for (const p of during) statuses[String(p.status)] = (statuses[String(p.status)] ?? 0) + 1;
+      const refused = during.filter((p) => p.status !== 200);
+      const withRetryAfter = refused.filter((p) => p.status === 503 && p.retryAfter !== undefined).length;
+      const afterUp = probes.filter((p) => p.startedAt >= upAt);
+      const lastFailure = afterUp.filter((p) => p.status !== 200).at(-1);
+      const recoveredMs = lastFailure ? lastFailure.startedAt + lastFailure.ms - upAt : 0;
+      console.log(
+        `[kill-recovery] NATS down 10 s: ${during.length} probes during the outage ${JSON.stringify(statuses)}, ` +
+          `503 with Retry-After ${withRetryAfter}/${refused.length}, median answer ${median(during.map((p) => p.ms)).toFixed(0)} ms, ` +
+          `max ${Math.max(...during.map((p) => p.ms)).toFixed(0)} ms; after NATS is back, failures end ${recoveredMs.toFixed(0)} ms later ` +
+          `(${afterUp.filter((p) => p.status === 200).length}/${afterUp.length} ok)`,
+      );
+      expect(statuses['500'] ?? 0).toBe(0);
+      expect(statuses.timeout ?? 0).toBe(0);
+      expect(withRetryAfter).toBe(refused.length);
+      expect(afterUp.at(-1)?.status).toBe(200);
+    } finally {
+      ua.close();
+    }
+  }, 60_000);
 });
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+}

@@ -1,6 +1,8 @@
 // Starts the broker for system tests: four separate service processes with a real nats-server, or the
 // embedded one-process broker exactly as `npm start` runs it.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@sip-pubsub/platform';
@@ -17,6 +19,9 @@ export interface RunningBroker {
   natsUrl?: string;
   /** With `natsCluster`: the nats-server nodes, to kill one. */
   natsNodes?: NatsClusterNode[];
+  /** Single nats-server: stops it (an outage) and starts it again on the same port and store. */
+  stopNats?(): Promise<void>;
+  startNats?(): Promise<void>;
   /** The service processes of a separate-process broker, with their ports. */
   services?: { name: string; instanceId: string; httpPort: number; grpcPort: number }[];
   /** Each process's captured output, for failure messages. */
@@ -122,7 +127,25 @@ export function startSeparateProcesses(opts: SeparateProcessOptions = {}): Promi
 
 async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Promise<RunningBroker> {
   const cluster = opts.natsCluster ? await startNatsCluster() : undefined;
-  const nats = cluster ? { url: cluster.url, stop: cluster.stop } : await startNatsServer();
+  // A store dir of our own, so the server can be stopped and started again over the same JetStream data.
+  const natsDir = cluster ? undefined : await mkdtemp(path.join(tmpdir(), 'broker-nats-'));
+  let single = cluster ? undefined : await startNatsServer({ storeDir: natsDir });
+  const nats = cluster
+    ? { url: cluster.url, stop: cluster.stop }
+    : {
+        url: single!.url,
+        stop: async () => {
+          await single?.stop();
+          await rm(natsDir!, { recursive: true, force: true });
+        },
+      };
+  const stopNats = async () => {
+    await single?.stop();
+  };
+  const startNats = async () => {
+    if (!natsDir || !single) return;
+    single = await startNatsServer({ port: single.port, storeDir: natsDir });
+  };
   const output: string[] = [];
   const replicas = opts.replicas ?? 1;
   const sipPorts: number[] = [];
@@ -183,7 +206,17 @@ async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Pr
     child.kill('SIGKILL');
     await exited;
   };
-  return { sipPort, sipPorts, natsUrl: nats.url, natsNodes: cluster?.nodes, logs, stop, services, kill };
+  return {
+    sipPort,
+    sipPorts,
+    natsUrl: nats.url,
+    natsNodes: cluster?.nodes,
+    ...(cluster ? {} : { stopNats, startNats }),
+    logs,
+    stop,
+    services,
+    kill,
+  };
 }
 
 /**
