@@ -27,6 +27,23 @@ function isWrongLastSequence(err: unknown): boolean {
   return e?.api_error?.err_code === JS_WRONG_LAST_SEQUENCE || /wrong last sequence/i.test(e?.message ?? '');
 }
 
+/**
+ * "No responders": no stream leader took the request, so it was not applied and may be sent again. In a
+ * JetStream cluster this is what a bucket answers while its streams elect a new leader after a node died.
+ */
+function isNoResponders(err: unknown): boolean {
+  const e = err as { code?: string; api_error?: { code?: number }; message?: string } | null;
+  return e?.code === '503' || e?.api_error?.code === 503 || /no responders/i.test(e?.message ?? '');
+}
+
+function isTimeout(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === 'TIMEOUT';
+}
+
+/** How long an operation is retried while a clustered bucket has no leader; default 10 s. */
+export const DEFAULT_LEADERLESS_RETRY_MS = 10_000;
+
 function isLive(entry: NatsKvEntry | null): entry is NatsKvEntry {
   return entry !== null && entry.operation === 'PUT';
 }
@@ -58,7 +75,28 @@ class NatsKvBucket implements KvBucket {
     private readonly jsm: () => Promise<JetStreamManager>,
     private readonly markerGraceMs: number,
     private readonly logger: Logger,
+    private readonly leaderlessRetryMs: number = DEFAULT_LEADERLESS_RETRY_MS,
   ) {}
+
+  /**
+   * Runs `op` again while the bucket has no leader (no responders), for up to leaderlessRetryMs; reads
+   * are also tried again after a timeout. A write that timed out is not: it may have been applied.
+   */
+  private async retrying<T>(op: () => Promise<T>, read = false): Promise<T> {
+    const deadline = Date.now() + this.leaderlessRetryMs;
+    for (let wait = 50; ; wait = Math.min(wait * 2, 500)) {
+      try {
+        return await op();
+      } catch (err) {
+        if (!(isNoResponders(err) || (read && isTimeout(err))) || Date.now() + wait > deadline) throw err;
+        this.logger.debug(
+          { bucket: this.name, err: (err as Error).message },
+          'KV has no leader; trying again',
+        );
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
 
   private get stream(): string {
     return `KV_${this.name}`;
@@ -70,14 +108,14 @@ class NatsKvBucket implements KvBucket {
 
   async get(key: string): Promise<KvEntry | null> {
     assertValidKvKey(key);
-    const entry = await this.kv.get(key);
+    const entry = await this.retrying(() => this.kv.get(key), true);
     return isLive(entry) ? { key, value: entry.value, revision: entry.revision } : null;
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     assertValidKvKey(key);
     try {
-      return await this.kv.create(key, value);
+      return await this.retrying(() => this.kv.create(key, value));
     } catch (err) {
       if (isWrongLastSequence(err)) throw new KvConflictError(`${this.name}/${key} already exists`, key);
       throw err;
@@ -88,7 +126,7 @@ class NatsKvBucket implements KvBucket {
     assertValidKvKey(key);
     try {
       // put with previousSeq rather than kv.update, which refuses 0 (= "never written") synchronously.
-      return await this.kv.put(key, value, { previousSeq: expectedRevision });
+      return await this.retrying(() => this.kv.put(key, value, { previousSeq: expectedRevision }));
     } catch (err) {
       if (isWrongLastSequence(err)) {
         throw new KvConflictError(`${this.name}/${key} is not at revision ${expectedRevision}`, key);
@@ -99,7 +137,7 @@ class NatsKvBucket implements KvBucket {
 
   async put(key: string, value: Uint8Array): Promise<number> {
     assertValidKvKey(key);
-    return this.kv.put(key, value);
+    return this.retrying(() => this.kv.put(key, value));
   }
 
   async delete(key: string, expectedRevision?: number): Promise<void> {
@@ -111,7 +149,8 @@ class NatsKvBucket implements KvBucket {
     if (expectedRevision) h.set('Nats-Expected-Last-Subject-Sequence', String(expectedRevision));
     let seq: number;
     try {
-      seq = (await this.js.publish(this.subject(key), new Uint8Array(0), { headers: h })).seq;
+      seq = (await this.retrying(() => this.js.publish(this.subject(key), new Uint8Array(0), { headers: h })))
+        .seq;
     } catch (err) {
       if (isWrongLastSequence(err)) {
         throw new KvConflictError(`${this.name}/${key} is not at revision ${expectedRevision}`, key);
@@ -232,6 +271,8 @@ export function natsKvStore(
     replicas?: number;
     /** How long delete markers stay before they are purged; default DEFAULT_MARKER_GRACE_MS. */
     markerGraceMs?: number;
+    /** How long operations are retried while a clustered bucket elects a leader (NATS_KV_LEADERLESS_RETRY_MS). */
+    leaderlessRetryMs?: number;
   } = {},
 ): KvStore {
   const logger = opts.logger ?? fallbackLogger();
@@ -262,7 +303,15 @@ export function natsKvStore(
             ...(bucketOpts.ttlMs !== undefined ? { ttl: bucketOpts.ttlMs } : {}),
           })
           .then((kv) => {
-            const bucket = new NatsKvBucket(name, kv, js, manager, markerGraceMs, logger);
+            const bucket = new NatsKvBucket(
+              name,
+              kv,
+              js,
+              manager,
+              markerGraceMs,
+              logger,
+              opts.leaderlessRetryMs,
+            );
             void bucket.sweepMarkers();
             return bucket;
           });

@@ -6,17 +6,29 @@ const natsError = (code: string, message = 'x') =>
   Object.assign(new Error(message), { name: 'NatsError', code });
 
 describe('failFastWithoutNats', () => {
-  it('refuses at once as UNAVAILABLE while NATS is away, without starting the work', async () => {
+  it('refuses as UNAVAILABLE while NATS stays away, without starting the work', async () => {
     let ran = false;
     const err = await failFastWithoutNats(
       () => false,
       async () => {
         ran = true;
       },
+      0,
     ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GrpcStatusError);
     expect((err as GrpcStatusError).code).toBe(14);
     expect(ran).toBe(false);
+  });
+
+  it('goes ahead when the connection comes back within the grace', async () => {
+    let checks = 0;
+    expect(
+      await failFastWithoutNats(
+        () => ++checks > 2,
+        async () => 'served',
+        60_000,
+      ),
+    ).toBe('served');
   });
 
   it('turns NATS outage errors into UNAVAILABLE and lets other errors through', async () => {

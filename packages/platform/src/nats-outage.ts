@@ -3,6 +3,9 @@
 // Retry-After (or tries another replica) — issue 7, defect 6.
 import { GrpcStatusError } from './grpc.js';
 
+/** How long a request waits for a dropped NATS connection to come back before it is refused. */
+export const RECONNECT_GRACE_MS = 500;
+
 /** gRPC UNAVAILABLE. */
 const UNAVAILABLE = 14;
 
@@ -35,7 +38,11 @@ export function isNatsOutageError(err: unknown): boolean {
 export async function failFastWithoutNats<T>(
   connected: (() => boolean) | undefined,
   work: () => Promise<T>,
+  reconnectGraceMs = RECONNECT_GRACE_MS,
 ): Promise<T> {
+  // A client moving to another node of a cluster is back within milliseconds: wait that long, no longer.
+  for (const end = Date.now() + reconnectGraceMs; connected && !connected() && Date.now() < end; )
+    await new Promise((r) => setTimeout(r, 20));
   if (connected && !connected()) throw new GrpcStatusError(UNAVAILABLE, 'NATS unavailable');
   try {
     return await work();

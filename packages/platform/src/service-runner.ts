@@ -39,6 +39,7 @@ interface RunnableConfig extends MembershipSettings {
   HTTP_PORT: number;
   NATS_URL?: string;
   NATS_KV_REPLICAS?: number;
+  NATS_KV_LEADERLESS_RETRY_MS?: number;
   INSTANCE_ID?: string;
   POD_NAME?: string;
 }
@@ -68,7 +69,11 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
 
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
   const bus = await connectNatsBus(nc, { logger });
-  const kv = natsKvStore(nc, { logger, replicas: config.NATS_KV_REPLICAS });
+  const kv = natsKvStore(nc, {
+    logger,
+    replicas: config.NATS_KV_REPLICAS,
+    leaderlessRetryMs: config.NATS_KV_LEADERLESS_RETRY_MS,
+  });
   let membership: MembershipFactory;
   try {
     membership = membershipFactory(config, bus, logger);
