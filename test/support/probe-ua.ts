@@ -20,6 +20,8 @@ export class ProbeUa {
   port = 0;
   /** NOTIFYs received (answered 200). */
   notifies = 0;
+  /** When each NOTIFY arrived (Date.now()). */
+  readonly notifyTimes: number[] = [];
 
   static async open(): Promise<ProbeUa> {
     const ua = new ProbeUa();
@@ -48,7 +50,10 @@ export class ProbeUa {
     }
     const method = /^([A-Z]+) /.exec(text)?.[1];
     if (!method || method === 'ACK') return;
-    if (method === 'NOTIFY') this.notifies++;
+    if (method === 'NOTIFY') {
+      this.notifies++;
+      this.notifyTimes.push(Date.now());
+    }
     // Answer every request from the broker (NOTIFY, BYE, OPTIONS) with a plain 200.
     const head = text.split('\r\n\r\n')[0].split('\r\n').slice(1);
     const keep = head.filter((l) => /^(Via|From|To|Call-ID|CSeq):/i.test(l));

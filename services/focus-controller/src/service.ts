@@ -15,6 +15,7 @@ import {
   conferenceRecordSchema,
   contracts,
   counterSchema,
+  type FocusControllerClient,
   indexRecordSchema,
   type MediaRelayClient,
   participantRecordSchema,
@@ -78,6 +79,7 @@ export async function startFocusController(
     ],
   });
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  const focusPeers = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   // Relays and edges are checked against our channels to them: a killed relay is gone from members()
   // (and its participants' failover starts) as soon as its connection drops, not after three heartbeats.
   const membership = new ChannelCheckedMembership(
@@ -90,7 +92,9 @@ export async function startFocusController(
       },
       watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
     }),
-    { [RELAY_SERVICE]: relayClients, [EDGE_SERVICE]: edges },
+    // Channels to the other focus replicas are only watched: a dead one's conferences (and their relay
+    // failover) pass to the next of the ranking as soon as its connection drops.
+    { [RELAY_SERVICE]: relayClients, [EDGE_SERVICE]: edges, [FOCUS_SERVICE]: focusPeers },
     logger,
   );
   const self = membership.self!;
@@ -186,6 +190,7 @@ export async function startFocusController(
       await grpcServer.stop(5_000);
       relayClients.close();
       edges.close();
+      focusPeers.close();
       relayLoad.close();
     },
   };

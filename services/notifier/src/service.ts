@@ -18,6 +18,7 @@ import {
   decodeEvent,
   directoryEventSchema,
   indexRecordSchema,
+  type NotifierClient,
   participantRecordSchema,
   rosterEventSchema,
   type SendRequestRequest,
@@ -60,6 +61,7 @@ export async function startNotifier(
   });
 
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  const notifierPeers = new GrpcClientPool<NotifierClient>(contracts.Notifier);
   let membership: ChannelCheckedMembership | undefined;
   const pickEdge = (edgeId: string | undefined): Member | undefined => {
     const members = membership?.members(EDGE_SERVICE) ?? [];
@@ -143,7 +145,9 @@ export async function startNotifier(
   // Edges are checked against our channels to them: NOTIFYs go through a live edge at once.
   membership = new ChannelCheckedMembership(
     ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] }),
-    { [EDGE_SERVICE]: edges },
+    // Channels to the other notifiers are only watched: a dead one's subscriptions are adopted as soon
+    // as its connection drops, not after three missed heartbeats.
+    { [EDGE_SERVICE]: edges, [NOTIFIER_SERVICE]: notifierPeers },
     logger,
   );
   const owns = (resourceKey: string): boolean => {
@@ -210,6 +214,7 @@ export async function startNotifier(
       await grpcServer.stop(5_000);
       notifier.close();
       edges.close();
+      notifierPeers.close();
     },
   };
 }
