@@ -1,7 +1,14 @@
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
-import { type IndexRecord, indexRecordSchema } from '@sip-pubsub/proto';
+import {
+  directoryShardKey,
+  type IndexRecord,
+  indexRecordSchema,
+  participantRecordSchema,
+  rosterIndexKey,
+} from '@sip-pubsub/proto';
 import { describe, expect, it } from 'vitest';
-import { IndexWriter, STALE_INDEX_ENTRY_MS } from './indexes.js';
+import { z } from 'zod';
+import { backfillIndexes, IndexWriter, STALE_INDEX_ENTRY_MS } from './indexes.js';
 
 const quiet = createLogger('test', { level: 'silent' });
 
@@ -54,5 +61,41 @@ describe('IndexWriter', () => {
     expect(await w.prune('roster.c1', exists)).toBe(1);
     expect(await w.add('roster.c1', 'new', 'subscriber', 2)).toBe(true);
     expect(Object.keys(await w.members('roster.c1')).sort()).toEqual(['alive', 'new']);
+  });
+});
+
+describe('backfillIndexes', () => {
+  it('indexes conferences and participants written before the index existed, and leaves live rosters alone', async () => {
+    const kv = new InProcessKvStore();
+    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    const conferences = new JsonBucket(await kv.bucket('conferences'), z.unknown());
+    const participants = new JsonBucket(
+      await kv.bucket('participants'),
+      participantRecordSchema.pick({ conferenceId: true, legId: true, role: true }),
+    );
+    for (const id of ['c1', 'c2']) await conferences.put(id, { id });
+    await participants.put('c1.l1', { conferenceId: 'c1', legId: 'l1', role: 'publisher' });
+    await participants.put('c1.l2', { conferenceId: 'c1', legId: 'l2', role: 'subscriber' });
+    await participants.put('c2.l3', { conferenceId: 'c2', legId: 'l3', role: 'subscriber' });
+    const writer = new IndexWriter(indexes, () => 1, quiet);
+    // c2 already has a roster record: it is live and must not be touched.
+    await writer.add(rosterIndexKey('c2'), 'l9', 'both');
+
+    expect(await backfillIndexes({ conferences, participants, indexes }, writer)).toEqual({
+      conferences: 2,
+      legs: 2,
+    });
+    expect(await writer.members(rosterIndexKey('c1'))).toEqual({
+      l1: { role: 'publisher', at: 1 },
+      l2: { role: 'subscriber', at: 1 },
+    });
+    expect(Object.keys(await writer.members(rosterIndexKey('c2')))).toEqual(['l9']);
+    for (const id of ['c1', 'c2'])
+      expect(Object.keys(await writer.members(directoryShardKey(id)))).toContain(id);
+    // Twice is harmless.
+    expect(await backfillIndexes({ conferences, participants, indexes }, writer)).toEqual({
+      conferences: 0,
+      legs: 0,
+    });
   });
 });

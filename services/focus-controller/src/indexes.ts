@@ -2,7 +2,7 @@
 // shards of the conference directory. They replace key listings on request paths (a listing walks
 // every key of a bucket, deleted ones included); readers do one get per index record.
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
-import type { IndexRecord, ParticipantRole } from '@sip-pubsub/proto';
+import { directoryShardKey, type IndexRecord, type ParticipantRole, rosterIndexKey } from '@sip-pubsub/proto';
 
 type Member = IndexRecord['members'][string];
 
@@ -100,4 +100,44 @@ export class IndexWriter {
     if (gone.length > 0) await this.remove(key, ...gone);
     return gone.length;
   }
+}
+
+/**
+ * Index records for state written before they existed (an upgrade from a version without them). Run
+ * once when a focus starts, off the request path: it lists the conferences and participants buckets.
+ * Only rosters without any index record are filled, so live joins and leaves are never overwritten.
+ */
+export async function backfillIndexes(
+  stores: {
+    conferences: JsonBucket<unknown>;
+    participants: JsonBucket<{ conferenceId: string; legId: string; role: ParticipantRole }>;
+    indexes: JsonBucket<IndexRecord>;
+  },
+  writer: IndexWriter,
+): Promise<{ conferences: number; legs: number }> {
+  let conferences = 0;
+  const shards = new Map<string, IndexRecord['members']>();
+  for (const id of await stores.conferences.keys()) {
+    const shard = directoryShardKey(id);
+    if (!shards.has(shard)) shards.set(shard, await writer.members(shard));
+    if (shards.get(shard)?.[id]) continue;
+    await writer.add(shard, id);
+    conferences++;
+  }
+  let legs = 0;
+  const byConference = new Map<string, string[]>();
+  for (const key of await stores.participants.keys()) {
+    const conferenceId = key.slice(0, key.indexOf('.'));
+    byConference.set(conferenceId, [...(byConference.get(conferenceId) ?? []), key]);
+  }
+  for (const [conferenceId, keys] of byConference) {
+    if (await stores.indexes.get(rosterIndexKey(conferenceId))) continue;
+    for (const key of keys) {
+      const p = await stores.participants.get(key);
+      if (!p) continue;
+      await writer.add(rosterIndexKey(conferenceId), p.value.legId, p.value.role);
+      legs++;
+    }
+  }
+  return { conferences, legs };
 }

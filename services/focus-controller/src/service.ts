@@ -30,6 +30,7 @@ import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
+import { backfillIndexes, IndexWriter } from './indexes.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -180,6 +181,15 @@ export async function startFocusController(
   });
 
   await membership.start();
+  // Records from before the index existed get their index entries (once, in the background).
+  void backfillIndexes(
+    { conferences: conferenceStore, participants: participantStore, indexes: indexStore },
+    new IndexWriter(indexStore, Date.now, logger),
+  )
+    .then((n) => {
+      if (n.conferences + n.legs > 0) logger.info(n, 'index records filled for older state');
+    })
+    .catch((err: Error) => logger.warn({ err: err.message }, 'index backfill failed'));
   logger.info({ grpcPort: grpcServer.port }, 'focus-controller started');
 
   return {
