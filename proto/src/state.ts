@@ -50,7 +50,7 @@ export function directoryShardKeys(): string[] {
   return Array.from({ length: DIRECTORY_SHARDS }, (_, i) => `directory.${i}`);
 }
 
-/** Participants are keyed `<conferenceId>.<legId>` so a conference's roster is one prefix scan. */
+/** Participants are keyed `<conferenceId>.<legId>`; a conference's legs are listed in its roster index record. */
 export function participantKey(conferenceId: string, legId: string): string {
   return `${conferenceId}.${legId}`;
 }
