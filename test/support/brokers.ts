@@ -28,6 +28,8 @@ export interface RunningBroker {
   logs(): string;
   /** Separate processes only: SIGKILLs the service process with this instance id; resolves once it exited. */
   kill?(instanceId: string): Promise<void>;
+  /** Separate processes only: starts a killed service process again with the same id, ports and settings. */
+  restart?(instanceId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +154,7 @@ async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Pr
   for (let i = 0; i < replicas; i++) sipPorts.push(await sipPortPair());
   const sipPort = sipPorts[0];
   const children: ChildProcess[] = [];
+  const launches: { script: string; env: Record<string, string>; label: string }[] = [];
   const services: NonNullable<RunningBroker['services']> = [];
   const common: Record<string, string> = {
     NATS_URL: nats.url,
@@ -173,6 +176,7 @@ async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Pr
       httpPort: Number(env.HTTP_PORT),
       grpcPort: Number(env.GRPC_PORT),
     });
+    launches.push({ script: `services/${name}/dist/main.js`, env, label: `${name}#${children.length}` });
     children.push(spawnNode(`services/${name}/dist/main.js`, env, output, `${name}#${children.length}`));
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {
@@ -212,6 +216,15 @@ async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Pr
     natsUrl: nats.url,
     natsNodes: cluster?.nodes,
     ...(cluster ? {} : { stopNats, startNats }),
+    restart: async (instanceId: string) => {
+      const i = services.findIndex((s) => s.instanceId === instanceId);
+      const child = children[i];
+      if (!child) throw new Error(`no service process ${instanceId}`);
+      if (child.exitCode === null && child.signalCode === null)
+        throw new Error(`${instanceId} is still running`);
+      const { script, env, label } = launches[i];
+      children[i] = spawnNode(script, env, output, `${label}'`);
+    },
     logs,
     stop,
     services,
