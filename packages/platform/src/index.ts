@@ -23,7 +23,7 @@ export { type EndpointSliceLike, membersFromEndpointSlices } from './endpoint-sl
 export { freePort } from './free-port.js';
 export {
   asyncUnary,
-  CHANNEL_BACKOFF,
+  CHANNEL_OPTIONS,
   type ChannelState,
   GrpcClientPool,
   type GrpcServiceRegistration,
