@@ -6,9 +6,9 @@ import {
   participantRecordSchema,
   rosterIndexKey,
 } from '@sip-pubsub/proto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { backfillIndexes, IndexWriter, STALE_INDEX_ENTRY_MS } from './indexes.js';
+import { backfillIndexes, followParticipantDeletes, IndexWriter, STALE_INDEX_ENTRY_MS } from './indexes.js';
 
 const quiet = createLogger('test', { level: 'silent' });
 
@@ -97,5 +97,40 @@ describe('backfillIndexes', () => {
       conferences: 0,
       legs: 0,
     });
+  });
+});
+
+describe('followParticipantDeletes', () => {
+  it('removes a leg deleted by any path from the roster index of an owned conference', async () => {
+    const kv = new InProcessKvStore();
+    const raw = await kv.bucket('participants');
+    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    const writer = new IndexWriter(indexes, () => 1, quiet);
+    const watch = await followParticipantDeletes(raw, writer, (conferenceId) => conferenceId !== 'theirs');
+    try {
+      const bytes = new TextEncoder().encode('{}');
+      for (const [conf, leg] of [
+        ['c1', 'gone'],
+        ['c1', 'stays'],
+        ['theirs', 'gone'],
+      ]) {
+        await raw.put(`${conf}.${leg}`, bytes);
+        await writer.add(rosterIndexKey(conf), leg, 'subscriber');
+      }
+      // Deleted without touching the index, as a path that forgot it would.
+      await raw.delete('c1.gone');
+      await raw.delete('theirs.gone');
+      await vi.waitFor(
+        async () => expect(Object.keys(await writer.members(rosterIndexKey('c1')))).toEqual(['stays']),
+        {
+          timeout: 5_000,
+          interval: 10,
+        },
+      );
+      // Not ours: its owner cleans it.
+      expect(Object.keys(await writer.members(rosterIndexKey('theirs')))).toEqual(['gone']);
+    } finally {
+      watch.stop();
+    }
   });
 });

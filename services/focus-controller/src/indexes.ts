@@ -1,7 +1,7 @@
 // The index records of proto's `indexes` bucket, written by the focus: a conference's legs and the
 // shards of the conference directory. They replace key listings on request paths (a listing walks
 // every key of a bucket, deleted ones included); readers do one get per index record.
-import type { JsonBucket, Logger } from '@sip-pubsub/platform';
+import type { JsonBucket, KvBucket, Logger } from '@sip-pubsub/platform';
 import { directoryShardKey, type IndexRecord, type ParticipantRole, rosterIndexKey } from '@sip-pubsub/proto';
 
 type Member = IndexRecord['members'][string];
@@ -140,4 +140,29 @@ export async function backfillIndexes(
     }
   }
   return { conferences, legs };
+}
+
+/**
+ * Keeps roster indexes in step with every participant deletion, whichever path made it (a BYE, a relay
+ * failover, a timer, another replica that died before updating the index): a KV watch, off the request
+ * path, removes the leg from the index of a conference this replica owns once its record is gone.
+ */
+export function followParticipantDeletes(
+  participants: KvBucket,
+  writer: IndexWriter,
+  owns: (conferenceId: string) => boolean,
+): Promise<{ stop(): void }> {
+  return participants.watch((event) => {
+    if (event.op !== 'delete') return;
+    const dot = event.key.indexOf('.');
+    if (dot <= 0) return;
+    const conferenceId = event.key.slice(0, dot);
+    const legId = event.key.slice(dot + 1);
+    if (!owns(conferenceId)) return;
+    void (async () => {
+      // A leg id names one dialog, which never joins twice; the check only spares a record written since.
+      if (await participants.get(event.key)) return;
+      await writer.removeQuietly(rosterIndexKey(conferenceId), legId);
+    })().catch(() => undefined);
+  });
 }

@@ -30,7 +30,7 @@ import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import type { FocusConfig } from './config.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
-import { backfillIndexes, IndexWriter } from './indexes.js';
+import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -181,10 +181,13 @@ export async function startFocusController(
   });
 
   await membership.start();
-  // Records from before the index existed get their index entries (once, in the background).
+  // Records from before the index existed get their index entries (once, in the background), and every
+  // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
+  const indexWriter = new IndexWriter(indexStore, Date.now, logger);
+  const deletes = await followParticipantDeletes(participants, indexWriter, owns);
   void backfillIndexes(
     { conferences: conferenceStore, participants: participantStore, indexes: indexStore },
-    new IndexWriter(indexStore, Date.now, logger),
+    indexWriter,
   )
     .then((n) => {
       if (n.conferences + n.legs > 0) logger.info(n, 'index records filled for older state');
@@ -196,6 +199,7 @@ export async function startFocusController(
     grpcPort: grpcServer.port,
     ready: () => true,
     async stop() {
+      deletes.stop();
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
