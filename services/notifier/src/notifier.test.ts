@@ -10,11 +10,12 @@ import {
   participantKey,
   participantRecordSchema,
   rosterIndexKey,
+  subscriptionKey,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import { createRequest, getHeader, parseCSeq, parseNameAddr, type SipRequest } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConferenceNotifier } from './notifier.js';
+import { ConferenceNotifier, subscriptionIdOf } from './notifier.js';
 
 const CONF = 'abcdefghijklmnop';
 const CONF_URI = `sip:conf-${CONF}@example.net`;
@@ -58,6 +59,9 @@ describe('ConferenceNotifier', () => {
     delete(key: string): Promise<void>;
   };
 
+  /** Options of `notifier`, to make a second replica over the same KV. */
+  let notifierOptions: ConstructorParameters<typeof ConferenceNotifier>[0];
+
   beforeEach(async () => {
     const kv = new InProcessKvStore();
     clock = new FakeClock(1_000_000);
@@ -92,7 +96,7 @@ describe('ConferenceNotifier', () => {
       created: 0,
       policy: { onExistingTopic: 'redirect', invalidData: 'drop' },
     });
-    notifier = new ConferenceNotifier({
+    notifierOptions = {
       domain: 'example.net',
       stores: {
         conferences,
@@ -111,7 +115,45 @@ describe('ConferenceNotifier', () => {
       minNotifyIntervalMs: 200,
       maxSubscriptionsPerConference: 2,
       clock,
+    };
+    notifier = new ConferenceNotifier(notifierOptions);
+  });
+
+  it('takes into its index a subscription another replica created for a resource it owns', async () => {
+    const other = new ConferenceNotifier({ ...notifierOptions, send: async () => 200 });
+    const handled = await other.handle(subscribe({ callId: 'elsewhere' }), flow);
+    expect(handled.response.status).toBe(200);
+    const key = subscriptionKey(CONF, subscriptionIdOf('elsewhere', 'wtag', undefined));
+    const record = await notifierOptions.stores.subscriptions.get(key);
+    expect(record).not.toBeNull();
+    // Not ours: nothing happens. Ours: a roster change now reaches that watcher through us.
+    notifier.observe(key, record!.value, () => false);
+    expect(notifier.activeSubscriptions).toBe(0);
+    notifier.observe(key, record!.value, () => true);
+    expect(notifier.activeSubscriptions).toBe(1);
+    await participants.put(
+      participantKey(CONF, 'l1'),
+      participant('l1', 'sip:pub@example.org', 'publisher', 1),
+    );
+    await notifier.onRoster({
+      type: 'joined',
+      conferenceId: CONF,
+      participant: {
+        legId: 'l1',
+        aor: 'sip:pub@example.org',
+        role: 'publisher',
+        status: 'recvonly',
+        joinedAt: 1,
+      },
+      at: 1,
     });
+    clock.advance(200);
+    await settle();
+    expect(sent.map((r) => getHeader(r, 'Call-ID'))).toEqual(['elsewhere']);
+    // Deleted by another replica: it leaves our index.
+    notifier.observe(key, null, () => true);
+    expect(notifier.activeSubscriptions).toBe(0);
+    other.close();
   });
 
   const subscribe = (

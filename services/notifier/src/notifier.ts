@@ -306,6 +306,24 @@ export class ConferenceNotifier {
   }
 
   /**
+   * A write to the subscriptions bucket by any replica (from a KV watch): a subscription of a resource we
+   * own that another replica created (it was routed there while our channel was not ready, or it thought
+   * it owned the resource) joins our in-memory index; one deleted elsewhere leaves it.
+   */
+  observe(key: string, record: SubscriptionRecord | null, isOwner: (resourceKey: string) => boolean): void {
+    if (!record) {
+      if (this.expiries.has(key)) {
+        this.untrack(key);
+        this.scheduler.cancel(key);
+      }
+      return;
+    }
+    const resource = key.slice(0, key.indexOf('.'));
+    if (record.status === 'terminated' || this.expiries.has(key) || !isOwner(resource)) return;
+    this.track(key, record.expiresAt);
+  }
+
+  /**
    * Loads the subscriptions of conferences this replica now owns (start-up or membership change). This
    * lists the subscriptions bucket, off the request path; deleted subscriptions leave no markers to walk.
    */

@@ -186,6 +186,17 @@ export async function startNotifier(
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
   });
   await membership.start();
+  // Subscriptions written by other replicas for resources we own join our index (see observe()).
+  const observed = await subscriptions.watch((event) => {
+    if (event.op === 'delete' || !event.value) return notifier.observe(event.key, null, owns);
+    let record: ReturnType<typeof subscriptionRecordSchema.safeParse>;
+    try {
+      record = subscriptionRecordSchema.safeParse(JSON.parse(new TextDecoder().decode(event.value)));
+    } catch {
+      return;
+    }
+    if (record.success) notifier.observe(event.key, record.data, owns);
+  });
   await notifier.adopt(owns);
 
   let sweeping = false;
@@ -208,6 +219,7 @@ export async function startNotifier(
     ready: () => true,
     async stop() {
       clearInterval(sweepTimer);
+      observed.stop();
       roster.unsubscribe();
       directory.unsubscribe();
       await membership?.stop();
