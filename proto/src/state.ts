@@ -13,13 +13,46 @@ export const BUCKETS = {
   counters: 'counters',
   /** Digest nonce-counts already accepted by some edge (`<nonce>.<nc>`), kept for the nonce lifetime. */
   nonceCounts: 'auth-nonce-counts',
+  indexes: 'indexes',
 } as const;
 
 /** Counters kept with compare-and-set in the `counters` bucket (limits that must not need a full scan). */
 export const COUNTER_CONFERENCES = 'conferences';
 export const counterSchema = z.number().int().nonnegative();
 
-/** Participants are keyed `<conferenceId>.<legId>` so a conference's roster is one prefix scan. */
+/**
+ * Index records (bucket `indexes`), kept with compare-and-set by the focus, so that no request lists a
+ * bucket: `roster.<conferenceId>` holds a conference's legs (leg id → role), `directory.<n>` one of
+ * DIRECTORY_SHARDS shards of the conference ids (sharded so that creations on several focus replicas
+ * rarely conflict). `at` is when the member was added, so a reader can tell an entry being written from
+ * a stale one.
+ */
+export const indexRecordSchema = z.object({
+  members: z.record(z.string(), z.object({ role: roleSchema.optional(), at: z.number() })),
+});
+export type IndexRecord = z.infer<typeof indexRecordSchema>;
+
+export function rosterIndexKey(conferenceId: string): string {
+  return `roster.${conferenceId}`;
+}
+
+export const DIRECTORY_SHARDS = 16;
+
+export function directoryShardKey(conferenceId: string): string {
+  // FNV-1a: any stable spread will do; every reader computes the same shard.
+  let h = 0x811c9dc5;
+  for (let i = 0; i < conferenceId.length; i++) {
+    h ^= conferenceId.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return `directory.${h % DIRECTORY_SHARDS}`;
+}
+
+export function directoryShardKeys(): string[] {
+  return Array.from({ length: DIRECTORY_SHARDS }, (_, i) => `directory.${i}`);
+}
+
+/** Participants are keyed `<conferenceId>.<legId>`; a conference's legs are listed in its roster index record. */
 export function participantKey(conferenceId: string, legId: string): string {
   return `${conferenceId}.${legId}`;
 }

@@ -1,10 +1,12 @@
 // Starts the broker for system tests: four separate service processes with a real nats-server, or the
 // embedded one-process broker exactly as `npm start` runs it.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@sip-pubsub/platform';
-import { startNatsServer } from '@sip-pubsub/platform/testing';
+import { type NatsClusterNode, startNatsCluster, startNatsServer } from '@sip-pubsub/platform/testing';
 import { RawSipSocket, rawRequest } from './raw-sip.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -13,6 +15,15 @@ export interface RunningBroker {
   sipPort: number;
   /** Separate processes only: the SIP port of each edge replica (sipPort is the first's). */
   edgeSipPorts?: number[];
+  /** Separate processes: the SIP port of every edge replica (sipPort is the first). */
+  sipPorts?: number[];
+  /** Separate processes: NATS_URL the services got (comma-separated with a cluster). */
+  natsUrl?: string;
+  /** With `natsCluster`: the nats-server nodes, to kill one. */
+  natsNodes?: NatsClusterNode[];
+  /** Single nats-server: stops it (an outage) and starts it again on the same port and store. */
+  stopNats?(): Promise<void>;
+  startNats?(): Promise<void>;
   /** The service processes of a separate-process broker, with their ports. */
   services?: { name: string; instanceId: string; httpPort: number; grpcPort: number; pid: number }[];
   /** Embedded only: the one broker process. */
@@ -21,6 +32,8 @@ export interface RunningBroker {
   logs(): string;
   /** Separate processes only: SIGKILLs the service process with this instance id; resolves once it exited. */
   kill?(instanceId: string): Promise<void>;
+  /** Separate processes only: starts a killed service process again with the same id, ports and settings. */
+  restart?(instanceId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -115,21 +128,56 @@ export function relayPortRange(size = 100): { min: number; max: number } {
   return { min: base, max: base + size - 1 };
 }
 
-export function startSeparateProcesses(
-  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
-): Promise<RunningBroker> {
+export interface SeparateProcessOptions {
+  relays?: number;
+  relayPorts?: number;
+  /** Replicas of focus-controller, notifier and signalling-edge (each edge on its own SIP port); default 1. */
+  replicas?: number;
+  /** Edge replicas (each on its own SIP port, sharing env such as AUTH_NONCE_SECRET); default `replicas`. */
+  edges?: number;
+  /** A three-node JetStream cluster instead of one nats-server; buckets at replicas 3. */
+  natsCluster?: boolean;
+  env?: Record<string, string>;
+}
+
+export function startSeparateProcesses(opts: SeparateProcessOptions = {}): Promise<RunningBroker> {
   return withPortRetry(() => startSeparateProcessesOnce(opts));
 }
 
-async function startSeparateProcessesOnce(
-  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
-): Promise<RunningBroker> {
-  const nats = await startNatsServer();
+async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Promise<RunningBroker> {
+  const cluster = opts.natsCluster ? await startNatsCluster() : undefined;
+  // A store dir of our own, so the server can be stopped and started again over the same JetStream data.
+  const natsDir = cluster ? undefined : await mkdtemp(path.join(tmpdir(), 'broker-nats-'));
+  let single = cluster ? undefined : await startNatsServer({ storeDir: natsDir });
+  const nats = cluster
+    ? { url: cluster.url, stop: cluster.stop }
+    : {
+        url: single!.url,
+        stop: async () => {
+          await single?.stop();
+          await rm(natsDir!, { recursive: true, force: true });
+        },
+      };
+  const stopNats = async () => {
+    await single?.stop();
+  };
+  const startNats = async () => {
+    if (!natsDir || !single) return;
+    single = await startNatsServer({ port: single.port, storeDir: natsDir });
+  };
   const output: string[] = [];
-  const sipPort = await sipPortPair();
+  const replicas = opts.replicas ?? 1;
+  const sipPorts: number[] = [];
+  for (let i = 0; i < (opts.edges ?? replicas); i++) sipPorts.push(await sipPortPair());
+  const sipPort = sipPorts[0];
   const children: ChildProcess[] = [];
+  const launches: { script: string; env: Record<string, string>; label: string }[] = [];
   const services: NonNullable<RunningBroker['services']> = [];
-  const common = { NATS_URL: nats.url, SIP_DOMAIN: 'localhost' };
+  const common: Record<string, string> = {
+    NATS_URL: nats.url,
+    SIP_DOMAIN: 'localhost',
+    ...(cluster ? { NATS_KV_REPLICAS: '3' } : {}),
+  };
   const service = async (name: string, extra: Record<string, string> = {}) => {
     const env = {
       ...common,
@@ -147,22 +195,16 @@ async function startSeparateProcessesOnce(
       grpcPort: Number(env.GRPC_PORT),
       pid: child.pid ?? -1,
     });
+    launches.push({ script: `services/${name}/dist/main.js`, env, label: `${name}#${children.length}` });
     children.push(child);
   };
   for (let i = 0; i < (opts.relays ?? 1); i++) {
     const range = relayPortRange(opts.relayPorts);
     await service('media-relay', { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max) });
   }
-  await service('focus-controller');
-  await service('notifier');
-  await service('signalling-edge', { SIP_PORT: String(sipPort) });
-  // Further edge replicas (opts.edges), each on its own SIP port, sharing opts.env (e.g. AUTH_NONCE_SECRET).
-  const edgeSipPorts = [sipPort];
-  for (let i = 1; i < (opts.edges ?? 1); i++) {
-    const port = await sipPortPair();
-    edgeSipPorts.push(port);
-    await service('signalling-edge', { SIP_PORT: String(port) });
-  }
+  for (let i = 0; i < replicas; i++) await service('focus-controller');
+  for (let i = 0; i < replicas; i++) await service('notifier');
+  for (const port of sipPorts) await service('signalling-edge', { SIP_PORT: String(port) });
   const logs = () => output.join('');
   const stop = async () => {
     await Promise.all(children.map(stopChild));
@@ -170,7 +212,7 @@ async function startSeparateProcessesOnce(
   };
   try {
     await Promise.race([
-      Promise.all(edgeSipPorts.map((port) => waitForSip(port, 30_000, logs))),
+      Promise.all(sipPorts.map((port) => waitForSip(port, 30_000, logs))),
       ...children.map((c) => exitOf(c, logs)),
     ]);
     // Relays and notifier announce themselves on the same heartbeat; give the focus a moment to see a relay.
@@ -187,7 +229,27 @@ async function startSeparateProcessesOnce(
     child.kill('SIGKILL');
     await exited;
   };
-  return { sipPort, edgeSipPorts, logs, stop, services, kill };
+  return {
+    sipPort,
+    sipPorts,
+    edgeSipPorts: sipPorts,
+    natsUrl: nats.url,
+    natsNodes: cluster?.nodes,
+    ...(cluster ? {} : { stopNats, startNats }),
+    restart: async (instanceId: string) => {
+      const i = services.findIndex((s) => s.instanceId === instanceId);
+      const child = children[i];
+      if (!child) throw new Error(`no service process ${instanceId}`);
+      if (child.exitCode === null && child.signalCode === null)
+        throw new Error(`${instanceId} is still running`);
+      const { script, env, label } = launches[i];
+      children[i] = spawnNode(script, env, output, `${label}'`);
+    },
+    logs,
+    stop,
+    services,
+    kill,
+  };
 }
 
 /**

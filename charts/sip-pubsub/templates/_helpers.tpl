@@ -86,6 +86,8 @@ spec:
               value: "{{ .httpPort }}"
             - name: NATS_URL
               value: {{ include "sip-pubsub.natsUrl" $root | quote }}
+            - name: NATS_KV_REPLICAS
+              value: {{ $root.Values.nats.kvReplicas | default 1 | quote }}
             - name: SIP_DOMAIN
               value: {{ $root.Values.sip.domain | quote }}
             - name: LOG_LEVEL

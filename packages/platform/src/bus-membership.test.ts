@@ -41,6 +41,60 @@ describe('BusMembership on the in-process bus', () => {
     await bus.close();
   });
 
+  it('expires a member that falls silent, but keeps members while its own heartbeats do not come back (bus down)', async () => {
+    bus = new InProcessBus({ logger });
+    clock = new FakeClock();
+    /** The bus as one process sees it: `down` drops what it publishes, as a lost NATS connection would. */
+    const link = () => {
+      const state = { down: false };
+      const view: Bus = {
+        publish: (subject, data, headers) => {
+          if (!state.down) bus.publish(subject, data, headers);
+        },
+        subscribe: (subject, handler, opts) =>
+          bus.subscribe(subject, (msg) => !state.down && handler(msg), opts),
+        flush: () => bus.flush(),
+        close: async () => undefined,
+      };
+      return { state, view };
+    };
+    const observerLink = link();
+    const relayLink = link();
+    const observer = new BusMembership({
+      bus: observerLink.view,
+      self: focus,
+      watch: ['media-relay'],
+      intervalMs: 1000,
+      clock,
+      logger,
+    });
+    const r1 = new BusMembership({
+      bus: relayLink.view,
+      self: relay('relay-1'),
+      watch: [],
+      intervalMs: 1000,
+      clock,
+      logger,
+    });
+    running.push(observer, r1);
+    await observer.start();
+    await r1.start();
+    await advance(1000);
+    expect(ids(observer.members('media-relay'))).toEqual(['relay-1']);
+
+    // The observer's own link is down: it hears nobody, itself included, and keeps what it knew.
+    observerLink.state.down = true;
+    await advance(6000);
+    expect(ids(observer.members('media-relay'))).toEqual(['relay-1']);
+
+    // Back; then the relay (and only it) falls silent: it expires after three missed heartbeats.
+    observerLink.state.down = false;
+    await advance(2000);
+    relayLink.state.down = true;
+    await advance(4000);
+    expect(observer.members('media-relay')).toEqual([]);
+  });
+
   it('learns members that join, in id order, and includes itself when it watches its own service', async () => {
     bus = new InProcessBus({ logger });
     clock = new FakeClock();

@@ -75,6 +75,9 @@ export class BusMembership implements Membership {
   private subscriptions: BusSubscription[] = [];
   private timer: unknown;
   private running = false;
+  /** When our own last announcement came back over the bus: if it stops, the bus (not everyone) is down. */
+  private lastEcho = 0;
+  private deaf = false;
 
   constructor(opts: BusMembershipOptions) {
     this.bus = opts.bus;
@@ -102,6 +105,7 @@ export class BusMembership implements Membership {
     // Make sure the server has our subscriptions before asking others to announce.
     await this.bus.flush();
     if (this.self) {
+      this.lastEcho = this.clock.now();
       this.upsert(this.self, this.intervalMs);
       this.announce();
     }
@@ -144,6 +148,17 @@ export class BusMembership implements Membership {
   private tick(): void {
     if (this.self) this.announce();
     const now = this.clock.now();
+    // Our own heartbeats no longer come back: our connection to the bus is down, and silence from the
+    // others says nothing about them. Keep them (their gRPC channels still tell who is reachable) rather
+    // than dropping everyone and waiting a heartbeat round for them after the bus returns.
+    const deaf = this.self !== undefined && now - this.lastEcho > MISSED_HEARTBEATS * this.intervalMs;
+    if (deaf !== this.deaf) {
+      this.deaf = deaf;
+      if (deaf)
+        this.logger.warn('own heartbeats not coming back over the bus: keeping members until it returns');
+      else this.logger.info('own heartbeats back: member expiry resumes');
+    }
+    if (deaf) return;
     for (const [service, members] of this.known) {
       let changed = false;
       for (const [id, k] of members) {
@@ -189,6 +204,7 @@ export class BusMembership implements Membership {
         return;
       case 'announce':
         if (message.member.service !== service) return;
+        if (message.member.id === this.self?.id) this.lastEcho = this.clock.now();
         this.upsert(message.member, message.intervalMs);
         return;
       case 'leave': {

@@ -40,6 +40,8 @@ describe('loadConfig', () => {
       HTTP_PORT: 9100,
       HTTP_HOST: '0.0.0.0',
       NATS_URL: undefined,
+      NATS_KV_REPLICAS: 1,
+      NATS_KV_LEADERLESS_RETRY_MS: 10_000,
       POD_NAME: undefined,
       INSTANCE_ID: undefined,
       MEMBERSHIP: 'nats',
@@ -53,6 +55,18 @@ describe('loadConfig', () => {
       MODE: 'translator',
       GRACE: 20_000,
     });
+  });
+
+  it('validates the NATS KV replicas (1–5) and the leaderless retry duration', () => {
+    expect(loadConfig(schema, { NATS_KV_REPLICAS: '3', NATS_KV_LEADERLESS_RETRY_MS: '15s' })).toMatchObject({
+      NATS_KV_REPLICAS: 3,
+      NATS_KV_LEADERLESS_RETRY_MS: 15_000,
+    });
+    expect(() => loadConfig(schema, { NATS_KV_REPLICAS: '0' })).toThrow(/NATS_KV_REPLICAS/);
+    expect(() => loadConfig(schema, { NATS_KV_REPLICAS: '7' })).toThrow(/NATS_KV_REPLICAS/);
+    expect(() => loadConfig(schema, { NATS_KV_LEADERLESS_RETRY_MS: 'soon' })).toThrow(
+      /NATS_KV_LEADERLESS_RETRY_MS/,
+    );
   });
 
   it('coerces environment strings', () => {

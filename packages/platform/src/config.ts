@@ -119,6 +119,10 @@ export function baseConfig(defaultHttpPort: number) {
     HTTP_HOST: env.string('0.0.0.0'),
     /** Unset: the in-process bus and KV are used. */
     NATS_URL: env.optionalString(),
+    /** Copies of each KV bucket in a JetStream cluster (1 for a single nats-server; 3 for a 3-node cluster). */
+    NATS_KV_REPLICAS: env.int(1, 1, 5),
+    /** How long KV operations wait for a clustered bucket to elect a new leader (after a node died) before failing. */
+    NATS_KV_LEADERLESS_RETRY_MS: env.durationMs(10_000),
     POD_NAME: env.optionalString(),
     /** `nats`: heartbeats on pubsub.members.<service>; `kubernetes`: EndpointSlices of each service's Service. */
     MEMBERSHIP: env.enumOf(['nats', 'kubernetes'] as const, 'nats'),

@@ -45,9 +45,34 @@ export async function startGrpcServer(opts: {
   return { server, port, stop };
 }
 
+/**
+ * Options of pool channels. Reconnect backoff: a peer that restarts is reachable again within about a
+ * second (grpc-js defaults grow the backoff to 120 s, so a restarted replica stayed unreachable long
+ * after). Keepalive: a peer that vanishes without closing its connections (a crashed node, a cut
+ * network) is noticed within about 3 s, not only when a call times out.
+ */
+export const CHANNEL_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+  'grpc.keepalive_time_ms': 2_000,
+  'grpc.keepalive_timeout_ms': 1_000,
+  'grpc.keepalive_permit_without_calls': 1,
+} as const;
+
+export type ChannelState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
+
+const STATE_NAMES: Record<number, ChannelState> = {
+  [grpc.connectivityState.IDLE]: 'idle',
+  [grpc.connectivityState.CONNECTING]: 'connecting',
+  [grpc.connectivityState.READY]: 'ready',
+  [grpc.connectivityState.TRANSIENT_FAILURE]: 'transient-failure',
+  [grpc.connectivityState.SHUTDOWN]: 'shutdown',
+};
+
 /** One client (one HTTP/2 channel) per peer address. */
 export class GrpcClientPool<C extends grpc.Client> {
   private readonly clients = new Map<string, C>();
+  private readonly watchers = new Set<(address: string, state: ChannelState) => void>();
 
   constructor(
     private readonly ctor: new (address: string, creds: grpc.ChannelCredentials, options?: object) => C,
@@ -57,10 +82,53 @@ export class GrpcClientPool<C extends grpc.Client> {
   get(address: string): C {
     let client = this.clients.get(address);
     if (!client) {
-      client = new this.ctor(address, grpc.credentials.createInsecure(), this.options);
+      client = new this.ctor(address, grpc.credentials.createInsecure(), {
+        ...CHANNEL_OPTIONS,
+        ...this.options,
+      });
       this.clients.set(address, client);
+      if (this.watchers.size > 0) this.follow(address, client);
     }
     return client;
+  }
+
+  /** The channel's state; `connect` makes an idle channel start connecting. Undefined: no channel yet. */
+  state(address: string, connect = false): ChannelState | undefined {
+    const client = this.clients.get(address);
+    if (!client) return undefined;
+    return STATE_NAMES[client.getChannel().getConnectivityState(connect)] ?? 'idle';
+  }
+
+  /** Calls `fn` on every state change of every channel of the pool, present and future. */
+  onState(fn: (address: string, state: ChannelState) => void): void {
+    const first = this.watchers.size === 0;
+    this.watchers.add(fn);
+    if (first) for (const [address, client] of this.clients) this.follow(address, client);
+  }
+
+  /** A fresh channel to `address` (the old one, in reconnect backoff, is closed). */
+  renew(address: string): C {
+    this.remove(address);
+    return this.get(address);
+  }
+
+  private follow(address: string, client: C): void {
+    const channel = client.getChannel();
+    const loop = (last: grpc.connectivityState) => {
+      if (this.clients.get(address) !== client || last === grpc.connectivityState.SHUTDOWN) return;
+      // No deadline (no timer keeps the process up); a closed channel ends the watch with SHUTDOWN.
+      try {
+        channel.watchConnectivityState(last, Number.POSITIVE_INFINITY, () => {
+          if (this.clients.get(address) !== client) return;
+          const now = channel.getConnectivityState(false);
+          if (now !== last) for (const fn of this.watchers) fn(address, STATE_NAMES[now] ?? 'idle');
+          loop(now);
+        });
+      } catch {
+        // shut down meanwhile
+      }
+    };
+    loop(channel.getConnectivityState(false));
   }
 
   /** Closes the channel to a peer that left membership. */

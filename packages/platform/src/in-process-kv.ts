@@ -24,8 +24,8 @@ interface Watcher {
 }
 
 /**
- * One bucket held in memory with the NATS KV rules: a bucket-wide revision sequence, deletes as
- * markers, create allowed over a delete, CAS against the key's latest revision (0 = never written),
+ * One bucket held in memory with the NATS KV rules: a bucket-wide revision sequence, deletes seen by
+ * watchers and then purged (a deleted key reads as never written), create allowed over a delete, CAS against the key's latest revision (0 = never written),
  * TTL measured from each write. Every operation completes before its promise settles.
  */
 class InProcessKvBucket implements KvBucket {
@@ -72,6 +72,14 @@ class InProcessKvBucket implements KvBucket {
     // Like the NATS client, a zero/absent expected revision means an unconditional delete.
     if (expectedRevision) this.check(key, expectedRevision);
     this.write(key, null);
+    // The marker has been handed to the watchers; like the NATS store after its grace, it is purged.
+    this.entries.delete(key);
+  }
+
+  async stored(): Promise<number> {
+    let n = 0;
+    for (const key of [...this.entries.keys()]) if (this.latest(key)) n++;
+    return n;
   }
 
   async keys(prefix = ''): Promise<string[]> {

@@ -6,6 +6,7 @@ export {
   InvalidHeaderError,
 } from './bus.js';
 export { BusMembership, type BusMembershipOptions, MISSED_HEARTBEATS } from './bus-membership.js';
+export { ChannelCheckedMembership, RECONNECT_CHECK_MS } from './channel-membership.js';
 export {
   baseConfig,
   baseConfigShape,
@@ -22,6 +23,8 @@ export { type EndpointSliceLike, membersFromEndpointSlices } from './endpoint-sl
 export { freePort } from './free-port.js';
 export {
   asyncUnary,
+  CHANNEL_OPTIONS,
+  type ChannelState,
   GrpcClientPool,
   type GrpcServiceRegistration,
   GrpcStatusError,
@@ -63,6 +66,7 @@ export { type MembershipFactory, type MembershipSettings, membershipFactory } fr
 export { createRegistry } from './metrics.js';
 export { connectNats, connectNatsBus } from './nats-bus.js';
 export { natsKvStore } from './nats-kv.js';
+export { failFastWithoutNats, isNatsOutageError, trackNatsConnection } from './nats-outage.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';

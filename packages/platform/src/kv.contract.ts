@@ -144,6 +144,46 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
       watch.stop();
     });
 
+    it('purges delete markers: stored() comes back to the live values after deletes', async () => {
+      const kv = await fresh();
+      await kv.put('live', enc.encode('stays'));
+      for (let i = 0; i < 20; i++) {
+        await kv.create(`leg.${i}`, enc.encode('x'));
+        await kv.delete(`leg.${i}`);
+      }
+      // Markers may stay for the store's grace (watchers must see the delete), then they go.
+      await vi.waitFor(async () => expect(await kv.stored()).toBe(1), { timeout: 10_000, interval: 50 });
+      expect(await kv.keys()).toEqual(['live']);
+      expect(text((await kv.get('live'))?.value)).toBe('stays');
+    });
+
+    it('the purge of a delete never removes a value written after it', async () => {
+      const kv = await fresh();
+      await kv.create('k', enc.encode('first'));
+      await kv.delete('k');
+      const rev = await kv.create('k', enc.encode('second'));
+      await kv.create('other', enc.encode('x'));
+      await kv.delete('other');
+      await vi.waitFor(async () => expect(await kv.stored()).toBe(1), { timeout: 10_000, interval: 50 });
+      const entry = await kv.get('k');
+      expect(text(entry?.value)).toBe('second');
+      expect(entry?.revision).toBe(rev);
+      await kv.update('k', enc.encode('third'), rev);
+    });
+
+    it('a watcher sees a delete even though its marker is purged', async () => {
+      const kv = await fresh();
+      const events: KvWatchEvent[] = [];
+      const watch = await kv.watch((e) => events.push(e));
+      await kv.create('k', enc.encode('v'));
+      await kv.delete('k');
+      await vi.waitFor(() => expect(events.map((e) => e.op)).toEqual(['put', 'delete']), {
+        timeout: 5000,
+        interval: 5,
+      });
+      watch.stop();
+    });
+
     it('rejects keys NATS would refuse', async () => {
       const kv = await fresh();
       for (const bad of ['', '.a', 'a.', 'a..b', 'a b', 'a*', 'a>', 'ü']) {
@@ -231,6 +271,7 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
           put: raw.put.bind(raw),
           delete: raw.delete.bind(raw),
           keys: raw.keys.bind(raw),
+          stored: raw.stored.bind(raw),
           watch: raw.watch.bind(raw),
           update: async (key, value, rev) => {
             if (!interfered) {
@@ -260,6 +301,7 @@ export function describeKvContract(name: string, makeStore: () => KvStore): void
           put: raw.put.bind(raw),
           delete: raw.delete.bind(raw),
           keys: raw.keys.bind(raw),
+          stored: raw.stored.bind(raw),
           watch: raw.watch.bind(raw),
           update: async (key, value, rev) => {
             await raw.put(key, enc.encode('{"members":[]}'));

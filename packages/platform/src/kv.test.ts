@@ -32,7 +32,7 @@ describe('on nats-server with JetStream', () => {
     let store: ReturnType<typeof natsKvStore> | undefined;
     return {
       bucket: (name, opts) => {
-        store ??= natsKvStore(nc, { logger: quiet });
+        store ??= natsKvStore(nc, { logger: quiet, markerGraceMs: 50 });
         return store.bucket(name, opts);
       },
     };

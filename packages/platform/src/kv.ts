@@ -41,7 +41,12 @@ export interface KvBucket {
   update(key: string, value: Uint8Array, expectedRevision: number): Promise<number>;
   put(key: string, value: Uint8Array): Promise<number>;
   delete(key: string, expectedRevision?: number): Promise<void>;
-  /** Live keys, optionally only those starting with `prefix`. */
+  /**
+   * Messages the bucket holds: live values, kept history and delete markers not yet purged. A delete
+   * leaves a marker only for a short grace (so watchers see it); then it is purged.
+   */
+  stored(): Promise<number>;
+  /** Live keys, optionally only those starting with `prefix`. Walks the bucket: never on a request path. */
   keys(prefix?: string): Promise<string[]>;
   /** Changes made after the returned promise resolves, optionally only keys starting with `prefix`. */
   watch(handler: (entry: KvWatchEvent) => void, opts?: { prefix?: string }): Promise<{ stop(): void }>;

@@ -11,6 +11,7 @@ import { type MembershipFactory, type MembershipSettings, membershipFactory } fr
 import { createRegistry } from './metrics.js';
 import { connectNats, connectNatsBus } from './nats-bus.js';
 import { natsKvStore } from './nats-kv.js';
+import { trackNatsConnection } from './nats-outage.js';
 import { installShutdown } from './shutdown.js';
 
 /** What a service gets to run with; the embedded broker builds one per service with in-process parts. */
@@ -22,6 +23,8 @@ export interface ServiceContext {
   logger: Logger;
   registry: Registry;
   instanceId: string;
+  /** False while the NATS connection is down (absent: in-process bus and KV, always there). */
+  natsConnected?: () => boolean;
 }
 
 export interface RunningService {
@@ -35,6 +38,8 @@ interface RunnableConfig extends MembershipSettings {
   HTTP_HOST: string;
   HTTP_PORT: number;
   NATS_URL?: string;
+  NATS_KV_REPLICAS?: number;
+  NATS_KV_LEADERLESS_RETRY_MS?: number;
   INSTANCE_ID?: string;
   POD_NAME?: string;
 }
@@ -64,7 +69,11 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
 
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
   const bus = await connectNatsBus(nc, { logger });
-  const kv = natsKvStore(nc, { logger });
+  const kv = natsKvStore(nc, {
+    logger,
+    replicas: config.NATS_KV_REPLICAS,
+    leaderlessRetryMs: config.NATS_KV_LEADERLESS_RETRY_MS,
+  });
   let membership: MembershipFactory;
   try {
     membership = membershipFactory(config, bus, logger);
@@ -73,7 +82,16 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
     process.stderr.write(`configuration error: ${err.message}\n`);
     process.exit(EXIT_CONFIG);
   }
-  const service = await opts.start(config, { bus, kv, logger, registry, instanceId: id, membership });
+  const natsConnected = trackNatsConnection(nc);
+  const service = await opts.start(config, {
+    bus,
+    kv,
+    logger,
+    registry,
+    instanceId: id,
+    membership,
+    natsConnected,
+  });
   const readiness = setInterval(() => {
     const connected = !nc.isClosed();
     health.setReady(connected && service.ready(), connected ? 'service not ready' : 'NATS connection closed');

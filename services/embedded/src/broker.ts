@@ -61,7 +61,11 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
   if (config.NATS_URL) {
     const nc = await connectNats(config.NATS_URL, 'sip-pubsub-embedded', logger);
     bus = await connectNatsBus(nc);
-    kv = natsKvStore(nc);
+    kv = natsKvStore(nc, {
+      logger,
+      replicas: config.NATS_KV_REPLICAS,
+      leaderlessRetryMs: config.NATS_KV_LEADERLESS_RETRY_MS,
+    });
     closeNats = () => nc.drain();
   } else {
     bus = new InProcessBus();

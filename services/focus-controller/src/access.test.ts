@@ -6,6 +6,7 @@ import { ConfigError, createLogger, InProcessBus, InProcessKvStore, JsonBucket }
 import {
   conferenceRecordSchema,
   counterSchema,
+  indexRecordSchema,
   type LegSpec,
   participantRecordSchema,
   topicRecordSchema,
@@ -69,6 +70,7 @@ describe('Focus identity and access', () => {
         topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
         participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
         counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
+        indexes: new JsonBucket(await kv.bucket('indexes'), indexRecordSchema),
       },
       bus,
       relays,

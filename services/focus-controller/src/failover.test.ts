@@ -6,6 +6,7 @@ import {
   conferenceRecordSchema,
   counterSchema,
   decodeEvent,
+  indexRecordSchema,
   type LegSpec,
   type ParticipantRecord,
   participantKey,
@@ -319,6 +320,7 @@ describe('RelayFailover after a join through the Focus', () => {
       topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
       participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
       counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
+      indexes: new JsonBucket(await kv.bucket('indexes'), indexRecordSchema),
     };
     const joined: LegSpec[] = [];
     const first: RelayDirectory = {

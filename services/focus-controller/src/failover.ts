@@ -10,15 +10,18 @@ import { KvConflictError } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
   encodeEvent,
+  type IndexRecord,
   type LegSpec,
   type ParticipantRecord,
   type RosterEvent,
   rosterEventSchema,
+  rosterIndexKey,
   subjects,
   type TextMediaRecord,
 } from '@sip-pubsub/proto';
 import { createInDialogRequest, type DialogState, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { rosterView, sdpSessionId } from './focus.js';
+import { IndexWriter } from './indexes.js';
 import { type PlacedLeg, RELAY_SERVICE, type RelayDirectory } from './relays.js';
 
 export type ParticipantFlow = ParticipantRecord['flow'];
@@ -41,6 +44,8 @@ export interface RelayFailoverOptions {
   stores: {
     participants: JsonBucket<ParticipantRecord>;
     conferences: JsonBucket<ConferenceRecord>;
+    /** Roster index records (proto `indexes`), kept in step when failover removes a participant. */
+    indexes?: JsonBucket<IndexRecord>;
   };
   relays: RelayDirectory;
   send: ParticipantRequestSender;
@@ -149,8 +154,13 @@ export class RelayFailover {
   /** Participants being moved by this replica, so overlapping membership changes do not move one twice. */
   private readonly inProgress = new Set<string>();
 
+  private readonly index: IndexWriter | undefined;
+
   constructor(private readonly opts: RelayFailoverOptions) {
     this.now = opts.now ?? Date.now;
+    this.index = opts.stores.indexes
+      ? new IndexWriter(opts.stores.indexes, this.now, opts.logger)
+      : undefined;
     this.glareBackoffMs = opts.glareBackoffMs ?? (() => Math.floor(Math.random() * 2_000));
   }
 
@@ -335,6 +345,7 @@ export class RelayFailover {
         },
       );
     if (deleted) {
+      if (this.index) await this.index.removeQuietly(rosterIndexKey(p.conferenceId), p.legId);
       const event: RosterEvent = {
         type: 'left',
         conferenceId: p.conferenceId,

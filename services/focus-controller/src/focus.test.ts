@@ -1,8 +1,10 @@
 import { createLogger, InProcessBus, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
+import { refuseListing } from '@sip-pubsub/platform/testing';
 import {
   conferenceRecordSchema,
   counterSchema,
   decodeEvent,
+  indexRecordSchema,
   type LegSpec,
   participantRecordSchema,
   type RosterEvent,
@@ -83,8 +85,9 @@ describe('Focus', () => {
       stores: {
         conferences: new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema),
         topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
-        participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
+        participants: new JsonBucket(refuseListing(await kv.bucket('participants')), participantRecordSchema),
         counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
+        indexes: new JsonBucket(await kv.bucket('indexes'), indexRecordSchema),
       },
       bus,
       relays,

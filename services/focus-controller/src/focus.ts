@@ -27,12 +27,15 @@ import {
   type ConferenceRecord,
   type DirectoryEvent,
   directoryEventSchema,
+  directoryShardKey,
   encodeEvent,
+  type IndexRecord,
   type LegSpec,
   type ParticipantRecord,
   participantKey,
   type RosterEvent,
   rosterEventSchema,
+  rosterIndexKey,
   subjects,
   type TextMediaRecord,
   type TopicRecord,
@@ -49,6 +52,7 @@ import {
   type SipResponse,
 } from '@sip-pubsub/sip';
 import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
+import { IndexWriter } from './indexes.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import {
   decideSessionTimer,
@@ -84,6 +88,8 @@ export interface FocusStores {
   topics: JsonBucket<TopicRecord>;
   participants: JsonBucket<ParticipantRecord>;
   counters: JsonBucket<number>;
+  /** Roster and directory index records (proto `indexes`): joins never list the participants bucket. */
+  indexes: JsonBucket<IndexRecord>;
 }
 
 export interface FocusOptions {
@@ -132,9 +138,11 @@ export function legIdOf(callId: string, remoteTag: string): string {
 
 export class Focus {
   private readonly now: () => number;
+  private readonly index: IndexWriter;
 
   constructor(private readonly opts: FocusOptions) {
     this.now = opts.now ?? Date.now;
+    this.index = new IndexWriter(opts.stores.indexes, this.now, opts.logger);
   }
 
   /**
@@ -320,6 +328,12 @@ export class Focus {
       return this.redirectToExisting(req, winner.value.conferenceId, toTag);
     }
     this.countConference();
+    // Before the announcement, so a directory NOTIFY it causes finds the conference in the index.
+    await this.index
+      .add(directoryShardKey(id), id)
+      .catch((err: Error) =>
+        this.opts.logger.warn({ conferenceId: id, err: err.message }, 'directory index not updated'),
+      );
     this.opts.logger.info({ conferenceId: id, topic, creator }, 'conference created');
     this.announceDirectory({ type: 'created', conferenceId: id, topic, at: created });
     return this.redirect(req, id, toTag);
@@ -424,12 +438,14 @@ export class Focus {
       await this.opts.relays.update(p.relayAddress, spec);
       media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
     } else {
-      const legs = await this.opts.stores.participants.keys(`${conferenceId}.`);
-      if (legs.length >= this.opts.maxLegsPerConference)
+      // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
+      // listing of the participants bucket is needed.
+      if (!(await this.reserveLeg(conferenceId, legId, summary.role)))
         return createResponse(req, 486, 'Conference Full', { toTag: localTag });
       try {
         media = await this.opts.relays.allocate(spec);
       } catch (err) {
+        await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
         this.opts.logger.error(
           { conferenceId, callId, err: (err as Error).message },
           'relay allocation failed',
@@ -492,12 +508,19 @@ export class Focus {
         record.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
     } catch (err) {
-      if (!previous)
+      if (!previous) {
         await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
+        await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
+      }
       throw err;
     }
     this.opts.sessionDeadlines?.arm(record);
     const changedRole = previous && previous.value.role !== record.role;
+    if (changedRole)
+      await this.index.add(rosterIndexKey(conferenceId), legId, record.role).catch((err: Error) => {
+        this.opts.logger.warn({ conferenceId, legId, err: err.message }, 'roster index not updated');
+        return false;
+      });
     if (!previous || changedRole) {
       this.announceRoster({
         type: previous ? 'changed' : 'joined',
@@ -520,6 +543,18 @@ export class Focus {
       body: answer,
       contentType: 'application/sdp',
     });
+  }
+
+  /** A place in the conference's roster index, after pruning stale entries if it looks full. */
+  private async reserveLeg(conferenceId: string, legId: string, role: Role): Promise<boolean> {
+    const key = rosterIndexKey(conferenceId);
+    const limit = this.opts.maxLegsPerConference;
+    if (await this.index.add(key, legId, role, limit)) return true;
+    const pruned = await this.index.prune(
+      key,
+      async (leg) => (await this.opts.stores.participants.get(participantKey(conferenceId, leg))) !== null,
+    );
+    return pruned > 0 && this.index.add(key, legId, role, limit);
   }
 
   private notAcceptable(
@@ -563,6 +598,7 @@ export class Focus {
     });
     await this.opts.stores.participants.delete(key);
     this.opts.sessionDeadlines?.disarm(key);
+    await this.index.removeQuietly(rosterIndexKey(p.conferenceId), p.legId);
     this.announceRoster({
       type: 'left',
       conferenceId: p.conferenceId,

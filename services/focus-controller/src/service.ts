@@ -2,6 +2,8 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
+  failFastWithoutNats,
   GrpcClientPool,
   JsonBucket,
   rendezvousOwner,
@@ -15,6 +17,8 @@ import {
   counterSchema,
   type DialogFailure__Output,
   type DialogFailureResult,
+  type FocusControllerClient,
+  indexRecordSchema,
   type MediaRelayClient,
   participantRecordSchema,
   type SendRequestRequest,
@@ -38,6 +42,7 @@ import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus, legIdOf } from './focus.js';
+import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -55,6 +60,7 @@ export async function startFocusController(
     ctx.kv.bucket(BUCKETS.counters),
   ]);
   const accessList = await loadAccessList(config, logger);
+  const indexStore = new JsonBucket(await ctx.kv.bucket(BUCKETS.indexes), indexRecordSchema);
   const relayClients = new GrpcClientPool<MediaRelayClient>(contracts.MediaRelay);
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
@@ -72,14 +78,17 @@ export async function startFocusController(
               const request = parseMessage(envelope.message);
               if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
               const flow = envelope.flow;
-              const response = await focus.handle(request, {
-                transport: flow?.transport ?? 'udp',
-                remoteHost: flow?.remoteHost ?? '',
-                remotePort: flow?.remotePort ?? 0,
-                connectionId: flow?.connectionId || undefined,
-                edgeId: flow?.edgeId || undefined,
-                authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-              });
+              const handling = focus;
+              const response = await failFastWithoutNats(ctx.natsConnected, () =>
+                handling.handle(request, {
+                  transport: flow?.transport ?? 'udp',
+                  remoteHost: flow?.remoteHost ?? '',
+                  remotePort: flow?.remotePort ?? 0,
+                  connectionId: flow?.connectionId || undefined,
+                  edgeId: flow?.edgeId || undefined,
+                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+                }),
+              );
               // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
               // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
               // The edge may also have told us already (DialogFailed without our tag) while we worked.
@@ -106,15 +115,25 @@ export async function startFocusController(
       },
     ],
   });
-  const membership = ctx.membership({
-    self: {
-      id: ctx.instanceId,
-      service: FOCUS_SERVICE,
-      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
-      meta: {},
-    },
-    watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
-  });
+  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
+  const focusPeers = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
+  // Relays and edges are checked against our channels to them: a killed relay is gone from members()
+  // (and its participants' failover starts) as soon as its connection drops, not after three heartbeats.
+  const membership = new ChannelCheckedMembership(
+    ctx.membership({
+      self: {
+        id: ctx.instanceId,
+        service: FOCUS_SERVICE,
+        address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+        meta: {},
+      },
+      watch: [RELAY_SERVICE, FOCUS_SERVICE, EDGE_SERVICE],
+    }),
+    // Channels to the other focus replicas are only watched: a dead one's conferences (and their relay
+    // failover) pass to the next of the ranking as soon as its connection drops.
+    { [RELAY_SERVICE]: relayClients, [EDGE_SERVICE]: edges, [FOCUS_SERVICE]: focusPeers },
+    logger,
+  );
   const self = membership.self!;
   const owns = (conferenceId: string): boolean => {
     const ids = membership.members(FOCUS_SERVICE).map((m) => m.id);
@@ -142,6 +161,7 @@ export async function startFocusController(
       topics: new JsonBucket(topics, topicRecordSchema),
       participants: participantStore,
       counters: new JsonBucket(counters, counterSchema),
+      indexes: indexStore,
     },
     bus: ctx.bus,
     relays,
@@ -158,7 +178,6 @@ export async function startFocusController(
   });
 
   // Requests to participants go out through an edge: the one that holds their flow, else any.
-  const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
   const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
     const members = membership.members(EDGE_SERVICE);
     const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];
@@ -197,7 +216,7 @@ export async function startFocusController(
   }).follow(ctx.bus);
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
-    stores: { participants: participantStore, conferences: conferenceStore },
+    stores: { participants: participantStore, conferences: conferenceStore, indexes: indexStore },
     relays,
     send: sendToParticipant,
     bus: ctx.bus,
@@ -226,6 +245,18 @@ export async function startFocusController(
 
   await membership.start();
   void adoptSessionTimers();
+  // Records from before the index existed get their index entries (once, in the background), and every
+  // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
+  const indexWriter = new IndexWriter(indexStore, Date.now, logger);
+  const deletes = await followParticipantDeletes(participants, indexWriter, owns);
+  void backfillIndexes(
+    { conferences: conferenceStore, participants: participantStore, indexes: indexStore },
+    indexWriter,
+  )
+    .then((n) => {
+      if (n.conferences + n.legs > 0) logger.info(n, 'index records filled for older state');
+    })
+    .catch((err: Error) => logger.warn({ err: err.message }, 'index backfill failed'));
   logger.info({ grpcPort: grpcServer.port }, 'focus-controller started');
 
   return {
@@ -233,10 +264,12 @@ export async function startFocusController(
     ready: () => true,
     async stop() {
       dialogs?.stop();
+      deletes.stop();
       await membership.stop();
       await grpcServer.stop(5_000);
       relayClients.close();
       edges.close();
+      focusPeers.close();
       relayLoad.close();
       accessList.close();
     },

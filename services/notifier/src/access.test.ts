@@ -4,6 +4,8 @@ import { FakeClock } from '@sip-pubsub/platform/testing';
 import {
   type ConferenceRecord,
   conferenceRecordSchema,
+  directoryShardKey,
+  indexRecordSchema,
   participantRecordSchema,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
@@ -31,6 +33,12 @@ describe('ConferenceNotifier identity and access', () => {
     conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
     await conferences.create('aaaaaaaaaaaaaaaa', conference('aaaaaaaaaaaaaaaa', 'public/temp'));
     await conferences.create('bbbbbbbbbbbbbbbb', conference('bbbbbbbbbbbbbbbb', 'secret/temp'));
+    // The directory lists conferences from its index shards (no request lists a bucket).
+    const indexes = new JsonBucket(await kv.bucket('indexes'), indexRecordSchema);
+    for (const id of ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'])
+      await indexes.mutate(directoryShardKey(id), (cur) => ({
+        members: { ...cur?.members, [id]: { at: 0 } },
+      }));
     acl = new AccessList(parseAccessList('deny bob watch secret/#\nallow * watch #'), 'deny');
     notifier = new ConferenceNotifier({
       domain: 'example.net',
@@ -38,6 +46,7 @@ describe('ConferenceNotifier identity and access', () => {
         conferences,
         participants: new JsonBucket(await kv.bucket('participants'), participantRecordSchema),
         subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema),
+        indexes,
       },
       send: async (req) => {
         sent.push(req);

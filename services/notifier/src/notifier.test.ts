@@ -1,16 +1,21 @@
 import { parseConferenceInfo, parseDirectoryInfo } from '@sip-pubsub/events';
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
-import { FakeClock } from '@sip-pubsub/platform/testing';
+import { FakeClock, refuseListing } from '@sip-pubsub/platform/testing';
 import {
   conferenceRecordSchema,
+  directoryShardKey,
+  type IndexRecord,
+  indexRecordSchema,
   type ParticipantRecord,
   participantKey,
   participantRecordSchema,
+  rosterIndexKey,
+  subscriptionKey,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import { createRequest, getHeader, parseCSeq, parseNameAddr, type SipRequest } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { ConferenceNotifier } from './notifier.js';
+import { ConferenceNotifier, subscriptionIdOf } from './notifier.js';
 
 const CONF = 'abcdefghijklmnop';
 const CONF_URI = `sip:conf-${CONF}@example.net`;
@@ -48,15 +53,42 @@ describe('ConferenceNotifier', () => {
   let sent: SipRequest[];
   let replyStatus: number;
   let notifier: ConferenceNotifier;
-  let participants: JsonBucket<ParticipantRecord>;
+  /** Participants written as the focus writes them: the record, and its entry in the roster index. */
+  let participants: {
+    put(key: string, p: ParticipantRecord): Promise<void>;
+    delete(key: string): Promise<void>;
+  };
+
+  /** Options of `notifier`, to make a second replica over the same KV. */
+  let notifierOptions: ConstructorParameters<typeof ConferenceNotifier>[0];
 
   beforeEach(async () => {
     const kv = new InProcessKvStore();
     clock = new FakeClock(1_000_000);
     sent = [];
     replyStatus = 200;
-    const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
-    participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
+    const conferences = new JsonBucket(refuseListing(await kv.bucket('conferences')), conferenceRecordSchema);
+    const records = new JsonBucket(refuseListing(await kv.bucket('participants')), participantRecordSchema);
+    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    participants = {
+      async put(key, p) {
+        await records.put(key, p);
+        await indexes.mutate(rosterIndexKey(p.conferenceId), (cur) => ({
+          members: { ...cur?.members, [p.legId]: { role: p.role, at: p.joinedAt } },
+        }));
+      },
+      async delete(key) {
+        const p = (await records.get(key))?.value;
+        await records.delete(key);
+        if (p)
+          await indexes.mutate(rosterIndexKey(p.conferenceId), (cur) => {
+            const members = { ...cur?.members };
+            delete members[p.legId];
+            return { members };
+          });
+      },
+    };
+    await indexes.put(directoryShardKey(CONF), { members: { [CONF]: { at: 0 } } });
     await conferences.create(CONF, {
       id: CONF,
       topic: 'plant/7',
@@ -64,12 +96,16 @@ describe('ConferenceNotifier', () => {
       created: 0,
       policy: { onExistingTopic: 'redirect', invalidData: 'drop' },
     });
-    notifier = new ConferenceNotifier({
+    notifierOptions = {
       domain: 'example.net',
       stores: {
         conferences,
-        participants,
-        subscriptions: new JsonBucket(await kv.bucket('subscriptions'), subscriptionRecordSchema),
+        participants: records,
+        subscriptions: new JsonBucket(
+          refuseListing(await kv.bucket('subscriptions')),
+          subscriptionRecordSchema,
+        ),
+        indexes,
       },
       send: async (req) => {
         sent.push(req);
@@ -79,7 +115,45 @@ describe('ConferenceNotifier', () => {
       minNotifyIntervalMs: 200,
       maxSubscriptionsPerConference: 2,
       clock,
+    };
+    notifier = new ConferenceNotifier(notifierOptions);
+  });
+
+  it('takes into its index a subscription another replica created for a resource it owns', async () => {
+    const other = new ConferenceNotifier({ ...notifierOptions, send: async () => 200 });
+    const handled = await other.handle(subscribe({ callId: 'elsewhere' }), flow);
+    expect(handled.response.status).toBe(200);
+    const key = subscriptionKey(CONF, subscriptionIdOf('elsewhere', 'wtag', undefined));
+    const record = await notifierOptions.stores.subscriptions.get(key);
+    expect(record).not.toBeNull();
+    // Not ours: nothing happens. Ours: a roster change now reaches that watcher through us.
+    notifier.observe(key, record!.value, () => false);
+    expect(notifier.activeSubscriptions).toBe(0);
+    notifier.observe(key, record!.value, () => true);
+    expect(notifier.activeSubscriptions).toBe(1);
+    await participants.put(
+      participantKey(CONF, 'l1'),
+      participant('l1', 'sip:pub@example.org', 'publisher', 1),
+    );
+    await notifier.onRoster({
+      type: 'joined',
+      conferenceId: CONF,
+      participant: {
+        legId: 'l1',
+        aor: 'sip:pub@example.org',
+        role: 'publisher',
+        status: 'recvonly',
+        joinedAt: 1,
+      },
+      at: 1,
     });
+    clock.advance(200);
+    await settle();
+    expect(sent.map((r) => getHeader(r, 'Call-ID'))).toEqual(['elsewhere']);
+    // Deleted by another replica: it leaves our index.
+    notifier.observe(key, null, () => true);
+    expect(notifier.activeSubscriptions).toBe(0);
+    other.close();
   });
 
   const subscribe = (

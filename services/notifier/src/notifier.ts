@@ -15,6 +15,7 @@ import type { JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
   type DirectoryEvent,
+  type IndexRecord,
   type ParticipantRecord,
   type RosterEvent,
   type SubscriptionRecord,
@@ -51,6 +52,8 @@ export interface NotifierStores {
   conferences: JsonBucket<ConferenceRecord>;
   participants: JsonBucket<ParticipantRecord>;
   subscriptions: JsonBucket<SubscriptionRecord>;
+  /** Roster and directory index records the focus keeps (proto `indexes`). */
+  indexes: JsonBucket<IndexRecord>;
 }
 
 export interface NotifierOptions {
@@ -95,6 +98,11 @@ export class ConferenceNotifier {
   private readonly scheduler: NotifyScheduler<string>;
   /** subscription key → expiry time, for the subscriptions this replica owns. */
   private readonly expiries = new Map<string, number>();
+  /**
+   * The same subscriptions by resource key: SUBSCRIBE and roster/directory events are routed to the
+   * owner of the resource, so they are answered from here and never by listing the subscriptions bucket.
+   */
+  private readonly byResource = new Map<string, Set<string>>();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly packages: Map<string, PackageHandler>;
@@ -168,8 +176,7 @@ export class ConferenceNotifier {
     if (!(await this.mayWatchResource(identity, handler.name, resource.key)))
       return { response: createResponse(req, 403, accessRefusalReason('watch')) };
 
-    const existing = await this.opts.stores.subscriptions.keys(`${resource.key}.`);
-    if (existing.length >= this.opts.maxSubscriptionsPerConference)
+    if ((this.byResource.get(resource.key)?.size ?? 0) >= this.opts.maxSubscriptionsPerConference)
       return {
         response: createResponse(req, 503, 'Too Many Subscriptions', {
           headers: [{ name: 'Retry-After', value: '60' }],
@@ -211,7 +218,7 @@ export class ConferenceNotifier {
       return { response, after: () => this.enqueueNotify(key, () => this.sendFinal(key, record, 'timeout')) };
     }
     await this.opts.stores.subscriptions.put(key, record);
-    this.expiries.set(key, record.expiresAt);
+    this.track(key, record.expiresAt);
     this.opts.logger.info(
       { resource: resource.key, package: handler.name, callId, subscription: id, expires: decision.expires },
       'subscription created',
@@ -273,7 +280,7 @@ export class ConferenceNotifier {
     });
     if (expires === 0) {
       // Unsubscribe (RFC 6665 §4.2.1.4): final NOTIFY with the current state and reason=timeout.
-      this.expiries.delete(key);
+      this.untrack(key);
       this.scheduler.cancel(key);
       return { response, after: () => this.enqueueNotify(key, () => this.terminate(key, 'timeout')) };
     }
@@ -281,14 +288,14 @@ export class ConferenceNotifier {
     await this.opts.stores.subscriptions.mutate(key, (current) =>
       current ? { ...current, expiresAt } : undefined,
     );
-    this.expiries.set(key, expiresAt);
+    this.track(key, expiresAt);
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
   /** A roster change in a conference this replica owns: watchers of its roster hear of the participant. */
   async onRoster(event: RosterEvent): Promise<void> {
-    const keys = await this.opts.stores.subscriptions.keys(`${event.conferenceId}.`);
-    for (const key of keys) this.scheduler.enqueue(key, event.participant.aor);
+    for (const key of this.subscriptionsOf(event.conferenceId))
+      this.scheduler.enqueue(key, event.participant.aor);
   }
 
   /**
@@ -296,8 +303,7 @@ export class ConferenceNotifier {
    * changed or deleted, or its counts changed with its roster.
    */
   async onDirectory(event: Pick<DirectoryEvent, 'conferenceId'>): Promise<void> {
-    const keys = await this.opts.stores.subscriptions.keys(`${DIRECTORY_KEY}.`);
-    for (const key of keys) this.scheduler.enqueue(key, event.conferenceId);
+    for (const key of this.subscriptionsOf(DIRECTORY_KEY)) this.scheduler.enqueue(key, event.conferenceId);
   }
 
   /** Ends subscriptions whose time is up; returns how many ended. */
@@ -309,10 +315,10 @@ export class ConferenceNotifier {
       // Re-read: a refresh handled by another replica may have extended it.
       const current = await this.opts.stores.subscriptions.get(key);
       if (current && current.value.expiresAt > now) {
-        this.expiries.set(key, current.value.expiresAt);
+        this.track(key, current.value.expiresAt);
         continue;
       }
-      this.expiries.delete(key);
+      this.untrack(key);
       this.scheduler.cancel(key);
       if (current) {
         ended++;
@@ -322,19 +328,62 @@ export class ConferenceNotifier {
     return ended;
   }
 
-  /** Loads the subscriptions of conferences this replica now owns (start-up or membership change). */
+  private subscriptionsOf(resourceKey: string): string[] {
+    return [...(this.byResource.get(resourceKey) ?? [])];
+  }
+
+  private track(key: string, expiresAt: number): void {
+    this.expiries.set(key, expiresAt);
+    const resource = key.slice(0, key.indexOf('.'));
+    let keys = this.byResource.get(resource);
+    if (!keys) {
+      keys = new Set();
+      this.byResource.set(resource, keys);
+    }
+    keys.add(key);
+  }
+
+  private untrack(key: string): void {
+    this.expiries.delete(key);
+    const resource = key.slice(0, key.indexOf('.'));
+    const keys = this.byResource.get(resource);
+    if (keys?.delete(key) && keys.size === 0) this.byResource.delete(resource);
+  }
+
+  /**
+   * A write to the subscriptions bucket by any replica (from a KV watch): a subscription of a resource we
+   * own that another replica created (it was routed there while our channel was not ready, or it thought
+   * it owned the resource) joins our in-memory index; one deleted elsewhere leaves it.
+   */
+  observe(key: string, record: SubscriptionRecord | null, isOwner: (resourceKey: string) => boolean): void {
+    if (!record) {
+      if (this.expiries.has(key)) {
+        this.untrack(key);
+        this.scheduler.cancel(key);
+      }
+      return;
+    }
+    const resource = key.slice(0, key.indexOf('.'));
+    if (record.status === 'terminated' || this.expiries.has(key) || !isOwner(resource)) return;
+    this.track(key, record.expiresAt);
+  }
+
+  /**
+   * Loads the subscriptions of conferences this replica now owns (start-up or membership change). This
+   * lists the subscriptions bucket, off the request path; deleted subscriptions leave no markers to walk.
+   */
   async adopt(isOwner: (resourceKey: string) => boolean): Promise<number> {
     let adopted = 0;
     for (const key of await this.opts.stores.subscriptions.keys()) {
       const resource = key.slice(0, key.indexOf('.'));
       if (!isOwner(resource)) {
-        this.expiries.delete(key);
+        this.untrack(key);
         continue;
       }
       if (this.expiries.has(key)) continue;
       const entry = await this.opts.stores.subscriptions.get(key);
       if (!entry) continue;
-      this.expiries.set(key, entry.value.expiresAt);
+      this.track(key, entry.value.expiresAt);
       adopted++;
       // Watchers may have missed changes while no replica owned them: re-synchronise with full state.
       void this.enqueueNotify(key, () => this.notifyFull(key));
@@ -433,7 +482,7 @@ export class ConferenceNotifier {
   }
 
   private async remove(key: string): Promise<void> {
-    this.expiries.delete(key);
+    this.untrack(key);
     this.scheduler.cancel(key);
     await this.opts.stores.subscriptions.delete(key);
   }

@@ -12,7 +12,14 @@ import {
   factoryUri,
 } from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
-import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
+import {
+  type ConferenceRecord,
+  directoryShardKeys,
+  type IndexRecord,
+  type ParticipantRecord,
+  participantKey,
+  rosterIndexKey,
+} from '@sip-pubsub/proto';
 import { conferenceDocument, countsOf } from './roster-document.js';
 
 export type Resolved =
@@ -22,6 +29,7 @@ export type Resolved =
 export interface PackageStores {
   conferences: JsonBucket<ConferenceRecord>;
   participants: JsonBucket<ParticipantRecord>;
+  indexes: JsonBucket<IndexRecord>;
 }
 
 export interface PackageHandler {
@@ -41,13 +49,34 @@ export interface PackageHandler {
   ): Promise<string | null>;
 }
 
+async function rosterIndexOf(stores: PackageStores, conferenceId: string): Promise<IndexRecord['members']> {
+  return (await stores.indexes.get(rosterIndexKey(conferenceId)))?.value.members ?? {};
+}
+
+/** The participants named by the conference's roster index (one get each; a leg gone meanwhile is skipped). */
 async function rosterOf(stores: PackageStores, conferenceId: string): Promise<ParticipantRecord[]> {
-  const out: ParticipantRecord[] = [];
-  for (const key of await stores.participants.keys(`${conferenceId}.`)) {
-    const p = await stores.participants.get(key);
-    if (p) out.push(p.value);
-  }
-  return out;
+  const legs = Object.keys(await rosterIndexOf(stores, conferenceId)).sort();
+  const records = await Promise.all(
+    legs.map((leg) => stores.participants.get(participantKey(conferenceId, leg))),
+  );
+  return records.flatMap((r) => (r ? [r.value] : []));
+}
+
+/** Publisher and subscriber counts from the roster index alone, without reading each participant. */
+async function countsFromIndex(
+  stores: PackageStores,
+  conferenceId: string,
+): Promise<{ publisherCount: number; subscriberCount: number }> {
+  const roles = Object.values(await rosterIndexOf(stores, conferenceId)).map((m) => ({
+    role: m.role ?? ('inactive' as const),
+  }));
+  return countsOf(roles);
+}
+
+/** Every conference id, from the directory index shards. */
+async function conferenceIds(stores: PackageStores): Promise<string[]> {
+  const shards = await Promise.all(directoryShardKeys().map((key) => stores.indexes.get(key)));
+  return shards.flatMap((s) => (s ? Object.keys(s.value.members) : [])).sort();
 }
 
 /** RFC 4575 roster of one conference; changes are participant AORs. */
@@ -83,7 +112,7 @@ export function directoryPackage(stores: PackageStores, domain: string): Package
       entity: uri,
       state: 'full',
       topic: conference.value.topic,
-      ...countsOf(await rosterOf(stores, conferenceId)),
+      ...(await countsFromIndex(stores, conferenceId)),
     };
   };
   return {
@@ -94,7 +123,7 @@ export function directoryPackage(stores: PackageStores, domain: string): Package
       return { ok: true, key: 'factory', entity: factoryUri(domain) };
     },
     async document(_key, entity, version, changed, mayWatch) {
-      const ids = changed ? [...changed] : await stores.conferences.keys();
+      const ids = changed ? [...changed] : await conferenceIds(stores);
       const all = await Promise.all(ids.map(entry));
       // A deleted entry has no topic left to judge and names only the conference URI.
       const conferences = mayWatch ? all.filter((c) => c.state === 'deleted' || mayWatch(c.topic)) : all;

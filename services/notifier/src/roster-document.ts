@@ -31,7 +31,7 @@ export function usersOf(participants: ParticipantRecord[]): Map<string, Conferen
   return users;
 }
 
-export function countsOf(participants: ParticipantRecord[]): {
+export function countsOf(participants: Pick<ParticipantRecord, 'role'>[]): {
   publisherCount: number;
   subscriberCount: number;
 } {

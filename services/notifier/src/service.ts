@@ -3,9 +3,10 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
+  failFastWithoutNats,
   GrpcClientPool,
   JsonBucket,
-  type Membership,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -16,6 +17,8 @@ import {
   contracts,
   decodeEvent,
   directoryEventSchema,
+  indexRecordSchema,
+  type NotifierClient,
   participantRecordSchema,
   rosterEventSchema,
   type SendRequestRequest,
@@ -45,6 +48,7 @@ export async function startNotifier(
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.subscriptions),
   ]);
+  const indexes = await ctx.kv.bucket(BUCKETS.indexes);
   const notifies = new Counter({
     name: 'notifier_notify_total',
     help: 'NOTIFY requests sent, by final status class',
@@ -59,7 +63,8 @@ export async function startNotifier(
 
   const accessList = await loadAccessList(config, logger);
   const edges = new GrpcClientPool<SignallingEdgeClient>(contracts.SignallingEdge);
-  let membership: Membership | undefined;
+  const notifierPeers = new GrpcClientPool<NotifierClient>(contracts.Notifier);
+  let membership: ChannelCheckedMembership | undefined;
   const pickEdge = (edgeId: string | undefined): Member | undefined => {
     const members = membership?.members(EDGE_SERVICE) ?? [];
     return members.find((m) => m.id === edgeId) ?? members[0];
@@ -96,6 +101,7 @@ export async function startNotifier(
       conferences: new JsonBucket(conferences, conferenceRecordSchema),
       participants: new JsonBucket(participants, participantRecordSchema),
       subscriptions: new JsonBucket(subscriptions, subscriptionRecordSchema),
+      indexes: new JsonBucket(indexes, indexRecordSchema),
     },
     send,
     logger,
@@ -115,14 +121,16 @@ export async function startNotifier(
             const request = parseMessage(envelope.message);
             if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
             const flow = envelope.flow;
-            const handled = await notifier.handle(request, {
-              transport: flow?.transport ?? 'udp',
-              remoteHost: flow?.remoteHost ?? '',
-              remotePort: flow?.remotePort ?? 0,
-              connectionId: flow?.connectionId || undefined,
-              edgeId: flow?.edgeId || undefined,
-              authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-            });
+            const handled = await failFastWithoutNats(ctx.natsConnected, () =>
+              notifier.handle(request, {
+                transport: flow?.transport ?? 'udp',
+                remoteHost: flow?.remoteHost ?? '',
+                remotePort: flow?.remotePort ?? 0,
+                connectionId: flow?.connectionId || undefined,
+                edgeId: flow?.edgeId || undefined,
+                authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+              }),
+            );
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());
             return { message: serializeMessage(handled.response) };
@@ -138,7 +146,14 @@ export async function startNotifier(
     address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
     meta: {},
   };
-  membership = ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] });
+  // Edges are checked against our channels to them: NOTIFYs go through a live edge at once.
+  membership = new ChannelCheckedMembership(
+    ctx.membership({ self, watch: [NOTIFIER_SERVICE, EDGE_SERVICE] }),
+    // Channels to the other notifiers are only watched: a dead one's subscriptions are adopted as soon
+    // as its connection drops, not after three missed heartbeats.
+    { [EDGE_SERVICE]: edges, [NOTIFIER_SERVICE]: notifierPeers },
+    logger,
+  );
   const owns = (resourceKey: string): boolean => {
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.
@@ -175,6 +190,17 @@ export async function startNotifier(
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
   });
   await membership.start();
+  // Subscriptions written by other replicas for resources we own join our index (see observe()).
+  const observed = await subscriptions.watch((event) => {
+    if (event.op === 'delete' || !event.value) return notifier.observe(event.key, null, owns);
+    let record: ReturnType<typeof subscriptionRecordSchema.safeParse>;
+    try {
+      record = subscriptionRecordSchema.safeParse(JSON.parse(new TextDecoder().decode(event.value)));
+    } catch {
+      return;
+    }
+    if (record.success) notifier.observe(event.key, record.data, owns);
+  });
   await notifier.adopt(owns);
 
   let sweeping = false;
@@ -197,6 +223,7 @@ export async function startNotifier(
     ready: () => true,
     async stop() {
       clearInterval(sweepTimer);
+      observed.stop();
       roster.unsubscribe();
       directory.unsubscribe();
       await membership?.stop();
@@ -204,6 +231,7 @@ export async function startNotifier(
       notifier.close();
       edges.close();
       accessList.close();
+      notifierPeers.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 // Which service handles a request, and on which key its owner is chosen (DESIGN.md "signalling-edge").
 import { classifyUri } from '@sip-pubsub/events';
+import { type ChannelState, type Member, rendezvousRank } from '@sip-pubsub/platform';
 
 export type OwnerService = 'focus-controller' | 'notifier';
 
@@ -29,4 +30,27 @@ export function routeRequest(method: string, requestUri: string): Route {
         ? target.conferenceId
         : `user:${target.user}`;
   return { kind: 'owner', service, key };
+}
+
+/**
+ * The replicas to try for `key`, best first: the rendezvous ranking, with replicas whose channel is
+ * READY ahead of those still connecting or idle (a replica in reconnect backoff is not a member at all,
+ * see ChannelCheckedMembership). The first is the owner; the second takes an owner failure (one retry).
+ */
+export function routeCandidates(
+  key: string,
+  members: readonly Member[],
+  stateOf: (member: Member) => ChannelState | undefined,
+): Member[] {
+  const byId = new Map(members.map((m) => [m.id, m]));
+  const ranked = rendezvousRank(key, [...byId.keys()]).map((id) => byId.get(id)!);
+  const ready = ranked.filter((m) => stateOf(m) === 'ready');
+  return [...ready, ...ranked.filter((m) => stateOf(m) !== 'ready')];
+}
+
+/** gRPC failures that say the replica could not serve (gone, unreachable, too slow), not that the request was bad. */
+export function isOwnerUnavailable(err: unknown): boolean {
+  const code = (err as { code?: number } | null)?.code;
+  // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 1 CANCELLED (the channel closed under the call).
+  return code === 14 || code === 4 || code === 1;
 }

@@ -3,9 +3,8 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  ChannelCheckedMembership,
   GrpcClientPool,
-  type Membership,
-  rendezvousOwner,
   startGrpcServer,
   unary,
 } from '@sip-pubsub/platform';
@@ -48,7 +47,7 @@ import type { EdgeConfig } from './config.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
 import { KvNonceCountStore } from './nonce-counts.js';
-import { type OwnerService, routeRequest } from './routing.js';
+import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
@@ -138,17 +137,14 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
-  let membership: Membership | undefined;
+  let membership: ChannelCheckedMembership | undefined;
   let draining = false;
   const acceptedInvites = new AcceptedInvites(64 * config.SIP_T1_MS);
 
-  const ownerOf = (service: OwnerService, key: string): Member | undefined => {
+  /** The owner first, then the replica that takes over if it fails; only replicas we can reach. */
+  const ownersOf = (service: OwnerService, key: string): Member[] => {
     const members = membership?.members(service) ?? [];
-    const id = rendezvousOwner(
-      key,
-      members.map((m) => m.id),
-    );
-    return members.find((m) => m.id === id);
+    return routeCandidates(key, members, (m) => membership?.channelState(service, m));
   };
 
   /** Sends `res` if the transaction still awaits a final response (a CANCEL may have ended it meanwhile). */
@@ -241,15 +237,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         513,
         `Message Too Large (${message.length} bytes once the edge stamped Via > ${OWNER_MAX_MESSAGE_SIZE})`,
       );
-    const owner = ownerOf(route.service, route.key);
-    if (!owner) {
+    const owners = ownersOf(route.service, route.key).slice(0, 2);
+    if (owners.length === 0) {
       logger.warn({ method: req.method, service: route.service }, 'no ready owner');
-      return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '5' }]);
+      return answer(req, tx, 503, `No ${route.service} Available`, [{ name: 'Retry-After', value: '1' }]);
     }
-    const client =
+    const clientOf = (owner: Member) =>
       route.service === 'focus-controller'
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
+    let client = clientOf(owners[0]);
     const envelope: SipRequestEnvelope = {
       message,
       routingKey: route.key,
@@ -264,24 +261,38 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         edgeId: ctx.instanceId,
       },
     };
-    let result: SipResponseEnvelope__Output;
-    try {
-      result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
-        client,
-        'HandleRequest',
-        envelope,
-        config.ROUTE_TIMEOUT_MS,
-      );
-    } catch (err) {
-      logger.error(
-        { method: req.method, owner: owner.id, err: (err as Error).message },
-        'owner failed to handle request',
-      );
-      const abandoned = route.service === 'focus-controller' ? abandonedInvite(req, route.key) : undefined;
-      if (abandoned)
-        void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
-      return answer(req, tx, 500, 'Server Internal Error');
+    let result: SipResponseEnvelope__Output | undefined;
+    for (const [attempt, owner] of owners.entries()) {
+      client = clientOf(owner);
+      try {
+        result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+          client,
+          'HandleRequest',
+          envelope,
+          config.ROUTE_TIMEOUT_MS,
+        );
+        break;
+      } catch (err) {
+        const unavailable = isOwnerUnavailable(err);
+        logger.warn(
+          { method: req.method, owner: owner.id, attempt, err: (err as Error).message },
+          unavailable ? 'owner unavailable' : 'owner failed to handle request',
+        );
+        // A replica that could not serve: once more on the next of the ranking, then 503 (never 500).
+        const last = !unavailable || attempt === owners.length - 1;
+        if (last) {
+          // The caller gets our answer, not the owner's: a join the owner may still complete has no dialog.
+          const abandoned =
+            route.service === 'focus-controller' ? abandonedInvite(req, route.key) : undefined;
+          if (abandoned)
+            void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
+        }
+        if (!unavailable) return answer(req, tx, 500, 'Server Internal Error');
+        if (last)
+          return answer(req, tx, 503, `${route.service} Unavailable`, [{ name: 'Retry-After', value: '1' }]);
+      }
     }
+    if (!result) return;
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
@@ -367,7 +378,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   // §13.3.1.4: a 2xx never ACKed ends its dialog; the conference's owner sends the BYE and frees the leg.
   const reportDialogFailure = dialogFailureReporter({
     ownerOf: (key) => {
-      const owner = ownerOf('focus-controller', key);
+      const owner = ownersOf('focus-controller', key)[0];
       return owner ? focusClients.get(owner.address) : undefined;
     },
     timeoutMs: config.ROUTE_TIMEOUT_MS,
@@ -417,15 +428,19 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     ],
   });
 
-  membership = ctx.membership({
-    self: {
-      id: ctx.instanceId,
-      service: EDGE_SERVICE,
-      address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
-      meta: { sipPort: String(sipPort) },
-    },
-    watch: ['focus-controller', 'notifier'],
-  });
+  membership = new ChannelCheckedMembership(
+    ctx.membership({
+      self: {
+        id: ctx.instanceId,
+        service: EDGE_SERVICE,
+        address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
+        meta: { sipPort: String(sipPort) },
+      },
+      watch: ['focus-controller', 'notifier'],
+    }),
+    { 'focus-controller': focusClients, notifier: notifierClients },
+    logger,
+  );
   await membership.start();
   logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
 

@@ -1,2 +1,9 @@
 export { FakeClock } from './fake-clock.js';
-export { type RunningNatsServer, startNatsServer } from './nats-server.js';
+export {
+  type NatsClusterNode,
+  type RunningNatsCluster,
+  type RunningNatsServer,
+  startNatsCluster,
+  startNatsServer,
+} from './nats-server.js';
+export { refuseListing } from './refuse-listing.js';

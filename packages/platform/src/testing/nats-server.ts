@@ -42,9 +42,10 @@ async function launch(
   jetstream: boolean,
   storeDir: string,
   fixedPort: number | undefined,
+  extraArgs: string[] = [],
 ): Promise<{ child: ChildProcess; port: number } | string> {
   const port = fixedPort ?? (await freePort('tcp'));
-  const args = ['-a', '127.0.0.1', '-p', String(port)];
+  const args = ['-a', '127.0.0.1', '-p', String(port), ...extraArgs];
   if (jetstream) args.push('-js', '-sd', storeDir);
   const child = spawn(natsServerBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -110,4 +111,99 @@ export async function startNatsServer(
   }
   if (ownsDir) await rm(storeDir, { recursive: true, force: true });
   throw new Error(failure);
+}
+
+export interface NatsClusterNode {
+  name: string;
+  url: string;
+  port: number;
+  storeDir: string;
+  /** Whether the process is running. */
+  running(): boolean;
+  /** SIGKILL: the node vanishes as in a crash; its store dir stays for restart(). */
+  kill(): Promise<void>;
+  /** Starts the node again on the same ports and store dir (it rejoins the cluster). */
+  restart(): Promise<void>;
+}
+
+export interface RunningNatsCluster {
+  /** The client URLs of all nodes, comma-separated (as NATS_URL takes them). */
+  url: string;
+  nodes: NatsClusterNode[];
+  stop(): Promise<void>;
+}
+
+/**
+ * A JetStream cluster of `size` nats-server processes on 127.0.0.1 (default 3): one cluster name,
+ * routes between all nodes, each node with its own name and store dir. Resolves once every node
+ * accepts connections; JetStream has a meta leader soon after (callers that create streams retry).
+ */
+export async function startNatsCluster(opts: { size?: number } = {}): Promise<RunningNatsCluster> {
+  const size = opts.size ?? 3;
+  const clusterName = `test-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const root = await mkdtemp(join(tmpdir(), 'nats-cluster-'));
+  const specs: { name: string; port: number; clusterPort: number; storeDir: string }[] = [];
+  for (let i = 0; i < size; i++) {
+    specs.push({
+      name: `n${i}`,
+      port: await freePort('tcp'),
+      clusterPort: await freePort('tcp'),
+      storeDir: join(root, `n${i}`),
+    });
+  }
+  const routes = specs.map((s) => `nats://127.0.0.1:${s.clusterPort}`).join(',');
+  const children: (ChildProcess | undefined)[] = [];
+  const start = async (i: number): Promise<void> => {
+    const spec = specs[i];
+    const args = [
+      '-n',
+      spec.name,
+      '--cluster_name',
+      clusterName,
+      '--cluster',
+      `nats://127.0.0.1:${spec.clusterPort}`,
+      '--routes',
+      routes,
+    ];
+    const result = await launch(true, spec.storeDir, spec.port, args);
+    if (typeof result === 'string') throw new Error(result);
+    children[i] = result.child;
+  };
+  const stopAll = async () => {
+    await Promise.all(
+      children.map(async (child) => {
+        if (!child) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited(child);
+        clearTimeout(timer);
+      }),
+    );
+    await rm(root, { recursive: true, force: true });
+  };
+  try {
+    // Started together: each waits for its routes, and JetStream needs a quorum to elect a leader.
+    await Promise.all(specs.map((_, i) => start(i)));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const nodes: NatsClusterNode[] = specs.map((spec, i) => ({
+    name: spec.name,
+    url: `nats://127.0.0.1:${spec.port}`,
+    port: spec.port,
+    storeDir: spec.storeDir,
+    running: () => {
+      const child = children[i];
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    kill: async () => {
+      const child = children[i];
+      if (!child) return;
+      child.kill('SIGKILL');
+      await exited(child);
+    },
+    restart: () => start(i),
+  }));
+  return { url: nodes.map((n) => n.url).join(','), nodes, stop: stopAll };
 }

@@ -1,0 +1,168 @@
+// The index records of proto's `indexes` bucket, written by the focus: a conference's legs and the
+// shards of the conference directory. They replace key listings on request paths (a listing walks
+// every key of a bucket, deleted ones included); readers do one get per index record.
+import type { JsonBucket, KvBucket, Logger } from '@sip-pubsub/platform';
+import { directoryShardKey, type IndexRecord, type ParticipantRole, rosterIndexKey } from '@sip-pubsub/proto';
+
+type Member = IndexRecord['members'][string];
+
+/** An entry older than this whose record is gone may be pruned (younger ones may still be in flight). */
+export const STALE_INDEX_ENTRY_MS = 30_000;
+
+export class IndexWriter {
+  /** Writes to one index record from this process, one at a time: they would only conflict with each other. */
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly bucket: JsonBucket<IndexRecord>,
+    private readonly now: () => number,
+    private readonly logger: Logger,
+  ) {}
+
+  private serial<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(key) ?? Promise.resolve();
+    const next = previous.then(work, work);
+    const settled = next.catch(() => undefined);
+    this.chains.set(key, settled);
+    void settled.then(() => {
+      if (this.chains.get(key) === settled) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  /**
+   * Adds (or updates) `member`; refused (false) when it is new and the record already holds `limit`
+   * members, so the limit holds across replicas (compare-and-set).
+   */
+  add(
+    key: string,
+    member: string,
+    role?: ParticipantRole,
+    limit = Number.POSITIVE_INFINITY,
+  ): Promise<boolean> {
+    return this.serial(key, async () => {
+      let added = false;
+      await this.bucket.mutate(key, (current) => {
+        const members = current?.members ?? {};
+        const existing = members[member];
+        if (!existing && Object.keys(members).length >= limit) {
+          added = false;
+          return undefined;
+        }
+        added = true;
+        const entry: Member = { at: existing?.at ?? this.now() };
+        if (role) entry.role = role;
+        if (existing && existing.role === entry.role) return undefined;
+        return { members: { ...members, [member]: entry } };
+      });
+      return added;
+    });
+  }
+
+  /** Removes `members`; the record goes when it is empty. */
+  remove(key: string, ...members: string[]): Promise<void> {
+    return this.serial(key, async () => {
+      await this.bucket.mutate(key, (current) => {
+        if (!current || !members.some((m) => m in current.members)) return undefined;
+        const next = { ...current.members };
+        for (const m of members) delete next[m];
+        return Object.keys(next).length === 0 ? null : { members: next };
+      });
+    });
+  }
+
+  /** Best effort: a failed index write is logged, the request goes on (readers skip missing records). */
+  async removeQuietly(key: string, ...members: string[]): Promise<void> {
+    await this.remove(key, ...members).catch((err: Error) =>
+      this.logger.warn({ key, err: err.message }, 'index record not updated'),
+    );
+  }
+
+  async members(key: string): Promise<IndexRecord['members']> {
+    return (await this.bucket.get(key))?.value.members ?? {};
+  }
+
+  /**
+   * Drops entries older than STALE_INDEX_ENTRY_MS for which `exists` says no (their record was
+   * deleted by a path that did not update the index, or by a replica that died in between).
+   * Returns how many went.
+   */
+  async prune(key: string, exists: (member: string) => Promise<boolean>): Promise<number> {
+    const members = await this.members(key);
+    const cutoff = this.now() - STALE_INDEX_ENTRY_MS;
+    const old = Object.entries(members).filter(([, m]) => m.at <= cutoff);
+    const gone: string[] = [];
+    await Promise.all(
+      old.map(async ([member]) => {
+        if (!(await exists(member))) gone.push(member);
+      }),
+    );
+    if (gone.length > 0) await this.remove(key, ...gone);
+    return gone.length;
+  }
+}
+
+/**
+ * Index records for state written before they existed (an upgrade from a version without them). Run
+ * once when a focus starts, off the request path: it lists the conferences and participants buckets.
+ * Only rosters without any index record are filled, so live joins and leaves are never overwritten.
+ */
+export async function backfillIndexes(
+  stores: {
+    conferences: JsonBucket<unknown>;
+    participants: JsonBucket<{ conferenceId: string; legId: string; role: ParticipantRole }>;
+    indexes: JsonBucket<IndexRecord>;
+  },
+  writer: IndexWriter,
+): Promise<{ conferences: number; legs: number }> {
+  let conferences = 0;
+  const shards = new Map<string, IndexRecord['members']>();
+  for (const id of await stores.conferences.keys()) {
+    const shard = directoryShardKey(id);
+    if (!shards.has(shard)) shards.set(shard, await writer.members(shard));
+    if (shards.get(shard)?.[id]) continue;
+    await writer.add(shard, id);
+    conferences++;
+  }
+  let legs = 0;
+  const byConference = new Map<string, string[]>();
+  for (const key of await stores.participants.keys()) {
+    const conferenceId = key.slice(0, key.indexOf('.'));
+    byConference.set(conferenceId, [...(byConference.get(conferenceId) ?? []), key]);
+  }
+  for (const [conferenceId, keys] of byConference) {
+    if (await stores.indexes.get(rosterIndexKey(conferenceId))) continue;
+    for (const key of keys) {
+      const p = await stores.participants.get(key);
+      if (!p) continue;
+      await writer.add(rosterIndexKey(conferenceId), p.value.legId, p.value.role);
+      legs++;
+    }
+  }
+  return { conferences, legs };
+}
+
+/**
+ * Keeps roster indexes in step with every participant deletion, whichever path made it (a BYE, a relay
+ * failover, a timer, another replica that died before updating the index): a KV watch, off the request
+ * path, removes the leg from the index of a conference this replica owns once its record is gone.
+ */
+export function followParticipantDeletes(
+  participants: KvBucket,
+  writer: IndexWriter,
+  owns: (conferenceId: string) => boolean,
+): Promise<{ stop(): void }> {
+  return participants.watch((event) => {
+    if (event.op !== 'delete') return;
+    const dot = event.key.indexOf('.');
+    if (dot <= 0) return;
+    const conferenceId = event.key.slice(0, dot);
+    const legId = event.key.slice(dot + 1);
+    if (!owns(conferenceId)) return;
+    void (async () => {
+      // A leg id names one dialog, which never joins twice; the check only spares a record written since.
+      if (await participants.get(event.key)) return;
+      await writer.removeQuietly(rosterIndexKey(conferenceId), legId);
+    })().catch(() => undefined);
+  });
+}
