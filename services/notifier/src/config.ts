@@ -20,5 +20,9 @@ export const notifierConfigSchema = z.object({
   ACL_DEFAULT: env.enumOf(['allow', 'deny'] as const, 'deny'),
   /** How often ACL_FILE is re-read besides change events (volumes that report none). */
   ACL_POLL_INTERVAL_MS: env.durationMs(5_000),
+  /** How long a record that arrived over RTP stays a retained value (PROFILE "PUBLISH"); 0 retains none. */
+  RETAIN_TTL: env.durationMs(3_600_000),
+  /** Largest SenML pack a PUBLISH body may hold (bytes), as the relay's limit for RTP. */
+  MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
 });
 export type NotifierConfig = z.infer<typeof notifierConfigSchema>;

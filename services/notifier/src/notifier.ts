@@ -20,6 +20,7 @@ import {
   type SubscriptionRecord,
   subscriptionKey,
 } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
 import {
   checkInDialogRequest,
   createInDialogRequest,
@@ -32,7 +33,15 @@ import {
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
+import {
+  dataPackage,
+  dataResourceKey as dataResourceKeyOf,
+  ownershipKey,
+  recordChange,
+} from './data-package.js';
+import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
+import type { RetainedValuesStore } from './retained-values.js';
 
 export interface SubscriberFlow {
   transport: string;
@@ -63,10 +72,18 @@ export interface NotifierOptions {
   clock?: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
   /** The access list in force (reloaded from ACL_FILE); absent: everyone may watch everything. */
   access?: () => AccessList;
+  /** Retained values of topics: with them the notifier serves `pubsub-data`. */
+  retained?: RetainedValuesStore;
+  /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
+  publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
 }
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
-export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference', 'pubsub-conferences'];
+export const SUPPORTED_PACKAGES: readonly EventPackageName[] = [
+  'conference',
+  'pubsub-conferences',
+  'pubsub-data',
+];
 
 /** Resource key of the directory: the factory. */
 export const DIRECTORY_KEY = 'factory';
@@ -94,7 +111,7 @@ export class ConferenceNotifier {
   private readonly clock: NonNullable<NotifierOptions['clock']>;
   private readonly scheduler: NotifyScheduler<string>;
   /** subscription key → expiry time, for the subscriptions this replica owns. */
-  private readonly expiries = new Map<string, number>();
+  private readonly expiries = new OwnedSubscriptions();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly packages: Map<string, PackageHandler>;
@@ -102,9 +119,11 @@ export class ConferenceNotifier {
   constructor(private readonly opts: NotifierOptions) {
     this.clock = opts.clock ?? defaultClock;
     this.packages = new Map(
-      [conferencePackage(opts.stores, opts.domain), directoryPackage(opts.stores, opts.domain)].map(
-        (h) => [h.name, h] as const,
-      ),
+      [
+        conferencePackage(opts.stores, opts.domain),
+        directoryPackage(opts.stores, opts.domain),
+        ...(opts.retained ? [dataPackage(opts.stores, opts.retained, opts.domain)] : []),
+      ].map((h) => [h.name, h] as const),
     );
     this.scheduler = new NotifyScheduler<string>({
       minIntervalMs: opts.minNotifyIntervalMs,
@@ -115,8 +134,10 @@ export class ConferenceNotifier {
 
   async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
     if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow);
-    if (req.method === 'PUBLISH')
+    if (req.method === 'PUBLISH') {
+      if (this.opts.publish) return this.opts.publish(req, flow);
       return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
+    }
     return {
       response: createResponse(req, 405, 'Method Not Allowed', {
         headers: [{ name: 'Allow', value: 'SUBSCRIBE' }],
@@ -134,10 +155,10 @@ export class ConferenceNotifier {
       return { response: createResponse(req, 400, 'Malformed Event Header') };
     }
     const pkg = event.package.toLowerCase() as EventPackageName;
-    if (!SUPPORTED_PACKAGES.includes(pkg)) {
+    if (!this.packages.has(pkg)) {
       return {
         response: createResponse(req, 489, 'Bad Event', {
-          headers: [{ name: 'Allow-Events', value: SUPPORTED_PACKAGES.join(', ') }],
+          headers: [{ name: 'Allow-Events', value: [...this.packages.keys()].join(', ') }],
         }),
       };
     }
@@ -166,7 +187,13 @@ export class ConferenceNotifier {
 
     if (toTag) return this.refresh(req, key, toTag, decision.expires, identity);
     if (!(await this.mayWatchResource(identity, handler.name, resource.key)))
-      return { response: createResponse(req, 403, accessRefusalReason('watch')) };
+      return {
+        response: createResponse(
+          req,
+          403,
+          accessRefusalReason(handler.name === 'pubsub-data' ? 'subscribe' : 'watch'),
+        ),
+      };
 
     const existing = await this.opts.stores.subscriptions.keys(`${resource.key}.`);
     if (existing.length >= this.opts.maxSubscriptionsPerConference)
@@ -221,9 +248,11 @@ export class ConferenceNotifier {
 
   /** Watching a conference's roster is the `watch` action on its topic; the directory is filtered instead. */
   private async mayWatchResource(identity: string, pkg: string, resourceKey: string): Promise<boolean> {
-    if (!this.opts.access || pkg !== 'conference') return true;
-    const conference = await this.opts.stores.conferences.get(resourceKey);
-    return !conference || this.opts.access().allows(identity, 'watch', conference.value.topic);
+    if (!this.opts.access || (pkg !== 'conference' && pkg !== 'pubsub-data')) return true;
+    const conference = await this.opts.stores.conferences.get(ownershipKey(resourceKey));
+    // Reading a topic's data is the `subscribe` action, as joining it to receive RTP is.
+    const action = pkg === 'pubsub-data' ? 'subscribe' : 'watch';
+    return !conference || this.opts.access().allows(identity, action, conference.value.topic);
   }
 
   /** Topics the subscription's identity may see, or undefined when there is no access list. */
@@ -298,6 +327,13 @@ export class ConferenceNotifier {
   async onDirectory(event: Pick<DirectoryEvent, 'conferenceId'>): Promise<void> {
     const keys = await this.opts.stores.subscriptions.keys(`${DIRECTORY_KEY}.`);
     for (const key of keys) this.scheduler.enqueue(key, event.conferenceId);
+  }
+
+  /** Records that reached a topic this replica owns: its pubsub-data watchers hear of them. */
+  onData(conferenceId: string, records: readonly ResolvedRecord[]): void {
+    if (records.length === 0) return;
+    for (const key of this.expiries.keysOf(dataResourceKeyOf(conferenceId)))
+      for (const record of records) this.scheduler.enqueue(key, recordChange(record));
   }
 
   /** Ends subscriptions whose time is up; returns how many ended. */

@@ -16,7 +16,16 @@ import {
   contracts,
   decodeEvent,
   directoryEventSchema,
+  MEDIA_HEADER_LEG,
+  MEDIA_HEADER_RECEIVED_AT,
+  MEDIA_HEADER_RED_PT,
+  MEDIA_HEADER_RELAY,
+  MEDIA_HEADER_T140_PT,
+  MEDIA_PUBLISH_ORIGIN_PREFIX,
   participantRecordSchema,
+  publicationRecordSchema,
+  publicationSourceSchema,
+  retainedValuesSchema,
   rosterEventSchema,
   type SendRequestRequest,
   type SendRequestResponse__Output,
@@ -30,7 +39,12 @@ import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 import { loadAccessList } from './access.js';
 import type { NotifierConfig } from './config.js';
+import { ownershipKey } from './data-package.js';
+import { MediaIngest } from './media-ingest.js';
 import { ConferenceNotifier, DIRECTORY_KEY, type RequestSender } from './notifier.js';
+import { PublicationCompositor } from './publications.js';
+import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
+import { RetainedValuesStore } from './retained-values.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -40,10 +54,11 @@ export async function startNotifier(
   ctx: ServiceContext,
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus } = ctx;
-  const [conferences, participants, subscriptions] = await Promise.all([
+  const [conferences, participants, subscriptions, publicationsBucket] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.subscriptions),
+    ctx.kv.bucket(BUCKETS.publications),
   ]);
   const notifies = new Counter({
     name: 'notifier_notify_total',
@@ -90,10 +105,47 @@ export async function startNotifier(
     return res.status;
   };
 
-  const notifier = new ConferenceNotifier({
-    domain: config.SIP_DOMAIN,
+  const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
+  const retained = new RetainedValuesStore(new JsonBucket(publicationsBucket, retainedValuesSchema), {
+    ttlMs: config.RETAIN_TTL,
+  });
+  const published = new Counter({
+    name: 'notifier_publish_total',
+    help: 'PUBLISH requests answered, by status',
+    labelNames: ['status'],
+    registers: [ctx.registry],
+  });
+  const compositor = new PublicationCompositor({
     stores: {
-      conferences: new JsonBucket(conferences, conferenceRecordSchema),
+      conferences: conferenceStore,
+      publications: new JsonBucket(publicationsBucket, publicationRecordSchema),
+      sources: new JsonBucket(publicationsBucket, publicationSourceSchema),
+    },
+    retained,
+    logger,
+    maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    emitMedia: (conferenceId, ssrc, packets, receivedAt) => {
+      for (const packet of packets)
+        bus.publish(subjects.media(conferenceId), packet, {
+          [MEDIA_HEADER_RELAY]: `${MEDIA_PUBLISH_ORIGIN_PREFIX}${ctx.instanceId}`,
+          [MEDIA_HEADER_LEG]: publishSourceLegId(ssrc),
+          [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt),
+          [MEDIA_HEADER_T140_PT]: String(PUBLISH_T140_PT),
+        });
+    },
+    onRecords: (conferenceId, _topic, records) => notifier.onData(conferenceId, records),
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
+  });
+  const notifier: ConferenceNotifier = new ConferenceNotifier({
+    domain: config.SIP_DOMAIN,
+    retained,
+    publish: async (req, flow) => {
+      const handled = await compositor.handle(req, flow);
+      published.inc({ status: String(handled.response.status) });
+      return handled;
+    },
+    stores: {
+      conferences: conferenceStore,
       participants: new JsonBucket(participants, participantRecordSchema),
       subscriptions: new JsonBucket(subscriptions, subscriptionRecordSchema),
     },
@@ -143,7 +195,8 @@ export async function startNotifier(
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.
     return (
-      (rendezvousOwner(resourceKey, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id
+      (rendezvousOwner(ownershipKey(resourceKey), ids.includes(self.id) ? ids : [...ids, self.id]) ??
+        self.id) === self.id
     );
   };
 
@@ -159,6 +212,27 @@ export async function startNotifier(
     // Counts in the directory change with the roster.
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(event).catch(failed('directory update'));
   });
+  // Publications over RTP, from the relay that received them: retained values and pubsub-data watchers
+  // of the conferences this replica owns. PUBLISHed packs were handled where they were accepted.
+  const ingest = new MediaIngest({ maxPackBytes: config.MAX_SENML_PACK_BYTES });
+  const media = bus.subscribe(subjects.mediaAll, (msg) => {
+    const conferenceId = msg.subject.slice(subjects.media('').length);
+    if ((msg.headers[MEDIA_HEADER_RELAY] ?? '').startsWith(MEDIA_PUBLISH_ORIGIN_PREFIX)) return;
+    if (!owns(conferenceId)) return;
+    const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
+    const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
+    if (!Number.isInteger(t140Pt)) return;
+    const records = ingest.onPacket(
+      conferenceId,
+      msg.headers[MEDIA_HEADER_LEG] ?? '',
+      msg.data,
+      { t140Pt, redPt: Number.isInteger(redPt) ? redPt : undefined },
+      Date.now(),
+    );
+    if (records.length === 0) return;
+    notifier.onData(conferenceId, records);
+    retained.addRtp(conferenceId, records).catch(failed('retaining values'));
+  });
   const directory = bus.subscribe(subjects.directory, (msg) => {
     const decoded = decodeEvent(directoryEventSchema, msg.data);
     if (!decoded.ok) {
@@ -173,16 +247,20 @@ export async function startNotifier(
     notifier
       .adopt(owns)
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
+    compositor
+      .adopt(owns)
+      .catch((err: Error) => logger.error({ err: err.message }, 'adopting publications failed'));
   });
   await membership.start();
   await notifier.adopt(owns);
+  await compositor.adopt(owns);
 
   let sweeping = false;
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    notifier
-      .sweep()
+    ingest.prune(Date.now() - 300_000);
+    Promise.all([notifier.sweep(), compositor.sweep()])
       .catch((err: Error) => logger.error({ err: err.message }, 'expiry sweep failed'))
       .finally(() => {
         sweeping = false;
@@ -199,6 +277,7 @@ export async function startNotifier(
       clearInterval(sweepTimer);
       roster.unsubscribe();
       directory.unsubscribe();
+      media.unsubscribe();
       await membership?.stop();
       await grpcServer.stop(5_000);
       notifier.close();

@@ -1,0 +1,66 @@
+// The `pubsub-data` event package (PROFILE.md "Events", "PUBLISH"): a conference's latest values as a SenML
+// pack. The first NOTIFY carries every retained value; later ones the records that arrived since the
+// previous NOTIFY (the scheduler merges them per window; the latest record per name is kept).
+import { classifyUri, conferenceUri } from '@sip-pubsub/events';
+import type { JsonBucket } from '@sip-pubsub/platform';
+import type { ConferenceRecord } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
+import type { PackageHandler } from './packages.js';
+import type { RetainedValuesStore } from './retained-values.js';
+
+export const SENML_JSON_CONTENT_TYPE = 'application/senml+json';
+/** Subscriptions of the pubsub-data package of conference `c` are kept under resource key `c-data`. */
+const DATA_SUFFIX = '-data';
+
+export function dataResourceKey(conferenceId: string): string {
+  return `${conferenceId}${DATA_SUFFIX}`;
+}
+
+/** The key whose rendezvous owner owns a resource: a conference's data subscriptions go with the conference. */
+export function ownershipKey(resourceKey: string): string {
+  return resourceKey.endsWith(DATA_SUFFIX) ? resourceKey.slice(0, -DATA_SUFFIX.length) : resourceKey;
+}
+
+/** A change queued for a pubsub-data subscription: one record, as JSON. */
+export function recordChange(record: ResolvedRecord): string {
+  return JSON.stringify(record);
+}
+
+/** The latest record per name among `changes` (arrival order), as a pack. */
+export function mergeChanges(changes: Iterable<string>): ResolvedRecord[] {
+  const latest = new Map<string, ResolvedRecord>();
+  for (const change of changes) {
+    const record = JSON.parse(change) as ResolvedRecord;
+    latest.delete(record.n);
+    latest.set(record.n, record);
+  }
+  return [...latest.values()];
+}
+
+export function dataPackage(
+  stores: { conferences: JsonBucket<ConferenceRecord> },
+  retained: RetainedValuesStore,
+  domain: string,
+): PackageHandler {
+  return {
+    name: 'pubsub-data',
+    contentType: SENML_JSON_CONTENT_TYPE,
+    async resolve(requestUri) {
+      const target = classifyUri(requestUri);
+      if (target.kind !== 'conference') return { ok: false, status: 404, reason: 'Not Found' };
+      if (!(await stores.conferences.get(target.conferenceId)))
+        return { ok: false, status: 404, reason: 'Conference Not Found' };
+      return {
+        ok: true,
+        key: dataResourceKey(target.conferenceId),
+        entity: conferenceUri(target.conferenceId, domain),
+      };
+    },
+    async document(key, _entity, _version, changed) {
+      const conferenceId = ownershipKey(key);
+      if (!(await stores.conferences.get(conferenceId))) return null;
+      const records = changed ? mergeChanges(changed) : await retained.current(conferenceId);
+      return JSON.stringify(records);
+    },
+  };
+}

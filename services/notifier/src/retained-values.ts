@@ -1,0 +1,140 @@
+// Retained values of a topic (PROFILE.md "PUBLISH"): the latest record per resolved SenML name, from RTP
+// (kept RETAIN_TTL) or PUBLISH (kept while the publication lives), in one KV record per topic so a
+// subscriber's first state is a single get. Writes for one topic are coalesced: while one
+// compare-and-set is in flight, later records wait and go in the next one.
+import type { JsonBucket } from '@sip-pubsub/platform';
+import { type RetainedValues, retainedKey } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
+
+export type RetainedChange =
+  | { kind: 'add'; records: ResolvedRecord[]; receivedAt: number; expiresAt?: number; publication?: string }
+  | { kind: 'drop'; publication: string };
+
+export interface RetainedValuesOptions {
+  /** How long an RTP record is retained; 0 retains none (PUBLISHed records are kept regardless). */
+  ttlMs: number;
+  now?: () => number;
+}
+
+export class RetainedValuesStore {
+  private readonly pending = new Map<string, { changes: RetainedChange[]; waiters: (() => void)[] }>();
+  private readonly writing = new Set<string>();
+  private readonly now: () => number;
+
+  constructor(
+    private readonly bucket: JsonBucket<RetainedValues>,
+    private readonly opts: RetainedValuesOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Records that arrived over RTP; nothing is kept when RETAIN_TTL is 0. */
+  addRtp(conferenceId: string, records: ResolvedRecord[]): Promise<void> {
+    if (this.opts.ttlMs <= 0 || records.length === 0) return Promise.resolve();
+    const receivedAt = this.now();
+    return this.queue(conferenceId, {
+      kind: 'add',
+      records,
+      receivedAt,
+      expiresAt: receivedAt + this.opts.ttlMs,
+    });
+  }
+
+  /** Records of a publication: kept until dropPublication(). */
+  addPublished(conferenceId: string, records: ResolvedRecord[], publication: string): Promise<void> {
+    return this.queue(conferenceId, { kind: 'add', records, receivedAt: this.now(), publication });
+  }
+
+  /** The publication was removed or expired: its records are no longer retained. */
+  dropPublication(conferenceId: string, publication: string): Promise<void> {
+    return this.queue(conferenceId, { kind: 'drop', publication });
+  }
+
+  /** The topic's retained records, oldest arrival first. */
+  async current(conferenceId: string): Promise<ResolvedRecord[]> {
+    const entry = await this.bucket.get(retainedKey(conferenceId));
+    if (!entry) return [];
+    const now = this.now();
+    return Object.values(entry.value.values)
+      .filter((v) => v.expiresAt === undefined || v.expiresAt > now)
+      .sort((a, b) => a.receivedAt - b.receivedAt)
+      .map((v) => v.record);
+  }
+
+  private queue(conferenceId: string, change: RetainedChange): Promise<void> {
+    return new Promise((resolve) => {
+      let batch = this.pending.get(conferenceId);
+      if (!batch) {
+        batch = { changes: [], waiters: [] };
+        this.pending.set(conferenceId, batch);
+      }
+      batch.changes.push(change);
+      batch.waiters.push(resolve);
+      void this.drain(conferenceId);
+    });
+  }
+
+  private async drain(conferenceId: string): Promise<void> {
+    if (this.writing.has(conferenceId)) return;
+    this.writing.add(conferenceId);
+    try {
+      for (;;) {
+        const batch = this.pending.get(conferenceId);
+        if (!batch) return;
+        this.pending.delete(conferenceId);
+        try {
+          await this.bucket.mutate(retainedKey(conferenceId), (current) =>
+            applyChanges(current, batch.changes, this.now()),
+          );
+        } finally {
+          for (const w of batch.waiters) w();
+        }
+      }
+    } finally {
+      this.writing.delete(conferenceId);
+    }
+  }
+}
+
+/** The record after `changes`: later arrivals replace earlier ones per name; lapsed RTP records go. */
+export function applyChanges(
+  current: RetainedValues | null,
+  changes: RetainedChange[],
+  now: number,
+): RetainedValues | null | undefined {
+  const values: RetainedValues['values'] = {};
+  for (const [name, v] of Object.entries(current?.values ?? {}))
+    if (v.expiresAt === undefined || v.expiresAt > now) values[name] = v;
+  for (const change of changes) {
+    if (change.kind === 'drop') {
+      for (const [name, v] of Object.entries(values))
+        if (v.publication === change.publication) delete values[name];
+      continue;
+    }
+    for (const record of change.records) {
+      const kept: RetainedValues['values'][string] = {
+        record: plainRecord(record),
+        receivedAt: change.receivedAt,
+      };
+      if (change.expiresAt !== undefined) kept.expiresAt = change.expiresAt;
+      if (change.publication !== undefined) kept.publication = change.publication;
+      values[record.n] = kept;
+    }
+  }
+  // Nothing left: delete the record, or write nothing when there was none.
+  if (Object.keys(values).length === 0) return current ? null : undefined;
+  return { values };
+}
+
+/** Only the fields a resolved record may carry, so the stored value always matches its schema. */
+function plainRecord(r: ResolvedRecord): ResolvedRecord {
+  const out: ResolvedRecord = { n: r.n, t: r.t };
+  if (r.u !== undefined) out.u = r.u;
+  if (r.v !== undefined) out.v = r.v;
+  if (r.vs !== undefined) out.vs = r.vs;
+  if (r.vb !== undefined) out.vb = r.vb;
+  if (r.vd !== undefined) out.vd = r.vd;
+  if (r.s !== undefined) out.s = r.s;
+  if (r.ut !== undefined) out.ut = r.ut;
+  return out;
+}
