@@ -103,13 +103,26 @@ export function relayPortRange(size = 100): { min: number; max: number } {
 }
 
 export function startSeparateProcesses(
-  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
+  opts: {
+    relays?: number;
+    relayPorts?: number;
+    edges?: number;
+    /** Notifier replicas (default 1). */
+    notifiers?: number;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunningBroker> {
   return withPortRetry(() => startSeparateProcessesOnce(opts));
 }
 
 async function startSeparateProcessesOnce(
-  opts: { relays?: number; relayPorts?: number; edges?: number; env?: Record<string, string> } = {},
+  opts: {
+    relays?: number;
+    relayPorts?: number;
+    edges?: number;
+    notifiers?: number;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunningBroker> {
   const nats = await startNatsServer();
   const output: string[] = [];
@@ -139,7 +152,7 @@ async function startSeparateProcessesOnce(
     await service('media-relay', { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max) });
   }
   await service('focus-controller');
-  await service('notifier');
+  for (let i = 0; i < (opts.notifiers ?? 1); i++) await service('notifier');
   await service('signalling-edge', { SIP_PORT: String(sipPort) });
   // Further edge replicas (opts.edges), each on its own SIP port, sharing opts.env (e.g. AUTH_NONCE_SECRET).
   const edgeSipPorts = [sipPort];
