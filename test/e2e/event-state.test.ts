@@ -11,6 +11,15 @@ import { type RunningBroker, startSeparateProcesses } from '../support/brokers.j
 import { RawEventWatcher, RawPublisher, type RawPublishResult } from '../support/raw-events.js';
 import { eventually } from './first-light.js';
 
+/** [resolved name, value] of each record of a pack (base names applied). */
+function readings(pack: SenmlPack): [string, unknown][] {
+  let bn = '';
+  return pack.map((r) => {
+    if (r.bn !== undefined) bn = r.bn;
+    return [bn + (r.n ?? ''), r.v ?? r.vs];
+  });
+}
+
 async function retry(
   what: string,
   attempt: () => Promise<RawPublishResult>,
@@ -70,7 +79,8 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
         const got = { values: [] as number[], ssrcs: new Set<number>() };
         sub.on('pack', (pack: SenmlPack, meta: { ssrc: number }) => {
           got.ssrcs.add(meta.ssrc);
-          for (const r of pack) if (typeof r.v === 'number') got.values.push(r.v);
+          for (const [n, v] of readings(pack))
+            if (typeof v === 'number' && n === 'urn:dev:boiler:temp') got.values.push(v);
         });
         received.push(got);
         await settle();
@@ -103,6 +113,7 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
         expect(got.values).toEqual([21.5]);
         expect(got.ssrcs.size).toBe(1);
       }
+      const publishSsrc = [...received[0].ssrcs][0];
       // One stable SSRC per publisher identity, the same at every subscriber.
       expect(new Set(received.map((g) => [...g.ssrcs][0])).size).toBe(1);
 
@@ -114,6 +125,35 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
       expect(watcher.notifies[0].contentType).toBe('application/senml+json');
       expect(watcher.notifies[0].subscriptionState).toMatch(/^active;expires=\d+/);
       expect(watcher.records()).toEqual([['urn:dev:boiler:temp', 21.5]]);
+
+      // A reading published over RTP is retained too and reaches the watcher.
+      const rtpPublisher = await (await client('rtp-pub')).publisher(topic);
+      await settle();
+      await rtpPublisher.publish([{ bn: 'urn:dev:boiler:', n: 'pressure', u: 'Pa', v: 101 }]);
+      await eventually('RTP reading at the pubsub-data watcher', () =>
+        watcher.records().some(([n, v]) => n === 'urn:dev:boiler:pressure' && v === 101),
+      );
+      await settle(); // the owner writes it to the retained values
+
+      // A late RTP joiner gets both retained values first, as one pack from the relay's SSRC.
+      const late = await (await client('late')).subscriber(topic);
+      const latePacks: { pack: SenmlPack; ssrc: number }[] = [];
+      late.on('pack', (pack: SenmlPack, meta: { ssrc: number }) => latePacks.push({ pack, ssrc: meta.ssrc }));
+      await eventually('retained values at the late joiner', () => latePacks.length >= 1);
+      await settle();
+      expect(latePacks).toHaveLength(1);
+      expect(readings(latePacks[0].pack)).toEqual([
+        ['urn:dev:boiler:temp', 21.5],
+        ['urn:dev:boiler:pressure', 101],
+      ]);
+      expect(latePacks[0].ssrc).not.toBe(publishSsrc);
+      received.push({ values: [], ssrcs: new Set() });
+      late.on('pack', (pack: SenmlPack, meta: { ssrc: number }) => {
+        const got = received[received.length - 1];
+        got.ssrcs.add(meta.ssrc);
+        for (const [n, v] of readings(pack))
+          if (typeof v === 'number' && n === 'urn:dev:boiler:temp') got.values.push(v);
+      });
 
       // A modification reaches both kinds of subscriber.
       const modified = await publisher.publish({
@@ -127,7 +167,7 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
         watcher.records().some(([n, v]) => n === 'urn:dev:boiler:temp' && v === 22),
       );
       for (const [i, got] of received.entries())
-        await eventually(`modification at RTP subscriber ${i}`, () => got.values.length >= 2);
+        await eventually(`modification at RTP subscriber ${i}`, () => got.values.includes(22));
       expect((await publisher.publish({ ifMatch: initial.etag })).status).toBe(412);
 
       // Kill the notifier replica that owns the conference.
@@ -165,7 +205,22 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
       for (const [i, got] of received.entries())
         await eventually(`PUBLISH after failover at RTP subscriber ${i}`, () => got.values.includes(23));
       await settle();
-      for (const got of received) expect(got.values).toEqual([21.5, 22, 23]);
+      for (const got of received.slice(0, 3)) expect(got.values).toEqual([21.5, 22, 23]);
+      // The late joiner: live data after its retained pack, once each.
+      expect(received[3].values).toEqual([22, 23]);
+      expect(publishSsrc).toBeGreaterThan(0);
+
+      // The retained values survived the owner too: a new watcher's first NOTIFY holds them.
+      const second = await RawEventWatcher.subscribe(broker.sipPort, conferenceUri, { expires: 600 });
+      closers.push(second);
+      expect(second.status).toBe(200);
+      await eventually('first NOTIFY of a watcher after failover', () => second.notifies.length >= 1);
+      expect(new Map(second.records())).toEqual(
+        new Map<string, unknown>([
+          ['urn:dev:boiler:temp', 23],
+          ['urn:dev:boiler:pressure', 101],
+        ]),
+      );
 
       // Removal ends the state; its tag names nothing afterwards.
       const removed = await publisher.publish({ ifMatch: afterFailover.etag, expires: 0 });

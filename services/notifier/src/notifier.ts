@@ -140,7 +140,7 @@ export class ConferenceNotifier {
     }
     return {
       response: createResponse(req, 405, 'Method Not Allowed', {
-        headers: [{ name: 'Allow', value: 'SUBSCRIBE' }],
+        headers: [{ name: 'Allow', value: 'SUBSCRIBE, PUBLISH' }],
       }),
     };
   }
