@@ -75,4 +75,5 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
+export { TopicFilterIndex } from './topic-filter-index.js';
 export { parseTopicPattern, type TopicPattern, TopicPatternError, topicMatches } from './topic-pattern.js';
