@@ -1,16 +1,26 @@
 // The `pubsub-data` event package (PROFILE.md "Events", "PUBLISH"): a conference's latest values as a SenML
 // pack. The first NOTIFY carries every retained value; later ones the records that arrived since the
 // previous NOTIFY (the scheduler merges them per window; the latest record per name is kept).
-import { classifyUri, conferenceUri } from '@sip-pubsub/events';
+import {
+  classifyUri,
+  conferenceUri,
+  factoryUri,
+  parseTopicPattern,
+  TopicPatternError,
+} from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
 import type { ConferenceRecord } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
+import { getHeader } from '@sip-pubsub/sip';
 import type { PackageHandler } from './packages.js';
 import type { RetainedValuesStore } from './retained-values.js';
 
 export const SENML_JSON_CONTENT_TYPE = 'application/senml+json';
 /** Subscriptions of the pubsub-data package of conference `c` are kept under resource key `c-data`. */
 const DATA_SUFFIX = '-data';
+
+/** Wildcard pubsub-data subscriptions (at the factory URI) are kept under this resource key. */
+export const WILDCARD_RESOURCE_KEY = 'factory-data';
 
 export function dataResourceKey(conferenceId: string): string {
   return `${conferenceId}${DATA_SUFFIX}`;
@@ -45,8 +55,21 @@ export function dataPackage(
   return {
     name: 'pubsub-data',
     contentType: SENML_JSON_CONTENT_TYPE,
-    async resolve(requestUri) {
+    async resolve(requestUri, req) {
       const target = classifyUri(requestUri);
+      if (target.kind === 'factory') {
+        // PROFILE "Wildcard watching": the Subject header holds the topic filter.
+        const subject = req ? getHeader(req, 'Subject') : undefined;
+        if (subject === undefined || subject.trim() === '')
+          return { ok: false, status: 400, reason: 'Missing Subject Topic Filter' };
+        try {
+          const filter = parseTopicPattern(subject).text;
+          return { ok: true, key: WILDCARD_RESOURCE_KEY, entity: factoryUri(domain), filter };
+        } catch (err) {
+          if (!(err instanceof TopicPatternError)) throw err;
+          return { ok: false, status: 400, reason: `Invalid Topic Filter: ${err.message}`.slice(0, 200) };
+        }
+      }
       if (target.kind !== 'conference') return { ok: false, status: 404, reason: 'Not Found' };
       if (!(await stores.conferences.get(target.conferenceId)))
         return { ok: false, status: 404, reason: 'Conference Not Found' };
@@ -57,6 +80,8 @@ export function dataPackage(
       };
     },
     async document(key, _entity, _version, changed) {
+      // Wildcard watchers get what arrives after they subscribed (their first NOTIFY is an empty pack).
+      if (key === WILDCARD_RESOURCE_KEY) return JSON.stringify(changed ? mergeChanges(changed) : []);
       const conferenceId = ownershipKey(key);
       if (!(await stores.conferences.get(conferenceId))) return null;
       const records = changed ? mergeChanges(changed) : await retained.current(conferenceId);

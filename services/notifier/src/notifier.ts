@@ -42,6 +42,7 @@ import {
 import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
 import type { RetainedValuesStore } from './retained-values.js';
+import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
 export interface SubscriberFlow {
   transport: string;
@@ -111,7 +112,9 @@ export class ConferenceNotifier {
   private readonly clock: NonNullable<NotifierOptions['clock']>;
   private readonly scheduler: NotifyScheduler<string>;
   /** subscription key → expiry time, for the subscriptions this replica owns. */
-  private readonly expiries = new OwnedSubscriptions();
+  private readonly expiries = new OwnedSubscriptions((key) => this.wildcards.forget(key));
+  /** Wildcard pubsub-data subscriptions this replica owns, indexed by filter. */
+  private readonly wildcards = new WildcardWatchers();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly packages: Map<string, PackageHandler>;
@@ -163,7 +166,7 @@ export class ConferenceNotifier {
       };
     }
     const handler = this.packages.get(pkg)!;
-    const resource = await handler.resolve(req.uri);
+    const resource = await handler.resolve(req.uri, req);
     if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
     const identity = flow.authenticatedIdentity ?? '';
 
@@ -232,6 +235,7 @@ export class ConferenceNotifier {
         edgeId: flow.edgeId,
       },
       createdAt: now,
+      ...(resource.filter !== undefined ? { filter: resource.filter } : {}),
     };
     if (decision.expires === 0) {
       // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, which also ends the subscription.
@@ -239,6 +243,7 @@ export class ConferenceNotifier {
     }
     await this.opts.stores.subscriptions.put(key, record);
     this.expiries.set(key, record.expiresAt);
+    this.wildcards.track(key, record);
     this.opts.logger.info(
       { resource: resource.key, package: handler.name, callId, subscription: id, expires: decision.expires },
       'subscription created',
@@ -336,6 +341,21 @@ export class ConferenceNotifier {
       for (const record of records) this.scheduler.enqueue(key, recordChange(record));
   }
 
+  /** Whether this replica owns wildcard watchers (then it reads every topic's stream). */
+  get watchesWildcards(): boolean {
+    return this.wildcards.size > 0;
+  }
+
+  /** Records that reached `topic`: the wildcard watchers whose filter covers it hear of them, topic-prefixed. */
+  onWildcardData(topic: string, records: readonly ResolvedRecord[]): void {
+    if (records.length === 0) return;
+    const access = this.opts.access;
+    for (const { key, identity } of this.wildcards.match(topic)) {
+      if (access && !access().allows(identity, 'subscribe', topic)) continue;
+      for (const record of records) this.scheduler.enqueue(key, recordChange(inTopic(topic, record)));
+    }
+  }
+
   /** Ends subscriptions whose time is up; returns how many ended. */
   async sweep(): Promise<number> {
     const now = this.clock.now();
@@ -371,6 +391,7 @@ export class ConferenceNotifier {
       const entry = await this.opts.stores.subscriptions.get(key);
       if (!entry) continue;
       this.expiries.set(key, entry.value.expiresAt);
+      this.wildcards.track(key, entry.value);
       adopted++;
       // Watchers may have missed changes while no replica owned them: re-synchronise with full state.
       void this.enqueueNotify(key, () => this.notifyFull(key));

@@ -5,6 +5,11 @@
 export class OwnedSubscriptions extends Map<string, number> {
   private readonly byResource = new Map<string, Set<string>>();
 
+  /** `onDelete` hears of every key that goes, whichever way it goes. */
+  constructor(private readonly onDelete?: (key: string) => void) {
+    super();
+  }
+
   override set(key: string, expiresAt: number): this {
     super.set(key, expiresAt);
     // Map's constructor calls set before the field exists.
@@ -26,6 +31,7 @@ export class OwnedSubscriptions extends Map<string, number> {
       keys.delete(key);
       if (keys.size === 0) this.byResource.delete(resource);
     }
+    this.onDelete?.(key);
     return super.delete(key);
   }
 

@@ -13,10 +13,16 @@ import {
 } from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
 import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
+import type { SipRequest } from '@sip-pubsub/sip';
 import { conferenceDocument, countsOf } from './roster-document.js';
 
 export type Resolved =
-  | { ok: true; key: string; entity: string }
+  | {
+      ok: true;
+      key: string;
+      entity: string /** A wildcard topic filter the subscription keeps. */;
+      filter?: string;
+    }
   | { ok: false; status: number; reason: string };
 
 export interface PackageStores {
@@ -27,7 +33,7 @@ export interface PackageStores {
 export interface PackageHandler {
   readonly name: EventPackageName;
   readonly contentType: string;
-  resolve(requestUri: string): Promise<Resolved>;
+  resolve(requestUri: string, req?: SipRequest): Promise<Resolved>;
   /**
    * The document at `version`: full state, or only `changed` items. Null when the resource is gone.
    * `mayWatch` says which topics the watcher may see (the directory leaves out the others).

@@ -315,4 +315,54 @@ describe('PublicationCompositor', () => {
     expect(other.response.status).toBe(489);
     expect(getHeader(other.response, 'Allow-Events')).toBe('conference, pubsub-conferences, pubsub-data');
   });
+  it('wildcard pubsub-data at the factory: records of matching topics only, names prefixed with the topic', async () => {
+    const r = await replica();
+    const factorySubscribe = (subject: string | undefined, callId: string) =>
+      createRequest({
+        method: 'SUBSCRIBE',
+        uri: 'sip:factory@example.net',
+        from: { uri: 'sip:watcher@example.org', params: { tag: 'wtag' } },
+        to: { uri: 'sip:factory@example.net', params: {} },
+        callId,
+        cseq: 1,
+        contact: { uri: 'sip:watcher@127.0.0.1:5070', params: {} },
+        headers: [
+          { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKw' },
+          { name: 'Event', value: 'pubsub-data' },
+          ...(subject !== undefined ? [{ name: 'Subject', value: subject }] : []),
+        ],
+      });
+    expect((await run(r, factorySubscribe(undefined, 'w0'))).status).toBe(400);
+    const bad = await run(r, factorySubscribe('plant-7/#/temp', 'w1'));
+    expect(bad.status).toBe(400);
+    expect(bad.reason).toMatch(/^Invalid Topic Filter: '#' must be the last segment/);
+    expect(r.notifier.watchesWildcards).toBe(false);
+    const ok = await run(r, factorySubscribe('plant-7/+/temp', 'w2'));
+    expect(ok.status).toBe(200);
+    expect(r.notifier.watchesWildcards).toBe(true);
+    expect(r.notifies).toHaveLength(1);
+    expect(JSON.parse(r.notifies[0].body.toString())).toEqual([]);
+    clock.advance(200);
+    r.notifier.onWildcardData('plant-7/boiler/temp', [{ n: 'urn:dev:a', t: 5, v: 1 }]);
+    r.notifier.onWildcardData('plant-7/boiler/pressure', [{ n: 'urn:dev:b', t: 5, v: 2 }]);
+    r.notifier.onWildcardData('plant-8/boiler/temp', [{ n: 'urn:dev:c', t: 5, v: 3 }]);
+    await settle();
+    expect(r.notifies).toHaveLength(2);
+    expect(JSON.parse(r.notifies[1].body.toString())).toEqual([
+      { n: 'plant-7/boiler/temp/urn:dev:a', t: 5, v: 1 },
+    ]);
+    // Unsubscribing takes the filter out of the index.
+    const toTag = /;tag=([^;>]+)/.exec(getHeader(ok, 'To')!.split('>')[1] ?? '')![1];
+    const unsubscribe = factorySubscribe('plant-7/+/temp', 'w2');
+    unsubscribe.headers.push({ name: 'Expires', value: '0' });
+    unsubscribe.headers = unsubscribe.headers.map((h) =>
+      h.name === 'To'
+        ? { name: 'To', value: `${h.value};tag=${toTag}` }
+        : h.name === 'CSeq'
+          ? { name: 'CSeq', value: '2 SUBSCRIBE' }
+          : h,
+    );
+    expect((await run(r, unsubscribe)).status).toBe(200);
+    expect(r.notifier.watchesWildcards).toBe(false);
+  });
 });

@@ -35,6 +35,7 @@ import {
   subjects,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 import { loadAccessList } from './access.js';
@@ -215,10 +216,25 @@ export async function startNotifier(
   // Publications over RTP, from the relay that received them: retained values and pubsub-data watchers
   // of the conferences this replica owns. PUBLISHed packs were handled where they were accepted.
   const ingest = new MediaIngest({ maxPackBytes: config.MAX_SENML_PACK_BYTES });
+  // Topics never change once created, so wildcard matching caches them.
+  const topics = new Map<string, string>();
+  const wildcardData = async (conferenceId: string, records: ResolvedRecord[]) => {
+    let topic = topics.get(conferenceId);
+    if (topic === undefined) {
+      const conference = await conferenceStore.get(conferenceId);
+      if (!conference) return;
+      topic = conference.value.topic;
+      if (topics.size > 100_000) topics.clear();
+      topics.set(conferenceId, topic);
+    }
+    notifier.onWildcardData(topic, records);
+  };
   const media = bus.subscribe(subjects.mediaAll, (msg) => {
     const conferenceId = msg.subject.slice(subjects.media('').length);
-    if ((msg.headers[MEDIA_HEADER_RELAY] ?? '').startsWith(MEDIA_PUBLISH_ORIGIN_PREFIX)) return;
-    if (!owns(conferenceId)) return;
+    // PUBLISHed packs were handled where they were accepted; only wildcard watchers still need them.
+    const published = (msg.headers[MEDIA_HEADER_RELAY] ?? '').startsWith(MEDIA_PUBLISH_ORIGIN_PREFIX);
+    const forOwner = !published && owns(conferenceId);
+    if (!forOwner && !notifier.watchesWildcards) return;
     const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
     const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
     if (!Number.isInteger(t140Pt)) return;
@@ -230,6 +246,8 @@ export async function startNotifier(
       Date.now(),
     );
     if (records.length === 0) return;
+    if (notifier.watchesWildcards) wildcardData(conferenceId, records).catch(failed('wildcard delivery'));
+    if (!forOwner) return;
     notifier.onData(conferenceId, records);
     retained.addRtp(conferenceId, records).catch(failed('retaining values'));
   });
