@@ -69,6 +69,13 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
     const closers: { close(): void }[] = [];
     try {
       const topic = 'plant-7/publish/temp';
+      // A wildcard watcher subscribes before the topic exists.
+      const wildcard = await RawEventWatcher.subscribe(broker.sipPort, 'sip:factory@localhost', {
+        subject: 'plant-7/#',
+      });
+      closers.push(wildcard);
+      expect(wildcard.status).toBe(200);
+      await eventually('first wildcard NOTIFY', () => wildcard.notifies.length >= 1);
       const conferenceUri = await (await client('creator')).resolveTopic(topic);
       const conferenceId = /conf-([a-z0-9]+)@/.exec(conferenceUri)![1];
 
@@ -117,6 +124,11 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
       // One stable SSRC per publisher identity, the same at every subscriber.
       expect(new Set(received.map((g) => [...g.ssrcs][0])).size).toBe(1);
 
+      // The wildcard watcher hears of the topic created after it subscribed, names prefixed with the topic.
+      await eventually('PUBLISH at the wildcard watcher', () =>
+        wildcard.records().some(([n, v]) => n === `${topic}/urn:dev:boiler:temp` && v === 21.5),
+      );
+
       // A pubsub-data watcher: 200, then a first NOTIFY holding the retained value.
       const watcher = await RawEventWatcher.subscribe(broker.sipPort, conferenceUri, { expires: 600 });
       closers.push(watcher);
@@ -132,6 +144,9 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
       await rtpPublisher.publish([{ bn: 'urn:dev:boiler:', n: 'pressure', u: 'Pa', v: 101 }]);
       await eventually('RTP reading at the pubsub-data watcher', () =>
         watcher.records().some(([n, v]) => n === 'urn:dev:boiler:pressure' && v === 101),
+      );
+      await eventually('RTP reading at the wildcard watcher', () =>
+        wildcard.records().some(([n, v]) => n === `${topic}/urn:dev:boiler:pressure` && v === 101),
       );
       await settle(); // the owner writes it to the retained values
 
