@@ -3,11 +3,19 @@
 //   sip-parse   parse + serialize rate of packages/sip            flags: --seconds N
 //   sipp-ramp   SIPp factory+join+leave ramp, embedded and split    flags: --seconds N --rates a,b,c
 //   fanout      relay (translate, aggregate) vs Mosquitto fan-out   flags: --seconds N --target deliveries/s
+//   events      PUBLISH transactions/s (SIPp) and pubsub-data NOTIFYs/s, embedded and split
+//               flags: --seconds N --rates a,b,c --watchers W --packs P
+import { main as events } from './events.bench.js';
 import { main as fanout } from './fanout.bench.js';
 import { main as sipParse } from './sip-parse.bench.js';
 import { main as sippRamp } from './sipp-ramp.js';
 
-const benches: Record<string, () => Promise<void>> = { 'sip-parse': sipParse, 'sipp-ramp': sippRamp, fanout };
+const benches: Record<string, () => Promise<void>> = {
+  'sip-parse': sipParse,
+  'sipp-ramp': sippRamp,
+  fanout,
+  events,
+};
 const wanted = process.argv.slice(2).filter((a) => a in benches);
 const unknown = process.argv
   .slice(2)

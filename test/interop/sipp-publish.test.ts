@@ -4,50 +4,9 @@
 // SIPp's exit code and counts are asserted, on the embedded broker and on separate processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
-import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import { createTopic, PACKS } from '../support/raw-events.js';
+import { token } from '../support/raw-sip.js';
 import { callCounts, describeRun, runSipp } from './sipp/sipp.js';
-
-/** The initial and the modified pack the scenario publishes. */
-export const PACKS = {
-  pack1: '[{"bn":"urn:dev:sipp:","n":"temp","u":"Cel","v":21.5}]',
-  pack2: '[{"bn":"urn:dev:sipp:","n":"temp","u":"Cel","v":22}]',
-};
-
-/** Creates a topic with a hand-written factory INVITE (the 302 is ACKed); returns its conference URI. */
-export async function createTopic(sipPort: number, topic: string): Promise<string> {
-  const sip = await RawSipSocket.open();
-  try {
-    const invite = rawRequest({
-      method: 'INVITE',
-      uri: 'sip:factory@localhost',
-      localPort: sip.port,
-      headers: [`Subject: ${topic}`],
-    });
-    const redirect = await sip.request(invite, sipPort);
-    if (redirect.status !== 302) throw new Error(`factory answered ${redirect.status} ${redirect.reason}`);
-    const confUri = /<(sip:conf-[^>]+)>/.exec(redirect.headers.get('contact')?.[0] ?? '')?.[1];
-    if (!confUri) throw new Error(`302 without a conference Contact: ${redirect.raw}`);
-    const copy = (name: string) => new RegExp(`\\r\\n(${name}: [^\\r\\n]+)`).exec(invite)![1];
-    sip.send(
-      [
-        'ACK sip:factory@localhost SIP/2.0',
-        copy('Via'),
-        'Max-Forwards: 70',
-        copy('From'),
-        `To: ${redirect.headers.get('to')![0]}`,
-        copy('Call-ID'),
-        'CSeq: 1 ACK',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-      sipPort,
-    );
-    return confUri;
-  } finally {
-    sip.close();
-  }
-}
 
 for (const [name, start] of [
   ['the embedded broker', () => startEmbedded()],
