@@ -68,13 +68,14 @@ async function publishRamp(
 
 async function notifyRate(
   label: string,
-  start: () => Promise<RunningBroker>,
+  intervalMs: number,
+  start: (env: Record<string, string>) => Promise<RunningBroker>,
   watchers: number,
   packsPerSecond: number,
   seconds: number,
   rows: (string | number)[][],
 ): Promise<number> {
-  const broker = await start();
+  const broker = await start({ NOTIFY_MIN_INTERVAL_MS: String(intervalMs) });
   const open: RawEventWatcher[] = [];
   let client: SipPubSubClient | undefined;
   try {
@@ -84,6 +85,7 @@ async function notifyRate(
       open.push(await RawEventWatcher.subscribe(broker.sipPort, publisher.conferenceUri, { user: `w${i}` }));
     await new Promise((r) => setTimeout(r, 500));
     const before = open.reduce((n, w) => n + w.notifies.length, 0);
+    const recordsBefore = open.reduce((n, w) => n + w.records().length, 0);
     const began = performance.now();
     const total = Math.round(packsPerSecond * seconds);
     for (let i = 0; i < total; i++) {
@@ -95,8 +97,19 @@ async function notifyRate(
     await new Promise((r) => setTimeout(r, 1_000)); // let the last NOTIFYs arrive
     const elapsed = (performance.now() - began) / 1000;
     const received = open.reduce((n, w) => n + w.notifies.length, 0) - before;
+    const records = open.reduce((n, w) => n + w.records().length, 0) - recordsBefore;
     const rate = received / elapsed;
-    rows.push([label, watchers, packsPerSecond, total * watchers, received, fmt.int(rate)]);
+    rows.push([
+      label,
+      intervalMs,
+      watchers,
+      packsPerSecond,
+      total * watchers,
+      received,
+      fmt.int(rate),
+      records,
+      fmt.int(records / elapsed),
+    ]);
     return rate;
   } finally {
     for (const w of open) w.close();
@@ -114,9 +127,10 @@ export async function main(): Promise<void> {
     'Event state: PUBLISH transactions/s and pubsub-data NOTIFYs/s',
     `npm run bench -- events --seconds ${seconds} --rates ${rates.join(',')} --watchers ${watchers} --packs ${packs}`,
   );
-  const quiet = { LOG_LEVEL: 'error', NOTIFY_MIN_INTERVAL_MS: '0' };
-  const embedded = () => startEmbedded(quiet);
-  const separate = () => startSeparateProcesses({ env: quiet });
+  const quiet = { LOG_LEVEL: 'error' };
+  const embedded = (env: Record<string, string> = {}) => startEmbedded({ ...quiet, ...env });
+  const separate = (env: Record<string, string> = {}) =>
+    startSeparateProcesses({ env: { ...quiet, ...env } });
 
   process.stdout.write(
     `PUBLISH: sipp -sf test/interop/sipp/publish.xml -r <calls/s> -m <calls/s × ${seconds}>, ${TRANSACTIONS_PER_CALL} PUBLISH transactions per call, one topic, a fresh broker per step\n`,
@@ -124,25 +138,27 @@ export async function main(): Promise<void> {
   const publishRows: (string | number)[][] = [
     ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'PUBLISH/s'],
   ];
-  const pe = await publishRamp('embedded', embedded, rates, seconds, publishRows);
-  const ps = await publishRamp('separate+NATS', separate, rates, seconds, publishRows);
+  const pe = await publishRamp('embedded', () => embedded(), rates, seconds, publishRows);
+  const ps = await publishRamp('separate+NATS', () => separate(), rates, seconds, publishRows);
   printTable(publishRows);
 
   process.stdout.write(
-    `\npubsub-data: ${watchers} watchers of one topic, an RTP publisher at ${packs} packs/s for ${seconds} s, NOTIFY_MIN_INTERVAL_MS=0\n`,
+    `\npubsub-data: ${watchers} watchers of one topic, an RTP publisher at ${packs} packs/s for ${seconds} s; interval = NOTIFY_MIN_INTERVAL_MS (0: a NOTIFY per record, 200: the default, records merged)\n`,
   );
   const notifyRows: (string | number)[][] = [
-    ['broker', 'watchers', 'packs/s', 'offered', 'NOTIFYs', 'NOTIFY/s'],
+    ['broker', 'interval', 'watchers', 'packs/s', 'offered', 'NOTIFYs', 'NOTIFY/s', 'records', 'records/s'],
   ];
-  const ne = await notifyRate('embedded', embedded, watchers, packs, seconds, notifyRows);
-  const ns = await notifyRate('separate+NATS', separate, watchers, packs, seconds, notifyRows);
+  const ne = await notifyRate('embedded', 0, embedded, watchers, packs, seconds, notifyRows);
+  const ns = await notifyRate('separate+NATS', 0, separate, watchers, packs, seconds, notifyRows);
+  await notifyRate('embedded', 200, embedded, watchers, packs, seconds, notifyRows);
+  await notifyRate('separate+NATS', 200, separate, watchers, packs, seconds, notifyRows);
   printTable(notifyRows);
   const show = (n: number | undefined) => (n === undefined ? 'none' : fmt.int(n));
   process.stdout.write(
     [
       '',
       `PUBLISH transactions/s at the highest clean rate tried: embedded ${show(pe)}, separate processes ${show(ps)}`,
-      `pubsub-data NOTIFYs/s delivered: embedded ${show(ne)}, separate processes ${show(ns)}`,
+      `pubsub-data NOTIFYs/s delivered (interval 0): embedded ${show(ne)}, separate processes ${show(ns)}`,
       '',
     ].join('\n'),
   );
