@@ -210,3 +210,23 @@ export type RetainedValues = z.infer<typeof retainedValuesSchema>;
 export function retainedKey(conferenceId: string): string {
   return `${conferenceId}.retained`;
 }
+
+/**
+ * The PUBLISH sources of a topic, keyed `<conferenceId>.sources`: one entry per live publication (by its
+ * id), so the roster can show each as an endpoint whose `src-id` is the SSRC its packs carry.
+ */
+export const publicationSourcesSchema = z.object({
+  sources: z.record(
+    z.string(),
+    z.object({
+      publisher: z.string(),
+      ssrc: z.number().int().nonnegative(),
+      since: z.number(),
+    }),
+  ),
+});
+export type PublicationSources = z.infer<typeof publicationSourcesSchema>;
+
+export function publicationSourcesKey(conferenceId: string): string {
+  return `${conferenceId}.sources`;
+}

@@ -41,6 +41,7 @@ import {
 } from './data-package.js';
 import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
+import type { PublicationSourcesStore } from './publication-sources.js';
 import type { RetainedValuesStore } from './retained-values.js';
 import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
@@ -75,6 +76,8 @@ export interface NotifierOptions {
   access?: () => AccessList;
   /** Retained values of topics: with them the notifier serves `pubsub-data`. */
   retained?: RetainedValuesStore;
+  /** PUBLISH sources, shown in the conference package's roster with their src-id. */
+  publicationSources?: PublicationSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
   publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
 }
@@ -123,7 +126,11 @@ export class ConferenceNotifier {
     this.clock = opts.clock ?? defaultClock;
     this.packages = new Map(
       [
-        conferencePackage(opts.stores, opts.domain),
+        conferencePackage(
+          opts.stores,
+          opts.domain,
+          opts.publicationSources ? (id) => opts.publicationSources!.users(id) : undefined,
+        ),
         directoryPackage(opts.stores, opts.domain),
         ...(opts.retained ? [dataPackage(opts.stores, opts.retained, opts.domain)] : []),
       ].map((h) => [h.name, h] as const),
@@ -339,6 +346,11 @@ export class ConferenceNotifier {
     if (records.length === 0) return;
     for (const key of this.expiries.keysOf(dataResourceKeyOf(conferenceId)))
       for (const record of records) this.scheduler.enqueue(key, recordChange(record));
+  }
+
+  /** A PUBLISH source appeared in or left a conference this replica owns: its roster watchers hear of it. */
+  onPublicationSource(conferenceId: string, publisher: string): void {
+    for (const key of this.expiries.keysOf(conferenceId)) this.scheduler.enqueue(key, publisher);
   }
 
   /** Whether this replica owns wildcard watchers (then it reads every topic's stream). */

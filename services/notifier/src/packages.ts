@@ -4,6 +4,7 @@ import {
   buildConferenceInfo,
   buildDirectoryInfo,
   CONFERENCE_INFO_CONTENT_TYPE,
+  type ConferenceUser,
   classifyUri,
   conferenceUri,
   DIRECTORY_CONTENT_TYPE,
@@ -57,7 +58,12 @@ async function rosterOf(stores: PackageStores, conferenceId: string): Promise<Pa
 }
 
 /** RFC 4575 roster of one conference; changes are participant AORs. */
-export function conferencePackage(stores: PackageStores, domain: string): PackageHandler {
+export function conferencePackage(
+  stores: PackageStores,
+  domain: string,
+  /** Users the roster shows besides participants (PUBLISH sources). */
+  extraUsers?: (conferenceId: string) => Promise<ConferenceUser[]>,
+): PackageHandler {
   return {
     name: 'conference',
     contentType: CONFERENCE_INFO_CONTENT_TYPE,
@@ -72,8 +78,9 @@ export function conferencePackage(stores: PackageStores, domain: string): Packag
       const conference = await stores.conferences.get(key);
       if (!conference) return null;
       const participants = await rosterOf(stores, key);
+      const extra = extraUsers ? await extraUsers(key) : [];
       return buildConferenceInfo(
-        conferenceDocument(entity, conference.value, participants, version, changed),
+        conferenceDocument(entity, conference.value, participants, version, changed, extra),
       );
     },
   };

@@ -1,6 +1,8 @@
 // The event state compositor over the in-process KV with a fake clock: every RFC 3903 operation and error
 // on the wire-level request, what a pack turns into (RTP packets, retained values, pubsub-data NOTIFYs),
 // expiry once across two replicas, and a refresh with the old tag on a replica that did not create it.
+
+import { parseConferenceInfo } from '@sip-pubsub/events';
 import { LineAssembler, parseRtp, T140Receiver } from '@sip-pubsub/media';
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import { FakeClock } from '@sip-pubsub/platform/testing';
@@ -9,6 +11,7 @@ import {
   participantRecordSchema,
   publicationRecordSchema,
   publicationSourceSchema,
+  publicationSourcesSchema,
   retainedValuesSchema,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
@@ -16,6 +19,7 @@ import { encodeSenmlCbor, type ResolvedRecord } from '@sip-pubsub/senml';
 import { createRequest, getHeader, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConferenceNotifier } from './notifier.js';
+import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publisherSsrc } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
@@ -45,6 +49,7 @@ describe('PublicationCompositor', () => {
       ttlMs: 3_600_000,
       now: () => clock.now(),
     });
+    const sources = new PublicationSourcesStore(new JsonBucket(publications, publicationSourcesSchema));
     const r: Replica = { media: [], records: [], notifies: [] } as unknown as Replica;
     r.notifier = new ConferenceNotifier({
       domain: 'example.net',
@@ -62,6 +67,7 @@ describe('PublicationCompositor', () => {
       maxSubscriptionsPerConference: 10,
       clock,
       retained: store,
+      publicationSources: sources,
       publish: (req, f) => r.compositor.handle(req, f),
     });
     r.compositor = new PublicationCompositor({
@@ -78,6 +84,8 @@ describe('PublicationCompositor', () => {
         r.records.push(records);
         r.notifier.onData(conferenceId, records);
       },
+      sources,
+      onSource: (conferenceId, publisher) => r.notifier.onPublicationSource(conferenceId, publisher),
       now: () => clock.now(),
     });
     return r;
@@ -364,5 +372,46 @@ describe('PublicationCompositor', () => {
     );
     expect((await run(r, unsubscribe)).status).toBe(200);
     expect(r.notifier.watchesWildcards).toBe(false);
+  });
+  it('announces a PUBLISH source in the conference roster with its src-id, and its removal', async () => {
+    const r = await replica();
+    const watch = createRequest({
+      method: 'SUBSCRIBE',
+      uri: CONF_URI,
+      from: { uri: 'sip:roster@example.org', params: { tag: 'rtag' } },
+      to: { uri: CONF_URI, params: {} },
+      callId: 'roster-call',
+      cseq: 1,
+      contact: { uri: 'sip:roster@127.0.0.1:5070', params: {} },
+      headers: [
+        { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr' },
+        { name: 'Event', value: 'conference' },
+      ],
+    });
+    expect((await run(r, watch)).status).toBe(200);
+    expect(parseConferenceInfo(r.notifies[0].body.toString()).users).toEqual([]);
+    clock.advance(200);
+    const etag = getHeader(await run(r, publish({ body: pack(1) })), 'SIP-ETag')!;
+    clock.advance(200);
+    await settle();
+    const joined = parseConferenceInfo(r.notifies[1].body.toString());
+    expect(joined.state).toBe('partial');
+    expect(joined.users).toHaveLength(1);
+    expect(joined.users[0]).toMatchObject({
+      entity: 'sip:sensor@example.org',
+      state: 'full',
+      role: 'publisher',
+    });
+    expect(joined.users[0].endpoints[0].media[0]).toMatchObject({
+      type: 'text',
+      srcId: publisherSsrc('sip:sensor@example.org'),
+      status: 'sendonly',
+    });
+    expect(r.media[0].ssrc).toBe(joined.users[0].endpoints[0].media[0].srcId);
+    await run(r, publish({ ifMatch: etag, expires: '0' }));
+    clock.advance(200);
+    await settle();
+    const left = parseConferenceInfo(r.notifies[2].body.toString());
+    expect(left.users).toEqual([{ entity: 'sip:sensor@example.org', state: 'deleted', endpoints: [] }]);
   });
 });

@@ -43,6 +43,7 @@ import {
   type SipRequest,
 } from '@sip-pubsub/sip';
 import type { HandledRequest, SubscriberFlow } from './notifier.js';
+import type { PublicationSourcesStore } from './publication-sources.js';
 import { packetCount, packetsOf, publisherSsrc } from './publish-source.js';
 import type { RetainedValuesStore } from './retained-values.js';
 
@@ -65,6 +66,9 @@ export interface PublicationCompositorOptions {
   maxPackBytes: number;
   /** Puts the pack's RTP packets on `pubsub.media.<conf>` (every relay hosting the topic delivers them). */
   emitMedia(conferenceId: string, ssrc: number, packets: Uint8Array[], receivedAt: number): void;
+  /** PUBLISH sources for the roster; `onSource` hears when one appears or goes. */
+  sources?: PublicationSourcesStore;
+  onSource?(conferenceId: string, publisher: string): void;
   /** Records published into a topic, for its pubsub-data watchers. */
   onRecords(conferenceId: string, topic: string, records: ResolvedRecord[]): void;
   access?: () => AccessList;
@@ -270,6 +274,10 @@ export class PublicationCompositor {
         throw err;
       }
       this.expiries.track(key, record.expiresAt);
+      if (this.opts.sources) {
+        await this.opts.sources.add(conferenceId, record.id, publisher, record.ssrc, now);
+        this.opts.onSource?.(conferenceId, publisher);
+      }
       return record;
     }
   }
@@ -326,6 +334,8 @@ export class PublicationCompositor {
     }
     this.expiries.forget(key);
     await this.opts.retained.dropPublication(record.conferenceId, record.id);
+    const publisher = await this.opts.sources?.remove(record.conferenceId, record.id);
+    if (publisher !== undefined) this.opts.onSource?.(record.conferenceId, publisher);
     this.opts.logger.info(
       { conferenceId: record.conferenceId, publication: record.id, etag: record.etag },
       why === 'expired' ? 'publication expired' : 'publication removed',

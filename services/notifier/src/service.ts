@@ -25,6 +25,7 @@ import {
   participantRecordSchema,
   publicationRecordSchema,
   publicationSourceSchema,
+  publicationSourcesSchema,
   retainedValuesSchema,
   rosterEventSchema,
   type SendRequestRequest,
@@ -43,6 +44,7 @@ import type { NotifierConfig } from './config.js';
 import { ownershipKey } from './data-package.js';
 import { MediaIngest } from './media-ingest.js';
 import { ConferenceNotifier, DIRECTORY_KEY, type RequestSender } from './notifier.js';
+import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
@@ -116,6 +118,7 @@ export async function startNotifier(
     labelNames: ['status'],
     registers: [ctx.registry],
   });
+  const sources = new PublicationSourcesStore(new JsonBucket(publicationsBucket, publicationSourcesSchema));
   const compositor = new PublicationCompositor({
     stores: {
       conferences: conferenceStore,
@@ -135,11 +138,14 @@ export async function startNotifier(
         });
     },
     onRecords: (conferenceId, _topic, records) => notifier.onData(conferenceId, records),
+    sources,
+    onSource: (conferenceId, publisher) => notifier.onPublicationSource(conferenceId, publisher),
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
   const notifier: ConferenceNotifier = new ConferenceNotifier({
     domain: config.SIP_DOMAIN,
     retained,
+    publicationSources: sources,
     publish: async (req, flow) => {
       const handled = await compositor.handle(req, flow);
       published.inc({ status: String(handled.response.status) });
