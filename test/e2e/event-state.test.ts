@@ -237,6 +237,19 @@ describe('PUBLISH and pubsub-data over separate processes', () => {
         ]),
       );
 
+      // So does a new wildcard watcher's: the retained values of every topic its filter covers.
+      const wildcard2 = await RawEventWatcher.subscribe(broker.sipPort, 'sip:factory@localhost', {
+        subject: 'plant-7/+/temp',
+      });
+      closers.push(wildcard2);
+      await eventually('first NOTIFY of a late wildcard watcher', () => wildcard2.notifies.length >= 1);
+      expect(new Map(wildcard2.records())).toEqual(
+        new Map<string, unknown>([
+          [`${topic}/urn:dev:boiler:temp`, 23],
+          [`${topic}/urn:dev:boiler:pressure`, 101],
+        ]),
+      );
+
       // Removal ends the state; its tag names nothing afterwards.
       const removed = await publisher.publish({ ifMatch: afterFailover.etag, expires: 0 });
       expect(removed.status).toBe(200);

@@ -14,6 +14,8 @@ import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { getHeader } from '@sip-pubsub/sip';
 import type { PackageHandler } from './packages.js';
 import type { RetainedValuesStore } from './retained-values.js';
+import type { TopicDirectory } from './topic-directory.js';
+import { inTopic } from './wildcard-watchers.js';
 
 export const SENML_JSON_CONTENT_TYPE = 'application/senml+json';
 /** Subscriptions of the pubsub-data package of conference `c` are kept under resource key `c-data`. */
@@ -51,6 +53,11 @@ export function dataPackage(
   stores: { conferences: JsonBucket<ConferenceRecord> },
   retained: RetainedValuesStore,
   domain: string,
+  wildcard: {
+    directory?: TopicDirectory;
+    /** Whether an identity may read a topic (the access list's `subscribe`); absent: all may. */
+    mayRead?: (identity: string, topic: string) => boolean;
+  } = {},
 ): PackageHandler {
   return {
     name: 'pubsub-data',
@@ -79,9 +86,20 @@ export function dataPackage(
         entity: conferenceUri(target.conferenceId, domain),
       };
     },
-    async document(key, _entity, _version, changed) {
-      // Wildcard watchers get what arrives after they subscribed (their first NOTIFY is an empty pack).
-      if (key === WILDCARD_RESOURCE_KEY) return JSON.stringify(changed ? mergeChanges(changed) : []);
+    async document(key, _entity, _version, changed, _mayWatch, subscription) {
+      if (key === WILDCARD_RESOURCE_KEY) {
+        if (changed) return JSON.stringify(mergeChanges(changed));
+        // Full state: the retained values of every topic the filter covers, names prefixed with the topic.
+        const filter = subscription?.filter;
+        if (!wildcard.directory || filter === undefined) return '[]';
+        const identity = subscription?.identity ?? '';
+        const out: ResolvedRecord[] = [];
+        for (const { conferenceId, topic } of wildcard.directory.matching(filter)) {
+          if (wildcard.mayRead && !wildcard.mayRead(identity, topic)) continue;
+          for (const r of await retained.current(conferenceId)) out.push(inTopic(topic, r));
+        }
+        return JSON.stringify(out);
+      }
       const conferenceId = ownershipKey(key);
       if (!(await stores.conferences.get(conferenceId))) return null;
       const records = changed ? mergeChanges(changed) : await retained.current(conferenceId);

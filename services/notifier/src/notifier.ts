@@ -43,6 +43,7 @@ import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
 import type { PublicationSourcesStore } from './publication-sources.js';
 import type { RetainedValuesStore } from './retained-values.js';
+import type { TopicDirectory } from './topic-directory.js';
 import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
 export interface SubscriberFlow {
@@ -76,6 +77,8 @@ export interface NotifierOptions {
   access?: () => AccessList;
   /** Retained values of topics: with them the notifier serves `pubsub-data`. */
   retained?: RetainedValuesStore;
+  /** Every topic, for the first NOTIFY of a wildcard watcher (without it that NOTIFY is an empty pack). */
+  topicDirectory?: TopicDirectory;
   /** PUBLISH sources, shown in the conference package's roster with their src-id. */
   publicationSources?: PublicationSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
@@ -132,7 +135,16 @@ export class ConferenceNotifier {
           opts.publicationSources ? (id) => opts.publicationSources!.users(id) : undefined,
         ),
         directoryPackage(opts.stores, opts.domain),
-        ...(opts.retained ? [dataPackage(opts.stores, opts.retained, opts.domain)] : []),
+        ...(opts.retained
+          ? [
+              dataPackage(opts.stores, opts.retained, opts.domain, {
+                directory: opts.topicDirectory,
+                mayRead: opts.access
+                  ? (identity, topic) => opts.access!().allows(identity, 'subscribe', topic)
+                  : undefined,
+              }),
+            ]
+          : []),
       ].map((h) => [h.name, h] as const),
     );
     this.scheduler = new NotifyScheduler<string>({
@@ -460,6 +472,7 @@ export class ConferenceNotifier {
       claimed.version,
       changed,
       this.watchFilter(claimed),
+      claimed,
     );
     if (body === null) return this.terminate(key, 'noresource');
     const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
@@ -490,6 +503,7 @@ export class ConferenceNotifier {
       version,
       undefined,
       this.watchFilter(record),
+      record,
     );
     const request = this.buildNotify(
       { ...record, version, dialog },

@@ -13,7 +13,7 @@ import {
   factoryUri,
 } from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
-import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
+import type { ConferenceRecord, ParticipantRecord, SubscriptionRecord } from '@sip-pubsub/proto';
 import type { SipRequest } from '@sip-pubsub/sip';
 import { conferenceDocument, countsOf } from './roster-document.js';
 
@@ -45,6 +45,8 @@ export interface PackageHandler {
     version: number,
     changed?: ReadonlySet<string>,
     mayWatch?: (topic: string) => boolean,
+    /** The subscription the document is for (its filter and identity, for wildcard watching). */
+    subscription?: SubscriptionRecord,
   ): Promise<string | null>;
 }
 

@@ -23,6 +23,7 @@ import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publisherSsrc } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
+import { TopicDirectory } from './topic-directory.js';
 
 const CONF = 'abcdefghijklmnop';
 const CONF_URI = `sip:conf-${CONF}@example.net`;
@@ -49,6 +50,8 @@ describe('PublicationCompositor', () => {
       ttlMs: 3_600_000,
       now: () => clock.now(),
     });
+    const directory = new TopicDirectory();
+    await directory.load(conferences);
     const sources = new PublicationSourcesStore(new JsonBucket(publications, publicationSourcesSchema));
     const r: Replica = { media: [], records: [], notifies: [] } as unknown as Replica;
     r.notifier = new ConferenceNotifier({
@@ -68,6 +71,7 @@ describe('PublicationCompositor', () => {
       clock,
       retained: store,
       publicationSources: sources,
+      topicDirectory: directory,
       publish: (req, f) => r.compositor.handle(req, f),
     });
     r.compositor = new PublicationCompositor({
@@ -372,6 +376,14 @@ describe('PublicationCompositor', () => {
     );
     expect((await run(r, unsubscribe)).status).toBe(200);
     expect(r.notifier.watchesWildcards).toBe(false);
+
+    // A filter that covers a topic with retained values: its first NOTIFY holds them, topic-prefixed.
+    await run(r, publish({ body: pack(7) }));
+    const before = r.notifies.length;
+    expect((await run(r, factorySubscribe('plant-7/#', 'w3'))).status).toBe(200);
+    expect(JSON.parse(r.notifies[before].body.toString())).toMatchObject([
+      { n: 'plant-7/boiler/urn:dev:boiler:temp', v: 7, u: 'Cel' },
+    ]);
   });
   it('announces a PUBLISH source in the conference roster with its src-id, and its removal', async () => {
     const r = await replica();

@@ -48,6 +48,7 @@ import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
+import { TopicDirectory } from './topic-directory.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -142,8 +143,12 @@ export async function startNotifier(
     onSource: (conferenceId, publisher) => notifier.onPublicationSource(conferenceId, publisher),
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
+  // Every topic in memory (loaded once here, then from directory events) for wildcard watchers' full state.
+  const topicDirectory = new TopicDirectory();
+  await topicDirectory.load(conferenceStore);
   const notifier: ConferenceNotifier = new ConferenceNotifier({
     domain: config.SIP_DOMAIN,
+    topicDirectory,
     retained,
     publicationSources: sources,
     publish: async (req, flow) => {
@@ -222,16 +227,14 @@ export async function startNotifier(
   // Publications over RTP, from the relay that received them: retained values and pubsub-data watchers
   // of the conferences this replica owns. PUBLISHed packs were handled where they were accepted.
   const ingest = new MediaIngest({ maxPackBytes: config.MAX_SENML_PACK_BYTES });
-  // Topics never change once created, so wildcard matching caches them.
-  const topics = new Map<string, string>();
+  // Topics never change once created; a directory event may still be on its way, so ask KV once.
   const wildcardData = async (conferenceId: string, records: ResolvedRecord[]) => {
-    let topic = topics.get(conferenceId);
+    let topic = topicDirectory.topicOf(conferenceId);
     if (topic === undefined) {
       const conference = await conferenceStore.get(conferenceId);
       if (!conference) return;
       topic = conference.value.topic;
-      if (topics.size > 100_000) topics.clear();
-      topics.set(conferenceId, topic);
+      topicDirectory.remember(conferenceId, topic);
     }
     notifier.onWildcardData(topic, records);
   };
@@ -263,6 +266,7 @@ export async function startNotifier(
       logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed directory event');
       return;
     }
+    topicDirectory.apply(decoded.value);
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
   });
 
