@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EventStateError } from './errors.js';
 import {
@@ -168,5 +169,76 @@ describe('EventStateExpiries', () => {
     expect(expiries.due(clock.now())).toEqual(['c']);
     expect(expiries.size).toBe(2);
     expect(expiries.has('c')).toBe(true);
+  });
+});
+
+describe('event state against a model of RFC 3903 §6 (fast-check)', () => {
+  type Command =
+    | { kind: 'advance'; ms: number }
+    | { kind: 'refresh' | 'modify'; tag: 'current' | 'previous'; expires: number }
+    | { kind: 'remove'; tag: 'current' | 'previous' };
+  const command: fc.Arbitrary<Command> = fc.oneof(
+    fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 120_000 }) }),
+    fc.record({
+      kind: fc.constantFrom('refresh' as const, 'modify' as const),
+      tag: fc.constantFrom('current' as const, 'previous' as const),
+      expires: fc.integer({ min: 30, max: 120 }),
+    }),
+    fc.record({
+      kind: fc.constant('remove' as const),
+      tag: fc.constantFrom('current' as const, 'previous' as const),
+    }),
+  );
+
+  it('accepts exactly the requests naming live, current state; every 2xx gives a fresh tag', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 30, max: 120 }),
+        fc.array(command, { maxLength: 40 }),
+        (initial, commands) => {
+          let now = 1_000_000;
+          let tags = 0;
+          const nextTag = () => `t${++tags}`;
+          let state = createEventState(nextTag(), initial, now);
+          let previous: string | undefined;
+          // The model: live until `deadline` unless removed; only `current` names it.
+          let model = { current: state.etag, deadline: now + initial * 1000, removed: false, generation: 0 };
+          const seen = new Set([state.etag]);
+          for (const c of commands) {
+            if (c.kind === 'advance') {
+              now += c.ms;
+              continue;
+            }
+            const tag = c.tag === 'current' ? model.current : (previous ?? 'never-issued');
+            const modelAccepts = !model.removed && now < model.deadline && tag === model.current;
+            expect(matchesEventState(state, tag, now)).toBe(modelAccepts);
+            if (!modelAccepts) continue;
+            if (c.kind === 'remove') {
+              state = removeEventState(state, now);
+              model = { ...model, removed: true };
+              continue;
+            }
+            const etag = nextTag();
+            state =
+              c.kind === 'modify'
+                ? modifyEventState(state, etag, c.expires, now)
+                : refreshEventState(state, etag, c.expires, now);
+            previous = model.current;
+            model = {
+              current: etag,
+              deadline: now + c.expires * 1000,
+              removed: false,
+              generation: model.generation + (c.kind === 'modify' ? 1 : 0),
+            };
+            expect(seen.has(state.etag)).toBe(false);
+            seen.add(state.etag);
+            expect(state.generation).toBe(model.generation);
+            expect(state.id).toBe('t1');
+          }
+          expect(isEventStateExpired(state, now)).toBe(!model.removed && now >= model.deadline);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
