@@ -307,7 +307,9 @@ export async function startMediaRelay(
     sockets.set(spec.legId, bound);
     // Join the topic's stream before reading retained values, so what races the read is seen.
     joinConference(spec.conferenceId);
-    await greeter.greet(leg, () => core.addLeg(leg));
+    // Late joiners get the retained values first; a leg moved here by failover already had them.
+    if (spec.resumes) core.addLeg(leg);
+    else await greeter.greet(leg, () => core.addLeg(leg));
     legsGauge.set(core.legCount);
     logger.info(
       {
