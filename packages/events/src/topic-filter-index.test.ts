@@ -20,7 +20,9 @@ describe('TopicFilterIndex', () => {
         fc.array(fc.nat(), { maxLength: 10 }),
         (filters, topics, removals) => {
           const index = new TopicFilterIndex<number>();
-          filters.forEach((f, id) => index.add(id, f));
+          filters.forEach((f, id) => {
+            index.add(id, f);
+          });
           const removed = new Set(removals.map((r) => r % filters.length));
           for (const id of removed) expect(index.remove(id)).toBe(true);
           for (const t of topics) {
