@@ -2,7 +2,7 @@
 // on the wire-level request, what a pack turns into (RTP packets, retained values, pubsub-data NOTIFYs),
 // expiry once across two replicas, and a refresh with the old tag on a replica that did not create it.
 
-import { parseConferenceInfo } from '@sip-pubsub/events';
+import { AccessList, parseAccessList, parseConferenceInfo } from '@sip-pubsub/events';
 import { LineAssembler, parseRtp, T140Receiver } from '@sip-pubsub/media';
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import { FakeClock } from '@sip-pubsub/platform/testing';
@@ -43,7 +43,7 @@ describe('PublicationCompositor', () => {
   let clock: FakeClock;
   let retained: RetainedValuesStore;
 
-  const replica = async (): Promise<Replica> => {
+  const replica = async (access?: AccessList): Promise<Replica> => {
     const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
     const publications = await kv.bucket('publications');
     const store = new RetainedValuesStore(new JsonBucket(publications, retainedValuesSchema), {
@@ -90,6 +90,7 @@ describe('PublicationCompositor', () => {
       },
       sources,
       onSource: (conferenceId, publisher) => r.notifier.onPublicationSource(conferenceId, publisher),
+      ...(access ? { access: () => access } : {}),
       now: () => clock.now(),
     });
     return r;
@@ -425,5 +426,32 @@ describe('PublicationCompositor', () => {
     await settle();
     const left = parseConferenceInfo(r.notifies[2].body.toString());
     expect(left.users).toEqual([{ entity: 'sip:sensor@example.org', state: 'deleted', endpoints: [] }]);
+  });
+  it('refuses PUBLISH with 403 to an identity the access list does not let publish, and others their state', async () => {
+    const r = await replica(
+      new AccessList(parseAccessList('allow alice publish plant-7/#\ndeny * publish plant-7/#'), 'allow'),
+    );
+    const denied = await r.notifier.handle(publish({ body: pack(1) }), {
+      ...flow,
+      authenticatedIdentity: 'mallory',
+    });
+    expect(denied.response.status).toBe(403);
+    expect(denied.response.reason).toBe('Not Allowed To Publish To This Topic');
+    const ok = await r.notifier.handle(publish({ body: pack(2) }), {
+      ...flow,
+      authenticatedIdentity: 'alice',
+    });
+    expect(ok.response.status).toBe(200);
+    await ok.after?.();
+    const etag = getHeader(ok.response, 'SIP-ETag')!;
+    // Another identity cannot refresh or remove alice's state even with its tag.
+    const stolen = await r.notifier.handle(publish({ ifMatch: etag, expires: '0' }), {
+      ...flow,
+      authenticatedIdentity: 'bob',
+    });
+    expect(stolen.response.status).toBe(403);
+    expect(await retainedValues()).toEqual([['urn:dev:boiler:temp', 2]]);
+    // The SSRC follows the authenticated identity, not the From header.
+    expect(r.media[0].ssrc).toBe(publisherSsrc('alice'));
   });
 });
