@@ -50,6 +50,15 @@ export class RetainedGreeter {
   observe(conferenceId: string, sourceLegId: string, data: Uint8Array, pts: T140PayloadTypes): void {
     const watch = this.watches.get(conferenceId);
     if (!watch) return;
+    try {
+      this.decode(watch, sourceLegId, data, pts);
+    } catch (err) {
+      // Observing is best effort: it must never cost the packet its delivery.
+      this.opts.onError?.(conferenceId, err as Error);
+    }
+  }
+
+  private decode(watch: Watch, sourceLegId: string, data: Uint8Array, pts: T140PayloadTypes): void {
     let packet: ReturnType<typeof parseRtp>;
     try {
       packet = parseRtp(data);

@@ -179,7 +179,14 @@ export class PublicationCompositor {
     });
     if (!pack) return { response };
     const published = pack;
-    return { response, after: () => this.deliver(conferenceId, topic, record, published, now) };
+    const after = () =>
+      this.deliver(conferenceId, topic, record, published, now).catch((err: Error) =>
+        this.opts.logger.error(
+          { conferenceId, publication: record.id, err: err.message },
+          'delivering a PUBLISHed pack failed',
+        ),
+      );
+    return { response, after };
   }
 
   /** Times out publications this replica owns whose expiry has passed; returns how many it ended. */

@@ -17,7 +17,10 @@ export interface RetainedValuesOptions {
 }
 
 export class RetainedValuesStore {
-  private readonly pending = new Map<string, { changes: RetainedChange[]; waiters: (() => void)[] }>();
+  private readonly pending = new Map<
+    string,
+    { changes: RetainedChange[]; waiters: { resolve(): void; reject(err: Error): void }[] }
+  >();
   private readonly writing = new Set<string>();
   private readonly now: () => number;
 
@@ -62,14 +65,14 @@ export class RetainedValuesStore {
   }
 
   private queue(conferenceId: string, change: RetainedChange): Promise<void> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let batch = this.pending.get(conferenceId);
       if (!batch) {
         batch = { changes: [], waiters: [] };
         this.pending.set(conferenceId, batch);
       }
       batch.changes.push(change);
-      batch.waiters.push(resolve);
+      batch.waiters.push({ resolve, reject });
       void this.drain(conferenceId);
     });
   }
@@ -86,8 +89,10 @@ export class RetainedValuesStore {
           await this.bucket.mutate(retainedKey(conferenceId), (current) =>
             applyChanges(current, batch.changes, this.now()),
           );
-        } finally {
-          for (const w of batch.waiters) w();
+          for (const w of batch.waiters) w.resolve();
+        } catch (err) {
+          // The callers hear of it; the next batch still gets its chance.
+          for (const w of batch.waiters) w.reject(err as Error);
         }
       }
     } finally {

@@ -247,13 +247,20 @@ export async function startNotifier(
     const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
     const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
     if (!Number.isInteger(t140Pt)) return;
-    const records = ingest.onPacket(
-      conferenceId,
-      msg.headers[MEDIA_HEADER_LEG] ?? '',
-      msg.data,
-      { t140Pt, redPt: Number.isInteger(redPt) ? redPt : undefined },
-      Date.now(),
-    );
+    let records: ResolvedRecord[];
+    try {
+      records = ingest.onPacket(
+        conferenceId,
+        msg.headers[MEDIA_HEADER_LEG] ?? '',
+        msg.data,
+        { t140Pt, redPt: Number.isInteger(redPt) ? redPt : undefined },
+        Date.now(),
+      );
+    } catch (err) {
+      // A packet we cannot read must not stop the others; the relays deliver it regardless.
+      logger.warn({ conferenceId, err: (err as Error).message }, 'ignored an unreadable media packet');
+      return;
+    }
     if (records.length === 0) return;
     if (notifier.watchesWildcards) wildcardData(conferenceId, records).catch(failed('wildcard delivery'));
     if (!forOwner) return;
