@@ -17,6 +17,7 @@ import {
 } from '@sip-pubsub/proto';
 import { encodeSenmlCbor, type ResolvedRecord } from '@sip-pubsub/senml';
 import { createRequest, getHeader, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
+import fc from 'fast-check';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConferenceNotifier } from './notifier.js';
 import { PublicationSourcesStore } from './publication-sources.js';
@@ -453,5 +454,34 @@ describe('PublicationCompositor', () => {
     expect(await retainedValues()).toEqual([['urn:dev:boiler:temp', 2]]);
     // The SSRC follows the authenticated identity, not the From header.
     expect(r.media[0].ssrc).toBe(publisherSsrc('alice'));
+  });
+  it('answers any body and content type with 200, 400 or 415 and a one-line reason, never throwing (fast-check)', async () => {
+    const r = await replica();
+    const body = fc.oneof(
+      fc.string({ maxLength: 200 }),
+      fc.json({ maxDepth: 3 }),
+      fc
+        .array(fc.record({ n: fc.string({ maxLength: 8 }), v: fc.oneof(fc.double(), fc.string()) }), {
+          maxLength: 4,
+        })
+        .map((a) => JSON.stringify(a)),
+      fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b)),
+    );
+    const type = fc.constantFrom(
+      'application/senml+json',
+      'application/senml+cbor',
+      'text/plain',
+      'application/senml+json; charset=utf-8',
+    );
+    await fc.assert(
+      fc.asyncProperty(body, type, async (b, t) => {
+        const handled = await r.notifier.handle(publish({ body: b, contentType: t }), flow);
+        expect([200, 400, 415]).toContain(handled.response.status);
+        expect(handled.response.reason).not.toMatch(/[\r\n]/);
+        if (handled.response.status === 415) expect(getHeader(handled.response, 'Accept')).toBeDefined();
+        await handled.after?.();
+      }),
+      { numRuns: 150 },
+    );
   });
 });
