@@ -32,6 +32,12 @@ export class PublicationSourcesStore {
     return publisher;
   }
 
+  /** How many publications of the topic are live. */
+  async count(conferenceId: string): Promise<number> {
+    const entry = await this.bucket.get(publicationSourcesKey(conferenceId));
+    return entry ? Object.keys(entry.value.sources).length : 0;
+  }
+
   /** The topic's PUBLISH sources as roster users: one per publisher, an endpoint per publication. */
   async users(conferenceId: string): Promise<ConferenceUser[]> {
     const entry = await this.bucket.get(publicationSourcesKey(conferenceId));

@@ -44,7 +44,7 @@ describe('PublicationCompositor', () => {
   let clock: FakeClock;
   let retained: RetainedValuesStore;
 
-  const replica = async (access?: AccessList): Promise<Replica> => {
+  const replica = async (access?: AccessList, maxPublications?: number): Promise<Replica> => {
     const conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
     const publications = await kv.bucket('publications');
     const store = new RetainedValuesStore(new JsonBucket(publications, retainedValuesSchema), {
@@ -92,6 +92,7 @@ describe('PublicationCompositor', () => {
       sources,
       onSource: (conferenceId, publisher) => r.notifier.onPublicationSource(conferenceId, publisher),
       ...(access ? { access: () => access } : {}),
+      ...(maxPublications !== undefined ? { maxPublicationsPerConference: maxPublications } : {}),
       now: () => clock.now(),
     });
     return r;
@@ -483,5 +484,20 @@ describe('PublicationCompositor', () => {
       }),
       { numRuns: 150 },
     );
+  });
+  it('refuses an initial PUBLISH beyond MAX_PUBLICATIONS_PER_CONFERENCE with 503, until one goes', async () => {
+    const r = await replica(undefined, 2);
+    const first = getHeader(await run(r, publish({ body: pack(1) })), 'SIP-ETag')!;
+    expect((await run(r, publish({ body: pack(2) }))).status).toBe(200);
+    const refused = await run(r, publish({ body: pack(3) }));
+    expect(refused.status).toBe(503);
+    expect(getHeader(refused, 'Retry-After')).toBe('60');
+    // Refreshing what exists is still fine; removing one makes room.
+    const refreshed = await run(r, publish({ ifMatch: first }));
+    expect(refreshed.status).toBe(200);
+    expect((await run(r, publish({ ifMatch: getHeader(refreshed, 'SIP-ETag')!, expires: '0' }))).status).toBe(
+      200,
+    );
+    expect((await run(r, publish({ body: pack(4) }))).status).toBe(200);
   });
 });

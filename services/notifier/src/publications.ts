@@ -64,6 +64,8 @@ export interface PublicationCompositorOptions {
   retained: RetainedValuesStore;
   logger: Logger;
   maxPackBytes: number;
+  /** Live publications per topic beyond which an initial PUBLISH gets 503 (counted in the sources record). */
+  maxPublicationsPerConference?: number;
   /** Puts the pack's RTP packets on `pubsub.media.<conf>` (every relay hosting the topic delivers them). */
   emitMedia(conferenceId: string, ssrc: number, packets: Uint8Array[], receivedAt: number): void;
   /** PUBLISH sources for the roster; `onSource` hears when one appears or goes. */
@@ -138,6 +140,10 @@ export class PublicationCompositor {
 
     const now = this.now();
     let record: PublicationRecord;
+    const max = this.opts.maxPublicationsPerConference;
+    if (operation === 'initial' && max !== undefined && this.opts.sources)
+      if ((await this.opts.sources.count(conferenceId)) >= max)
+        return reply(503, 'Too Many Publications', [{ name: 'Retry-After', value: '60' }]);
     if (operation === 'initial') {
       const publisher = parseNameAddr(getHeader(req, 'From') ?? '').uri;
       record = await this.create(conferenceId, decision.expires, now, publisher, identity, pack!);

@@ -5,10 +5,10 @@ import { RetainedValuesStore } from './retained-values.js';
 
 const CONF = 'conf1';
 
-async function store(ttlMs: number) {
+async function store(ttlMs: number, maxNames?: number) {
   let now = 1_000_000;
   const bucket = new JsonBucket(await new InProcessKvStore().bucket('publications'), retainedValuesSchema);
-  const retained = new RetainedValuesStore(bucket, { ttlMs, now: () => now });
+  const retained = new RetainedValuesStore(bucket, { ttlMs, maxNames, now: () => now });
   return { bucket, retained, advance: (ms: number) => (now += ms) };
 }
 
@@ -54,5 +54,16 @@ describe('RetainedValuesStore', () => {
     );
     const names = (await retained.current(CONF)).map((r) => r.n).sort();
     expect(names).toEqual(Array.from({ length: 50 }, (_, i) => `s${i}`).sort());
+  });
+  it('keeps at most RETAIN_MAX_NAMES names, dropping the oldest arrivals', async () => {
+    const { retained, advance } = await store(60_000, 3);
+    for (const n of ['a', 'b', 'c', 'd']) {
+      await retained.addRtp(CONF, [{ n, t: 1, v: 1 }]);
+      advance(1);
+    }
+    await retained.addRtp(CONF, [{ n: 'b', t: 2, v: 2 }]); // b arrives again: now the newest
+    advance(1);
+    await retained.addRtp(CONF, [{ n: 'e', t: 2, v: 2 }]);
+    expect((await retained.current(CONF)).map((r) => r.n)).toEqual(['d', 'b', 'e']);
   });
 });

@@ -13,8 +13,12 @@ export type RetainedChange =
 export interface RetainedValuesOptions {
   /** How long an RTP record is retained; 0 retains none (PUBLISHed records are kept regardless). */
   ttlMs: number;
+  /** Most names retained per topic (RETAIN_MAX_NAMES); beyond it the oldest arrivals go. */
+  maxNames?: number;
   now?: () => number;
 }
+
+export const DEFAULT_RETAIN_MAX_NAMES = 1000;
 
 export class RetainedValuesStore {
   private readonly pending = new Map<
@@ -87,7 +91,7 @@ export class RetainedValuesStore {
         this.pending.delete(conferenceId);
         try {
           await this.bucket.mutate(retainedKey(conferenceId), (current) =>
-            applyChanges(current, batch.changes, this.now()),
+            applyChanges(current, batch.changes, this.now(), this.opts.maxNames ?? DEFAULT_RETAIN_MAX_NAMES),
           );
           for (const w of batch.waiters) w.resolve();
         } catch (err) {
@@ -101,19 +105,22 @@ export class RetainedValuesStore {
   }
 }
 
-/** The record after `changes`: later arrivals replace earlier ones per name; lapsed RTP records go. */
+/**
+ * The record after `changes`: later arrivals replace earlier ones per name; lapsed RTP records go, and
+ * beyond `maxNames` the oldest arrivals. A Map, since a SenML name may be any token, `__proto__` too.
+ */
 export function applyChanges(
   current: RetainedValues | null,
   changes: RetainedChange[],
   now: number,
+  maxNames = DEFAULT_RETAIN_MAX_NAMES,
 ): RetainedValues | null | undefined {
-  const values: RetainedValues['values'] = {};
+  const values = new Map<string, RetainedValues['values'][string]>();
   for (const [name, v] of Object.entries(current?.values ?? {}))
-    if (v.expiresAt === undefined || v.expiresAt > now) values[name] = v;
+    if (v.expiresAt === undefined || v.expiresAt > now) values.set(name, v);
   for (const change of changes) {
     if (change.kind === 'drop') {
-      for (const [name, v] of Object.entries(values))
-        if (v.publication === change.publication) delete values[name];
+      for (const [name, v] of values) if (v.publication === change.publication) values.delete(name);
       continue;
     }
     for (const record of change.records) {
@@ -123,12 +130,16 @@ export function applyChanges(
       };
       if (change.expiresAt !== undefined) kept.expiresAt = change.expiresAt;
       if (change.publication !== undefined) kept.publication = change.publication;
-      values[record.n] = kept;
+      values.set(record.n, kept);
     }
   }
+  if (values.size > maxNames) {
+    const oldest = [...values].sort((a, b) => a[1].receivedAt - b[1].receivedAt);
+    for (const [name] of oldest.slice(0, values.size - maxNames)) values.delete(name);
+  }
   // Nothing left: delete the record, or write nothing when there was none.
-  if (Object.keys(values).length === 0) return current ? null : undefined;
-  return { values };
+  if (values.size === 0) return current ? null : undefined;
+  return { values: Object.fromEntries(values) };
 }
 
 /** Only the fields a resolved record may carry, so the stored value always matches its schema. */

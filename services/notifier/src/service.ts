@@ -112,6 +112,7 @@ export async function startNotifier(
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
   const retained = new RetainedValuesStore(new JsonBucket(publicationsBucket, retainedValuesSchema), {
     ttlMs: config.RETAIN_TTL,
+    maxNames: config.RETAIN_MAX_NAMES,
   });
   const published = new Counter({
     name: 'notifier_publish_total',
@@ -129,6 +130,7 @@ export async function startNotifier(
     retained,
     logger,
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    maxPublicationsPerConference: config.MAX_PUBLICATIONS_PER_CONFERENCE,
     emitMedia: (conferenceId, ssrc, packets, receivedAt) => {
       for (const packet of packets)
         bus.publish(subjects.media(conferenceId), packet, {
