@@ -182,12 +182,21 @@ describe('PublicationCompositor', () => {
     expect(getHeader(modified, 'Expires')).toBe('600'); // the default
     expect(await retainedValues()).toEqual([['urn:dev:boiler:temp', 22]]);
     expect(r.media).toHaveLength(2);
+    // A modification replaces the state: names it no longer carries are no longer retained.
+    const etag3b = getHeader(
+      await run(
+        r,
+        publish({ ifMatch: etag3, body: JSON.stringify([{ n: 'urn:dev:boiler:pressure', v: 1 }]) }),
+      ),
+      'SIP-ETag',
+    )!;
+    expect(await retainedValues()).toEqual([['urn:dev:boiler:pressure', 1]]);
 
-    const removed = await run(r, publish({ ifMatch: etag3, expires: '0' }));
+    const removed = await run(r, publish({ ifMatch: etag3b, expires: '0' }));
     expect(removed.status).toBe(200);
     expect(getHeader(removed, 'Expires')).toBe('0');
     expect(await retainedValues()).toEqual([]);
-    expect((await run(r, publish({ ifMatch: etag3 }))).status).toBe(412);
+    expect((await run(r, publish({ ifMatch: etag3b }))).status).toBe(412);
     expect((await run(r, publish({ ifMatch: 'feedface', body: pack(1) }))).status).toBe(412);
     expect(r.compositor.activePublications).toBe(0);
   });

@@ -184,9 +184,12 @@ export class PublicationCompositor {
       ],
     });
     if (!pack) return { response };
+    // Retained before the 200, so a replica that dies right after it loses no retained value.
+    const records = resolvePack(pack, Math.floor(now / 1000));
+    await this.opts.retained.addPublished(conferenceId, records, record.id);
     const published = pack;
     const after = () =>
-      this.deliver(conferenceId, topic, record, published, now).catch((err: Error) =>
+      this.deliver(conferenceId, topic, record, published, records, now).catch((err: Error) =>
         this.opts.logger.error(
           { conferenceId, publication: record.id, err: err.message },
           'delivering a PUBLISHed pack failed',
@@ -356,15 +359,15 @@ export class PublicationCompositor {
     return true;
   }
 
-  /** After the 200: the pack goes to RTP subscribers, retained values and pubsub-data watchers. */
+  /** After the 200: the pack goes to RTP subscribers and pubsub-data watchers. */
   private async deliver(
     conferenceId: string,
     topic: string,
     record: PublicationRecord,
     pack: SenmlPack,
+    records: ResolvedRecord[],
     now: number,
   ): Promise<void> {
-    const records = resolvePack(pack, Math.floor(now / 1000));
     const count = packetCount(pack);
     // Claim the sequence numbers first, so two replicas sending for one source never reuse one.
     let first = 0;
@@ -373,7 +376,6 @@ export class PublicationCompositor {
       return { nextSequence: (first + count) & 0xffff };
     });
     this.opts.emitMedia(conferenceId, record.ssrc, packetsOf(pack, record.ssrc, first, now), now);
-    await this.opts.retained.addPublished(conferenceId, records, record.id);
     this.opts.onRecords(conferenceId, topic, records);
   }
 }

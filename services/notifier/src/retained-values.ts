@@ -47,9 +47,16 @@ export class RetainedValuesStore {
     });
   }
 
-  /** Records of a publication: kept until dropPublication(). */
+  /**
+   * The records of a publication's state, kept until dropPublication(). They replace what the publication
+   * retained before (a modification replaces the state, RFC 3903 §4.3), in one write.
+   */
   addPublished(conferenceId: string, records: ResolvedRecord[], publication: string): Promise<void> {
-    return this.queue(conferenceId, { kind: 'add', records, receivedAt: this.now(), publication });
+    return this.queue(
+      conferenceId,
+      { kind: 'drop', publication },
+      { kind: 'add', records, receivedAt: this.now(), publication },
+    );
   }
 
   /** The publication was removed or expired: its records are no longer retained. */
@@ -68,14 +75,14 @@ export class RetainedValuesStore {
       .map((v) => v.record);
   }
 
-  private queue(conferenceId: string, change: RetainedChange): Promise<void> {
+  private queue(conferenceId: string, ...changes: RetainedChange[]): Promise<void> {
     return new Promise((resolve, reject) => {
       let batch = this.pending.get(conferenceId);
       if (!batch) {
         batch = { changes: [], waiters: [] };
         this.pending.set(conferenceId, batch);
       }
-      batch.changes.push(change);
+      batch.changes.push(...changes);
       batch.waiters.push({ resolve, reject });
       void this.drain(conferenceId);
     });
