@@ -1,35 +1,48 @@
 // PUBLISH sources as the roster shows them (PROFILE.md "Events": `<src-id>` maps an SSRC to its publisher):
 // each live publication is an endpoint of its publisher's user, with the SSRC its packs carry, kept in one
-// KV record per topic so building a roster reads it by key.
+// KV record per topic so building a roster reads it by key (writes batched per topic).
 import type { ConferenceUser } from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
 import { type PublicationSources, publicationSourcesKey } from '@sip-pubsub/proto';
+import { BatchedMutations } from './batched-mutations.js';
+
+type SourceChange =
+  | { kind: 'add'; publication: string; publisher: string; ssrc: number; since: number }
+  | { kind: 'remove'; publication: string };
 
 export class PublicationSourcesStore {
-  constructor(private readonly bucket: JsonBucket<PublicationSources>) {}
+  private readonly writes: BatchedMutations<PublicationSources, SourceChange>;
 
-  async add(
+  constructor(private readonly bucket: JsonBucket<PublicationSources>) {
+    this.writes = new BatchedMutations(bucket, (current, changes) => {
+      const sources = new Map(Object.entries(current?.sources ?? {}));
+      for (const c of changes)
+        if (c.kind === 'add')
+          sources.set(c.publication, { publisher: c.publisher, ssrc: c.ssrc, since: c.since });
+        else sources.delete(c.publication);
+      if (sources.size === 0) return current ? null : undefined;
+      return { sources: Object.fromEntries(sources) };
+    });
+  }
+
+  add(
     conferenceId: string,
     publication: string,
     publisher: string,
     ssrc: number,
     since: number,
   ): Promise<void> {
-    await this.bucket.mutate(publicationSourcesKey(conferenceId), (current) => ({
-      sources: { ...(current?.sources ?? {}), [publication]: { publisher, ssrc, since } },
-    }));
+    return this.writes.submit(publicationSourcesKey(conferenceId), {
+      kind: 'add',
+      publication,
+      publisher,
+      ssrc,
+      since,
+    });
   }
 
-  /** Forgets a publication; resolves with its publisher, if it was listed. */
-  async remove(conferenceId: string, publication: string): Promise<string | undefined> {
-    let publisher: string | undefined;
-    await this.bucket.mutate(publicationSourcesKey(conferenceId), (current) => {
-      publisher = current?.sources[publication]?.publisher;
-      if (!current || publisher === undefined) return undefined;
-      const { [publication]: _gone, ...rest } = current.sources;
-      return Object.keys(rest).length === 0 ? null : { sources: rest };
-    });
-    return publisher;
+  remove(conferenceId: string, publication: string): Promise<void> {
+    return this.writes.submit(publicationSourcesKey(conferenceId), { kind: 'remove', publication });
   }
 
   /** How many publications of the topic are live. */

@@ -509,4 +509,19 @@ describe('PublicationCompositor', () => {
     );
     expect((await run(r, publish({ body: pack(4) }))).status).toBe(200);
   });
+  it('takes many initial PUBLISHes to one topic at once: every one gets 200 and a roster endpoint', async () => {
+    const r = await replica();
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        r.notifier.handle(publish({ body: JSON.stringify([{ n: `urn:dev:s${i}`, v: i }]) }), {
+          ...flow,
+          authenticatedIdentity: `sensor-${i}`,
+        }),
+      ),
+    );
+    expect(results.map((h) => h.response.status)).toEqual(Array(30).fill(200));
+    await Promise.all(results.map((h) => h.after?.()));
+    expect(await retained.current(CONF)).toHaveLength(30);
+    expect(r.compositor.activePublications).toBe(30);
+  });
 });

@@ -350,8 +350,10 @@ export class PublicationCompositor {
     }
     this.expiries.forget(key);
     await this.opts.retained.dropPublication(record.conferenceId, record.id);
-    const publisher = await this.opts.sources?.remove(record.conferenceId, record.id);
-    if (publisher !== undefined) this.opts.onSource?.(record.conferenceId, publisher);
+    if (this.opts.sources) {
+      await this.opts.sources.remove(record.conferenceId, record.id);
+      this.opts.onSource?.(record.conferenceId, record.publisher);
+    }
     this.opts.logger.info(
       { conferenceId: record.conferenceId, publication: record.id, etag: record.etag },
       why === 'expired' ? 'publication expired' : 'publication removed',

@@ -1,10 +1,11 @@
 // Retained values of a topic (PROFILE.md "PUBLISH"): the latest record per resolved SenML name, from RTP
 // (kept RETAIN_TTL) or PUBLISH (kept while the publication lives), in one KV record per topic so a
 // subscriber's first state is a single get. Writes for one topic are coalesced: while one
-// compare-and-set is in flight, later records wait and go in the next one.
+// compare-and-set is in flight, later records wait and go in the next one (BatchedMutations).
 import type { JsonBucket } from '@sip-pubsub/platform';
 import { type RetainedValues, retainedKey } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
+import { BatchedMutations } from './batched-mutations.js';
 
 export type RetainedChange =
   | { kind: 'add'; records: ResolvedRecord[]; receivedAt: number; expiresAt?: number; publication?: string }
@@ -21,11 +22,7 @@ export interface RetainedValuesOptions {
 export const DEFAULT_RETAIN_MAX_NAMES = 1000;
 
 export class RetainedValuesStore {
-  private readonly pending = new Map<
-    string,
-    { changes: RetainedChange[]; waiters: { resolve(): void; reject(err: Error): void }[] }
-  >();
-  private readonly writing = new Set<string>();
+  private readonly writes: BatchedMutations<RetainedValues, RetainedChange>;
   private readonly now: () => number;
 
   constructor(
@@ -33,6 +30,9 @@ export class RetainedValuesStore {
     private readonly opts: RetainedValuesOptions,
   ) {
     this.now = opts.now ?? Date.now;
+    this.writes = new BatchedMutations(bucket, (current, changes) =>
+      applyChanges(current, changes, this.now(), opts.maxNames ?? DEFAULT_RETAIN_MAX_NAMES),
+    );
   }
 
   /** Records that arrived over RTP; nothing is kept when RETAIN_TTL is 0. */
@@ -76,39 +76,7 @@ export class RetainedValuesStore {
   }
 
   private queue(conferenceId: string, ...changes: RetainedChange[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let batch = this.pending.get(conferenceId);
-      if (!batch) {
-        batch = { changes: [], waiters: [] };
-        this.pending.set(conferenceId, batch);
-      }
-      batch.changes.push(...changes);
-      batch.waiters.push({ resolve, reject });
-      void this.drain(conferenceId);
-    });
-  }
-
-  private async drain(conferenceId: string): Promise<void> {
-    if (this.writing.has(conferenceId)) return;
-    this.writing.add(conferenceId);
-    try {
-      for (;;) {
-        const batch = this.pending.get(conferenceId);
-        if (!batch) return;
-        this.pending.delete(conferenceId);
-        try {
-          await this.bucket.mutate(retainedKey(conferenceId), (current) =>
-            applyChanges(current, batch.changes, this.now(), this.opts.maxNames ?? DEFAULT_RETAIN_MAX_NAMES),
-          );
-          for (const w of batch.waiters) w.resolve();
-        } catch (err) {
-          // The callers hear of it; the next batch still gets its chance.
-          for (const w of batch.waiters) w.reject(err as Error);
-        }
-      }
-    } finally {
-      this.writing.delete(conferenceId);
-    }
+    return this.writes.submit(retainedKey(conferenceId), ...changes);
   }
 }
 
