@@ -22,12 +22,14 @@ import {
 } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
 import {
+  acceptsAny,
   checkInDialogRequest,
   createInDialogRequest,
   createResponse,
   dialogFromUasResponse,
   generateTag,
   getHeader,
+  getHeaders,
   parseEvent,
   parseNameAddr,
   type SipRequest,
@@ -185,6 +187,13 @@ export class ConferenceNotifier {
       };
     }
     const handler = this.packages.get(pkg)!;
+    // PROFILE "Security": a SUBSCRIBE whose Accept excludes the package's body type gets 406.
+    if (!acceptsAny(getHeaders(req, 'Accept'), [handler.contentType]))
+      return {
+        response: createResponse(req, 406, 'Not Acceptable', {
+          headers: [{ name: 'Accept', value: handler.contentType }],
+        }),
+      };
     const resource = await handler.resolve(req.uri, req);
     if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
     const identity = flow.authenticatedIdentity ?? '';

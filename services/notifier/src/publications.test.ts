@@ -326,6 +326,16 @@ describe('PublicationCompositor', () => {
       ['urn:dev:a', 3],
     ]);
     expect(getHeader(r.notifies[1], 'Subscription-State')).toMatch(/^active;expires=/);
+    // An Accept that excludes application/senml+json gets 406 naming it (PROFILE "Security").
+    const refusedType = await r.notifier.handle(
+      {
+        ...subscribe,
+        headers: [...subscribe.headers, { name: 'Accept', value: 'application/conference-info+xml' }],
+      },
+      flow,
+    );
+    expect(refusedType.response.status).toBe(406);
+    expect(getHeader(refusedType.response, 'Accept')).toBe('application/senml+json');
     // An unknown package is refused with the list that includes pubsub-data.
     const other = await r.notifier.handle(
       {
