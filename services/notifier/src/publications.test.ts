@@ -37,6 +37,8 @@ interface Replica {
   media: { conferenceId: string; ssrc: number; packets: Uint8Array[] }[];
   records: ResolvedRecord[][];
   notifies: SipRequest[];
+  /** What the subscriber answers to NOTIFYs. */
+  reply: number;
 }
 
 describe('PublicationCompositor', () => {
@@ -54,7 +56,7 @@ describe('PublicationCompositor', () => {
     const directory = new TopicDirectory();
     await directory.load(conferences);
     const sources = new PublicationSourcesStore(new JsonBucket(publications, publicationSourcesSchema));
-    const r: Replica = { media: [], records: [], notifies: [] } as unknown as Replica;
+    const r: Replica = { media: [], records: [], notifies: [], reply: 200 } as unknown as Replica;
     r.notifier = new ConferenceNotifier({
       domain: 'example.net',
       stores: {
@@ -64,7 +66,7 @@ describe('PublicationCompositor', () => {
       },
       send: async (req) => {
         r.notifies.push(req);
-        return 200;
+        return r.reply;
       },
       logger,
       minNotifyIntervalMs: 200,
@@ -533,5 +535,45 @@ describe('PublicationCompositor', () => {
     await Promise.all(results.map((h) => h.after?.()));
     expect(await retained.current(CONF)).toHaveLength(30);
     expect(r.compositor.activePublications).toBe(30);
+  });
+  it('pubsub-data subscriptions end like the others: timeout on expiry, and a NOTIFY answered 481', async () => {
+    const r = await replica();
+    const subscribe = (callId: string, expires: string) =>
+      createRequest({
+        method: 'SUBSCRIBE',
+        uri: CONF_URI,
+        from: { uri: 'sip:watcher@example.org', params: { tag: callId } },
+        to: { uri: CONF_URI, params: {} },
+        callId,
+        cseq: 1,
+        contact: { uri: 'sip:watcher@127.0.0.1:5070', params: {} },
+        headers: [
+          { name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKe' },
+          { name: 'Event', value: 'pubsub-data' },
+          { name: 'Expires', value: expires },
+        ],
+      });
+    const brief = await run(r, subscribe('brief', '10'));
+    expect(brief.status).toBe(423);
+    expect(getHeader(brief, 'Min-Expires')).toBe('30');
+    expect((await run(r, subscribe('short', '30'))).status).toBe(200);
+    expect((await run(r, subscribe('gone', '600'))).status).toBe(200);
+    expect(r.notifier.activeSubscriptions).toBe(2);
+    // Both watchers have left: their next NOTIFY is answered 481 and their subscriptions end.
+    r.reply = 481;
+    clock.advance(200);
+    await run(r, publish({ body: pack(9) }));
+    clock.advance(200);
+    await settle();
+    expect(r.notifier.activeSubscriptions).toBe(0);
+    r.reply = 200;
+    // A new short one times out: the sweep sends the final NOTIFY with reason=timeout.
+    expect((await run(r, subscribe('short2', '30'))).status).toBe(200);
+    clock.advance(30_000);
+    expect(await r.notifier.sweep()).toBe(1);
+    await settle();
+    const last = r.notifies.at(-1)!;
+    expect(getHeader(last, 'Subscription-State')).toBe('terminated;reason=timeout');
+    expect(JSON.parse(last.body.toString())).toMatchObject([{ n: 'urn:dev:boiler:temp', v: 9 }]);
   });
 });
