@@ -7,6 +7,7 @@ export const subjects = {
   rosterAll: 'pubsub.roster.*',
   directory: 'pubsub.directory',
   media: (conferenceId: string) => `pubsub.media.${conferenceId}`,
+  mediaAll: 'pubsub.media.*',
   members: (service: string) => `pubsub.members.${service}`,
   load: (relayId: string) => `pubsub.load.${relayId}`,
   legClosed: (relayId: string) => `pubsub.legs.closed.${relayId}`,
@@ -55,6 +56,8 @@ export const MEDIA_HEADER_T140_PT = 't140-pt';
 export const MEDIA_HEADER_RED_PT = 'red-pt';
 /** Milliseconds since the epoch when the first relay received the packet, for publish→deliver latency. */
 export const MEDIA_HEADER_RECEIVED_AT = 'received-at';
+/** MEDIA_HEADER_RELAY of packs a notifier put in the stream for a PUBLISH: `publish:<notifier id>`. */
+export const MEDIA_PUBLISH_ORIGIN_PREFIX = 'publish:';
 
 /** What a relay reports on `pubsub.load.<relayId>` every few seconds (DESIGN.md "Media sharding"). */
 export const relayLoadSchema = z.object({

@@ -171,10 +171,106 @@ export const subscriptionRecordSchema = z.object({
   dialog: dialogStateSchema,
   flow: flowSchema,
   createdAt: z.number(),
+  /** pubsub-data at the factory URI: the topic filter of the Subject header (PROFILE "Wildcard watching"). */
+  filter: z.string().optional(),
 });
 export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
 
 /** Subscriptions are keyed `<resourceKey>.<subscriptionId>`. */
 export function subscriptionKey(resourceKey: string, subscriptionId: string): string {
   return `${resourceKey}.${subscriptionId}`;
+}
+
+// Event state of PUBLISH (RFC 3903) and retained values, all in the `publications` bucket (PROFILE.md
+// "PUBLISH"): one record per entity tag, one sequence record per PUBLISH source, one retained-values record
+// per topic, so every request reads them by key.
+
+/** One publication's event state, keyed `<conferenceId>.etag.<etag>` (the tag in force). */
+export const publicationRecordSchema = z.object({
+  conferenceId: z.string(),
+  /** Stable name of the publication: its first entity tag. */
+  id: z.string(),
+  etag: z.string(),
+  status: z.enum(['active', 'removed']),
+  expiresAt: z.number(),
+  generation: z.number().int().nonnegative(),
+  /** From URI of the PUBLISH, and the authenticated identity when authentication is on. */
+  publisher: z.string(),
+  identity: z.string().optional(),
+  /** The SSRC this publisher's packs carry in the topic's media stream (stable per publisher identity). */
+  ssrc: z.number().int().nonnegative(),
+  /** The pack as one SenML JSON text (CBOR bodies are kept converted). */
+  pack: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type PublicationRecord = z.infer<typeof publicationRecordSchema>;
+
+export function publicationKey(conferenceId: string, etag: string): string {
+  return `${conferenceId}.etag.${etag}`;
+}
+
+/** The RTP sequence state of one PUBLISH source, keyed `<conferenceId>.source.<ssrc hex>`. */
+export const publicationSourceSchema = z.object({
+  nextSequence: z.number().int().min(0).max(0xffff),
+});
+export type PublicationSource = z.infer<typeof publicationSourceSchema>;
+
+export function publicationSourceKey(conferenceId: string, ssrc: number): string {
+  return `${conferenceId}.source.${(ssrc >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/** A resolved SenML record (RFC 8428 §4.6) as retained: name, absolute time and the fields it carries. */
+export const resolvedRecordSchema = z
+  .object({
+    n: z.string(),
+    t: z.number(),
+    u: z.string().optional(),
+    v: z.number().optional(),
+    vs: z.string().optional(),
+    vb: z.boolean().optional(),
+    vd: z.string().optional(),
+    s: z.number().optional(),
+    ut: z.number().optional(),
+  })
+  .strict();
+
+/** The retained values of one topic, keyed `<conferenceId>.retained`: the latest record per resolved name. */
+export const retainedValuesSchema = z.object({
+  values: z.record(
+    z.string(),
+    z.object({
+      record: resolvedRecordSchema,
+      receivedAt: z.number(),
+      /** RTP records: when RETAIN_TTL drops them. */
+      expiresAt: z.number().optional(),
+      /** PUBLISHed records: the publication (its id) whose removal or expiry drops them. */
+      publication: z.string().optional(),
+    }),
+  ),
+});
+export type RetainedValues = z.infer<typeof retainedValuesSchema>;
+
+export function retainedKey(conferenceId: string): string {
+  return `${conferenceId}.retained`;
+}
+
+/**
+ * The PUBLISH sources of a topic, keyed `<conferenceId>.sources`: one entry per live publication (by its
+ * id), so the roster can show each as an endpoint whose `src-id` is the SSRC its packs carry.
+ */
+export const publicationSourcesSchema = z.object({
+  sources: z.record(
+    z.string(),
+    z.object({
+      publisher: z.string(),
+      ssrc: z.number().int().nonnegative(),
+      since: z.number(),
+    }),
+  ),
+});
+export type PublicationSources = z.infer<typeof publicationSourcesSchema>;
+
+export function publicationSourcesKey(conferenceId: string): string {
+  return `${conferenceId}.sources`;
 }

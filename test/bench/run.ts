@@ -5,6 +5,9 @@
 //   fanout      relay (translate, aggregate) vs Mosquitto fan-out   flags: --seconds N --target deliveries/s
 //   edge-capacity  routed factory INVITEs/s, limiter off              flags: --seconds N --concurrency N
 import { main as edgeCapacity } from './edge-capacity.js';
+//   events      PUBLISH transactions/s (SIPp) and pubsub-data NOTIFYs/s, embedded and split
+//               flags: --seconds N --rates a,b,c --watchers W --packs P
+import { main as events } from './events.bench.js';
 import { main as fanout } from './fanout.bench.js';
 import { main as sipParse } from './sip-parse.bench.js';
 import { main as sippRamp } from './sipp-ramp.js';
@@ -14,6 +17,7 @@ const benches: Record<string, () => Promise<void>> = {
   'sipp-ramp': sippRamp,
   fanout,
   'edge-capacity': edgeCapacity,
+  events,
 };
 const wanted = process.argv.slice(2).filter((a) => a in benches);
 const unknown = process.argv

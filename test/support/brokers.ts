@@ -135,6 +135,8 @@ export interface SeparateProcessOptions {
   replicas?: number;
   /** Edge replicas (each on its own SIP port, sharing env such as AUTH_NONCE_SECRET); default `replicas`. */
   edges?: number;
+  /** Notifier replicas; default `replicas`. */
+  notifiers?: number;
   /** A three-node JetStream cluster instead of one nats-server; buckets at replicas 3. */
   natsCluster?: boolean;
   env?: Record<string, string>;
@@ -203,7 +205,7 @@ async function startSeparateProcessesOnce(opts: SeparateProcessOptions = {}): Pr
     await service('media-relay', { RELAY_PORT_MIN: String(range.min), RELAY_PORT_MAX: String(range.max) });
   }
   for (let i = 0; i < replicas; i++) await service('focus-controller');
-  for (let i = 0; i < replicas; i++) await service('notifier');
+  for (let i = 0; i < (opts.notifiers ?? replicas); i++) await service('notifier');
   for (const port of sipPorts) await service('signalling-edge', { SIP_PORT: String(port) });
   const logs = () => output.join('');
   const stop = async () => {

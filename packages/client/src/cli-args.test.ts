@@ -30,7 +30,50 @@ describe('parseCliArgs', () => {
       topic: 'plant-7/boiler/temp',
       connection: { server: DEFAULT_SERVER, transport: 'udp' },
       source: { kind: 'record', pack: [{ n: 'temp', u: 'Cel', v: 21.5 }] },
+      method: 'invite',
+      retainOnly: false,
     });
+  });
+
+  it('reads the event-state options: --method publish, --expires, --retain-only, --events, wildcards, get', () => {
+    const cmd = parseCliArgs([
+      'publish',
+      't/x',
+      '-n',
+      'temp',
+      '-v',
+      '1',
+      '--method',
+      'publish',
+      '--retain-only',
+      '--expires',
+      '120',
+    ]);
+    expect(cmd).toMatchObject({ command: 'publish', method: 'publish', retainOnly: true, expires: 120 });
+    expect(parseCliArgs(['subscribe', 't/x', '--events'])).toMatchObject({
+      command: 'subscribe',
+      events: true,
+    });
+    // A wildcard filter can only be read through SIP events.
+    expect(parseCliArgs(['subscribe', 'plant-7/#'])).toMatchObject({ events: true, topic: 'plant-7/#' });
+    expect(parseCliArgs(['subscribe', 'plant-7/+/temp'])).toMatchObject({ events: true });
+    expect(parseCliArgs(['subscribe', 'plant-7/c++/temp'])).toMatchObject({ events: false });
+    expect(parseCliArgs(['get', 'a/b', '--json'])).toEqual({
+      command: 'get',
+      topic: 'a/b',
+      connection: { server: DEFAULT_SERVER, transport: 'udp' },
+      json: true,
+    });
+    expect(() => parseCliArgs(['publish', 't', '-n', 'a', '-v', '1', '--retain-only'])).toThrow(
+      /--retain-only needs --method publish/,
+    );
+    expect(() => parseCliArgs(['publish', 't', '-n', 'a', '-v', '1', '--method', 'carrier-pigeon'])).toThrow(
+      /expected invite or publish/,
+    );
+    expect(() => parseCliArgs(['publish', 't', '--stdin', '--method', 'publish', '--retain-only'])).toThrow(
+      /publishes once/,
+    );
+    expect(() => parseCliArgs(['get'])).toThrow(/get needs a topic/);
   });
 
   it('takes the server from --server, else SIP_PUBSUB_SERVER, else the default', () => {
@@ -50,6 +93,7 @@ describe('parseCliArgs', () => {
       connection: { server: DEFAULT_SERVER, transport: 'tcp' },
       json: true,
       count: 3,
+      events: false,
     });
     expect(parseCliArgs(['watch', 'a/b', '--domain', 'example.com', '--user', 'alice'])).toEqual({
       command: 'watch',

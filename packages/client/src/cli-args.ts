@@ -1,6 +1,7 @@
 // Command line of `sip-pubsub`: argv → a command description. Pure (no I/O), so it is tested directly.
 import { parseArgs } from 'node:util';
 import type { SenmlPack, SenmlRecord } from '@sip-pubsub/senml';
+import { isTopicFilter } from './data-package.js';
 
 export const DEFAULT_SERVER = '127.0.0.1:5060';
 
@@ -16,8 +17,8 @@ export class CliUsageError extends Error {
   }
 }
 
-export type CommandName = 'serve' | 'topics' | 'publish' | 'subscribe' | 'watch';
-export const COMMANDS: readonly CommandName[] = ['serve', 'topics', 'publish', 'subscribe', 'watch'];
+export type CommandName = 'serve' | 'topics' | 'publish' | 'subscribe' | 'watch' | 'get';
+export const COMMANDS: readonly CommandName[] = ['serve', 'topics', 'publish', 'subscribe', 'watch', 'get'];
 
 export interface ConnectionArgs {
   server: string;
@@ -43,9 +44,24 @@ export type CliCommand =
       source: PublishSource;
       intervalMs?: number;
       count?: number;
+      /** `invite` joins the topic and sends RTP (default); `publish` sends PUBLISH (RFC 3903). */
+      method: 'invite' | 'publish';
+      /** PUBLISH only: requested lifetime of the event state, seconds. */
+      expires?: number;
+      /** PUBLISH only: send once and exit, leaving the state (and its retained values) until it expires. */
+      retainOnly: boolean;
     }
-  | { command: 'subscribe'; topic: string; connection: ConnectionArgs; json: boolean; count?: number }
-  | { command: 'watch'; topic: string; connection: ConnectionArgs; json: boolean };
+  | {
+      command: 'subscribe';
+      topic: string;
+      connection: ConnectionArgs;
+      json: boolean;
+      count?: number;
+      /** Read through the pubsub-data event package instead of RTP (always so for a wildcard filter). */
+      events: boolean;
+    }
+  | { command: 'watch'; topic: string; connection: ConnectionArgs; json: boolean }
+  | { command: 'get'; topic: string; connection: ConnectionArgs; json: boolean };
 
 const CONNECTION_OPTIONS = {
   server: { type: 'string' },
@@ -66,12 +82,16 @@ const PUBLISH_OPTIONS = {
   stdin: { type: 'boolean' },
   interval: { type: 'string' },
   count: { type: 'string' },
+  method: { type: 'string' },
+  expires: { type: 'string' },
+  'retain-only': { type: 'boolean' },
 } as const;
 
 const SUBSCRIBE_OPTIONS = {
   ...CONNECTION_OPTIONS,
   json: { type: 'boolean' },
   count: { type: 'string' },
+  events: { type: 'boolean' },
 } as const;
 const WATCH_OPTIONS = { ...CONNECTION_OPTIONS, json: { type: 'boolean' } } as const;
 
@@ -84,6 +104,7 @@ Commands:
   subscribe <topic>          print the readings published to a topic
   watch <topic>              print who joins and leaves a topic
   topics                     list the topics and their publisher/subscriber counts
+  get <topic>                print a topic's retained values and exit
 
 Global options:
   --server host:port         broker SIP address (default $SIP_PUBSUB_SERVER or ${DEFAULT_SERVER})
@@ -115,11 +136,26 @@ A pack from a file, or one pack per line of standard input:
 Repetition:
       --interval ms          publish again every ms milliseconds (with --stdin: at most one line per ms)
       --count N              stop after N publications
+Without joining:
+      --method publish       send PUBLISH (RFC 3903 event state) instead of joining with RTP;
+                             refreshed before it expires, removed on exit
+      --expires s            lifetime of the published state in seconds (default 600, minimum 30)
+      --retain-only          with --method publish: publish once and exit, leaving the state retained
+                             until it expires
 Plus the global options (sip-pubsub --help).`,
-  subscribe: `Usage: sip-pubsub subscribe <topic> [--json] [--count N]
+  subscribe: `Usage: sip-pubsub subscribe <topic|filter> [--json] [--count N] [--events]
 
 Prints each received pack: one line per record (name = value unit  (t=time)),
 or with --json one JSON array per pack. --count N exits after N packs.
+  --events                   read through SIP events (SUBSCRIBE pubsub-data) instead of RTP: the
+                             retained values first, then what arrives
+A filter with + (one segment) or # (the rest), e.g. 'plant-7/#', watches every matching topic
+through SIP events; each record's name is prefixed with its topic.
+Plus the global options (sip-pubsub --help).`,
+  get: `Usage: sip-pubsub get <topic> [--json]
+
+Prints the topic's retained values (the latest record per name) and exits: an RFC 6665 fetch
+(SUBSCRIBE pubsub-data with Expires: 0). With --json one JSON array.
 Plus the global options (sip-pubsub --help).`,
   watch: `Usage: sip-pubsub watch <topic> [--json]
 
@@ -169,23 +205,58 @@ export function parseCliArgs(
         topic,
         connection: connection('publish', values, env),
         source: publishSource(values),
+        method: 'invite',
+        retainOnly: false,
       };
       if (values.interval !== undefined)
         result.intervalMs = positiveInteger('publish', '--interval', values.interval);
       if (values.count !== undefined) result.count = positiveInteger('publish', '--count', values.count);
+      const method = (values.method ?? 'invite').toLowerCase();
+      if (method !== 'invite' && method !== 'publish')
+        throw new CliUsageError(`--method "${values.method}": expected invite or publish`, 'publish');
+      result.method = method;
+      result.retainOnly = values['retain-only'] === true;
+      if (values.expires !== undefined)
+        result.expires = positiveInteger('publish', '--expires', values.expires);
+      if (method === 'invite' && (result.retainOnly || result.expires !== undefined))
+        throw new CliUsageError(
+          `${result.retainOnly ? '--retain-only' : '--expires'} needs --method publish`,
+          'publish',
+        );
+      if (
+        result.retainOnly &&
+        (result.intervalMs !== undefined || result.count !== undefined || result.source.kind === 'stdin')
+      )
+        throw new CliUsageError(
+          '--retain-only publishes once: it takes no --interval, --count or --stdin',
+          'publish',
+        );
       return result;
     }
     case 'subscribe': {
       const { values, positionals } = parse('subscribe', rest, SUBSCRIBE_OPTIONS);
       if (values.help) return { command: 'help', about: 'subscribe' };
+      const topic = onlyTopic('subscribe', positionals);
       const result: CliCommand = {
         command: 'subscribe',
-        topic: onlyTopic('subscribe', positionals),
+        topic,
         connection: connection('subscribe', values, env),
         json: values.json ?? false,
+        // Wildcard filters exist only in the pubsub-data package (PROFILE "Wildcard watching").
+        events: values.events === true || isTopicFilter(topic),
       };
       if (values.count !== undefined) result.count = positiveInteger('subscribe', '--count', values.count);
       return result;
+    }
+    case 'get': {
+      const { values, positionals } = parse('get', rest, WATCH_OPTIONS);
+      if (values.help) return { command: 'help', about: 'get' };
+      return {
+        command: 'get',
+        topic: onlyTopic('get', positionals),
+        connection: connection('get', values, env),
+        json: values.json ?? false,
+      };
     }
     case 'watch': {
       const { values, positionals } = parse('watch', rest, WATCH_OPTIONS);

@@ -20,6 +20,7 @@ import {
 import { type ClientOptions, ClientOptionsError } from './client-options.js';
 import { directoryChanges, formatDirectoryChange } from './directory-changes.js';
 import { SipPubSubError } from './errors.js';
+import type { EventPublisher } from './event-publisher.js';
 import { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 import { formatRosterChange, rosterChanges } from './roster-changes.js';
 import { SipPubSubClient } from './sip-pubsub-client.js';
@@ -88,6 +89,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await subscribe(command, io);
       case 'watch':
         return await watch(command, io);
+      case 'get':
+        return await get(command, io);
     }
   } catch (err) {
     if (err instanceof CliUsageError || err instanceof ClientOptionsError)
@@ -188,6 +191,7 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
 
   // Refuse bad data before any signalling, naming the record and rule (RFC 8428).
   if (fixed !== undefined) validatePack(fixed);
+  if (command.method === 'publish') return publishEventState(command, fixed, io);
 
   const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
   const stop: { stopped: boolean; wake?: () => void; onStop?: () => void } = { stopped: false };
@@ -252,6 +256,121 @@ async function publish(command: Extract<CliCommand, { command: 'publish' }>, io:
 }
 
 /**
+ * `publish --method publish`: the packs go as PUBLISH event state (RFC 3903). The first creates it, later
+ * ones modify it; it is refreshed until Ctrl-C and then removed — or, with --retain-only, left in place
+ * after one PUBLISH, so its values stay retained until it expires.
+ */
+async function publishEventState(
+  command: Extract<CliCommand, { command: 'publish' }>,
+  fixed: SenmlPack | undefined,
+  io: CliIo,
+): Promise<number> {
+  const options = command.expires !== undefined ? { expires: command.expires } : {};
+  let failures = 0;
+  return untilSettled(command.connection, io, async (client, session) => {
+    let publication: EventPublisher | undefined;
+    const send = async (pack: SenmlPack) => {
+      if (publication) await publication.publish(pack);
+      else {
+        publication = await client.publishEvent(command.topic, pack, options);
+        publication.on('error', (err) => {
+          io.stderr(`sip-pubsub publish: the publication was lost: ${describeError(err)}`);
+          session.settle(EXIT_FAILURE);
+        });
+      }
+      io.stdout(formatPublished(command.topic, pack, io.now() / 1000));
+    };
+    const stop = { stopped: false, wake: undefined as (() => void) | undefined };
+    const finished = () => session.done || stop.stopped;
+    if (fixed !== undefined) {
+      const limit = command.count ?? (command.intervalMs === undefined ? 1 : Number.POSITIVE_INFINITY);
+      void (async () => {
+        for (let sent = 0; sent < limit && !finished(); sent++) {
+          if (sent > 0) await pause(command.intervalMs ?? 0, stop);
+          if (finished()) break;
+          await send(fixed);
+        }
+        if (command.retainOnly) {
+          publication?.detach();
+          io.stderr(
+            `published to ${command.topic}; the state stays until it expires (${publication?.expires} s)`,
+          );
+          session.settle(EXIT_OK);
+        } else if (!session.done)
+          io.stderr(`publishing to ${command.topic} with PUBLISH; Ctrl-C to remove and stop`);
+      })().catch((err: Error) => {
+        io.stderr(`sip-pubsub publish: ${describeError(err)}`);
+        session.settle(EXIT_FAILURE);
+      });
+      return;
+    }
+    const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+    void (async () => {
+      let lineNumber = 0;
+      for await (const raw of lines) {
+        lineNumber++;
+        if (session.done) break;
+        const line = raw.trim();
+        if (line === '') continue;
+        try {
+          await send(parseSenmlJson(line));
+        } catch (err) {
+          if (!(err instanceof SenmlError)) throw err;
+          failures++;
+          io.stderr(`sip-pubsub publish: stdin line ${lineNumber} skipped: invalid SenML: ${err.message}`);
+        }
+      }
+      // Input ended: the state stays, refreshed, until Ctrl-C.
+    })().catch((err: Error) => {
+      io.stderr(`sip-pubsub publish: ${describeError(err)}`);
+      session.settle(EXIT_FAILURE);
+    });
+  }).then((code) => (code === EXIT_OK && failures > 0 ? EXIT_FAILURE : code));
+}
+
+/** Prints the topic's retained values (an RFC 6665 fetch) and exits. */
+async function get(command: Extract<CliCommand, { command: 'get' }>, io: CliIo): Promise<number> {
+  const client = await SipPubSubClient.connect(clientOptionsFrom(command.connection));
+  try {
+    const records = await client.retained(command.topic);
+    if (command.json) io.stdout(JSON.stringify(records));
+    else for (const line of formatPackHuman(records as SenmlPack, io.now() / 1000)) io.stdout(line);
+    return EXIT_OK;
+  } finally {
+    await client.close();
+  }
+}
+
+/** `subscribe --events` or a wildcard filter: the pubsub-data package instead of RTP. */
+async function subscribeEvents(
+  command: Extract<CliCommand, { command: 'subscribe' }>,
+  io: CliIo,
+): Promise<number> {
+  return untilSettled(command.connection, io, async (client, session) => {
+    const watcher = await client.dataWatch(command.topic);
+    let received = 0;
+    const show = (records: SenmlPack) => {
+      if (session.done || records.length === 0) return;
+      if (command.json) io.stdout(formatPackJson(records));
+      else for (const line of formatPackHuman(records, io.now() / 1000)) io.stdout(line);
+      received++;
+      if (command.count !== undefined && received >= command.count) session.settle(EXIT_OK);
+    };
+    watcher.on('notify', (doc) => show(doc as SenmlPack));
+    watcher.on('invalid', (err) =>
+      io.stderr(`sip-pubsub subscribe: unreadable notification: ${err.message}`),
+    );
+    watcher.once('terminated', (reason) => {
+      if (!session.done) io.stderr(`sip-pubsub subscribe: the subscription ended (${reason})`);
+      session.settle(EXIT_FAILURE);
+    });
+    // The first NOTIFY (the retained values) may have arrived before the watcher was handed over.
+    if (watcher.state !== undefined) show(watcher.state as SenmlPack);
+    if (!session.done) io.stderr(`subscribed to ${command.topic} with SIP events; Ctrl-C to stop`);
+  });
+}
+
+/**
  * Runs a long-lived command: connects, lets `body` set up its session, and resolves with the exit code
  * given to `settle` (Ctrl-C settles with 0). Ctrl-C is listened for from the start, so one pressed while
  * joining still leaves cleanly (BYE, unsubscribe) when the client closes.
@@ -290,6 +409,7 @@ interface Session {
 }
 
 async function subscribe(command: Extract<CliCommand, { command: 'subscribe' }>, io: CliIo): Promise<number> {
+  if (command.events) return subscribeEvents(command, io);
   return untilSettled(command.connection, io, async (client, session) => {
     const subscriber = await client.subscriber(command.topic);
     let received = 0;

@@ -9,7 +9,9 @@ export {
 } from './cli-args.js';
 export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, runCli } from './cli-runner.js';
 export { type ClientOptions, ClientOptionsError, parseHostPort } from './client-options.js';
+export { DATA_EVENT, dataPackage, isTopicFilter } from './data-package.js';
 export { ClientClosedError, SipPubSubError } from './errors.js';
+export { EventPublisher, type EventPublisherEvents, type EventPublisherOptions } from './event-publisher.js';
 export { buildMediaOffer, directionFor, type ParticipantKind } from './media-offer.js';
 export { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 export {

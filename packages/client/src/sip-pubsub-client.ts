@@ -1,9 +1,12 @@
 // The SDK entry point: one SIP user agent towards the broker, and the publishers, subscribers and
 // watchers made through it (it owns them: close() ends each, then the socket).
 import type { DirectoryInfo } from '@sip-pubsub/events';
+import type { ResolvedRecord, SenmlPack } from '@sip-pubsub/senml';
 import { createRequest, getHeaders, parseNameAddr, systemClock } from '@sip-pubsub/sip';
 import { type ClientOptions, resolveClientOptions } from './client-options.js';
+import { DEFAULT_DATA_EXPIRES, dataPackage, isTopicFilter } from './data-package.js';
 import { ClientClosedError, SipPubSubError } from './errors.js';
+import { EventPublisher, type EventPublisherOptions } from './event-publisher.js';
 import { Publisher, type PublisherOptions } from './publisher.js';
 import { Subscriber, type SubscriberOptions } from './subscriber.js';
 import { UserAgent } from './user-agent.js';
@@ -14,6 +17,7 @@ const FINAL_NOTIFY_WAIT_MS = 1000;
 
 export class SipPubSubClient {
   private readonly children = new Set<Publisher | Subscriber | Watcher<unknown>>();
+  private readonly eventPublishers = new Set<EventPublisher>();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly ua: UserAgent) {}
@@ -106,9 +110,55 @@ export class SipPubSubClient {
     return this.adopt(await Watcher.open(this.ua, this.factoryUri, opts, DIRECTORY_PACKAGE));
   }
 
+  /**
+   * Publishes `pack` with PUBLISH (RFC 3903) instead of joining: event state the broker delivers to the
+   * topic's subscribers and retains; refreshed on its own, replaced with publish(), removed with close().
+   */
+  async publishEvent(
+    topic: string,
+    pack: SenmlPack,
+    opts: EventPublisherOptions = {},
+  ): Promise<EventPublisher> {
+    const uri = await this.resolveTopic(topic);
+    this.assertOpen();
+    const publisher = await EventPublisher.open(this.ua, uri, pack, opts);
+    this.eventPublishers.add(publisher);
+    publisher.once('close', () => this.eventPublishers.delete(publisher));
+    return publisher;
+  }
+
+  /**
+   * Reads a topic through the `pubsub-data` event package instead of RTP: the watcher's view is the latest
+   * record per name. A filter with `+` or `#` watches every matching topic (at the factory URI), each
+   * record's name prefixed with its topic.
+   */
+  async dataWatch(topicOrFilter: string, opts: WatcherOptions = {}): Promise<Watcher<ResolvedRecord[]>> {
+    const expires = opts.expires ?? DEFAULT_DATA_EXPIRES;
+    if (isTopicFilter(topicOrFilter)) {
+      this.assertOpen();
+      return this.adopt(
+        await Watcher.open(this.ua, this.factoryUri, { expires }, dataPackage(topicOrFilter)),
+      );
+    }
+    const uri = await this.resolveTopic(topicOrFilter);
+    return this.adopt(await Watcher.open(this.ua, uri, { expires }, dataPackage()));
+  }
+
+  /** The topic's retained values, by an RFC 6665 fetch (SUBSCRIBE with Expires: 0). */
+  async retained(topic: string, timeoutMs = 5_000): Promise<ResolvedRecord[]> {
+    const uri = await this.resolveTopic(topic);
+    this.assertOpen();
+    const watcher = await Watcher.open(this.ua, uri, { expires: 0 }, dataPackage());
+    if (watcher.state === undefined) await watcher.waitTerminated(timeoutMs);
+    if (watcher.state === undefined)
+      throw new SipPubSubError(`fetching ${topic}: no NOTIFY within ${timeoutMs} ms`);
+    return watcher.state;
+  }
+
   /** Ends every publisher and subscriber (BYE) and watcher (unsubscribe), then closes the socket. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await Promise.allSettled([...this.eventPublishers].map((p) => p.close()));
       const children = [...this.children];
       const watchers = children.filter((c): c is Watcher<unknown> => c instanceof Watcher);
       await Promise.allSettled(children.map((c) => c.close()));

@@ -44,8 +44,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   private assembler: PublicationAssembler | undefined;
   private leg: ConferenceLeg | undefined;
   private closing: Promise<void> | undefined;
-  /** Packets that arrive between our INVITE and its 2xx: the relay may start sending at once. */
-  private early: Buffer[] = [];
+  /**
+   * Packets that arrive between our INVITE and its 2xx (the relay may start sending at once, e.g. the
+   * retained values): replayed once the caller holds the subscriber and can listen; undefined after that.
+   */
+  private early: Buffer[] | undefined = [];
   private keepAlive: MediaKeepAlive | undefined;
 
   private constructor(
@@ -104,15 +107,17 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       this.keepAlive?.kick();
     });
     leg.on('ended', () => void this.shutdown(false));
-    const early = this.early;
-    this.early = [];
-    for (const data of early) this.receiveDatagram(data);
+    setImmediate(() => {
+      const early = this.early ?? [];
+      this.early = undefined;
+      for (const data of early) this.receiveDatagram(data);
+    });
   }
 
   private receiveDatagram(data: Buffer): void {
     if (this.closing) return;
-    if (!this.assembler) {
-      if (this.early.length < 64) this.early.push(Buffer.from(data));
+    if (!this.assembler || this.early) {
+      if (this.early && this.early.length < 64) this.early.push(Buffer.from(data));
       return;
     }
     // RFC 5761 §4 / RFC 6263: RTCP and keep-alives share the port and carry no text.

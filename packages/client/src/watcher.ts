@@ -45,6 +45,8 @@ export interface WatchedPackage<Doc> {
   parse(xml: string): Doc;
   /** Applies a full or partial document to the view; throws VersionGapError on a gap. */
   apply(view: Doc | undefined, doc: Doc): Doc;
+  /** Further SUBSCRIBE header fields (e.g. the Subject filter of wildcard pubsub-data watching). */
+  headers?: HeaderField[];
 }
 
 export const CONFERENCE_PACKAGE: WatchedPackage<ConferenceInfo> = {
@@ -66,7 +68,7 @@ export const DEFAULT_WATCH_EXPIRES = 3600;
 const FINAL_NOTIFY_GRACE_MS = 5000;
 
 export interface WatcherOptions {
-  /** Requested subscription duration in seconds. Default 3600. */
+  /** Requested subscription duration in seconds. Default 3600. 0 fetches the state once (RFC 6665 §4.4.3). */
   expires?: number;
 }
 
@@ -134,8 +136,8 @@ export class Watcher<Doc = ConferenceInfo> extends EventEmitter<WatcherEvents<Do
     pkg?: WatchedPackage<D>,
   ): Promise<Watcher<D>> {
     const expires = opts.expires ?? DEFAULT_WATCH_EXPIRES;
-    if (!Number.isInteger(expires) || expires < 1)
-      throw new RangeError(`expires ${expires}: must be a positive integer (seconds)`);
+    if (!Number.isInteger(expires) || expires < 0)
+      throw new RangeError(`expires ${expires}: must be a non-negative integer (seconds)`);
     const watcher = new Watcher<D>(
       ua,
       conferenceUri,
@@ -236,6 +238,7 @@ export class Watcher<Doc = ConferenceInfo> extends EventEmitter<WatcherEvents<Do
       { name: 'Expires', value: String(expires) },
       { name: 'Accept', value: this.pkg.contentType },
       { name: 'Allow', value: 'NOTIFY' },
+      ...(this.pkg.headers ?? []),
     ];
   }
 
@@ -249,6 +252,8 @@ export class Watcher<Doc = ConferenceInfo> extends EventEmitter<WatcherEvents<Do
   /** The 2xx's Expires is what the notifier granted (RFC 6665 §4.1.2.1); it may be shorter than asked. */
   private acceptExpires(res: SipResponse): void {
     const granted = Number(getHeader(res, 'Expires'));
+    // A fetch: the one NOTIFY that follows also ends the subscription.
+    if (this.expires === 0) return;
     if (Number.isInteger(granted) && granted > 0) this.scheduleRefresh(granted);
     else this.scheduleRefresh(this.expires);
   }

@@ -27,3 +27,8 @@ export class VersionGapError extends EventDocumentError {
 export class SubscriptionStateError extends Error {
   override readonly name = 'SubscriptionStateError';
 }
+
+/** A publication asked to make a move RFC 3903 §6 does not allow (refresh of removed state, …). */
+export class EventStateError extends Error {
+  override readonly name = 'EventStateError';
+}

@@ -35,7 +35,7 @@ export {
   type DirectoryInfo,
   parseDirectoryInfo,
 } from './directory-document.js';
-export { EventDocumentError, SubscriptionStateError, VersionGapError } from './errors.js';
+export { EventDocumentError, EventStateError, SubscriptionStateError, VersionGapError } from './errors.js';
 export {
   ALLOW_EVENTS,
   EVENT_PACKAGES,
@@ -43,6 +43,22 @@ export {
   type EventPackageSpec,
   eventPackageFor,
 } from './event-packages.js';
+export {
+  classifyPublish,
+  createEventState,
+  EventStateExpiries,
+  type EventStateSnapshot,
+  type EventStateStatus,
+  expireEventState,
+  isEventStateExpired,
+  matchesEventState,
+  modifyEventState,
+  type PublishClassification,
+  type PublishFacts,
+  type PublishOperation,
+  refreshEventState,
+  removeEventState,
+} from './event-state.js';
 export { type ExpiresDecision, negotiateExpires } from './expires.js';
 export * from './naming.js';
 export { NotifyScheduler, type NotifySchedulerOptions, type SchedulerClock } from './notify-scheduler.js';
@@ -59,4 +75,5 @@ export {
   type TerminationReason,
   terminateSubscription,
 } from './subscription.js';
+export { TopicFilterIndex } from './topic-filter-index.js';
 export { parseTopicPattern, type TopicPattern, TopicPatternError, topicMatches } from './topic-pattern.js';

@@ -81,6 +81,7 @@ export { parseReferSub } from './refer-sub.js';
 export { type DialogReference, formatDialogReference, parseDialogReference } from './replaces.js';
 export { type CreateRequestOptions, createRequest } from './request.js';
 export {
+  acceptsAny,
   DEFAULT_SUPPORTED_OPTION_TAGS,
   KNOWN_METHODS,
   type RequestRejection,

@@ -288,7 +288,8 @@ function checkBody(
 }
 
 // Whether any media range of the Accept values (all, type wildcard or exact; q=0 excluded) covers one of `types`.
-function acceptsAny(accept: string[], types: readonly string[]): boolean {
+/** Whether Accept header values admit one of `types` (no Accept admits all; `q=0` excludes; RFC 3261 §20.1). */
+export function acceptsAny(accept: string[], types: readonly string[]): boolean {
   const ranges = accept.flatMap((v) => splitHeaderValues(v));
   if (ranges.length === 0) return true; // §20.1: no Accept means application/sdp
   for (const range of ranges) {

@@ -109,6 +109,8 @@ export function legSpecOf(p: ParticipantRecord, invalidData: 'drop' | 'forward')
     aggregateWindowMs: media.aggregateWindowMs ?? 0,
     rtcpMux: media.rtcpMux,
     invalidData: invalidData === 'forward' ? 'INVALID_DATA_POLICY_FORWARD' : 'INVALID_DATA_POLICY_DROP',
+    // The subscriber already had the retained values from its first leg (PROFILE "PUBLISH": on joining).
+    resumes: true,
   };
 }
 

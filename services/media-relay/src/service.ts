@@ -2,8 +2,9 @@
 // conference's NATS subject for publications received on other relays.
 import * as dgram from 'node:dgram';
 import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
-import { asyncUnary, startGrpcServer } from '@sip-pubsub/platform';
+import { asyncUnary, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
 import {
+  BUCKETS,
   contracts,
   encodeEvent,
   type LegAllocation,
@@ -19,6 +20,7 @@ import {
   type ReleaseLegRequest__Output,
   type ReleaseLegResponse,
   relayLoadSchema,
+  retainedValuesSchema,
   type StatsResponse,
   subjects,
 } from '@sip-pubsub/proto';
@@ -34,6 +36,7 @@ import {
   RelayCore,
   type RelayCounters,
 } from './relay.js';
+import { RetainedGreeter } from './retained-greeting.js';
 import { TopicMetrics } from './topic-metrics.js';
 
 export const RELAY_SERVICE = 'media-relay';
@@ -153,6 +156,13 @@ export async function startMediaRelay(
     },
   };
   const mediaSubscriptions = new Map<string, BusSubscription>();
+  // Late joiners get the retained values first (PROFILE "PUBLISH"); they are in KV, written by the notifier.
+  const greeter = new RetainedGreeter({
+    retained: new JsonBucket(await ctx.kv.bucket(BUCKETS.publications), retainedValuesSchema),
+    maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    onError: (conferenceId, err) =>
+      logger.warn({ conferenceId, err: err.message }, 'retained values not read; leg joins without them'),
+  });
   core = new RelayCore({
     latching: config.RELAY_LATCHING,
     natTraversal: config.RELAY_NAT_TRAVERSAL,
@@ -161,14 +171,16 @@ export async function startMediaRelay(
     cname: `media-relay@${relayId}`,
     consentTimeoutMs: config.RELAY_CONSENT_TIMEOUT_MS,
     maxLineLength: config.MAX_SENML_PACK_BYTES,
-    share: (conferenceId, legId, packet, receivedAt, pts) =>
+    share: (conferenceId, legId, packet, receivedAt, pts) => {
+      greeter.observe(conferenceId, legId, packet, pts);
       bus.publish(subjects.media(conferenceId), packet, {
         [MEDIA_HEADER_RELAY]: relayId,
         [MEDIA_HEADER_LEG]: legId,
         [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt),
         [MEDIA_HEADER_T140_PT]: String(pts.t140Pt),
         ...(pts.redPt !== undefined ? { [MEDIA_HEADER_RED_PT]: String(pts.redPt) } : {}),
-      }),
+      });
+    },
   });
   // One timer for all mix and aggregate legs, armed for the earliest due time.
   let timer: NodeJS.Timeout | undefined;
@@ -236,6 +248,10 @@ export async function startMediaRelay(
           );
           return;
         }
+        greeter.observe(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, {
+          t140Pt,
+          redPt: isPayloadType(redPt) ? redPt : undefined,
+        });
         core.onShared(
           conferenceId,
           msg.headers[MEDIA_HEADER_LEG] ?? '',
@@ -297,7 +313,7 @@ export async function startMediaRelay(
     }, spec.legId);
     const bound = socket as unknown as dgram.Socket;
     try {
-      return setUpLeg(spec, port, bound);
+      return await setUpLeg(spec, port, bound);
     } catch (err) {
       // Whatever failed midway, the port and its socket go back.
       bound.close();
@@ -307,7 +323,11 @@ export async function startMediaRelay(
       throw err;
     }
   };
-  const setUpLeg = (spec: LegSpec__Output, port: number, bound: dgram.Socket): LegAllocation => {
+  const setUpLeg = async (
+    spec: LegSpec__Output,
+    port: number,
+    bound: dgram.Socket,
+  ): Promise<LegAllocation> => {
     const leg = new Leg(
       legOptions(spec),
       port,
@@ -340,8 +360,11 @@ export async function startMediaRelay(
       ),
     );
     sockets.set(spec.legId, bound);
-    core.addLeg(leg);
+    // Join the topic's stream before reading retained values, so what races the read is seen.
     joinConference(spec.conferenceId);
+    // Late joiners get the retained values first; a leg moved here by failover already had them.
+    if (spec.resumes) core.addLeg(leg);
+    else await greeter.greet(leg, () => core.addLeg(leg));
     legsGauge.set(core.legCount);
     logger.info(
       {

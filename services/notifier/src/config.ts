@@ -20,5 +20,13 @@ export const notifierConfigSchema = z.object({
   ACL_DEFAULT: env.enumOf(['allow', 'deny'] as const, 'deny'),
   /** How often ACL_FILE is re-read besides change events (volumes that report none). */
   ACL_POLL_INTERVAL_MS: env.durationMs(5_000),
+  /** How long a record that arrived over RTP stays a retained value (PROFILE "PUBLISH"); 0 retains none. */
+  RETAIN_TTL: env.durationMs(3_600_000),
+  /** Most SenML names retained per topic; beyond it the oldest arrivals are dropped. */
+  RETAIN_MAX_NAMES: env.int(1_000, 1, 100_000),
+  /** Most live PUBLISH event states per topic; beyond it an initial PUBLISH gets 503. */
+  MAX_PUBLICATIONS_PER_CONFERENCE: env.int(1_000, 1),
+  /** Largest SenML pack a PUBLISH body may hold (bytes), as the relay's limit for RTP. */
+  MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
 });
 export type NotifierConfig = z.infer<typeof notifierConfigSchema>;

@@ -21,19 +21,33 @@ import {
   type SubscriptionRecord,
   subscriptionKey,
 } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
 import {
+  acceptsAny,
   checkInDialogRequest,
   createInDialogRequest,
   createResponse,
   dialogFromUasResponse,
   generateTag,
   getHeader,
+  getHeaders,
   parseEvent,
   parseNameAddr,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
+import {
+  dataPackage,
+  dataResourceKey as dataResourceKeyOf,
+  ownershipKey,
+  recordChange,
+} from './data-package.js';
+import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
+import type { PublicationSourcesStore } from './publication-sources.js';
+import type { RetainedValuesStore } from './retained-values.js';
+import type { TopicDirectory } from './topic-directory.js';
+import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
 export interface SubscriberFlow {
   transport: string;
@@ -66,10 +80,22 @@ export interface NotifierOptions {
   clock?: { now(): number; setTimeout(fn: () => void, ms: number): unknown; clearTimeout(h: unknown): void };
   /** The access list in force (reloaded from ACL_FILE); absent: everyone may watch everything. */
   access?: () => AccessList;
+  /** Retained values of topics: with them the notifier serves `pubsub-data`. */
+  retained?: RetainedValuesStore;
+  /** Every topic, for the first NOTIFY of a wildcard watcher (without it that NOTIFY is an empty pack). */
+  topicDirectory?: TopicDirectory;
+  /** PUBLISH sources, shown in the conference package's roster with their src-id. */
+  publicationSources?: PublicationSourcesStore;
+  /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
+  publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
 }
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
-export const SUPPORTED_PACKAGES: readonly EventPackageName[] = ['conference', 'pubsub-conferences'];
+export const SUPPORTED_PACKAGES: readonly EventPackageName[] = [
+  'conference',
+  'pubsub-conferences',
+  'pubsub-data',
+];
 
 /** Resource key of the directory: the factory. */
 export const DIRECTORY_KEY = 'factory';
@@ -97,12 +123,9 @@ export class ConferenceNotifier {
   private readonly clock: NonNullable<NotifierOptions['clock']>;
   private readonly scheduler: NotifyScheduler<string>;
   /** subscription key → expiry time, for the subscriptions this replica owns. */
-  private readonly expiries = new Map<string, number>();
-  /**
-   * The same subscriptions by resource key: SUBSCRIBE and roster/directory events are routed to the
-   * owner of the resource, so they are answered from here and never by listing the subscriptions bucket.
-   */
-  private readonly byResource = new Map<string, Set<string>>();
+  private readonly expiries = new OwnedSubscriptions((key) => this.wildcards.forget(key));
+  /** Wildcard pubsub-data subscriptions this replica owns, indexed by filter. */
+  private readonly wildcards = new WildcardWatchers();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly packages: Map<string, PackageHandler>;
@@ -110,9 +133,24 @@ export class ConferenceNotifier {
   constructor(private readonly opts: NotifierOptions) {
     this.clock = opts.clock ?? defaultClock;
     this.packages = new Map(
-      [conferencePackage(opts.stores, opts.domain), directoryPackage(opts.stores, opts.domain)].map(
-        (h) => [h.name, h] as const,
-      ),
+      [
+        conferencePackage(
+          opts.stores,
+          opts.domain,
+          opts.publicationSources ? (id) => opts.publicationSources!.users(id) : undefined,
+        ),
+        directoryPackage(opts.stores, opts.domain),
+        ...(opts.retained
+          ? [
+              dataPackage(opts.stores, opts.retained, opts.domain, {
+                directory: opts.topicDirectory,
+                mayRead: opts.access
+                  ? (identity, topic) => opts.access!().allows(identity, 'subscribe', topic)
+                  : undefined,
+              }),
+            ]
+          : []),
+      ].map((h) => [h.name, h] as const),
     );
     this.scheduler = new NotifyScheduler<string>({
       minIntervalMs: opts.minNotifyIntervalMs,
@@ -123,11 +161,13 @@ export class ConferenceNotifier {
 
   async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
     if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow);
-    if (req.method === 'PUBLISH')
+    if (req.method === 'PUBLISH') {
+      if (this.opts.publish) return this.opts.publish(req, flow);
       return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
+    }
     return {
       response: createResponse(req, 405, 'Method Not Allowed', {
-        headers: [{ name: 'Allow', value: 'SUBSCRIBE' }],
+        headers: [{ name: 'Allow', value: 'SUBSCRIBE, PUBLISH' }],
       }),
     };
   }
@@ -142,15 +182,22 @@ export class ConferenceNotifier {
       return { response: createResponse(req, 400, 'Malformed Event Header') };
     }
     const pkg = event.package.toLowerCase() as EventPackageName;
-    if (!SUPPORTED_PACKAGES.includes(pkg)) {
+    if (!this.packages.has(pkg)) {
       return {
         response: createResponse(req, 489, 'Bad Event', {
-          headers: [{ name: 'Allow-Events', value: SUPPORTED_PACKAGES.join(', ') }],
+          headers: [{ name: 'Allow-Events', value: [...this.packages.keys()].join(', ') }],
         }),
       };
     }
     const handler = this.packages.get(pkg)!;
-    const resource = await handler.resolve(req.uri);
+    // PROFILE "Security": a SUBSCRIBE whose Accept excludes the package's body type gets 406.
+    if (!acceptsAny(getHeaders(req, 'Accept'), [handler.contentType]))
+      return {
+        response: createResponse(req, 406, 'Not Acceptable', {
+          headers: [{ name: 'Accept', value: handler.contentType }],
+        }),
+      };
+    const resource = await handler.resolve(req.uri, req);
     if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
     const identity = flow.authenticatedIdentity ?? '';
 
@@ -174,9 +221,15 @@ export class ConferenceNotifier {
 
     if (toTag) return this.refresh(req, key, toTag, decision.expires, identity);
     if (!(await this.mayWatchResource(identity, handler.name, resource.key)))
-      return { response: createResponse(req, 403, accessRefusalReason('watch')) };
+      return {
+        response: createResponse(
+          req,
+          403,
+          accessRefusalReason(handler.name === 'pubsub-data' ? 'subscribe' : 'watch'),
+        ),
+      };
 
-    if ((this.byResource.get(resource.key)?.size ?? 0) >= this.opts.maxSubscriptionsPerConference)
+    if (this.expiries.keysOf(resource.key).length >= this.opts.maxSubscriptionsPerConference)
       return {
         response: createResponse(req, 503, 'Too Many Subscriptions', {
           headers: [{ name: 'Retry-After', value: '60' }],
@@ -212,13 +265,14 @@ export class ConferenceNotifier {
         edgeId: flow.edgeId,
       },
       createdAt: now,
+      ...(resource.filter !== undefined ? { filter: resource.filter } : {}),
     };
     if (decision.expires === 0) {
       // A fetch (RFC 6665 §4.4.3): one NOTIFY with the state, which also ends the subscription.
       return { response, after: () => this.enqueueNotify(key, () => this.sendFinal(key, record, 'timeout')) };
     }
     await this.opts.stores.subscriptions.put(key, record);
-    this.track(key, record.expiresAt);
+    this.track(key, record);
     this.opts.logger.info(
       { resource: resource.key, package: handler.name, callId, subscription: id, expires: decision.expires },
       'subscription created',
@@ -228,9 +282,11 @@ export class ConferenceNotifier {
 
   /** Watching a conference's roster is the `watch` action on its topic; the directory is filtered instead. */
   private async mayWatchResource(identity: string, pkg: string, resourceKey: string): Promise<boolean> {
-    if (!this.opts.access || pkg !== 'conference') return true;
-    const conference = await this.opts.stores.conferences.get(resourceKey);
-    return !conference || this.opts.access().allows(identity, 'watch', conference.value.topic);
+    if (!this.opts.access || (pkg !== 'conference' && pkg !== 'pubsub-data')) return true;
+    const conference = await this.opts.stores.conferences.get(ownershipKey(resourceKey));
+    // Reading a topic's data is the `subscribe` action, as joining it to receive RTP is.
+    const action = pkg === 'pubsub-data' ? 'subscribe' : 'watch';
+    return !conference || this.opts.access().allows(identity, action, conference.value.topic);
   }
 
   /** Topics the subscription's identity may see, or undefined when there is no access list. */
@@ -288,7 +344,7 @@ export class ConferenceNotifier {
     await this.opts.stores.subscriptions.mutate(key, (current) =>
       current ? { ...current, expiresAt } : undefined,
     );
-    this.track(key, expiresAt);
+    this.expiries.set(key, expiresAt);
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
@@ -306,6 +362,33 @@ export class ConferenceNotifier {
     for (const key of this.subscriptionsOf(DIRECTORY_KEY)) this.scheduler.enqueue(key, event.conferenceId);
   }
 
+  /** Records that reached a topic this replica owns: its pubsub-data watchers hear of them. */
+  onData(conferenceId: string, records: readonly ResolvedRecord[]): void {
+    if (records.length === 0) return;
+    for (const key of this.expiries.keysOf(dataResourceKeyOf(conferenceId)))
+      for (const record of records) this.scheduler.enqueue(key, recordChange(record));
+  }
+
+  /** A PUBLISH source appeared in or left a conference this replica owns: its roster watchers hear of it. */
+  onPublicationSource(conferenceId: string, publisher: string): void {
+    for (const key of this.expiries.keysOf(conferenceId)) this.scheduler.enqueue(key, publisher);
+  }
+
+  /** Whether this replica owns wildcard watchers (then it reads every topic's stream). */
+  get watchesWildcards(): boolean {
+    return this.wildcards.size > 0;
+  }
+
+  /** Records that reached `topic`: the wildcard watchers whose filter covers it hear of them, topic-prefixed. */
+  onWildcardData(topic: string, records: readonly ResolvedRecord[]): void {
+    if (records.length === 0) return;
+    const access = this.opts.access;
+    for (const { key, identity } of this.wildcards.match(topic)) {
+      if (access && !access().allows(identity, 'subscribe', topic)) continue;
+      for (const record of records) this.scheduler.enqueue(key, recordChange(inTopic(topic, record)));
+    }
+  }
+
   /** Ends subscriptions whose time is up; returns how many ended. */
   async sweep(): Promise<number> {
     const now = this.clock.now();
@@ -315,7 +398,7 @@ export class ConferenceNotifier {
       // Re-read: a refresh handled by another replica may have extended it.
       const current = await this.opts.stores.subscriptions.get(key);
       if (current && current.value.expiresAt > now) {
-        this.track(key, current.value.expiresAt);
+        this.track(key, current.value);
         continue;
       }
       this.untrack(key);
@@ -329,25 +412,16 @@ export class ConferenceNotifier {
   }
 
   private subscriptionsOf(resourceKey: string): string[] {
-    return [...(this.byResource.get(resourceKey) ?? [])];
+    return this.expiries.keysOf(resourceKey);
   }
 
-  private track(key: string, expiresAt: number): void {
-    this.expiries.set(key, expiresAt);
-    const resource = key.slice(0, key.indexOf('.'));
-    let keys = this.byResource.get(resource);
-    if (!keys) {
-      keys = new Set();
-      this.byResource.set(resource, keys);
-    }
-    keys.add(key);
+  private track(key: string, record: SubscriptionRecord): void {
+    this.expiries.set(key, record.expiresAt);
+    this.wildcards.track(key, record);
   }
 
   private untrack(key: string): void {
     this.expiries.delete(key);
-    const resource = key.slice(0, key.indexOf('.'));
-    const keys = this.byResource.get(resource);
-    if (keys?.delete(key) && keys.size === 0) this.byResource.delete(resource);
   }
 
   /**
@@ -365,7 +439,7 @@ export class ConferenceNotifier {
     }
     const resource = key.slice(0, key.indexOf('.'));
     if (record.status === 'terminated' || this.expiries.has(key) || !isOwner(resource)) return;
-    this.track(key, record.expiresAt);
+    this.track(key, record);
   }
 
   /**
@@ -383,7 +457,7 @@ export class ConferenceNotifier {
       if (this.expiries.has(key)) continue;
       const entry = await this.opts.stores.subscriptions.get(key);
       if (!entry) continue;
-      this.track(key, entry.value.expiresAt);
+      this.track(key, entry.value);
       adopted++;
       // Watchers may have missed changes while no replica owned them: re-synchronise with full state.
       void this.enqueueNotify(key, () => this.notifyFull(key));
@@ -440,6 +514,7 @@ export class ConferenceNotifier {
       claimed.version,
       changed,
       this.watchFilter(claimed),
+      claimed,
     );
     if (body === null) return this.terminate(key, 'noresource');
     const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
@@ -470,6 +545,7 @@ export class ConferenceNotifier {
       version,
       undefined,
       this.watchFilter(record),
+      record,
     );
     const request = this.buildNotify(
       { ...record, version, dialog },

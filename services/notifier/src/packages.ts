@@ -4,6 +4,7 @@ import {
   buildConferenceInfo,
   buildDirectoryInfo,
   CONFERENCE_INFO_CONTENT_TYPE,
+  type ConferenceUser,
   classifyUri,
   conferenceUri,
   DIRECTORY_CONTENT_TYPE,
@@ -19,11 +20,18 @@ import {
   type ParticipantRecord,
   participantKey,
   rosterIndexKey,
+  type SubscriptionRecord,
 } from '@sip-pubsub/proto';
+import type { SipRequest } from '@sip-pubsub/sip';
 import { conferenceDocument, countsOf } from './roster-document.js';
 
 export type Resolved =
-  | { ok: true; key: string; entity: string }
+  | {
+      ok: true;
+      key: string;
+      entity: string /** A wildcard topic filter the subscription keeps. */;
+      filter?: string;
+    }
   | { ok: false; status: number; reason: string };
 
 export interface PackageStores {
@@ -35,7 +43,7 @@ export interface PackageStores {
 export interface PackageHandler {
   readonly name: EventPackageName;
   readonly contentType: string;
-  resolve(requestUri: string): Promise<Resolved>;
+  resolve(requestUri: string, req?: SipRequest): Promise<Resolved>;
   /**
    * The document at `version`: full state, or only `changed` items. Null when the resource is gone.
    * `mayWatch` says which topics the watcher may see (the directory leaves out the others).
@@ -46,6 +54,8 @@ export interface PackageHandler {
     version: number,
     changed?: ReadonlySet<string>,
     mayWatch?: (topic: string) => boolean,
+    /** The subscription the document is for (its filter and identity, for wildcard watching). */
+    subscription?: SubscriptionRecord,
   ): Promise<string | null>;
 }
 
@@ -80,7 +90,12 @@ async function conferenceIds(stores: PackageStores): Promise<string[]> {
 }
 
 /** RFC 4575 roster of one conference; changes are participant AORs. */
-export function conferencePackage(stores: PackageStores, domain: string): PackageHandler {
+export function conferencePackage(
+  stores: PackageStores,
+  domain: string,
+  /** Users the roster shows besides participants (PUBLISH sources). */
+  extraUsers?: (conferenceId: string) => Promise<ConferenceUser[]>,
+): PackageHandler {
   return {
     name: 'conference',
     contentType: CONFERENCE_INFO_CONTENT_TYPE,
@@ -95,8 +110,9 @@ export function conferencePackage(stores: PackageStores, domain: string): Packag
       const conference = await stores.conferences.get(key);
       if (!conference) return null;
       const participants = await rosterOf(stores, key);
+      const extra = extraUsers ? await extraUsers(key) : [];
       return buildConferenceInfo(
-        conferenceDocument(entity, conference.value, participants, version, changed),
+        conferenceDocument(entity, conference.value, participants, version, changed, extra),
       );
     },
   };

@@ -47,8 +47,15 @@ export function conferenceDocument(
   participants: ParticipantRecord[],
   version: number,
   onlyUsers?: ReadonlySet<string>,
+  /** Users that are no participant of their own: PUBLISH sources (their endpoints join a participant's). */
+  extraUsers: readonly ConferenceUser[] = [],
 ): ConferenceInfo {
   const users = usersOf(participants);
+  for (const extra of extraUsers) {
+    const user = users.get(extra.entity);
+    if (user) user.endpoints.push(...extra.endpoints);
+    else users.set(extra.entity, extra);
+  }
   const listed: ConferenceUser[] = [];
   if (onlyUsers) {
     for (const aor of onlyUsers)

@@ -18,8 +18,18 @@ import {
   decodeEvent,
   directoryEventSchema,
   indexRecordSchema,
+  MEDIA_HEADER_LEG,
+  MEDIA_HEADER_RECEIVED_AT,
+  MEDIA_HEADER_RED_PT,
+  MEDIA_HEADER_RELAY,
+  MEDIA_HEADER_T140_PT,
+  MEDIA_PUBLISH_ORIGIN_PREFIX,
   type NotifierClient,
   participantRecordSchema,
+  publicationRecordSchema,
+  publicationSourceSchema,
+  publicationSourcesSchema,
+  retainedValuesSchema,
   rosterEventSchema,
   type SendRequestRequest,
   type SendRequestResponse__Output,
@@ -29,11 +39,19 @@ import {
   subjects,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
+import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 import { loadAccessList } from './access.js';
 import type { NotifierConfig } from './config.js';
+import { ownershipKey } from './data-package.js';
+import { MediaIngest } from './media-ingest.js';
 import { ConferenceNotifier, DIRECTORY_KEY, type RequestSender } from './notifier.js';
+import { PublicationSourcesStore } from './publication-sources.js';
+import { PublicationCompositor } from './publications.js';
+import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
+import { RetainedValuesStore } from './retained-values.js';
+import { TopicDirectory } from './topic-directory.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -43,10 +61,11 @@ export async function startNotifier(
   ctx: ServiceContext,
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus } = ctx;
-  const [conferences, participants, subscriptions] = await Promise.all([
+  const [conferences, participants, subscriptions, publicationsBucket] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.subscriptions),
+    ctx.kv.bucket(BUCKETS.publications),
   ]);
   const indexes = await ctx.kv.bucket(BUCKETS.indexes);
   const notifies = new Counter({
@@ -95,10 +114,57 @@ export async function startNotifier(
     return res.status;
   };
 
-  const notifier = new ConferenceNotifier({
-    domain: config.SIP_DOMAIN,
+  const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
+  const retained = new RetainedValuesStore(new JsonBucket(publicationsBucket, retainedValuesSchema), {
+    ttlMs: config.RETAIN_TTL,
+    maxNames: config.RETAIN_MAX_NAMES,
+  });
+  const published = new Counter({
+    name: 'notifier_publish_total',
+    help: 'PUBLISH requests answered, by status',
+    labelNames: ['status'],
+    registers: [ctx.registry],
+  });
+  const sources = new PublicationSourcesStore(new JsonBucket(publicationsBucket, publicationSourcesSchema));
+  const compositor = new PublicationCompositor({
     stores: {
-      conferences: new JsonBucket(conferences, conferenceRecordSchema),
+      conferences: conferenceStore,
+      publications: new JsonBucket(publicationsBucket, publicationRecordSchema),
+      sources: new JsonBucket(publicationsBucket, publicationSourceSchema),
+    },
+    retained,
+    logger,
+    maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    maxPublicationsPerConference: config.MAX_PUBLICATIONS_PER_CONFERENCE,
+    emitMedia: (conferenceId, ssrc, packets, receivedAt) => {
+      for (const packet of packets)
+        bus.publish(subjects.media(conferenceId), packet, {
+          [MEDIA_HEADER_RELAY]: `${MEDIA_PUBLISH_ORIGIN_PREFIX}${ctx.instanceId}`,
+          [MEDIA_HEADER_LEG]: publishSourceLegId(ssrc),
+          [MEDIA_HEADER_RECEIVED_AT]: String(receivedAt),
+          [MEDIA_HEADER_T140_PT]: String(PUBLISH_T140_PT),
+        });
+    },
+    onRecords: (conferenceId, _topic, records) => notifier.onData(conferenceId, records),
+    sources,
+    onSource: (conferenceId, publisher) => notifier.onPublicationSource(conferenceId, publisher),
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
+  });
+  // Every topic in memory (loaded once here, then from directory events) for wildcard watchers' full state.
+  const topicDirectory = new TopicDirectory();
+  await topicDirectory.load(conferenceStore);
+  const notifier: ConferenceNotifier = new ConferenceNotifier({
+    domain: config.SIP_DOMAIN,
+    topicDirectory,
+    retained,
+    publicationSources: sources,
+    publish: async (req, flow) => {
+      const handled = await compositor.handle(req, flow);
+      published.inc({ status: String(handled.response.status) });
+      return handled;
+    },
+    stores: {
+      conferences: conferenceStore,
       participants: new JsonBucket(participants, participantRecordSchema),
       subscriptions: new JsonBucket(subscriptions, subscriptionRecordSchema),
       indexes: new JsonBucket(indexes, indexRecordSchema),
@@ -158,7 +224,8 @@ export async function startNotifier(
     const ids = membership!.members(NOTIFIER_SERVICE).map((m) => m.id);
     // Before the first heartbeat round we may not see ourselves yet; then act as the only replica.
     return (
-      (rendezvousOwner(resourceKey, ids.includes(self.id) ? ids : [...ids, self.id]) ?? self.id) === self.id
+      (rendezvousOwner(ownershipKey(resourceKey), ids.includes(self.id) ? ids : [...ids, self.id]) ??
+        self.id) === self.id
     );
   };
 
@@ -174,12 +241,56 @@ export async function startNotifier(
     // Counts in the directory change with the roster.
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(event).catch(failed('directory update'));
   });
+  // Publications over RTP, from the relay that received them: retained values and pubsub-data watchers
+  // of the conferences this replica owns. PUBLISHed packs were handled where they were accepted.
+  const ingest = new MediaIngest({ maxPackBytes: config.MAX_SENML_PACK_BYTES });
+  // Topics never change once created; a directory event may still be on its way, so ask KV once.
+  const wildcardData = async (conferenceId: string, records: ResolvedRecord[]) => {
+    let topic = topicDirectory.topicOf(conferenceId);
+    if (topic === undefined) {
+      const conference = await conferenceStore.get(conferenceId);
+      if (!conference) return;
+      topic = conference.value.topic;
+      topicDirectory.remember(conferenceId, topic);
+    }
+    notifier.onWildcardData(topic, records);
+  };
+  const media = bus.subscribe(subjects.mediaAll, (msg) => {
+    const conferenceId = msg.subject.slice(subjects.media('').length);
+    // PUBLISHed packs were handled where they were accepted; only wildcard watchers still need them.
+    const published = (msg.headers[MEDIA_HEADER_RELAY] ?? '').startsWith(MEDIA_PUBLISH_ORIGIN_PREFIX);
+    const forOwner = !published && owns(conferenceId);
+    if (!forOwner && !notifier.watchesWildcards) return;
+    const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
+    const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
+    if (!Number.isInteger(t140Pt)) return;
+    let records: ResolvedRecord[];
+    try {
+      records = ingest.onPacket(
+        conferenceId,
+        msg.headers[MEDIA_HEADER_LEG] ?? '',
+        msg.data,
+        { t140Pt, redPt: Number.isInteger(redPt) ? redPt : undefined },
+        Date.now(),
+      );
+    } catch (err) {
+      // A packet we cannot read must not stop the others; the relays deliver it regardless.
+      logger.warn({ conferenceId, err: (err as Error).message }, 'ignored an unreadable media packet');
+      return;
+    }
+    if (records.length === 0) return;
+    if (notifier.watchesWildcards) wildcardData(conferenceId, records).catch(failed('wildcard delivery'));
+    if (!forOwner) return;
+    notifier.onData(conferenceId, records);
+    retained.addRtp(conferenceId, records).catch(failed('retaining values'));
+  });
   const directory = bus.subscribe(subjects.directory, (msg) => {
     const decoded = decodeEvent(directoryEventSchema, msg.data);
     if (!decoded.ok) {
       logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed directory event');
       return;
     }
+    topicDirectory.apply(decoded.value);
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
   });
 
@@ -188,6 +299,9 @@ export async function startNotifier(
     notifier
       .adopt(owns)
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
+    compositor
+      .adopt(owns)
+      .catch((err: Error) => logger.error({ err: err.message }, 'adopting publications failed'));
   });
   await membership.start();
   // Subscriptions written by other replicas for resources we own join our index (see observe()).
@@ -202,13 +316,14 @@ export async function startNotifier(
     if (record.success) notifier.observe(event.key, record.data, owns);
   });
   await notifier.adopt(owns);
+  await compositor.adopt(owns);
 
   let sweeping = false;
   const sweepTimer = setInterval(() => {
     if (sweeping) return;
     sweeping = true;
-    notifier
-      .sweep()
+    ingest.prune(Date.now() - 300_000);
+    Promise.all([notifier.sweep(), compositor.sweep()])
       .catch((err: Error) => logger.error({ err: err.message }, 'expiry sweep failed'))
       .finally(() => {
         sweeping = false;
@@ -226,6 +341,7 @@ export async function startNotifier(
       observed.stop();
       roster.unsubscribe();
       directory.unsubscribe();
+      media.unsubscribe();
       await membership?.stop();
       await grpcServer.stop(5_000);
       notifier.close();

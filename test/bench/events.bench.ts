@@ -1,0 +1,167 @@
+// Event state benchmark (issue 9), embedded and as separate processes with nats-server:
+//  1. PUBLISH transactions/s: SIPp runs test/interop/sipp/publish.xml (6 PUBLISH transactions per call:
+//     initial, refresh, refused old tag, modify, remove, refused removed tag) at rising call rates; the
+//     figure is transactions answered per second of the run at the highest rate with no failed call.
+//  2. pubsub-data NOTIFYs/s delivered: W watchers (raw SIP over UDP, each NOTIFY answered 200) of one topic
+//     and an RTP publisher sending P packs/s through the SDK for S seconds, NOTIFY_MIN_INTERVAL_MS=0 so every
+//     record is its own NOTIFY; the figure is NOTIFYs received per second.
+// Printed, never asserted. Run: npm run bench -- events [--seconds 5] [--rates 50,100,200] [--watchers 50]
+import { SipPubSubClient } from '@sip-pubsub/client';
+import { callCounts, runSipp } from '../interop/sipp/sipp.js';
+import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
+import { createTopic, PACKS, RawEventWatcher } from '../support/raw-events.js';
+import { fmt, printHeader, printTable } from './machine.js';
+
+const TRANSACTIONS_PER_CALL = 6;
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+async function publishRamp(
+  label: string,
+  start: () => Promise<RunningBroker>,
+  rates: number[],
+  seconds: number,
+  rows: (string | number)[][],
+): Promise<number | undefined> {
+  let best: number | undefined;
+  for (const rate of rates) {
+    const broker = await start();
+    try {
+      const conf = await createTopic(broker.sipPort, `bench/publish/${rate}`);
+      const calls = Math.round(rate * seconds);
+      const began = performance.now();
+      const run = await runSipp({
+        scenario: 'publish.xml',
+        sipPort: broker.sipPort,
+        calls,
+        rate,
+        limit: Math.max(50, rate * 2),
+        keys: { conf, ...PACKS },
+        timeoutS: Math.ceil(seconds + 60),
+        recvTimeoutMs: 15_000,
+      });
+      const elapsed = (performance.now() - began) / 1000;
+      const counts = callCounts(run);
+      const ok = run.exitCode === 0 && counts.failed === 0 && counts.successful === calls;
+      const perSecond = (counts.successful * TRANSACTIONS_PER_CALL) / elapsed;
+      rows.push([
+        label,
+        rate,
+        calls,
+        counts.successful,
+        counts.failed,
+        counts.retransmissions,
+        fmt.int(perSecond),
+      ]);
+      process.stderr.write(`  ${label} ${rate} calls/s: ${counts.successful}/${calls} ok\n`);
+      if (ok) best = Math.max(best ?? 0, perSecond);
+      else break;
+    } finally {
+      await broker.stop();
+    }
+  }
+  return best;
+}
+
+async function notifyRate(
+  label: string,
+  intervalMs: number,
+  start: (env: Record<string, string>) => Promise<RunningBroker>,
+  watchers: number,
+  packsPerSecond: number,
+  seconds: number,
+  rows: (string | number)[][],
+): Promise<number> {
+  const broker = await start({ NOTIFY_MIN_INTERVAL_MS: String(intervalMs) });
+  const open: RawEventWatcher[] = [];
+  let client: SipPubSubClient | undefined;
+  try {
+    client = await SipPubSubClient.connect({ server: `127.0.0.1:${broker.sipPort}`, user: 'bench-pub' });
+    const publisher = await client.publisher('bench/notify/temp');
+    for (let i = 0; i < watchers; i++)
+      open.push(await RawEventWatcher.subscribe(broker.sipPort, publisher.conferenceUri, { user: `w${i}` }));
+    await new Promise((r) => setTimeout(r, 500));
+    const before = open.reduce((n, w) => n + w.notifies.length, 0);
+    const recordsBefore = open.reduce((n, w) => n + w.records().length, 0);
+    const began = performance.now();
+    const total = Math.round(packsPerSecond * seconds);
+    for (let i = 0; i < total; i++) {
+      await publisher.publish([{ n: 'urn:dev:bench:temp', v: i }]);
+      const due = began + ((i + 1) * 1000) / packsPerSecond;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await new Promise((r) => setTimeout(r, 1_000)); // let the last NOTIFYs arrive
+    const elapsed = (performance.now() - began) / 1000;
+    const received = open.reduce((n, w) => n + w.notifies.length, 0) - before;
+    const records = open.reduce((n, w) => n + w.records().length, 0) - recordsBefore;
+    const rate = received / elapsed;
+    rows.push([
+      label,
+      intervalMs,
+      watchers,
+      packsPerSecond,
+      total * watchers,
+      received,
+      fmt.int(rate),
+      records,
+      fmt.int(records / elapsed),
+    ]);
+    return rate;
+  } finally {
+    for (const w of open) w.close();
+    await client?.close().catch(() => undefined);
+    await broker.stop();
+  }
+}
+
+export async function main(): Promise<void> {
+  const seconds = Number(flag('seconds', '5'));
+  const rates = flag('rates', '50,100,200,400').split(',').map(Number);
+  const watchers = Number(flag('watchers', '50'));
+  const packs = Number(flag('packs', '40'));
+  printHeader(
+    'Event state: PUBLISH transactions/s and pubsub-data NOTIFYs/s',
+    `npm run bench -- events --seconds ${seconds} --rates ${rates.join(',')} --watchers ${watchers} --packs ${packs}`,
+  );
+  const quiet = { LOG_LEVEL: 'error' };
+  const embedded = (env: Record<string, string> = {}) => startEmbedded({ ...quiet, ...env });
+  const separate = (env: Record<string, string> = {}) =>
+    startSeparateProcesses({ env: { ...quiet, ...env } });
+
+  process.stdout.write(
+    `PUBLISH: sipp -sf test/interop/sipp/publish.xml -r <calls/s> -m <calls/s × ${seconds}>, ${TRANSACTIONS_PER_CALL} PUBLISH transactions per call, one topic, a fresh broker per step\n`,
+  );
+  const publishRows: (string | number)[][] = [
+    ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'PUBLISH/s'],
+  ];
+  const pe = await publishRamp('embedded', () => embedded(), rates, seconds, publishRows);
+  const ps = await publishRamp('separate+NATS', () => separate(), rates, seconds, publishRows);
+  printTable(publishRows);
+
+  process.stdout.write(
+    `\npubsub-data: ${watchers} watchers of one topic, an RTP publisher at ${packs} packs/s for ${seconds} s; interval = NOTIFY_MIN_INTERVAL_MS (0: a NOTIFY per record, 200: the default, records merged)\n`,
+  );
+  const notifyRows: (string | number)[][] = [
+    ['broker', 'interval', 'watchers', 'packs/s', 'offered', 'NOTIFYs', 'NOTIFY/s', 'records', 'records/s'],
+  ];
+  const ne = await notifyRate('embedded', 0, embedded, watchers, packs, seconds, notifyRows);
+  const ns = await notifyRate('separate+NATS', 0, separate, watchers, packs, seconds, notifyRows);
+  await notifyRate('embedded', 200, embedded, watchers, packs, seconds, notifyRows);
+  await notifyRate('separate+NATS', 200, separate, watchers, packs, seconds, notifyRows);
+  printTable(notifyRows);
+  const show = (n: number | undefined) => (n === undefined ? 'none' : fmt.int(n));
+  process.stdout.write(
+    [
+      '',
+      `PUBLISH transactions/s at the highest clean rate tried: embedded ${show(pe)}, separate processes ${show(ps)}`,
+      `pubsub-data NOTIFYs/s delivered (interval 0): embedded ${show(ne)}, separate processes ${show(ns)}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
