@@ -20,13 +20,21 @@ export function buildLinphonePeer(): string {
   if (existsSync(binary)) return binary;
   let flags: string[];
   try {
-    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'linphone'], { encoding: 'utf8' }).trim().split(/\s+/);
+    flags = execFileSync('pkg-config', ['--cflags', '--libs', 'linphone'], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
   } catch {
-    throw new Error('liblinphone-dev is not installed (apt-get install liblinphone-dev; scripts/ensure-tools.sh does)');
+    throw new Error(
+      'liblinphone-dev is not installed (apt-get install liblinphone-dev; scripts/ensure-tools.sh does)',
+    );
   }
-  execFileSync('gcc', ['-O1', '-Wall', '-Wno-deprecated-declarations', '-o', binary, SOURCE, ...flags, '-llinphone'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  execFileSync(
+    'gcc',
+    ['-O1', '-Wall', '-Wno-deprecated-declarations', '-o', binary, SOURCE, ...flags, '-llinphone'],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   return binary;
 }
 
@@ -51,10 +59,14 @@ export class LinphonePeer {
     // liblinphone keeps its database under $HOME; each peer gets its own, removed at the end.
     this.home = mkdtempSync(path.join(tmpdir(), 'sip-pubsub-linphone-'));
     mkdirSync(path.join(this.home, '.local/share/linphone'), { recursive: true });
-    this.child = spawn(binary, [`sip:${call.proxy};transport=udp`, call.identity, call.target, call.subject ?? ''], {
-      env: { ...process.env, HOME: this.home },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      binary,
+      [`sip:${call.proxy};transport=udp`, call.identity, call.target, call.subject ?? ''],
+      {
+        env: { ...process.env, HOME: this.home },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     let partial = '';
     this.child.stdout!.on('data', (chunk: Buffer) => {
       partial += chunk.toString('utf8');
@@ -70,7 +82,11 @@ export class LinphonePeer {
   }
 
   /** Waits for an event line that starts with `prefix` (and satisfies `match`); returns the rest of it. */
-  async next(prefix: string, match: (rest: string) => boolean = () => true, timeoutMs = 10_000): Promise<string> {
+  async next(
+    prefix: string,
+    match: (rest: string) => boolean = () => true,
+    timeoutMs = 10_000,
+  ): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.events.findIndex((e) => e.startsWith(`${prefix} `) && match(e.slice(prefix.length + 1)));
