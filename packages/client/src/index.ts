@@ -11,6 +11,10 @@ export { type CliIo, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, processIo, runCli } from
 export { type ClientOptions, ClientOptionsError, parseHostPort } from './client-options.js';
 export { ClientClosedError, SipPubSubError } from './errors.js';
 export { buildMediaOffer, directionFor, type ParticipantKind } from './media-offer.js';
+export {
+  MixedPublicationAssembler,
+  type MixedPublicationAssemblerOptions,
+} from './mixed-publication-assembler.js';
 export { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 export {
   PublicationAssembler,

@@ -372,6 +372,11 @@ export class RelayCore {
       drop('source-mismatch');
       return;
     }
+    // An empty T140block from a subscriber is its keep-alive (it also latched the leg, see hear()).
+    if (!options.publishes && packet.payload.length === 0) {
+      drop('keepalive');
+      return;
+    }
     if (!options.publishes) {
       drop('not-publisher');
       return;

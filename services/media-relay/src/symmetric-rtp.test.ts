@@ -122,6 +122,17 @@ describe('symmetric RTP by default', () => {
     expect(sent).toEqual([]);
   });
 
+  it('a subscriber behind NAT is latched by its empty T.140 keep-alive, counted as a keep-alive, not logged', () => {
+    const { core, addLeg, rtp, drops, reported } = setup();
+    const sub = addLeg('sub', 'sub', '10.1.2.3', 6000);
+    core.onDatagram(sub, rtp(98), '203.0.113.9', 61_000);
+    expect(sub.target).toEqual({ host: '203.0.113.9', port: 61_000 });
+    expect(core.hasConsent(sub)).toBe(true);
+    expect(drops.get('keepalive')).toBe(1);
+    expect(drops.get('not-publisher')).toBeUndefined();
+    expect(reported).toEqual([]);
+  });
+
   it('without NAT traversal only the negotiated host may latch', () => {
     const { core, addLeg, rtp, drops } = setup({ natTraversal: false });
     const pub = addLeg('pub', 'pub', '10.1.2.3', 5000);
