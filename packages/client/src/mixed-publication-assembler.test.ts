@@ -13,9 +13,13 @@ function mixedStream(writes: { source: number; text: string }[]) {
   let now = 0;
   for (const w of writes) {
     tx.write(w.text, w.source);
-    packets.push(...tx.poll((now += 100)));
+    now += 100;
+    packets.push(...tx.poll(now));
   }
-  for (let i = 0; i < 6; i++) packets.push(...tx.poll((now += 100)));
+  for (let i = 0; i < 6; i++) {
+    now += 100;
+    packets.push(...tx.poll(now));
+  }
   return packets;
 }
 
@@ -91,7 +95,9 @@ describe('MixedPublicationAssembler (RFC 9071 stream to packs)', () => {
           for (const p of mixedStream(writes))
             for (const e of rx.receive(p))
               if (e.kind === 'pack') got.set(e.ssrc, [...(got.get(e.ssrc) ?? []), ...e.pack]);
-          pubs.forEach((records, i) => expect(got.get(100 + i)).toEqual(records));
+          pubs.forEach((records, i) => {
+            expect(got.get(100 + i)).toEqual(records);
+          });
         },
       ),
       { numRuns: 100 },

@@ -61,7 +61,10 @@ function setup(opts: { natTraversal?: boolean } = {}) {
   };
   const sender = new T140Sender({ ssrc: 7, t140Pt: 98, redPt: 100 });
   let ts = 0;
-  const publication = (line: string) => sender.send(`${line}\u2028`, (ts += 100)).map(serializeRtp);
+  const publication = (line: string) => {
+    ts += 100;
+    return sender.send(`${line}\u2028`, ts).map(serializeRtp);
+  };
   const rtp = (payloadType: number) =>
     serializeRtp({
       version: 2,
