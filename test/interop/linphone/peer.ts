@@ -44,6 +44,8 @@ export interface LinphoneCall {
   identity: string;
   target: string;
   subject?: string;
+  /** PROFILE "Roles from SDP": a=sendonly, a=recvonly, or no direction (sendrecv). Default both. */
+  role?: 'publisher' | 'subscriber' | 'both';
 }
 
 /** One running rtt-peer: its stdout events, and commands to send text and hang up. */
@@ -61,7 +63,13 @@ export class LinphonePeer {
     mkdirSync(path.join(this.home, '.local/share/linphone'), { recursive: true });
     this.child = spawn(
       binary,
-      [`sip:${call.proxy};transport=udp`, call.identity, call.target, call.subject ?? ''],
+      [
+        `sip:${call.proxy};transport=udp`,
+        call.identity,
+        call.target,
+        call.subject ?? '',
+        call.role ?? 'both',
+      ],
       {
         env: { ...process.env, HOME: this.home },
         stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,11 +1,14 @@
 /*
  * A liblinphone real-time-text peer for the interop tests (test/interop/linphone.test.ts).
  *
- *   rtt-peer <outbound-proxy> <identity> <target-uri> <subject>
+ *   rtt-peer <outbound-proxy> <identity> <target-uri> <subject> [publisher|subscriber|both]
  *
  * Registers nothing. Sends every out-of-dialog request to <outbound-proxy> (a proxy config with REGISTER
  * off), calls <target-uri> with Subject <subject> ("" for none), text only (RFC 4103 T.140 with RED, no
  * audio), and lets liblinphone do the rest (the factory's 302, the ACK and BYE along the route set).
+ * The role (PROFILE "Roles from SDP") is a direction attribute on the m=text line: liblinphone 5.1 has no
+ * text-direction setting, but writes none of its own there (sendrecv by default), so a custom SDP media
+ * attribute a=sendonly (publisher) or a=recvonly (subscriber) gives the role; "both" (default) adds none.
  *
  * stdin, one command a line:  SEND <text>   puts <text> and U+2028 on the real-time-text stream
  *                             BYE           hangs up
@@ -83,7 +86,9 @@ static void on_call_state(LinphoneCore *core, LinphoneCall *call, LinphoneCallSt
   char line[512];
   snprintf(line, sizeof line, "%s %s", linphone_call_state_to_string(state), message ? message : "");
   emit("STATE", line);
-  if (state == LinphoneCallStateStreamsRunning) {
+  /* A subscriber's answer says a=sendonly, which liblinphone reads as being put on hold: its streams
+   * still run, receive-only (RFC 3264 §6.1). */
+  if (state == LinphoneCallStateStreamsRunning || state == LinphoneCallStatePausedByRemote) {
     current_call = call;
     emit("READY", linphone_call_get_remote_contact(call) ? linphone_call_get_remote_contact(call) : "");
   }
@@ -153,6 +158,14 @@ int main(int argc, char **argv) {
     return 64;
   }
   const char *proxy = argv[1], *identity = argv[2], *target = argv[3], *subject = argv[4];
+  const char *role = argc > 5 ? argv[5] : "both";
+  const char *direction = NULL;
+  if (strcmp(role, "publisher") == 0) direction = "sendonly";
+  else if (strcmp(role, "subscriber") == 0) direction = "recvonly";
+  else if (strcmp(role, "both") != 0) {
+    fprintf(stderr, "role %s: expected publisher, subscriber or both\n", role);
+    return 64;
+  }
   LinphoneFactory *factory = linphone_factory_get();
   LinphoneCoreCbs *cbs = linphone_factory_create_core_cbs(factory);
   linphone_core_cbs_set_call_state_changed(cbs, on_call_state);
@@ -199,6 +212,7 @@ int main(int argc, char **argv) {
   linphone_call_params_enable_video(params, FALSE);
   linphone_call_params_enable_realtime_text(params, TRUE);
   if (subject[0] != '\0') linphone_call_params_add_custom_header(params, "Subject", subject);
+  if (direction) linphone_call_params_add_custom_sdp_media_attribute(params, LinphoneStreamTypeText, direction, NULL);
   LinphoneAddress *to = linphone_factory_create_address(factory, target);
   if (!to) {
     fprintf(stderr, "bad target %s\n", target);
