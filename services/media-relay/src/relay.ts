@@ -383,12 +383,12 @@ export class RelayCore {
     }
     const now = this.now();
     if (!leg.bucket.take(now)) {
-      counters.dropped('rate-limited');
+      drop('rate-limited');
       return;
     }
     if (leg.receiver.isStale(packet)) {
       // The receiver ignores it, so would every subscriber's: holding or forwarding it only costs memory.
-      counters.dropped('stale');
+      drop('stale');
       return;
     }
     const conferenceId = options.conferenceId;
