@@ -124,6 +124,8 @@ export const participantRecordSchema = z.object({
   answerVersion: z.number(),
   /** Negotiated text media, so a replacement leg gets the same spec (absent in records before failover). */
   textMedia: textMediaSchema.optional(),
+  /** The dialog's route set (RFC 3261 §12.1.1: the INVITE's Record-Route, an edge first); absent = none. */
+  routeSet: z.array(z.string()).optional(),
   /** CSeq number of the last request the focus sent in this dialog (RFC 3261 §12.2.1.1); absent = none yet. */
   localSeq: z.number().int().nonnegative().optional(),
   /**

@@ -28,6 +28,8 @@ export interface MediaTarget {
   port: number;
   t140Pt: number;
   redPt?: number;
+  /** The relay sends one RFC 9071 mixed stream (the answer carried a=rtt-mixer). */
+  mixer?: boolean;
 }
 
 export interface ConferenceLegEvents {
@@ -169,6 +171,7 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
         t140Pt: summary.t140Pt,
         redPt: summary.redPt,
       };
+      if (summary.mode === 'mix') this.target.mixer = true;
       this.emit('retarget', this.target);
     } catch (err) {
       if (!(err instanceof SdpNegotiationError)) throw err;
@@ -186,5 +189,6 @@ export class ConferenceLeg extends EventEmitter<ConferenceLegEvents> {
 function mediaTarget(answer: TextAnswerSummary): MediaTarget {
   const target: MediaTarget = { address: answer.address, port: answer.port, t140Pt: answer.t140Pt };
   if (answer.redPt !== undefined) target.redPt = answer.redPt;
+  if (answer.mixer) target.mixer = true;
   return target;
 }

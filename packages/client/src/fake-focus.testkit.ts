@@ -76,7 +76,9 @@ export class FakeFocus {
     layer.onRequest = (req, tx, flow) => this.receive(req, tx, flow);
     rtp.on('message', (data, rinfo) => {
       const packet = parseRtp(new Uint8Array(data));
-      if (packet.payloadType === KEEPALIVE_PAYLOAD_TYPE) this.keepAlives.push({ packet, port: rinfo.port });
+      // A subscriber's keep-alive is an empty T.140 packet (no text); a publisher's an unnegotiated type.
+      if (packet.payloadType === KEEPALIVE_PAYLOAD_TYPE || packet.payload.length === 0)
+        this.keepAlives.push({ packet, port: rinfo.port });
       else this.rtpPackets.push(packet);
       this.wake();
     });

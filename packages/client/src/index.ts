@@ -13,6 +13,10 @@ export { DATA_EVENT, dataPackage, isTopicFilter } from './data-package.js';
 export { ClientClosedError, SipPubSubError } from './errors.js';
 export { EventPublisher, type EventPublisherEvents, type EventPublisherOptions } from './event-publisher.js';
 export { buildMediaOffer, directionFor, type ParticipantKind } from './media-offer.js';
+export {
+  MixedPublicationAssembler,
+  type MixedPublicationAssemblerOptions,
+} from './mixed-publication-assembler.js';
 export { formatPackHuman, formatPackJson, formatPublished } from './pack-printer.js';
 export {
   PublicationAssembler,

@@ -11,14 +11,23 @@ export const KEEPALIVE_PAYLOAD_TYPE = 20;
 /** Well inside the relay's default 30 s consent timeout, so one or two lost datagrams do no harm. */
 export const KEEPALIVE_INTERVAL_MS = 5_000;
 
-/** An RTP header with no payload, of a payload type nobody negotiated. */
-export function keepAlivePacket(ssrc: number, sequenceNumber: number, timestamp: number): Uint8Array {
+/**
+ * An RTP header with no payload: of a payload type nobody negotiated (RFC 6263 §4.6), or, for a subscriber,
+ * its negotiated T.140 type (an empty T140block carries no text), which lets a relay that latches on the
+ * leg's payload types find a subscriber behind NAT (README "Symmetric RTP").
+ */
+export function keepAlivePacket(
+  ssrc: number,
+  sequenceNumber: number,
+  timestamp: number,
+  payloadType = KEEPALIVE_PAYLOAD_TYPE,
+): Uint8Array {
   return serializeRtp({
     version: 2,
     padding: false,
     extension: null,
     marker: false,
-    payloadType: KEEPALIVE_PAYLOAD_TYPE,
+    payloadType,
     sequenceNumber: sequenceNumber & 0xffff,
     timestamp: timestamp >>> 0,
     ssrc: ssrc >>> 0,
@@ -37,7 +46,7 @@ export class MediaKeepAlive {
   constructor(
     private readonly clock: Clock,
     private readonly send: (data: Uint8Array, host: string, port: number) => Promise<void>,
-    private readonly target: () => { address: string; port: number },
+    private readonly target: () => { address: string; port: number; payloadType?: number },
     private readonly intervalMs = KEEPALIVE_INTERVAL_MS,
   ) {}
 
@@ -45,9 +54,9 @@ export class MediaKeepAlive {
   kick(): void {
     if (this.stopped) return;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
-    const { address, port } = this.target();
+    const { address, port, payloadType } = this.target();
     if (address !== '' && port > 0) {
-      const packet = keepAlivePacket(this.ssrc, this.seq++, this.clock.now());
+      const packet = keepAlivePacket(this.ssrc, this.seq++, this.clock.now(), payloadType);
       // Best effort: the next one follows within the interval.
       this.send(packet, address, port).catch(() => {});
     }

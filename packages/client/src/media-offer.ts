@@ -16,7 +16,7 @@ export function directionFor(kind: ParticipantKind): Direction {
 export function buildMediaOffer(
   kind: ParticipantKind,
   local: { address: string; port: number },
-  opts: { redundancy?: number; sessionId?: string; username?: string } = {},
+  opts: { redundancy?: number; sessionId?: string; username?: string; mixer?: boolean } = {},
 ): string {
   const redundancy = opts.redundancy ?? DEFAULT_REDUNDANCY;
   if (!Number.isInteger(redundancy) || redundancy < 0 || redundancy > 5) {
@@ -34,5 +34,7 @@ export function buildMediaOffer(
     redundancy: Math.max(redundancy, 1),
     sessionId: opts.sessionId,
     username: opts.username,
+    // RFC 9071 §2.3: a subscriber that can take one mixed stream says so.
+    mixer: opts.mixer ?? false,
   });
 }

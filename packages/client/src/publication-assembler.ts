@@ -5,7 +5,8 @@ import { LineAssembler, type RtpPacket, T140Receiver } from '@sip-pubsub/media';
 import { parseSenmlJson, type SenmlLimits, type SenmlPack } from '@sip-pubsub/senml';
 
 export type PublicationEvent =
-  | { kind: 'pack'; pack: SenmlPack; ssrc: number; line: string }
+  /** mixerSsrc: the relay's stream SSRC when the stream is mixed (RFC 9071); ssrc then names the publisher (CSRC). */
+  | { kind: 'pack'; pack: SenmlPack; ssrc: number; line: string; mixerSsrc?: number }
   | { kind: 'invalid'; line: string; error: Error; ssrc: number }
   | { kind: 'loss'; ssrc: number; lost: number; damagedLines: number };
 

@@ -31,6 +31,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SipPubSubError } from './errors.js';
 import { conferenceUriFor, FakeFocus } from './fake-focus.testkit.js';
 import { KEEPALIVE_INTERVAL_MS, KEEPALIVE_PAYLOAD_TYPE } from './media-keepalive.js';
+import { T140_PAYLOAD_TYPE } from './media-offer.js';
 import { SipPubSubClient } from './sip-pubsub-client.js';
 import type { Watcher } from './watcher.js';
 
@@ -316,8 +317,9 @@ describe('Subscriber', () => {
       const [participant] = focus.participants;
       await poll(() => focus.keepAlives.length >= 1);
       expect(focus.keepAlives[0].port).toBe(participant.offer.port);
+      // A subscriber's keep-alive is an empty packet of its negotiated T.140 type (README "Symmetric RTP").
       expect(focus.keepAlives[0].packet).toMatchObject({
-        payloadType: KEEPALIVE_PAYLOAD_TYPE,
+        payloadType: T140_PAYLOAD_TYPE,
         payload: new Uint8Array(0),
       });
       clock.advance(KEEPALIVE_INTERVAL_MS);

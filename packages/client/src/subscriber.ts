@@ -6,6 +6,7 @@ import type { SenmlLimits, SenmlPack } from '@sip-pubsub/senml';
 import { ConferenceLeg } from './conference-leg.js';
 import { MediaKeepAlive } from './media-keepalive.js';
 import { buildMediaOffer } from './media-offer.js';
+import { MixedPublicationAssembler } from './mixed-publication-assembler.js';
 import { PublicationAssembler, type PublicationEvent } from './publication-assembler.js';
 import { RtpSocket } from './rtp-socket.js';
 import type { UserAgent } from './user-agent.js';
@@ -14,6 +15,11 @@ export interface SubscriberOptions {
   /** Redundancy we offer to receive (RFC 2198 generations). Default 2. */
   redundancy?: number;
   senmlLimits?: SenmlLimits;
+  /**
+   * Offer a=rtt-mixer (RFC 9071): the relay then sends every publisher's text in one stream of its own,
+   * each packet naming its publisher in the CSRC. Default false (translate: each publisher's own stream).
+   */
+  mixer?: boolean;
 }
 
 export interface PackMeta {
@@ -21,6 +27,8 @@ export interface PackMeta {
   ssrc: number;
   /** The line as received, without U+2028. */
   line: string;
+  /** The relay's SSRC when the stream is mixed (RFC 9071); `ssrc` is then the CSRC naming the publisher. */
+  mixerSsrc?: number;
 }
 
 export interface LossInfo {
@@ -41,7 +49,7 @@ export interface SubscriberEvents {
 
 export class Subscriber extends EventEmitter<SubscriberEvents> {
   readonly conferenceUri: string;
-  private assembler: PublicationAssembler | undefined;
+  private assembler: PublicationAssembler | MixedPublicationAssembler | undefined;
   private leg: ConferenceLeg | undefined;
   private closing: Promise<void> | undefined;
   /**
@@ -69,6 +77,7 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       const offer = buildMediaOffer('subscriber', local, {
         redundancy: opts.redundancy,
         username: ua.options.user,
+        mixer: opts.mixer,
       });
       const leg = await ConferenceLeg.join(ua, conferenceUri, offer, local);
       subscriber.attach(ua, leg, opts);
@@ -77,6 +86,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
       await socket.close();
       throw err;
     }
+  }
+
+  /** How the relay sends to us, as the answer settled it: one mixed stream, or each publisher's own. */
+  get mode(): 'translate' | 'mix' {
+    return this.assembler instanceof MixedPublicationAssembler ? 'mix' : 'translate';
   }
 
   get closed(): boolean {
@@ -94,16 +108,20 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
     this.keepAlive = new MediaKeepAlive(
       ua.clock,
       (data, host, port) => this.socket.send(data, host, port),
-      () => ({ address: leg.target.address, port: leg.target.port }),
+      // An empty T.140 packet: it latches a relay leg behind NAT, where an unnegotiated type would not.
+      () => ({ address: leg.target.address, port: leg.target.port, payloadType: leg.target.t140Pt }),
     );
     this.keepAlive.kick();
-    this.assembler = new PublicationAssembler({
-      t140Pt: leg.target.t140Pt,
-      redPt: leg.target.redPt,
-      senmlLimits: opts.senmlLimits,
-    });
+    const assemble = (target: typeof leg.target) => {
+      const settings = { t140Pt: target.t140Pt, redPt: target.redPt, senmlLimits: opts.senmlLimits };
+      return target.mixer ? new MixedPublicationAssembler(settings) : new PublicationAssembler(settings);
+    };
+    this.assembler = assemble(leg.target);
     leg.on('retarget', (target) => {
-      this.assembler?.setPayloadTypes(target.t140Pt, target.redPt);
+      // A relay failover may move us between a mixed and a translated stream.
+      if (this.assembler instanceof MixedPublicationAssembler !== (target.mixer === true))
+        this.assembler = assemble(target);
+      else this.assembler?.setPayloadTypes(target.t140Pt, target.redPt);
       this.keepAlive?.kick();
     });
     leg.on('ended', () => void this.shutdown(false));
@@ -135,7 +153,11 @@ export class Subscriber extends EventEmitter<SubscriberEvents> {
   private dispatch(event: PublicationEvent): void {
     switch (event.kind) {
       case 'pack':
-        this.emit('pack', event.pack, { ssrc: event.ssrc, line: event.line });
+        this.emit('pack', event.pack, {
+          ssrc: event.ssrc,
+          line: event.line,
+          ...(event.mixerSsrc !== undefined ? { mixerSsrc: event.mixerSsrc } : {}),
+        });
         break;
       case 'invalid':
         this.emit('invalid', event.line, event.error);

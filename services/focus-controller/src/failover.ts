@@ -143,7 +143,7 @@ export function dialogOf(p: ParticipantRecord, domain: string): DialogState {
     localUri: conferenceUri(p.conferenceId, domain),
     remoteUri: p.aor,
     remoteTarget: p.contact,
-    routeSet: [],
+    routeSet: p.routeSet ?? [],
     localSeq: p.localSeq ?? 0,
     remoteSeq: p.remoteSeq,
     secure: p.contact.toLowerCase().startsWith('sips:'),

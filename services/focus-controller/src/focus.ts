@@ -44,6 +44,7 @@ import {
   createResponse,
   generateTag,
   getHeader,
+  getHeaders,
   type HeaderField,
   parseCSeq,
   parseNameAddr,
@@ -500,6 +501,9 @@ export class Focus {
         answerVersion,
         textMedia: textMediaOf(summary),
       };
+      // §12.1.1: the route set is fixed by the dialog-creating INVITE (the edge Record-Routes itself).
+      const routeSet = previous ? previous.value.routeSet : getHeaders(req, 'Record-Route');
+      if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
       // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
       if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
       const owner = previous ? previous.value.identity : identity || undefined;

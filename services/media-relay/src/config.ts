@@ -13,10 +13,10 @@ export const relayConfigSchema = z
     RELAY_ADVERTISE_HOST: env.string('127.0.0.1'),
     RELAY_PORT_MIN: env.port(20_000),
     RELAY_PORT_MAX: env.port(20_999),
-    /** Symmetric RTP (send to where a leg's packets come from) for legs behind NAT. */
-    RELAY_LATCHING: env.bool(false),
-    /** With latching, a leg may latch to a host other than the negotiated one (peers behind NAT). */
-    RELAY_NAT_TRAVERSAL: env.bool(false),
+    /** Symmetric RTP (RFC 4961): send to where a leg's packets come from (README "Symmetric RTP"). */
+    RELAY_LATCHING: env.bool(true),
+    /** With latching, a leg may latch to another host than the negotiated one, on RTP of its payload types. */
+    RELAY_NAT_TRAVERSAL: env.bool(true),
     /** Packets a publisher leg may send per second (token bucket, burst of one second); the excess is dropped. */
     RELAY_MAX_PACKETS_PER_SECOND_PER_LEG: env.int(200, 1, 1_000_000),
     /** T.140 buffering interval of mix-mode streams (RFC 4103 §5 default 300; 0 sends at once). */

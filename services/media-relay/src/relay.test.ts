@@ -371,7 +371,7 @@ describe('media-relay over UDP', () => {
   });
 
   it('latching: sends to where a leg’s first valid packet came from, within the negotiated host only', async () => {
-    const relay = await startRelay('r1', { RELAY_LATCHING: 'true' });
+    const relay = await startRelay('r1', { RELAY_LATCHING: 'true', RELAY_NAT_TRAVERSAL: 'false' });
     const [pub, sub, subNat] = [await peer(), await peer(), await peer()];
     const stranger = await peer('127.0.0.2');
     const a = await allocate(relay, leg('cl', 'pub', pub, 'pub'));

@@ -60,7 +60,8 @@ export type DatagramSender = (data: Uint8Array, host: string, port: number) => u
 export type DropReason =
   | 'keepalive'
   | 'rtcp'
-  | 'foreign-source'
+  /** From an address that is not the leg's peer (not the negotiated host, or not the latched address). */
+  | 'source-mismatch'
   | 'not-publisher'
   | 'malformed'
   | 'unknown-pt'
@@ -118,6 +119,8 @@ export class Leg {
   /** Where we send: the negotiated address, or the latched source for a leg behind NAT. */
   target: { host: string; port: number };
   latched = false;
+  /** Whether a received datagram of this leg was dropped yet (the first one is reported, issue 12). */
+  dropReported = false;
   /** Our SSRC on this leg (mix and aggregate streams, RTCP reports). */
   readonly ssrc: number;
   stats: RtpReceptionStatistics | undefined;
@@ -205,10 +208,20 @@ export class Leg {
   }
 }
 
+export interface ReceivedDrop {
+  conferenceId: string;
+  legId: string;
+  reason: DropReason;
+  negotiated: { host: string; port: number };
+  seen: { host: string; port: number };
+}
+
 export interface RelayCoreOptions {
   latching: boolean;
   /** With latching, accept a first packet from any host, not only the negotiated one (NAT traversal). */
   natTraversal?: boolean;
+  /** The first received datagram a leg drops, with where it came from (an operator sees why a topic is silent). */
+  onFirstDrop?(drop: ReceivedDrop): void;
   maxPackBytes: number;
   counters: RelayCounters;
   /** Called once per packet forwarded from a publisher here, to share it with the other relays. */
@@ -331,45 +344,51 @@ export class RelayCore {
   onDatagram(leg: Leg, data: Uint8Array, fromHost: string, fromPort: number): void {
     const { counters } = this.opts;
     const { options } = leg;
-    this.hear(leg, fromHost, fromPort);
     const kind = classifyDatagram(data);
+    this.hear(leg, fromHost, fromPort, kind === 'rtp' ? data[1] & 0x7f : undefined);
+    const drop = (reason: DropReason) => this.dropReceived(leg, reason, fromHost, fromPort);
     if (kind === 'keepalive') {
-      counters.dropped('keepalive');
+      drop('keepalive');
       return;
     }
     if (kind === 'rtcp') {
       if (this.isFromPeer(leg, fromHost, fromPort)) this.onRtcp(leg, data);
-      counters.dropped('rtcp');
+      drop('rtcp');
       return;
     }
     let packet: ReturnType<typeof parseRtp>;
     try {
       packet = parseRtp(data);
     } catch {
-      counters.dropped('malformed');
+      drop('malformed');
       return;
     }
     const pt = packet.payloadType;
     if (pt !== options.t140Pt && pt !== options.redPt) {
-      counters.dropped('unknown-pt');
+      drop('unknown-pt');
       return;
     }
     if (!this.acceptSource(leg, fromHost, fromPort)) {
-      counters.dropped('foreign-source');
+      drop('source-mismatch');
+      return;
+    }
+    // An empty T140block from a subscriber is its keep-alive (it also latched the leg, see hear()).
+    if (!options.publishes && packet.payload.length === 0) {
+      drop('keepalive');
       return;
     }
     if (!options.publishes) {
-      counters.dropped('not-publisher');
+      drop('not-publisher');
       return;
     }
     const now = this.now();
     if (!leg.bucket.take(now)) {
-      counters.dropped('rate-limited');
+      drop('rate-limited');
       return;
     }
     if (leg.receiver.isStale(packet)) {
       // The receiver ignores it, so would every subscriber's: holding or forwarding it only costs memory.
-      counters.dropped('stale');
+      drop('stale');
       return;
     }
     const conferenceId = options.conferenceId;
@@ -542,10 +561,16 @@ export class RelayCore {
    * NAT traversal) fixes that address, whatever it carries: a recvonly peer behind NAT only has its
    * keep-alives (RFC 6263) to show where it is.
    */
-  private hear(leg: Leg, host: string, port: number): void {
+  private hear(leg: Leg, host: string, port: number, payloadType?: number): void {
     const from = normaliseHost(host);
     if (this.opts.latching && !leg.latched) {
-      if (!this.opts.natTraversal && from !== normaliseHost(leg.options.remoteHost)) return;
+      // Symmetric RTP (RFC 4961): the negotiated host latches with any datagram; another host (NAT, a
+      // multi-homed peer) only with RTP carrying the leg's negotiated payload types, and only with NAT traversal.
+      const media =
+        payloadType !== undefined &&
+        (payloadType === leg.options.t140Pt ||
+          (leg.options.redPt !== 0 && payloadType === leg.options.redPt));
+      if (from !== normaliseHost(leg.options.remoteHost) && !(this.opts.natTraversal && media)) return;
       leg.target = { host: from, port };
       leg.latched = true;
     }
@@ -683,6 +708,21 @@ export class RelayCore {
       }
     }
     if (tx.nextDueAt() === undefined && !leg.window) this.active.delete(leg);
+  }
+
+  /** Counts a received datagram not forwarded; the first of each leg is also reported with its source. */
+  private dropReceived(leg: Leg, reason: DropReason, host: string, port: number): void {
+    this.opts.counters.dropped(reason);
+    // Keep-alives and RTCP are expected traffic, not a fault worth a log line.
+    if (leg.dropReported || reason === 'keepalive' || reason === 'rtcp') return;
+    leg.dropReported = true;
+    this.opts.onFirstDrop?.({
+      conferenceId: leg.options.conferenceId,
+      legId: leg.options.legId,
+      reason,
+      negotiated: { host: leg.options.remoteHost, port: leg.options.remotePort },
+      seen: { host: normaliseHost(host), port },
+    });
   }
 
   /** Whether a datagram comes from the leg's peer as we know it (negotiated host, or the latched address). */

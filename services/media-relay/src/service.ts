@@ -166,6 +166,17 @@ export async function startMediaRelay(
   core = new RelayCore({
     latching: config.RELAY_LATCHING,
     natTraversal: config.RELAY_NAT_TRAVERSAL,
+    onFirstDrop: (drop) =>
+      logger.info(
+        {
+          conferenceId: drop.conferenceId,
+          legId: drop.legId,
+          reason: drop.reason,
+          negotiated: drop.negotiated,
+          seen: drop.seen,
+        },
+        'first datagram dropped on a leg',
+      ),
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
     counters,
     cname: `media-relay@${relayId}`,

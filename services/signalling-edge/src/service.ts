@@ -47,6 +47,14 @@ import type { EdgeConfig } from './config.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
 import { KvNonceCountStore } from './nonce-counts.js';
+import {
+  consumeOwnRoutes,
+  copyRecordRoute,
+  createsDialog,
+  type EdgeAddress,
+  recordRoute,
+  removeOwnTopRoutes,
+} from './record-route.js';
 import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
@@ -106,6 +114,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   }
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
+  // What this edge Record-Routes and recognises in Route headers (record-route.ts).
+  const edgeAddress: EdgeAddress = {
+    host: config.SIP_ADVERTISE_HOST,
+    domain: config.SIP_DOMAIN,
+    ports: sipPorts,
+  };
 
   const layer = new TransactionLayer({
     transports,
@@ -222,11 +236,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     flow: Flow,
     authenticatedIdentity: string,
   ): Promise<void> => {
+    // §16.4: the Route naming us is consumed here; the request is then routed by its conference.
+    consumeOwnRoutes(req, edgeAddress);
     const route = routeRequest(req.method, req.uri);
     if (route.kind === 'reject') {
       const headers = route.status === 405 ? [{ name: 'Allow', value: EDGE_ALLOW.join(', ') }] : [];
       return answer(req, tx, route.status, route.reason, headers);
     }
+    // §16.6: in-dialog requests of the dialog this creates come back through an edge (issue 12).
+    const dialogCreating = createsDialog(req);
+    if (dialogCreating) recordRoute(req, edgeAddress, flow.transport);
     // The owners parse what we forward with the default size limit; our Via stamp (received, rport) and
     // P-Asserted-Identity can push a request that just fitted past it. Refuse here, with the size, not 500.
     const message = serializeMessage(req);
@@ -296,6 +315,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
+    if (dialogCreating) copyRecordRoute(req, response);
     if (respond(req, tx, response)) {
       if (route.service === 'focus-controller') acceptedInvites.note(req, response, route.key);
       return;
@@ -410,12 +430,15 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
             if (request.kind !== 'request') throw new Error('SendRequest needs a request');
             const flow = call.flow;
             if (!flow) throw new Error('SendRequest needs a flow');
+            // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
+            removeOwnTopRoutes(request, edgeAddress);
             const destination = {
               transport: (flow.transport || 'udp') as TransportProtocol,
               host: flow.remoteHost,
               port: flow.remotePort,
               connectionId: flow.connectionId || undefined,
             };
+            if (createsDialog(request)) recordRoute(request, edgeAddress, destination.transport);
             const response = await layer.request(request, destination);
             outgoing.inc({ method: request.method, status: String(response.status) });
             // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.

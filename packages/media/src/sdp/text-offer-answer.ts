@@ -148,7 +148,10 @@ export function createTextOffer(opts: TextOfferOptions): string {
 export type TextAnswerSummary = Pick<
   TextMedia,
   'address' | 'port' | 't140Pt' | 'redPt' | 'direction' | 'aggregateWindowMs'
->;
+> & {
+  /** The answerer mixes (RFC 9071 §2.3: a=rtt-mixer in the answer). */
+  mixer?: boolean;
+};
 
 /** Reads the answer to our offer. Throws SdpNegotiationError, e.g. when the text stream was rejected. */
 export function parseTextAnswer(answerSdp: string): TextAnswerSummary {
@@ -166,6 +169,7 @@ export function parseTextAnswer(answerSdp: string): TextAnswerSummary {
   };
   if (text.redPt !== undefined) answer.redPt = text.redPt;
   if (text.aggregateWindowMs !== undefined) answer.aggregateWindowMs = text.aggregateWindowMs;
+  if (text.mixer) answer.mixer = true;
   return answer;
 }
 
