@@ -60,9 +60,10 @@ export {
   systemClock,
 } from './membership.js';
 export { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
-export { createRegistry } from './metrics.js';
+export { BUILD_VERSION, createRegistry } from './metrics.js';
 export { connectNats, connectNatsBus } from './nats-bus.js';
 export { natsKvStore } from './nats-kv.js';
+export { natsConnectionGauge } from './nats-metrics.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';

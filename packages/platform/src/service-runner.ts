@@ -11,6 +11,7 @@ import { type MembershipFactory, type MembershipSettings, membershipFactory } fr
 import { createRegistry } from './metrics.js';
 import { connectNats, connectNatsBus } from './nats-bus.js';
 import { natsKvStore } from './nats-kv.js';
+import { natsConnectionGauge } from './nats-metrics.js';
 import { installShutdown } from './shutdown.js';
 
 /** What a service gets to run with; the embedded broker builds one per service with in-process parts. */
@@ -63,6 +64,7 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
   health.setReady(false, 'starting');
 
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
+  natsConnectionGauge(registry, nc);
   const bus = await connectNatsBus(nc, { logger });
   const kv = natsKvStore(nc, { logger });
   let membership: MembershipFactory;

@@ -42,6 +42,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { KvNonceCountStore } from './nonce-counts.js';
 import { type OwnerService, routeRequest } from './routing.js';
@@ -65,6 +66,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
+  const latency = new TransactionLatency(ctx.registry);
   const invalid = new Counter({
     name: 'sip_invalid_messages_total',
     help: 'Messages that did not parse',
@@ -129,7 +131,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   /** Sends `res` if the transaction still awaits a final response (a CANCEL may have ended it meanwhile). */
   const respond = (req: SipRequest, tx: ServerTransaction | null, res: SipResponse): boolean => {
     if (!tx || (tx.state !== 'proceeding' && tx.state !== 'trying')) return false;
-    requests.inc({ method: req.method, status: String(res.status) });
+    requests.inc({ method: methodLabel(req.method), status: String(res.status) });
+    latency.answered(req, res.status);
     tx.respond(res);
     return true;
   };
@@ -153,14 +156,22 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   };
 
   const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
+    latency.received(req);
     if (draining && req.method !== 'ACK' && req.method !== 'BYE')
       return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
     const admitted = admission.admit(req, flow, tx?.id);
     if (admitted.kind === 'refuse') {
       refused.inc({ cause: admitted.cause });
       if (admitted.cause !== 'invalid')
-        logger.debug(
-          { method: req.method, from: flow.remoteHost, status: admitted.status, cause: admitted.cause },
+        logger.info(
+          {
+            method: methodLabel(req.method),
+            callId: getHeader(req, 'Call-ID'),
+            from: flow.remoteHost,
+            status: admitted.status,
+            cause: admitted.cause,
+            reason: admitted.reason,
+          },
           'request refused',
         );
       return answer(req, tx, admitted.status, admitted.reason, admitted.headers);
@@ -340,7 +351,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
               connectionId: flow.connectionId || undefined,
             };
             const response = await layer.request(request, destination);
-            outgoing.inc({ method: request.method, status: String(response.status) });
+            outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
             // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
             if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
               await acknowledge(request, response, destination);
