@@ -2,12 +2,12 @@
 // value set per option, validate every rendered object against the Kubernetes OpenAPI schemas and the
 // prometheus-operator CRDs, and read the rendered objects back.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { ROOT, type RunningBroker, startEmbedded } from '../support/brokers.js';
 import { type Manifest, podSpecOf, restrictedFaults, schemaFaults } from './k8s-validate.js';
 
@@ -497,6 +497,33 @@ describe('Helm chart', () => {
     expect(monitored.some((o) => o.kind === 'ServiceMonitor')).toBe(true);
     expect(monitored.some((o) => o.kind === 'HorizontalPodAutoscaler')).toBe(false);
     expect(workload(monitored, 'media-relay').spec.replicas).toBe(2);
+  });
+
+  it("ships the alert rules as a PrometheusRule and the dashboard as a ConfigMap for Grafana's sidecar", () => {
+    const objects = rendered(
+      { prometheusRule: { enabled: true, labels: { release: 'kube-prometheus-stack' } } },
+      'dashboard.enabled=true',
+    );
+    const rule = find(objects, 'PrometheusRule', 'rel-sip-pubsub');
+    expect(rule.metadata.labels?.release).toBe('kube-prometheus-stack');
+    const file = parse(readFileSync(path.join(CHART, 'files/alerts.yaml'), 'utf8'));
+    expect(rule.spec).toEqual(file);
+    expect(rule.spec.groups[0].rules.map((r: { alert: string }) => r.alert)).toEqual([
+      'SipPubsubRelayPortsNearlyExhausted',
+      'SipPubsubDeliveryLatencyHigh',
+      'SipPubsubNotifyFailures',
+      'SipPubsubNatsDisconnected',
+      'SipPubsubNoReadyFocus',
+    ]);
+    const dashboard = find(objects, 'ConfigMap', 'rel-sip-pubsub-dashboard');
+    expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
+    expect(JSON.parse(dashboard.data['sip-pubsub.json'])).toEqual(
+      JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana-dashboard.json'), 'utf8')),
+    );
+    const plain = rendered();
+    expect(plain.some((o) => o.kind === 'PrometheusRule' || o.metadata.name.endsWith('-dashboard'))).toBe(
+      false,
+    );
   });
 
   describe('helm test hook', () => {
