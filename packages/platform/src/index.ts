@@ -51,7 +51,7 @@ export {
   isValidKvKey,
   kvKey,
 } from './kv-key.js';
-export { createLogger, type Logger, type LoggerOptions } from './logging.js';
+export { createLogger, type Logger, type LoggerOptions, prettyByDefault, serviceLogger } from './logging.js';
 export {
   type Member,
   type Membership,

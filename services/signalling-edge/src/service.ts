@@ -45,6 +45,7 @@ import type { EdgeConfig } from './config.js';
 import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { KvNonceCountStore } from './nonce-counts.js';
+import { logOwnerRefusal } from './refusal-log.js';
 import { type OwnerService, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
@@ -258,6 +259,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
+    logOwnerRefusal(logger, req, response, { service: route.service, id: owner.id, key: route.key });
     if (respond(req, tx, response)) return;
     // The INVITE was cancelled while its owner worked on it. Its 2xx created a dialog the caller will never
     // ACK; end it at the owner as a UAC would (§15: ACK, then BYE) so no leg is left behind.
