@@ -390,6 +390,32 @@ describe('Helm chart', () => {
     expect(wide.stderr).toContain('at most 1000 ports');
   });
 
+  it('lets the edge learn its Via host from its LoadBalancer Service, with a grant for that Service only', () => {
+    const objects = rendered(undefined, 'sip.advertiseFromLoadBalancer=true');
+    const env = envOf(workload(objects, 'signalling-edge'));
+    expect(env.SIP_ADVERTISE_FROM_SERVICE).toBe('rel-sip-pubsub-sip');
+    expect(env.POD_NAMESPACE).toEqual({ fieldRef: { fieldPath: 'metadata.namespace' } });
+    find(objects, 'Service', env.SIP_ADVERTISE_FROM_SERVICE);
+    const role = find(objects, 'Role', 'rel-sip-pubsub-sip-service');
+    expect(role.rules).toEqual([
+      { apiGroups: [''], resources: ['services'], resourceNames: ['rel-sip-pubsub-sip'], verbs: ['get'] },
+    ]);
+    expect(find(objects, 'RoleBinding', 'rel-sip-pubsub-sip-service').roleRef.name).toBe(role.metadata.name);
+    // A given address wins; by default nothing is read from the API.
+    const given = rendered(undefined, 'sip.advertiseFromLoadBalancer=true', 'sip.advertiseHost=203.0.113.5');
+    expect(envOf(workload(given, 'signalling-edge')).SIP_ADVERTISE_FROM_SERVICE).toBeUndefined();
+    expect(given.some((o) => o.metadata.name === 'rel-sip-pubsub-sip-service')).toBe(false);
+    expect(envOf(workload(rendered(), 'signalling-edge')).SIP_ADVERTISE_FROM_SERVICE).toBeUndefined();
+    const nodePort = template(
+      undefined,
+      'sip.advertiseFromLoadBalancer=true',
+      'signallingEdge.service.type=NodePort',
+    );
+    expect(nodePort.stderr).toContain(
+      'sip.advertiseFromLoadBalancer needs signallingEdge.service.type=LoadBalancer',
+    );
+  });
+
   it('tells the operator what address devices use, and warns while sip.domain is localhost', () => {
     const notes = (...set: string[]) => {
       const run = spawnSync(
