@@ -120,6 +120,10 @@ describe('observability', () => {
     expect(edge).toMatch(/^sip_requests_total\{method="other",status="\d{3}"/m);
     expect(edge).not.toContain('XYZZY');
     expect(edge).toMatch(/^sip_transaction_duration_seconds_count\{.*method="INVITE".*\} [1-9]/m);
+    // The focus created the topic's conference: a KV create it timed.
+    expect(scraped.get('focus-controller')).toMatch(
+      /^sip_pubsub_kv_operation_duration_seconds_count\{.*bucket="conferences",operation="create",outcome="ok".*\} [1-9]/m,
+    );
     const relay = scraped.get('media-relay')!;
     expect(relay).toContain('# TYPE relay_topic_deliveries_out_total counter');
     expect(relay).toMatch(/^relay_deliveries_out_total\{.*\} [1-9]/m);

@@ -51,6 +51,7 @@ export {
   isValidKvKey,
   kvKey,
 } from './kv-key.js';
+export { instrumentKv } from './kv-metrics.js';
 export { createLogger, type Logger, type LoggerOptions, prettyByDefault, serviceLogger } from './logging.js';
 export {
   type Member,

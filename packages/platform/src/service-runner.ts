@@ -6,6 +6,7 @@ import type { Bus } from './bus.js';
 import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
 import { HealthServer } from './health.js';
 import type { KvStore } from './kv.js';
+import { instrumentKv } from './kv-metrics.js';
 import { createLogger, type Logger } from './logging.js';
 import { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
 import { createRegistry } from './metrics.js';
@@ -66,7 +67,7 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
   natsConnectionGauge(registry, nc);
   const bus = await connectNatsBus(nc, { logger });
-  const kv = natsKvStore(nc, { logger });
+  const kv = instrumentKv(natsKvStore(nc, { logger }), registry);
   let membership: MembershipFactory;
   try {
     membership = membershipFactory(config, bus, logger);
