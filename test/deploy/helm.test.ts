@@ -330,6 +330,12 @@ describe('Helm chart', () => {
     expect(envOf(workload(objects, 'signalling-edge')).SIP_ADVERTISE_HOST).toBe('203.0.113.5');
     expect(envOf(workload(rendered(), 'signalling-edge')).SIP_ADVERTISE_HOST).toBe('$(POD_IP)');
 
+    expect([env.RELAY_LATCHING, env.RELAY_NAT_TRAVERSAL]).toEqual(['false', 'false']);
+    const natted = rendered(undefined, 'mediaRelay.latching=true', 'mediaRelay.natTraversal=true');
+    expect(envOf(workload(natted, 'media-relay'))).toMatchObject({
+      RELAY_LATCHING: 'true',
+      RELAY_NAT_TRAVERSAL: 'true',
+    });
     const fixed = rendered(
       undefined,
       'mediaRelay.network=hostNetwork',
