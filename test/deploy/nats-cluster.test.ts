@@ -73,17 +73,23 @@ describe('bundled NATS with nats.replicas=3', () => {
         }),
       );
     }
-    for (const p of ports) {
-      const jsz = await until(`JetStream meta cluster on ${p.http}`, async () => {
-        const body = (await (await fetch(`http://127.0.0.1:${p.http}/jsz`)).json()) as {
-          meta_cluster?: { name?: string; leader?: string; cluster_size?: number };
-        };
-        return body.meta_cluster?.leader ? body.meta_cluster : undefined;
-      });
-      expect(jsz.name).toBe('rel-sip-pubsub-nats');
-      expect(jsz.cluster_size).toBe(3);
-      expect(jsz.leader).toMatch(/^rel-sip-pubsub-nats-[012]$/);
-    }
+    // Each server's view of the JetStream meta group, once it knows a leader and all three peers.
+    const views = [];
+    for (const p of ports)
+      views.push(
+        await until(`a JetStream meta group of three on ${p.http}`, async () => {
+          const get = async (what: string) => (await fetch(`http://127.0.0.1:${p.http}/${what}`)).json();
+          const meta = (
+            (await get('jsz')) as { meta_cluster?: { name?: string; leader?: string; cluster_size?: number } }
+          ).meta_cluster;
+          if (!meta?.leader || meta.cluster_size !== 3) return undefined;
+          return { server: ((await get('varz')) as { server_name: string }).server_name, ...meta };
+        }),
+      );
+    expect(views.map((v) => v.server).sort()).toEqual([0, 1, 2].map((i) => `rel-sip-pubsub-nats-${i}`));
+    for (const v of views) expect(v.name).toBe('rel-sip-pubsub-nats');
+    // One group: the three servers agree on its leader.
+    expect(new Set(views.map((v) => v.leader)).size).toBe(1);
     nc = await connect({ servers: `nats://127.0.0.1:${ports[0].client}` });
     const kv = await until('a KV bucket with 3 replicas', async () =>
       nc!.jetstream().views.kv('probe', { replicas: 3 }),
