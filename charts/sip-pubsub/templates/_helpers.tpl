@@ -6,7 +6,15 @@
 app.kubernetes.io/part-of: sip-pubsub
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
+{{- end -}}
+
+{{/* Labels of one component: call with (dict "root" $ "name" "media-relay"). */}}
+{{- define "sip-pubsub.componentLabels" -}}
+{{ include "sip-pubsub.labels" .root }}
+app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 
 {{- define "sip-pubsub.image" -}}
@@ -21,21 +29,33 @@ nats://{{ include "sip-pubsub.fullname" . }}-nats:4222
 {{- end -}}
 {{- end -}}
 
+{{- define "sip-pubsub.kvReplicas" -}}
+{{- if .Values.nats.bundled -}}{{ .Values.nats.replicas }}{{- else -}}{{ .Values.nats.kvReplicas }}{{- end -}}
+{{- end -}}
+
+{{/* The edge's transports as a list. */}}
+{{- define "sip-pubsub.transports" -}}
+{{- range $t := splitList "," .Values.signallingEdge.transports }}
+- {{ trim $t | lower }}
+{{- end }}
+{{- end -}}
+
 {{/*
-A service Deployment. Call with (dict "root" $ "name" "focus-controller" "values" .Values.focusController
-"grpcPort" 50052 "httpPort" 9091 "env" (dict ...) "ports" (list ...) "hostNetwork" false)
+The workload of one service. Call with (dict "root" $ "name" "focus-controller" "values" .Values.focusController
+"grpcPort" 50052 "httpPort" 9091 "env" (dict ...) "valueEnv" (list EnvVar...) "ports" (list ...)
+"volumes" (list ...) "mounts" (list ...) "kind" "Deployment" "hostNetwork" false "autoscaled" false)
 */}}
-{{- define "sip-pubsub.deployment" -}}
+{{- define "sip-pubsub.workload" -}}
 {{- $root := .root -}}
+{{- $kind := .kind | default "Deployment" -}}
 apiVersion: apps/v1
-kind: Deployment
+kind: {{ $kind }}
 metadata:
   name: {{ include "sip-pubsub.fullname" $root }}-{{ .name }}
   labels:
-    {{- include "sip-pubsub.labels" $root | nindent 4 }}
-    app.kubernetes.io/name: {{ .name }}
+    {{- include "sip-pubsub.componentLabels" (dict "root" $root "name" .name) | nindent 4 }}
 spec:
-  {{- if not .autoscaled }}
+  {{- if and (eq $kind "Deployment") (not .autoscaled) }}
   replicas: {{ .values.replicas }}
   {{- end }}
   selector:
@@ -45,11 +65,13 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "sip-pubsub.labels" $root | nindent 8 }}
-        app.kubernetes.io/name: {{ .name }}
+        {{- include "sip-pubsub.componentLabels" (dict "root" $root "name" .name) | nindent 8 }}
       annotations:
         prometheus.io/scrape: "true"
         prometheus.io/port: "{{ .httpPort }}"
+        {{- with .values.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
     spec:
       serviceAccountName: {{ include "sip-pubsub.fullname" $root }}
       {{- with $root.Values.imagePullSecrets }}
@@ -59,6 +81,25 @@ spec:
       {{- if .hostNetwork }}
       hostNetwork: true
       dnsPolicy: ClusterFirstWithHostNet
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      {{- with .values.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- $affinity := .affinity | default .values.affinity }}
+      {{- with $affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .values.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with .values.topologySpreadConstraints }}
+      topologySpreadConstraints:
+        {{- toYaml . | nindent 8 }}
       {{- end }}
       # Draining (SIGTERM) finishes in-flight transactions and hands conferences over.
       terminationGracePeriodSeconds: 30
@@ -74,6 +115,8 @@ spec:
               valueFrom: { fieldRef: { fieldPath: status.podIP } }
             - name: POD_NAMESPACE
               valueFrom: { fieldRef: { fieldPath: metadata.namespace } }
+            - name: NODE_NAME
+              valueFrom: { fieldRef: { fieldPath: spec.nodeName } }
             - name: MEMBERSHIP
               value: {{ $root.Values.membership | quote }}
             - name: K8S_SERVICE_PREFIX
@@ -87,7 +130,7 @@ spec:
             - name: NATS_URL
               value: {{ include "sip-pubsub.natsUrl" $root | quote }}
             - name: NATS_KV_REPLICAS
-              value: {{ $root.Values.nats.kvReplicas | default 1 | quote }}
+              value: {{ include "sip-pubsub.kvReplicas" $root | quote }}
             - name: SIP_DOMAIN
               value: {{ $root.Values.sip.domain | quote }}
             - name: LOG_LEVEL
@@ -96,16 +139,31 @@ spec:
             - name: {{ $k }}
               value: {{ $v | quote }}
             {{- end }}
+            {{- with .valueEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
             {{- range $k, $v := .values.env }}
             - name: {{ $k }}
               value: {{ $v | quote }}
             {{- end }}
+            {{- with .values.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          {{- with .values.envFrom }}
+          envFrom:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
           ports:
             - { name: grpc, containerPort: {{ .grpcPort }}, protocol: TCP }
             - { name: http, containerPort: {{ .httpPort }}, protocol: TCP }
             {{- range .ports }}
             - {{ toJson . }}
             {{- end }}
+          # Start-up connects to NATS and opens the KV buckets; a slow NATS must not get the pod killed.
+          startupProbe:
+            httpGet: { path: /healthz, port: http }
+            periodSeconds: 2
+            failureThreshold: 60
           livenessProbe:
             httpGet: { path: /healthz, port: http }
             periodSeconds: 10
@@ -115,11 +173,15 @@ spec:
           resources:
             {{- toYaml .values.resources | nindent 12 }}
           securityContext:
-            runAsNonRoot: true
-            runAsUser: 10001
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities: { drop: [ALL] }
+            {{- toYaml $root.Values.securityContext | nindent 12 }}
+          {{- with .mounts }}
+          volumeMounts:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+      {{- with .volumes }}
+      volumes:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
 {{- end -}}
 
 {{- define "sip-pubsub.grpcService" -}}
@@ -128,8 +190,7 @@ kind: Service
 metadata:
   name: {{ include "sip-pubsub.fullname" .root }}-{{ .name }}
   labels:
-    {{- include "sip-pubsub.labels" .root | nindent 4 }}
-    app.kubernetes.io/name: {{ .name }}
+    {{- include "sip-pubsub.componentLabels" (dict "root" .root "name" .name) | nindent 4 }}
 spec:
   # Headless: callers pick a replica by rendezvous hashing over the EndpointSlice, not by kube-proxy.
   clusterIP: None

@@ -54,7 +54,8 @@ export {
   isValidKvKey,
   kvKey,
 } from './kv-key.js';
-export { createLogger, type Logger, type LoggerOptions } from './logging.js';
+export { instrumentKv } from './kv-metrics.js';
+export { createLogger, type Logger, type LoggerOptions, prettyByDefault, serviceLogger } from './logging.js';
 export {
   type Member,
   type Membership,
@@ -63,9 +64,10 @@ export {
   systemClock,
 } from './membership.js';
 export { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
-export { createRegistry } from './metrics.js';
+export { BUILD_VERSION, createRegistry } from './metrics.js';
 export { connectNats, connectNatsBus } from './nats-bus.js';
 export { natsKvStore } from './nats-kv.js';
+export { natsConnectionGauge } from './nats-metrics.js';
 export { failFastWithoutNats, isNatsOutageError, trackNatsConnection } from './nats-outage.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';

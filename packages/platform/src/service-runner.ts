@@ -6,11 +6,13 @@ import type { Bus } from './bus.js';
 import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
 import { HealthServer } from './health.js';
 import type { KvStore } from './kv.js';
+import { instrumentKv } from './kv-metrics.js';
 import { createLogger, type Logger } from './logging.js';
 import { type MembershipFactory, type MembershipSettings, membershipFactory } from './membership-factory.js';
 import { createRegistry } from './metrics.js';
 import { connectNats, connectNatsBus } from './nats-bus.js';
 import { natsKvStore } from './nats-kv.js';
+import { natsConnectionGauge } from './nats-metrics.js';
 import { trackNatsConnection } from './nats-outage.js';
 import { installShutdown } from './shutdown.js';
 
@@ -68,12 +70,16 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
   health.setReady(false, 'starting');
 
   const nc = await connectNats(config.NATS_URL, `${opts.name}-${id}`, logger);
+  natsConnectionGauge(registry, nc);
   const bus = await connectNatsBus(nc, { logger });
-  const kv = natsKvStore(nc, {
-    logger,
-    replicas: config.NATS_KV_REPLICAS,
-    leaderlessRetryMs: config.NATS_KV_LEADERLESS_RETRY_MS,
-  });
+  const kv = instrumentKv(
+    natsKvStore(nc, {
+      logger,
+      replicas: config.NATS_KV_REPLICAS,
+      leaderlessRetryMs: config.NATS_KV_LEADERLESS_RETRY_MS,
+    }),
+    registry,
+  );
   let membership: MembershipFactory;
   try {
     membership = membershipFactory(config, bus, logger);

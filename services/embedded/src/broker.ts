@@ -16,6 +16,7 @@ import {
   loadConfig,
   membershipFactory,
   natsKvStore,
+  serviceLogger,
 } from '@sip-pubsub/platform';
 import { edgeConfigSchema, type RunningEdge, startSignallingEdge } from '@sip-pubsub/signalling-edge';
 import { type EmbeddedConfig, embeddedConfigSchema } from './config.js';
@@ -78,7 +79,7 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     bus,
     kv,
     registry,
-    logger: logger.child({ service }),
+    logger: serviceLogger(logger, service),
     instanceId: `${instance}-${service}`,
     membership,
   });

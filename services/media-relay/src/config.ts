@@ -1,5 +1,6 @@
 import { baseConfigShape, env } from '@sip-pubsub/platform';
 import { z } from 'zod';
+import { NODE_ADDRESS_TYPES } from './node-address.js';
 
 export const relayConfigSchema = z
   .object({
@@ -11,6 +12,10 @@ export const relayConfigSchema = z
     /** Where RTP sockets bind, and the address put in SDP answers. */
     RELAY_HOST: env.string('0.0.0.0'),
     RELAY_ADVERTISE_HOST: env.string('127.0.0.1'),
+    /** On a node's network: put the Node's ExternalIP (falling back to InternalIP) or InternalIP in SDP. */
+    RELAY_ADVERTISE_FROM_NODE: env.enumOf(NODE_ADDRESS_TYPES, 'off'),
+    /** The Node this pod runs on (downward API spec.nodeName); required with RELAY_ADVERTISE_FROM_NODE. */
+    NODE_NAME: env.optionalString(),
     RELAY_PORT_MIN: env.port(20_000),
     RELAY_PORT_MAX: env.port(20_999),
     /** Symmetric RTP (RFC 4961): send to where a leg's packets come from (README "Symmetric RTP"). */
@@ -46,6 +51,10 @@ export const relayConfigSchema = z
   .refine((c) => c.RELAY_LEG_SILENCE_TIMEOUT_MS === 0 || c.RELAY_LEG_SILENCE_TIMEOUT_MS >= 1_000, {
     message: 'RELAY_LEG_SILENCE_TIMEOUT_MS must be 0 (off) or at least 1s',
     path: ['RELAY_LEG_SILENCE_TIMEOUT_MS'],
+  })
+  .refine((c) => c.RELAY_ADVERTISE_FROM_NODE === 'off' || c.NODE_NAME !== undefined, {
+    message: 'NODE_NAME is required when RELAY_ADVERTISE_FROM_NODE is set',
+    path: ['NODE_NAME'],
   })
   .refine((c) => c.RELAY_PORT_MIN <= c.RELAY_PORT_MAX, {
     message: 'RELAY_PORT_MIN must not exceed RELAY_PORT_MAX',

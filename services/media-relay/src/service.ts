@@ -27,6 +27,7 @@ import {
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
+import { registerPortGauges } from './port-metrics.js';
 import { PortPool } from './port-pool.js';
 import {
   type ForwardingMode,
@@ -242,6 +243,7 @@ export async function startMediaRelay(
   loadTimer.unref();
   const sockets = new Map<string, dgram.Socket>();
   const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
+  registerPortGauges(registry, ports, config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
 
   const joinConference = (conferenceId: string) => {
     if (mediaSubscriptions.has(conferenceId)) return;

@@ -32,7 +32,10 @@ describe('TopicMetrics', () => {
     expect(text).toContain('relay_topic_load{topic="b"} 30');
     expect(text).toContain('relay_topic_load{topic="c"} 20');
     expect(text).toContain('relay_topic_load{topic="other"} 10');
-    expect(text).toContain('relay_topic_publications_in{topic="other"} 10');
+    expect(text).toContain('relay_topic_publications_in_total{topic="other"} 10');
+    // Cumulative series are counters, so rate() over them is right.
+    expect(text).toContain('# TYPE relay_topic_publications_in_total counter');
+    expect(text).toContain('# TYPE relay_topic_load gauge');
     expect(text).toContain('relay_topic_legs{topic="other"} 1');
     expect(text).not.toContain('topic="a"');
   });

@@ -1,7 +1,7 @@
 // Per-topic metrics with bounded label cardinality: the top-N conferences by load get their own label,
 // the rest are summed under `other`. Totals live here; the labelled gauges are recomputed at each scrape,
 // so a conference moving in or out of the top N never leaves a stale series behind.
-import { Gauge, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 
 export interface TopicTotals {
   publicationsIn: number;
@@ -30,22 +30,27 @@ export class TopicMetrics {
     const fields: [keyof TopicTotals, string, string][] = [
       [
         'publicationsIn',
-        'relay_topic_publications_in',
+        'relay_topic_publications_in_total',
         'SenML publications received from publishers here, per topic',
       ],
-      ['deliveriesOut', 'relay_topic_deliveries_out', 'RTP packets delivered to subscriber legs, per topic'],
-      ['bytesOut', 'relay_topic_bytes_out', 'RTP bytes delivered to subscriber legs, per topic'],
+      [
+        'deliveriesOut',
+        'relay_topic_deliveries_out_total',
+        'RTP packets delivered to subscriber legs, per topic',
+      ],
+      ['bytesOut', 'relay_topic_bytes_out_total', 'RTP bytes delivered to subscriber legs, per topic'],
       [
         'invalid',
-        'relay_topic_invalid',
+        'relay_topic_invalid_total',
         'Publications that were not valid SenML or were damaged by loss, per topic',
       ],
-      ['lost', 'relay_topic_lost', 'T.140 generations lost beyond redundancy, per topic'],
-      ['recovered', 'relay_topic_recovered', 'T.140 generations recovered from redundancy, per topic'],
+      ['lost', 'relay_topic_lost_total', 'T.140 generations lost beyond redundancy, per topic'],
+      ['recovered', 'relay_topic_recovered_total', 'T.140 generations recovered from redundancy, per topic'],
     ];
+    // Counters (cumulative since start, so rate() applies), recomputed from the totals at each scrape.
     for (const [field, name, help] of fields) {
       const self = this;
-      new Gauge({
+      new Counter({
         name,
         help: `${help} (top ${topN} by load, the rest as "${OTHER_TOPICS}")`,
         labelNames: ['topic'],
@@ -53,7 +58,7 @@ export class TopicMetrics {
         collect() {
           this.reset();
           self.sample();
-          for (const [label, value] of self.grouped((t) => t[field])) this.set({ topic: label }, value);
+          for (const [label, value] of self.grouped((t) => t[field])) this.inc({ topic: label }, value);
         },
       });
     }

@@ -30,6 +30,8 @@ export const edgeConfigSchema = z
     SIP_PORT: env.port(5060),
     /** Host written in our Via sent-by and used by peers to reach us. */
     SIP_ADVERTISE_HOST: env.string('127.0.0.1'),
+    /** A LoadBalancer Service whose external address replaces SIP_ADVERTISE_HOST (read at start). */
+    SIP_ADVERTISE_FROM_SERVICE: env.optionalString(),
     SIP_TRANSPORTS: z
       .string()
       .default('udp,tcp')
@@ -53,6 +55,10 @@ export const edgeConfigSchema = z
     ROUTE_TIMEOUT_MS: env.durationMs(5_000),
     ...admissionConfigShape,
     ...intakeConfigShape,
+  })
+  .refine((c) => c.SIP_ADVERTISE_FROM_SERVICE === undefined || c.POD_NAMESPACE !== undefined, {
+    message: 'POD_NAMESPACE is required when SIP_ADVERTISE_FROM_SERVICE is set',
+    path: ['POD_NAMESPACE'],
   })
   .superRefine(requireCertificateForSecureTransports)
   .superRefine(requireCompleteAuth);

@@ -44,6 +44,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
 import { KvNonceCountStore } from './nonce-counts.js';
@@ -55,6 +56,7 @@ import {
   recordRoute,
   removeOwnTopRoutes,
 } from './record-route.js';
+import { logOwnerRefusal } from './refusal-log.js';
 import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
@@ -80,6 +82,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
+  const latency = new TransactionLatency(ctx.registry);
   const invalid = new Counter({
     name: 'sip_invalid_messages_total',
     help: 'Messages that did not parse',
@@ -164,7 +167,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   /** Sends `res` if the transaction still awaits a final response (a CANCEL may have ended it meanwhile). */
   const respond = (req: SipRequest, tx: ServerTransaction | null, res: SipResponse): boolean => {
     if (!tx || (tx.state !== 'proceeding' && tx.state !== 'trying')) return false;
-    requests.inc({ method: req.method, status: String(res.status) });
+    requests.inc({ method: methodLabel(req.method), status: String(res.status) });
+    latency.answered(req, res.status);
     tx.respond(res);
     return true;
   };
@@ -188,14 +192,22 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   };
 
   const handle = async (req: SipRequest, tx: ServerTransaction | null, flow: Flow): Promise<void> => {
+    latency.received(req);
     if (draining && req.method !== 'ACK' && req.method !== 'BYE')
       return answer(req, tx, 503, 'Service Draining', [{ name: 'Retry-After', value: '5' }]);
     const admitted = admission.admit(req, flow, tx?.id);
     if (admitted.kind === 'refuse') {
       refused.inc({ cause: admitted.cause });
       if (admitted.cause !== 'invalid')
-        logger.debug(
-          { method: req.method, from: flow.remoteHost, status: admitted.status, cause: admitted.cause },
+        logger.info(
+          {
+            method: methodLabel(req.method),
+            callId: getHeader(req, 'Call-ID'),
+            from: flow.remoteHost,
+            status: admitted.status,
+            cause: admitted.cause,
+            reason: admitted.reason,
+          },
           'request refused',
         );
       return answer(req, tx, admitted.status, admitted.reason, admitted.headers);
@@ -281,6 +293,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       },
     };
     let result: SipResponseEnvelope__Output | undefined;
+    let servedBy: Member | undefined;
     for (const [attempt, owner] of owners.entries()) {
       client = clientOf(owner);
       try {
@@ -290,6 +303,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
           envelope,
           config.ROUTE_TIMEOUT_MS,
         );
+        servedBy = owner;
         break;
       } catch (err) {
         const unavailable = isOwnerUnavailable(err);
@@ -315,6 +329,11 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (!tx || result.message.length === 0) return;
     const response = parseMessage(result.message);
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
+    logOwnerRefusal(logger, req, response, {
+      service: route.service,
+      id: servedBy?.id ?? '',
+      key: route.key,
+    });
     if (dialogCreating) copyRecordRoute(req, response);
     if (respond(req, tx, response)) {
       if (route.service === 'focus-controller') acceptedInvites.note(req, response, route.key);
@@ -440,7 +459,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
             };
             if (createsDialog(request)) recordRoute(request, edgeAddress, destination.transport);
             const response = await layer.request(request, destination);
-            outgoing.inc({ method: request.method, status: String(response.status) });
+            outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
             // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
             if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
               await acknowledge(request, response, destination);
