@@ -19,7 +19,7 @@ describe('unACKed INVITEs and the port pool, separate processes (issue 7 defect 
   beforeAll(async () => {
     broker = await startSeparateProcesses({
       relayPorts: PORTS,
-      env: { SIP_T1_MS: String(T1_MS), SIP_RATE_PER_SOURCE: '100000' },
+      env: { SIP_T1_MS: String(T1_MS), SIP_RATE_PER_SOURCE: '100000', SIP_RATE_PER_SOURCE_IN_DIALOG: 'off' },
     });
     const relay = broker.services!.find((s) => s.name === 'media-relay')!;
     target = {

@@ -28,6 +28,7 @@ describe('unACKed INVITEs and the port pool, embedded broker (issue 7 defect 2)'
       SIP_T1_MS: String(T1_MS),
       // Joins are retried from one address many times a second here; the rate limit is not under test.
       SIP_RATE_PER_SOURCE: '100000',
+      SIP_RATE_PER_SOURCE_IN_DIALOG: 'off',
     });
     target = {
       sipPort: broker.sipPort,

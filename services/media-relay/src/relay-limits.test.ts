@@ -129,6 +129,27 @@ describe('media consent (README "Media consent")', () => {
     expect(core.hasConsent(sub)).toBe(false);
   });
 
+  it('holds a greeting (retained values) until the peer first consents, then sends it once', () => {
+    const { core, sent, addLeg, keepalive } = setup();
+    const sub = addLeg('sub', 'sub', 5000);
+    const greeting = [new Uint8Array(40), new Uint8Array(41)];
+    core.greet(sub, greeting);
+    // A leg whose SDP names someone else's address gets nothing: no reflection, not even the greeting.
+    expect(sent).toEqual([]);
+    keepalive(sub, 5001);
+    expect(sent).toEqual([]);
+    keepalive(sub);
+    expect(sent).toEqual([
+      { port: 5000, bytes: 40 },
+      { port: 5000, bytes: 41 },
+    ]);
+    keepalive(sub);
+    expect(sent).toHaveLength(2);
+    // With consent already given, a greeting goes at once.
+    core.greet(sub, [new Uint8Array(7)]);
+    expect(sent).toHaveLength(3);
+  });
+
   it('an RTCP packet or an RTP packet of an unknown payload type from the peer is consent too', () => {
     const { core, addLeg } = setup();
     const a = addLeg('a', 'sub', 5000);

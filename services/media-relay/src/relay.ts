@@ -138,6 +138,11 @@ export class Leg {
   consentUntil = 0;
   /** Whether the peer ever gave consent (a silent close says 'silent' rather than 'no-consent'). */
   consented = false;
+  /**
+   * The retained-values greeting, held until the peer first consents (a greeting sent before would make
+   * the relay a reflector for one pack per INVITE). Sent once, in order, then live delivery follows.
+   */
+  greeting: Uint8Array[] | undefined;
   /** When the leg last received a datagram from its peer (or was allocated). */
   lastHeardAt = 0;
   readonly bufferLimits: Required<LegBufferLimits>;
@@ -580,7 +585,25 @@ export class RelayCore {
     if (normaliseHost(leg.target.host) === from && leg.target.port === port) {
       leg.consentUntil = now + (this.opts.consentTimeoutMs ?? DEFAULT_CONSENT_TIMEOUT_MS);
       leg.consented = true;
+      this.sendGreeting(leg);
     }
+  }
+
+  /**
+   * Sends `leg` its greeting packets now if its peer consents, else holds them for its first consent.
+   * Live packets before consent are not sent either, so the greeting still comes first.
+   */
+  greet(leg: Leg, packets: Uint8Array[]): void {
+    if (packets.length === 0) return;
+    leg.greeting = packets;
+    if (this.hasConsent(leg)) this.sendGreeting(leg);
+  }
+
+  private sendGreeting(leg: Leg): void {
+    const packets = leg.greeting;
+    if (!packets) return;
+    leg.greeting = undefined;
+    for (const p of packets) leg.send(p, leg.target.host, leg.target.port);
   }
 
   private onRtcp(leg: Leg, data: Uint8Array): void {

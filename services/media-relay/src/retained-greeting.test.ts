@@ -40,8 +40,21 @@ async function setup(values: RetainedValues['values']) {
   const kv = new InProcessKvStore();
   const bucket = new JsonBucket(await kv.bucket('publications'), retainedValuesSchema);
   if (Object.keys(values).length > 0) await bucket.put(retainedKey(CONF), { values });
-  return { bucket, greeter: new RetainedGreeter({ retained: bucket, maxPackBytes: 16_384, now: () => NOW }) };
+  return {
+    bucket,
+    greeter: new RetainedGreeter({
+      retained: bucket,
+      maxPackBytes: 16_384,
+      deliver: sendNow,
+      now: () => NOW,
+    }),
+  };
 }
+
+/** What the relay core does for a leg whose peer already consents: send at once. */
+const sendNow = (leg: Leg, packets: Uint8Array[]) => {
+  for (const p of packets) leg.send(p, leg.target.host, leg.target.port);
+};
 
 describe('RetainedGreeter', () => {
   it('sends the retained values as one pack from the relay SSRC, then joins the leg', async () => {
@@ -87,7 +100,12 @@ describe('RetainedGreeter', () => {
         return bucket.get(key);
       },
     } as unknown as JsonBucket<RetainedValues>;
-    greeter = new RetainedGreeter({ retained: racing, maxPackBytes: 16_384, now: () => NOW });
+    greeter = new RetainedGreeter({
+      retained: racing,
+      maxPackBytes: 16_384,
+      deliver: sendNow,
+      now: () => NOW,
+    });
     const sent: Uint8Array[] = [];
     await greeter.greet(subscriberLeg(sent, { redPt: 0 }), () => undefined);
     const lines = linesOf(sent, { t140Pt: 96 });

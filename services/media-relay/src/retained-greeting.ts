@@ -34,6 +34,8 @@ interface Watch {
 export interface RetainedGreeterOptions {
   retained: JsonBucket<RetainedValues>;
   maxPackBytes: number;
+  /** Hands the greeting to the leg: the relay core sends it once the peer consents (README "Media consent"). */
+  deliver: (leg: Leg, packets: Uint8Array[]) => void;
   now?: () => number;
   onError?: (conferenceId: string, err: Error) => void;
 }
@@ -121,9 +123,7 @@ export class RetainedGreeter {
     if (--watch.pending === 0) this.watches.delete(conferenceId);
     // From here to join() nothing awaits: no packet can fall between the pack and live delivery.
     const records = [...latest.values()];
-    if (records.length > 0)
-      for (const p of greetingPackets(leg, records, this.now()))
-        leg.send(p, leg.target.host, leg.target.port);
+    if (records.length > 0) this.opts.deliver(leg, greetingPackets(leg, records, this.now()));
     join();
     return records.length;
   }

@@ -161,6 +161,7 @@ export async function startMediaRelay(
   const greeter = new RetainedGreeter({
     retained: new JsonBucket(await ctx.kv.bucket(BUCKETS.publications), retainedValuesSchema),
     maxPackBytes: config.MAX_SENML_PACK_BYTES,
+    deliver: (leg, packets) => core.greet(leg, packets),
     onError: (conferenceId, err) =>
       logger.warn({ conferenceId, err: err.message }, 'retained values not read; leg joins without them'),
   });

@@ -8,7 +8,7 @@ describe('intake configuration', () => {
   it('defaults derived from the measured capacity, off, and errors that name the variable', () => {
     const config = loadConfig(edgeConfigSchema, {});
     expect(config.SIP_RATE_PER_SOURCE).toEqual({ rate: 200, burst: 400 });
-    expect(config.SIP_RATE_PER_SOURCE_IN_DIALOG).toEqual({ rate: 400, burst: 800 });
+    expect(config.SIP_RATE_PER_SOURCE_IN_DIALOG).toEqual({ rate: 1000, burst: 2000 });
     expect(config.SIP_REJECT_RATE_PER_SOURCE).toEqual({ rate: 50, burst: 100 });
     expect(config.SIP_UDP_RECV_BUFFER).toBe(4 * 1024 * 1024);
     expect(() => loadConfig(edgeConfigSchema, { SIP_UDP_RECV_BUFFER: '10' })).toThrow(/SIP_UDP_RECV_BUFFER/);
