@@ -45,7 +45,17 @@ describe('a three-node NATS cluster loses a node during traffic', () => {
         clients.push(c);
         return c;
       };
-      const publisher = await (await client('pub')).publisher(topic);
+      // Right after start the focus may not see a relay's channel ready yet (503): wait until it does.
+      const pubClient = await client('pub');
+      let publisher: Awaited<ReturnType<SipPubSubClient['publisher']>> | undefined;
+      for (let attempt = 0; !publisher; attempt++) {
+        try {
+          publisher = await pubClient.publisher(topic);
+        } catch (err) {
+          if (attempt >= 20 || !/503/.test((err as Error).message)) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
       const received: Set<number>[] = [];
       for (let i = 0; i < 2; i++) {
         const sub = await (await client(`sub-${i}`)).subscriber(topic);

@@ -6,6 +6,7 @@ import * as dgram from 'node:dgram';
 import { createTextOffer, LineAssembler, parseRtp, T140Receiver } from '@sip-pubsub/media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, startEmbedded } from '../support/brokers.js';
+import { keepMediaConsent } from '../support/media-consent.js';
 import { createTopic, RawPublisher } from '../support/raw-events.js';
 import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 import { eventually } from './first-light.js';
@@ -83,7 +84,13 @@ async function rawSubscriber(
     }),
     sipPort,
   );
+  // Media consent (README "Media consent"): the relay sends nothing until it hears from our RTP port.
+  const answer = ok.body.toString();
+  const host = /^c=IN IP4 (\S+)/m.exec(answer)?.[1] ?? '127.0.0.1';
+  const port = Number(/^m=text (\d+) /m.exec(answer)?.[1]);
+  const stopKeepAlive = keepMediaConsent(rtp, { host, port });
   leg.close = () => {
+    stopKeepAlive();
     sip.close();
     rtp.close();
   };
