@@ -542,6 +542,7 @@ export class Focus {
       toTag: localTag,
       headers: [
         ...this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+        { name: 'Accept', value: PROFILE_ACCEPT },
         ...sessionTimerHeaders(timer),
       ],
       body: answer,

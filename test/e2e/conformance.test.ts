@@ -1,0 +1,259 @@
+// RFC 3261 / 6665 / 4575 conformance as a new user meets it (issue 8 item 7), against the embedded broker
+// and the four separate processes with nats-server: every answer to an out-of-dialog request but 100
+// carries a To tag (§8.2.6.2), whichever service produced it; a SUBSCRIBE whose Accept excludes the
+// package's body type gets 406 naming it; the dial-in 200 carries Accept.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textOffer } from '../chaos/raw-peers.js';
+import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
+import { DigestAccount } from '../support/digest.js';
+import { createTopic } from '../support/raw-events.js';
+import { type RawResponse, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+
+const TO_TAG = /;\s*tag=[^;\s]+/i;
+const UNKNOWN_CONFERENCE = 'sip:conf-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@localhost';
+
+interface Probe {
+  what: string;
+  status: number;
+  build(sip: RawSipSocket, conf: string): string;
+  check?(res: RawResponse): void;
+}
+
+/** One request of each kind of out-of-dialog failure (and success) each service can answer. */
+const PROBES: Probe[] = [
+  {
+    what: 'OPTIONS to the factory (focus)',
+    status: 200,
+    build: (sip) => rawRequest({ method: 'OPTIONS', uri: 'sip:factory@localhost', localPort: sip.port }),
+  },
+  {
+    what: 'OPTIONS to an unknown conference (focus)',
+    status: 404,
+    build: (sip) => rawRequest({ method: 'OPTIONS', uri: UNKNOWN_CONFERENCE, localPort: sip.port }),
+  },
+  {
+    what: 'INVITE to the factory without Subject (focus)',
+    status: 400,
+    build: (sip) => rawRequest({ method: 'INVITE', uri: 'sip:factory@localhost', localPort: sip.port }),
+  },
+  {
+    what: 'INVITE to an unknown conference (focus)',
+    status: 404,
+    build: (sip) =>
+      rawRequest({
+        method: 'INVITE',
+        uri: UNKNOWN_CONFERENCE,
+        localPort: sip.port,
+        headers: ['Content-Type: application/sdp'],
+        body: textOffer('sendonly', 9),
+      }),
+  },
+  {
+    what: 'BYE without a dialog (focus)',
+    status: 481,
+    build: (sip, conf) => rawRequest({ method: 'BYE', uri: conf, localPort: sip.port }),
+  },
+  {
+    what: 'SUBSCRIBE with too short an Expires (notifier)',
+    status: 423,
+    build: (sip, conf) =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: conf,
+        localPort: sip.port,
+        headers: ['Event: conference', 'Expires: 5'],
+      }),
+    check: (res) => expect(res.headers.get('min-expires')?.[0]).toBe('60'),
+  },
+  {
+    what: 'SUBSCRIBE to an unknown package (notifier)',
+    status: 489,
+    build: (sip, conf) =>
+      rawRequest({ method: 'SUBSCRIBE', uri: conf, localPort: sip.port, headers: ['Event: presence'] }),
+    check: (res) => expect(res.headers.get('allow-events')?.[0]).toMatch(/\bconference\b/),
+  },
+  {
+    what: 'SUBSCRIBE whose Accept excludes conference-info (notifier)',
+    status: 406,
+    build: (sip, conf) =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: conf,
+        localPort: sip.port,
+        headers: ['Event: conference', 'Accept: application/pidf+xml'],
+      }),
+    check: (res) => expect(res.headers.get('accept')?.[0]).toBe('application/conference-info+xml'),
+  },
+  {
+    what: 'SUBSCRIBE to an unknown conference (notifier)',
+    status: 404,
+    build: (sip) =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: UNKNOWN_CONFERENCE,
+        localPort: sip.port,
+        headers: ['Event: conference'],
+      }),
+  },
+  {
+    what: 'PUBLISH of another package (notifier)',
+    status: 489,
+    build: (sip, conf) =>
+      rawRequest({
+        method: 'PUBLISH',
+        uri: conf,
+        localPort: sip.port,
+        headers: ['Event: conference', 'Content-Type: application/senml+json'],
+        body: '[{"n":"t","v":1}]',
+      }),
+  },
+  {
+    what: 'PUBLISH with an unknown entity tag (notifier)',
+    status: 412,
+    build: (sip, conf) =>
+      rawRequest({
+        method: 'PUBLISH',
+        uri: conf,
+        localPort: sip.port,
+        headers: ['Event: pubsub-data', 'SIP-If-Match: nosuchtag'],
+      }),
+  },
+  {
+    what: 'a method nobody serves (edge)',
+    status: 405,
+    build: (sip, conf) => rawRequest({ method: 'MESSAGE', uri: conf, localPort: sip.port }),
+  },
+  {
+    what: 'Require of an unknown extension (edge, §8.2.2.3)',
+    status: 420,
+    build: (sip) =>
+      rawRequest({
+        method: 'OPTIONS',
+        uri: 'sip:factory@localhost',
+        localPort: sip.port,
+        headers: ['Require: no-such-extension'],
+      }),
+    check: (res) => expect(res.headers.get('unsupported')?.[0]).toBe('no-such-extension'),
+  },
+  {
+    what: 'a tel: Request-URI (edge, §8.2.1)',
+    status: 416,
+    build: (sip) =>
+      rawRequest({ method: 'OPTIONS', uri: 'tel:+15550100', localPort: sip.port }).replace(
+        'To: <tel:+15550100>',
+        'To: <sip:factory@localhost>',
+      ),
+  },
+  {
+    what: 'a CSeq whose method is not the request method (edge, §8.2)',
+    status: 400,
+    build: (sip) =>
+      rawRequest({ method: 'OPTIONS', uri: 'sip:factory@localhost', localPort: sip.port }).replace(
+        /CSeq: 1 OPTIONS/,
+        'CSeq: 1 INVITE',
+      ),
+  },
+  {
+    what: 'CANCEL that matches no INVITE (edge, §9.2)',
+    status: 481,
+    build: (sip, conf) => rawRequest({ method: 'CANCEL', uri: conf, localPort: sip.port }),
+  },
+];
+
+function suite(name: string, start: () => Promise<RunningBroker>): void {
+  describe(`conformance (${name})`, () => {
+    let broker: RunningBroker;
+    let sip: RawSipSocket;
+    let conf: string;
+    beforeAll(async () => {
+      broker = await start();
+      sip = await RawSipSocket.open();
+      conf = await createTopic(broker.sipPort, `conformance/${name}/${token(3)}`);
+    }, 120_000);
+    afterAll(async () => {
+      sip?.close();
+      await broker?.stop();
+    });
+
+    it('tags To in every answer to an out-of-dialog request, whichever service answers (§8.2.6.2)', async () => {
+      for (const probe of PROBES) {
+        const res = await sip.request(probe.build(sip, conf), broker.sipPort, 8_000);
+        expect(`${probe.what}: ${res.status}`).toBe(`${probe.what}: ${probe.status}`);
+        expect(res.headers.get('to')?.[0], `${probe.what}: ${res.raw}`).toMatch(TO_TAG);
+        probe.check?.(res);
+      }
+    });
+
+    it('answers a dial-in INVITE with Accept next to Allow and Allow-Events', async () => {
+      const callId = token(10);
+      const fromTag = token();
+      const ok = await sip.request(
+        rawRequest({
+          method: 'INVITE',
+          uri: conf,
+          localPort: sip.port,
+          callId,
+          fromTag,
+          headers: ['Content-Type: application/sdp'],
+          body: textOffer('sendonly', 9),
+        }),
+        broker.sipPort,
+        8_000,
+      );
+      expect(ok.status).toBe(200);
+      const accept = ok.headers.get('accept')?.[0] ?? '';
+      expect(accept.split(/\s*,\s*/)).toEqual(
+        expect.arrayContaining(['application/sdp', 'application/conference-info+xml', 'message/sipfrag']),
+      );
+      const toTag = /;tag=([^;\s]+)/.exec(ok.headers.get('to')?.[0] ?? '')?.[1];
+      expect(toTag).toBeDefined();
+      sip.send(
+        rawRequest({ method: 'ACK', uri: conf, localPort: sip.port, callId, fromTag, toTag, cseq: 1 }),
+        broker.sipPort,
+      );
+      const bye = await sip.request(
+        rawRequest({ method: 'BYE', uri: conf, localPort: sip.port, callId, fromTag, toTag, cseq: 2 }),
+        broker.sipPort,
+      );
+      expect(bye.status).toBe(200);
+    });
+  });
+}
+
+suite('embedded', () => startEmbedded());
+suite('split', () => startSeparateProcesses());
+
+describe('conformance with digest authentication (embedded)', () => {
+  let broker: RunningBroker;
+  let sip: RawSipSocket;
+  beforeAll(async () => {
+    broker = await startEmbedded({ AUTH_REALM: 'localhost', AUTH_CREDENTIALS: 'alice:secret' });
+    sip = await RawSipSocket.open();
+  }, 120_000);
+  afterAll(async () => {
+    sip?.close();
+    await broker?.stop();
+  });
+
+  it('tags To in the 401 challenge and in the 403 for a From that is not the identity', async () => {
+    const subscribe = (headers: string[] = [], user = 'alice') =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: 'sip:factory@localhost',
+        localPort: sip.port,
+        user,
+        headers: ['Event: pubsub-conferences', ...headers],
+      });
+    const challenge = await sip.request(subscribe(), broker.sipPort);
+    expect(challenge.status).toBe(401);
+    expect(challenge.headers.get('to')?.[0]).toMatch(TO_TAG);
+    const alice = new DigestAccount('alice', 'secret');
+    alice.challenged(challenge);
+    const forged = await sip.request(
+      subscribe([alice.authorization('SUBSCRIBE', 'sip:factory@localhost')], 'mallory'),
+      broker.sipPort,
+    );
+    expect(forged.status).toBe(403);
+    expect(forged.headers.get('to')?.[0]).toMatch(TO_TAG);
+  });
+});
