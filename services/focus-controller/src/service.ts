@@ -1,4 +1,5 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
+import { loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -37,7 +38,7 @@ import {
   type SipResponse,
   serializeMessage,
 } from '@sip-pubsub/sip';
-import { loadAccessList } from './access.js';
+
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';

@@ -1,5 +1,6 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
+import { loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -42,7 +43,7 @@ import {
 import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
-import { loadAccessList } from './access.js';
+
 import type { NotifierConfig } from './config.js';
 import { ownershipKey } from './data-package.js';
 import { MediaIngest } from './media-ingest.js';
