@@ -68,6 +68,8 @@ export const conferenceRecordSchema = z.object({
   creator: z.string(),
   created: z.number(),
   policy: policySchema,
+  /** Most legs the conference admits (the focus's MAX_LEGS_PER_CONFERENCE when it was created); the roster's maximum-user-count. */
+  maxUsers: z.number().int().positive().optional(),
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 
@@ -275,4 +277,18 @@ export type PublicationSources = z.infer<typeof publicationSourcesSchema>;
 
 export function publicationSourcesKey(conferenceId: string): string {
   return `${conferenceId}.sources`;
+}
+
+/**
+ * The SSRC each RTP publisher leg of a topic sends with, keyed `<conferenceId>.rtp-sources` (leg id → SSRC):
+ * learned by the notifier that owns the conference from the first packet a relay shares on
+ * `pubsub.media.<conf>`, so the roster's `<src-id>` maps CSRCs to publishers with one read per document.
+ */
+export const rtpSourcesSchema = z.object({
+  legs: z.record(z.string(), z.number().int().min(0).max(0xffff_ffff)),
+});
+export type RtpSources = z.infer<typeof rtpSourcesSchema>;
+
+export function rtpSourcesKey(conferenceId: string): string {
+  return `${conferenceId}.rtp-sources`;
 }

@@ -1,13 +1,16 @@
 // RFC 3261 / 6665 / 4575 conformance as a new user meets it (issue 8 item 7), against the embedded broker
 // and the four separate processes with nats-server: every answer to an out-of-dialog request but 100
 // carries a To tag (§8.2.6.2), whichever service produced it; a SUBSCRIBE whose Accept excludes the
-// package's body type gets 406 naming it; the dial-in 200 carries Accept.
+// package's body type gets 406 naming it; the dial-in 200 carries Accept; the RFC 4575 roster shows each
+// publisher's SSRC as <src-id>, each endpoint's own direction and status, and maximum-user-count.
+import { SipPubSubClient } from '@sip-pubsub/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { textOffer } from '../chaos/raw-peers.js';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { DigestAccount } from '../support/digest.js';
-import { createTopic } from '../support/raw-events.js';
+import { createTopic, RawEventWatcher } from '../support/raw-events.js';
 import { type RawResponse, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import { eventually } from './first-light.js';
 
 const TO_TAG = /;\s*tag=[^;\s]+/i;
 const UNKNOWN_CONFERENCE = 'sip:conf-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@localhost';
@@ -216,6 +219,71 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
         broker.sipPort,
       );
       expect(bye.status).toBe(200);
+    });
+
+    it('shows src-id (the SSRC a publisher sends with), own directions, on-hold and the cap in the roster', async () => {
+      const topic = `conformance/${name}/roster/${token(3)}`;
+      const client = await SipPubSubClient.connect({
+        server: `127.0.0.1:${broker.sipPort}`,
+        user: 'meter',
+        requestTimeoutMs: 8_000,
+      });
+      let watcher: RawEventWatcher | undefined;
+      const idle = await RawSipSocket.open();
+      try {
+        const uri = await client.resolveTopic(topic);
+        watcher = await RawEventWatcher.subscribe(broker.sipPort, uri, {
+          event: 'conference',
+          accept: 'application/conference-info+xml',
+        });
+        expect(watcher.status).toBe(200);
+        const publisher = await client.publisherAt(uri);
+        // A participant whose offer is inactive stays in the roster, on hold.
+        const held = await idle.request(
+          rawRequest({
+            method: 'INVITE',
+            uri,
+            localPort: idle.port,
+            user: 'idle',
+            headers: ['Content-Type: application/sdp'],
+            body: textOffer('inactive', 9),
+          }),
+          broker.sipPort,
+          8_000,
+        );
+        expect(held.status).toBe(200);
+        await publisher.publish([{ n: 'temp', u: 'Cel', v: 21.5 }]);
+        const latest = () => watcher!.notifies.map((n) => n.body).join('\n');
+        // The SSRC reaches the roster once the relay has shared the publisher's first packet.
+        await eventually(
+          'the publisher SSRC as src-id',
+          () => latest().includes(`<src-id>${publisher.ssrc}</src-id>`),
+          15_000,
+        );
+        // The last word on each user: partial NOTIFYs carry only the users that changed.
+        const lastUser = (user: string) => {
+          for (const n of [...watcher!.notifies].reverse()) {
+            const found = new RegExp(`<user entity="sip:${user}@[^"]*"[\\s\\S]*?</user>`).exec(n.body);
+            if (found) return found[0];
+          }
+          return '';
+        };
+        const meter = lastUser('meter');
+        expect(meter).toMatch(/<status>connected<\/status>/);
+        expect(meter).toMatch(
+          /<media id="[^"]+">\s*<type>text<\/type>\s*<src-id>\d+<\/src-id>\s*<status>sendonly<\/status>/,
+        );
+        const held2 = lastUser('idle');
+        expect(held2).toMatch(/<endpoint[^>]*>\s*<status>on-hold<\/status>/);
+        expect(held2).toMatch(/<status>inactive<\/status>/);
+        // The full-state NOTIFY names the conference's cap (MAX_LEGS_PER_CONFERENCE, 1000 by default).
+        expect(watcher.notifies[0].body).toMatch(/<maximum-user-count>1000<\/maximum-user-count>/);
+        await publisher.close();
+      } finally {
+        watcher?.close();
+        idle.close();
+        await client.close();
+      }
     });
   });
 }

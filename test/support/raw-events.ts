@@ -111,11 +111,14 @@ export class RawEventWatcher {
   static async subscribe(
     sipPort: number,
     uri: string,
-    opts: { expires?: number; subject?: string; user?: string } = {},
+    opts: { expires?: number; subject?: string; user?: string; event?: string; accept?: string } = {},
   ): Promise<RawEventWatcher> {
     const sip = await RawSipSocket.open();
     const watcher = new RawEventWatcher(sip);
-    const headers = ['Event: pubsub-data', 'Accept: application/senml+json'];
+    const headers = [
+      `Event: ${opts.event ?? 'pubsub-data'}`,
+      `Accept: ${opts.accept ?? 'application/senml+json'}`,
+    ];
     if (opts.expires !== undefined) headers.push(`Expires: ${opts.expires}`);
     if (opts.subject !== undefined) headers.push(`Subject: ${opts.subject}`);
     const res = await sip.request(

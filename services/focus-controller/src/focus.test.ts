@@ -278,6 +278,26 @@ describe('Focus', () => {
     expect(getHeader(noRelay, 'Retry-After')).toBe('5');
   });
 
+  it("records a conference's cap at creation and holds it (the roster's maximum-user-count)", async () => {
+    const conf = await conferenceOf('t/capped');
+    const id = /conf-([^@]+)@/.exec(conf)![1];
+    expect((await options.stores.conferences.get(id))?.value.maxUsers).toBe(2);
+    // A focus configured with a higher cap later still admits no more than the conference's own.
+    const roomier = new Focus({ ...options, maxLegsPerConference: 10 });
+    const join = async (callId: string) =>
+      (await roomier.handle(invite(conf, { sdp: offer('sendonly'), callId, fromTag: callId }), flow))?.status;
+    expect(await join('y1')).toBe(200);
+    expect(await join('y2')).toBe(200);
+    expect(await join('y3')).toBe(486);
+  });
+
+  it('answers a join with Accept next to the capabilities', async () => {
+    const conf = await conferenceOf('t/accept');
+    const res = await handle(invite(conf, { sdp: offer('sendonly') }));
+    expect(res.status).toBe(200);
+    expect(getHeader(res, 'Accept')).toContain('application/sdp');
+  });
+
   it('answers OPTIONS with isfocus, the profile capabilities and an SDP body', async () => {
     const conf = await conferenceOf('t/options');
     const req = createRequest({

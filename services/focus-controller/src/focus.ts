@@ -317,6 +317,7 @@ export class Focus {
       creator,
       created,
       policy: { onExistingTopic: this.opts.onExistingTopic, invalidData: this.opts.invalidData },
+      maxUsers: this.opts.maxLegsPerConference,
     });
     try {
       await topics.create(topicKey, { conferenceId: id, topic, created });
@@ -441,7 +442,8 @@ export class Focus {
     } else {
       // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
       // listing of the participants bucket is needed.
-      if (!(await this.reserveLeg(conferenceId, legId, summary.role)))
+      const cap = conference.value.maxUsers ?? this.opts.maxLegsPerConference;
+      if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap)))
         return createResponse(req, 486, 'Conference Full', { toTag: localTag });
       try {
         media = await this.opts.relays.allocate(spec);
@@ -551,9 +553,9 @@ export class Focus {
   }
 
   /** A place in the conference's roster index, after pruning stale entries if it looks full. */
-  private async reserveLeg(conferenceId: string, legId: string, role: Role): Promise<boolean> {
+  /** `limit` is the conference's own cap (the roster's maximum-user-count), the one it was created with. */
+  private async reserveLeg(conferenceId: string, legId: string, role: Role, limit: number): Promise<boolean> {
     const key = rosterIndexKey(conferenceId);
-    const limit = this.opts.maxLegsPerConference;
     if (await this.index.add(key, legId, role, limit)) return true;
     const pruned = await this.index.prune(
       key,

@@ -17,6 +17,7 @@ import {
   type DirectoryEvent,
   type IndexRecord,
   type ParticipantRecord,
+  participantKey,
   type RosterEvent,
   type SubscriptionRecord,
   subscriptionKey,
@@ -46,6 +47,7 @@ import { OwnedSubscriptions } from './owned-subscriptions.js';
 import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
 import type { PublicationSourcesStore } from './publication-sources.js';
 import type { RetainedValuesStore } from './retained-values.js';
+import type { RtpSourcesStore } from './rtp-sources.js';
 import type { TopicDirectory } from './topic-directory.js';
 import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
@@ -86,6 +88,8 @@ export interface NotifierOptions {
   topicDirectory?: TopicDirectory;
   /** PUBLISH sources, shown in the conference package's roster with their src-id. */
   publicationSources?: PublicationSourcesStore;
+  /** SSRCs of RTP publisher legs, shown as their endpoints' src-id. */
+  rtpSources?: RtpSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
   publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
 }
@@ -138,6 +142,7 @@ export class ConferenceNotifier {
           opts.stores,
           opts.domain,
           opts.publicationSources ? (id) => opts.publicationSources!.users(id) : undefined,
+          opts.rtpSources ? (id) => opts.rtpSources!.of(id) : undefined,
         ),
         directoryPackage(opts.stores, opts.domain),
         ...(opts.retained
@@ -367,6 +372,17 @@ export class ConferenceNotifier {
     if (records.length === 0) return;
     for (const key of this.expiries.keysOf(dataResourceKeyOf(conferenceId)))
       for (const record of records) this.scheduler.enqueue(key, recordChange(record));
+  }
+
+  /**
+   * An RTP publisher leg of a conference this replica owns started sending with a new SSRC: once it is
+   * stored, its user's roster entry is re-sent with the `<src-id>`.
+   */
+  async onRtpSource(conferenceId: string, legId: string, stored: Promise<void>): Promise<void> {
+    await stored;
+    const participant = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
+    if (!participant) return;
+    for (const key of this.expiries.keysOf(conferenceId)) this.scheduler.enqueue(key, participant.value.aor);
   }
 
   /** A PUBLISH source appeared in or left a conference this replica owns: its roster watchers hear of it. */
