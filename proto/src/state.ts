@@ -177,6 +177,13 @@ export const subscriptionRecordSchema = z.object({
   createdAt: z.number(),
   /** pubsub-data at the factory URI: the topic filter of the Subject header (PROFILE "Wildcard watching"). */
   filter: z.string().optional(),
+  /**
+   * RFC 6665 §4.5.2, several subscriptions in one dialog: the first keeps the dialog's CSeq numbers in its
+   * `dialog` and lists the others in `siblings`; each other one names it in `dialogKey`. A first
+   * subscription that ended while others live stays as `terminated`, carrying the dialog, until the last goes.
+   */
+  dialogKey: z.string().optional(),
+  siblings: z.array(z.string()).optional(),
 });
 export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
 

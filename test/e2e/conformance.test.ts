@@ -285,6 +285,68 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
         await client.close();
       }
     });
+
+    it('takes a second Event id in a subscription dialog as a second subscription; each ends on its own (RFC 6665 §4.5.2)', async () => {
+      const watcher = await RawEventWatcher.subscribe(broker.sipPort, conf, {
+        event: 'conference;id=first',
+        accept: 'application/conference-info+xml',
+      });
+      try {
+        expect(watcher.status).toBe(200);
+        await eventually('the first NOTIFY', () => watcher.notifies.length >= 1);
+        // The dialog as the first NOTIFY shows it: our tag in To, the notifier's in From.
+        const head = watcher.notifies[0].head;
+        const field = (name: string) => new RegExp(`\r\n${name}: *([^\r\n]*)`, 'i').exec(head)?.[1] ?? '';
+        const callId = field('Call-ID');
+        const fromTag = /;tag=([^;\s]+)/.exec(field('To'))?.[1];
+        const toTag = /;tag=([^;\s]+)/.exec(field('From'))?.[1];
+        const inDialog = (cseq: number, id: string, expires?: number) =>
+          watcher.sip.request(
+            rawRequest({
+              method: 'SUBSCRIBE',
+              uri: conf,
+              localPort: watcher.sip.port,
+              user: 'raw-watcher',
+              callId,
+              fromTag,
+              toTag,
+              cseq,
+              headers: [
+                `Event: conference;id=${id}`,
+                'Accept: application/conference-info+xml',
+                ...(expires !== undefined ? [`Expires: ${expires}`] : []),
+              ],
+            }),
+            broker.sipPort,
+            8_000,
+          );
+        const second = await inDialog(2, 'second');
+        expect(second.status).toBe(200);
+        await eventually('a NOTIFY for the second subscription', () =>
+          watcher.notifies.some((n) => n.event === 'conference;id=second'),
+        );
+        const ended = await inDialog(3, 'first', 0);
+        expect(ended.status).toBe(200);
+        await eventually('the first subscription terminated', () =>
+          watcher.notifies.some(
+            (n) => n.event === 'conference;id=first' && n.subscriptionState.startsWith('terminated'),
+          ),
+        );
+        // The second lives on: a refresh of it is accepted in the same dialog, and it gets a fresh NOTIFY.
+        const before = watcher.notifies.length;
+        expect((await inDialog(4, 'second')).status).toBe(200);
+        await eventually('a NOTIFY after the refresh', () =>
+          watcher.notifies.slice(before).some((n) => n.event === 'conference;id=second'),
+        );
+        expect(watcher.notifies.slice(before).every((n) => n.event === 'conference;id=second')).toBe(true);
+        const last = await inDialog(5, 'second', 0);
+        expect(last.status).toBe(200);
+        // With its last subscription gone, the dialog is gone too.
+        expect((await inDialog(6, 'third')).status).toBe(481);
+      } finally {
+        watcher.close();
+      }
+    });
   });
 }
 

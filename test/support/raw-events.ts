@@ -67,6 +67,10 @@ export class RawPublisher {
 }
 
 export interface RawNotify {
+  /** The Event header, with its id parameter. */
+  event?: string;
+  /** The NOTIFY's header block, as received. */
+  head: string;
   subscriptionState: string;
   contentType?: string;
   body: string;
@@ -101,6 +105,8 @@ export class RawEventWatcher {
         rinfo.address,
       );
       this.notifies.push({
+        event: header('Event'),
+        head,
         subscriptionState: header('Subscription-State') ?? '',
         contentType: header('Content-Type'),
         body: rest.join('\r\n\r\n'),
