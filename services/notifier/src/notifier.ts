@@ -8,8 +8,14 @@ import {
   accessRefusalReason,
   EVENT_PACKAGES,
   type EventPackageName,
+  isSubscriptionExpired,
   NotifyScheduler,
   negotiateExpires,
+  refreshSubscription,
+  type SubscriptionSnapshot,
+  subscriptionStateHeader,
+  type TerminationReason,
+  terminateSubscription,
 } from '@sip-pubsub/events';
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
@@ -109,6 +115,18 @@ export function subscriptionIdOf(callId: string, remoteTag: string, eventId: str
     .update(`${callId}\n${remoteTag}\n${eventId ?? ''}`)
     .digest('hex')
     .slice(0, 32);
+}
+
+/** The subscription engine's view of a stored subscription (packages/events subscription.ts). */
+function snapshotOf(record: SubscriptionRecord): SubscriptionSnapshot {
+  return {
+    id: record.id,
+    package: record.package,
+    resource: record.resourceUri,
+    status: record.status,
+    expiresAt: record.expiresAt,
+    version: record.version,
+  };
 }
 
 /** One SIP dialog: Call-ID and both tags. */
@@ -502,7 +520,7 @@ export class ConferenceNotifier {
       this.scheduler.cancel(key);
       return { response, after: () => this.enqueueNotify(key, () => this.terminate(key, 'timeout')) };
     }
-    const expiresAt = this.clock.now() + expires * 1000;
+    const { expiresAt } = refreshSubscription(snapshotOf(entry.value), expires, this.clock.now());
     await this.opts.stores.subscriptions.mutate(key, (current) =>
       current ? { ...current, expiresAt } : undefined,
     );
@@ -570,7 +588,7 @@ export class ConferenceNotifier {
       if (expiresAt > now) continue;
       // Re-read: a refresh handled by another replica may have extended it.
       const current = await this.opts.stores.subscriptions.get(key);
-      if (current && current.value.expiresAt > now) {
+      if (current && !isSubscriptionExpired(snapshotOf(current.value), now)) {
         this.track(key, current.value);
         continue;
       }
@@ -709,8 +727,8 @@ export class ConferenceNotifier {
       if (seq === undefined) return this.remove(key);
       numbered = { ...claimed, dialog: { ...claimed.dialog, localSeq: seq } };
     }
-    const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
-    const request = this.buildNotify(numbered, `active;expires=${remaining}`, body, handler.contentType);
+    const state = subscriptionStateHeader(snapshotOf(claimed), this.clock.now());
+    const request = this.buildNotify(numbered, state, body, handler.contentType);
     const status = await this.opts.send(request, claimed.flow);
     this.scheduler.markSent(key);
     if (status === 481 || status === 408 || status >= 500) {
@@ -720,7 +738,7 @@ export class ConferenceNotifier {
     }
   }
 
-  private async terminate(key: string, reason: string): Promise<void> {
+  private async terminate(key: string, reason: TerminationReason): Promise<void> {
     const entry = await this.opts.stores.subscriptions.get(key);
     if (!entry || entry.value.status === 'terminated') return;
     // In a shared dialog the final NOTIFY's CSeq is claimed while the record carrying it still exists.
@@ -733,7 +751,7 @@ export class ConferenceNotifier {
   private async sendFinal(
     key: string,
     record: SubscriptionRecord,
-    reason: string,
+    reason: TerminationReason,
     /** The dialog's CSeq to use when the dialog is shared; else the record's next one. */
     seq?: number,
   ): Promise<void> {
@@ -748,9 +766,10 @@ export class ConferenceNotifier {
       this.watchFilter(record),
       record,
     );
+    const ended = terminateSubscription({ ...snapshotOf(record), status: 'active' }, reason);
     const request = this.buildNotify(
       { ...record, version, dialog },
-      `terminated;reason=${reason}`,
+      subscriptionStateHeader(ended, this.clock.now()),
       body ?? undefined,
       handler.contentType,
     );
