@@ -88,6 +88,30 @@ const PROBES: Probe[] = [
     check: (res) => expect(res.headers.get('accept')?.[0]).toBe('application/conference-info+xml'),
   },
   {
+    what: 'SUBSCRIBE to the directory whose Accept excludes its type (notifier)',
+    status: 406,
+    build: (sip) =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: 'sip:factory@localhost',
+        localPort: sip.port,
+        headers: ['Event: pubsub-conferences', 'Accept: application/conference-info+xml'],
+      }),
+    check: (res) => expect(res.headers.get('accept')?.[0]).toBe('application/pubsub-conferences-info+xml'),
+  },
+  {
+    what: 'SUBSCRIBE to pubsub-data whose Accept excludes SenML JSON (notifier)',
+    status: 406,
+    build: (sip, conf) =>
+      rawRequest({
+        method: 'SUBSCRIBE',
+        uri: conf,
+        localPort: sip.port,
+        headers: ['Event: pubsub-data', 'Accept: application/json, application/senml+json;q=0'],
+      }),
+    check: (res) => expect(res.headers.get('accept')?.[0]).toBe('application/senml+json'),
+  },
+  {
     what: 'SUBSCRIBE to an unknown conference (notifier)',
     status: 404,
     build: (sip) =>
