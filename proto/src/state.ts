@@ -70,6 +70,9 @@ export const conferenceRecordSchema = z.object({
   policy: policySchema,
   /** Most legs the conference admits (the focus's MAX_LEGS_PER_CONFERENCE when it was created); the roster's maximum-user-count. */
   maxUsers: z.number().int().positive().optional(),
+  /** Per-role caps the conference was created with (MAX_PUBLISHERS / MAX_SUBSCRIBERS_PER_CONFERENCE); absent = none. */
+  maxPublishers: z.number().int().positive().optional(),
+  maxSubscribers: z.number().int().positive().optional(),
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 

@@ -245,7 +245,7 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
       expect(bye.status).toBe(200);
     });
 
-    it('shows src-id (the SSRC a publisher sends with), own directions, on-hold and the cap in the roster', async () => {
+    it('shows src-id (the SSRC a publisher sends with), own directions, on-hold and the caps in the roster', async () => {
       const topic = `conformance/${name}/roster/${token(3)}`;
       const client = await SipPubSubClient.connect({
         server: `127.0.0.1:${broker.sipPort}`,
@@ -276,6 +276,21 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
           8_000,
         );
         expect(held.status).toBe(200);
+        // A second publisher is past the conference's publisher cap.
+        const full = await idle.request(
+          rawRequest({
+            method: 'INVITE',
+            uri,
+            localPort: idle.port,
+            user: 'second-meter',
+            headers: ['Content-Type: application/sdp'],
+            body: textOffer('sendonly', 9),
+          }),
+          broker.sipPort,
+          8_000,
+        );
+        expect(full.status).toBe(486);
+        expect(full.headers.get('to')?.[0]).toMatch(TO_TAG);
         await publisher.publish([{ n: 'temp', u: 'Cel', v: 21.5 }]);
         const latest = () => watcher!.notifies.map((n) => n.body).join('\n');
         // The SSRC reaches the roster once the relay has shared the publisher's first packet.
@@ -302,6 +317,8 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
         expect(held2).toMatch(/<status>inactive<\/status>/);
         // The full-state NOTIFY names the conference's cap (MAX_LEGS_PER_CONFERENCE, 1000 by default).
         expect(watcher.notifies[0].body).toMatch(/<maximum-user-count>1000<\/maximum-user-count>/);
+        expect(watcher.notifies[0].body).toMatch(/<(\w+:)?maximum-user-count-publisher>1<\//);
+        expect(watcher.notifies[0].body).not.toMatch(/maximum-user-count-subscriber/);
         await publisher.close();
       } finally {
         watcher?.close();
@@ -374,8 +391,10 @@ function suite(name: string, start: () => Promise<RunningBroker>): void {
   });
 }
 
-suite('embedded', () => startEmbedded());
-suite('split', () => startSeparateProcesses());
+// Each conference admits one publisher: the roster names that cap next to maximum-user-count.
+const CAPS = { MAX_PUBLISHERS_PER_CONFERENCE: '1' };
+suite('embedded', () => startEmbedded(CAPS));
+suite('split', () => startSeparateProcesses({ env: CAPS }));
 
 describe('conformance with digest authentication (embedded)', () => {
   let broker: RunningBroker;

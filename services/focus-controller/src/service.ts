@@ -157,6 +157,8 @@ export async function startFocusController(
     invalidData: config.INVALID_DATA_POLICY,
     maxConferences: config.MAX_CONFERENCES,
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    maxPublishersPerConference: config.MAX_PUBLISHERS_PER_CONFERENCE || undefined,
+    maxSubscribersPerConference: config.MAX_SUBSCRIBERS_PER_CONFERENCE || undefined,
     stores: {
       conferences: conferenceStore,
       topics: new JsonBucket(topics, topicRecordSchema),

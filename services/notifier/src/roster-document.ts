@@ -94,7 +94,15 @@ export function conferenceDocument(
     ...(conference.maxUsers !== undefined ? { maximumUserCount: conference.maxUsers } : {}),
     userCount: participants.length,
     active: true,
-    pubsub: countsOf(participants),
+    pubsub: {
+      ...countsOf(participants),
+      ...(conference.maxPublishers !== undefined
+        ? { maximumUserCountPublisher: conference.maxPublishers }
+        : {}),
+      ...(conference.maxSubscribers !== undefined
+        ? { maximumUserCountSubscriber: conference.maxSubscribers }
+        : {}),
+    },
     users: listed,
   };
 }

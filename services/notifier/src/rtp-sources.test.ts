@@ -98,6 +98,8 @@ describe('conference roster (RFC 4575)', () => {
     created: 1,
     policy: { onExistingTopic: 'redirect', invalidData: 'drop' },
     maxUsers: 25,
+    maxPublishers: 5,
+    maxSubscribers: 20,
   };
   const participant = (legId: string, aor: string, role: ParticipantRecord['role'], joinedAt: number) =>
     ({
@@ -147,6 +149,7 @@ describe('conference roster (RFC 4575)', () => {
       ),
     );
     expect(doc.maximumUserCount).toBe(25);
+    expect(doc.pubsub).toMatchObject({ maximumUserCountPublisher: 5, maximumUserCountSubscriber: 20 });
     const endpoints = doc.users.map((u) => [u.entity, u.endpoints[0].status, u.endpoints[0].media[0]]);
     expect(endpoints).toEqual([
       ['sip:meter@example.net', 'connected', { id: 'p', type: 'text', srcId: 1234, status: 'sendonly' }],
@@ -160,11 +163,13 @@ describe('conference roster (RFC 4575)', () => {
     ]);
   });
 
-  it('leaves maximum-user-count out when the conference has no cap recorded', () => {
-    const { maxUsers: _, ...uncapped } = conference;
+  it('leaves maximum-user-count and the per-role caps out when the conference has none recorded', () => {
+    const { maxUsers: _, maxPublishers: _p, maxSubscribers: _s, ...uncapped } = conference;
     const doc = parseConferenceInfo(
       buildConferenceInfo(conferenceDocument('sip:conf-c1@example.net', uncapped, [], 1)),
     );
     expect(doc.maximumUserCount).toBeUndefined();
+    expect(doc.pubsub?.maximumUserCountPublisher).toBeUndefined();
+    expect(doc.pubsub?.maximumUserCountSubscriber).toBeUndefined();
   });
 });
