@@ -451,7 +451,9 @@ export class Focus {
     if (previous) {
       const p = previous.value;
       // A role change takes its place under the conference's per-role caps before the leg changes.
+      const capped = roleLimits.publishers !== undefined || roleLimits.subscribers !== undefined;
       if (
+        capped &&
         p.role !== summary.role &&
         !(await this.index.add(rosterIndexKey(conferenceId), legId, summary.role, undefined, roleLimits))
       )
