@@ -12,6 +12,7 @@ import {
   parsePublish,
 } from './mqtt.js';
 import { encodePub, type NatsEvent, NatsFrameError, NatsFrameReader } from './nats.js';
+import { primaryBlockStart, readStamp, stampedPack } from './stamp.js';
 
 /** Cuts `whole` at the given points (taken modulo its length), in order. */
 function split(whole: Buffer, cuts: number[]): Buffer[] {
@@ -169,5 +170,58 @@ describe('NATS protocol reader', () => {
     expect(() => push('MSG a 1 3\r\nabcXY')).toThrow(NatsFrameError);
     expect(() => push('MSG a\r\n')).toThrow(/bad MSG line/);
     expect(() => push('HELLO\r\n')).toThrow(/unknown operation/);
+  });
+});
+
+describe('stamped packs', () => {
+  it('read back the stamp they were written with, wherever they sit in a buffer', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 10_000 }),
+        fc.nat({ max: 10_000 }),
+        fc.nat(),
+        fc.maxSafeNat().map((n) => Math.floor(n / 1_000)),
+        fc.uint8Array({ maxLength: 30 }),
+        (step, pub, seq, sentUs, prefix) => {
+          const pack = Buffer.from(stampedPack(step, pub, seq, sentUs));
+          const buf = Buffer.concat([Buffer.from(prefix).filter((b) => b !== 0x22), pack]);
+          expect(readStamp(buf, 0, buf.length)).toEqual({ step, pub, seq, sentUs });
+        },
+      ),
+    );
+  });
+
+  it('find nothing in a pack that is cut short or not stamped', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.nat(), (seq, cut) => {
+        const pack = Buffer.from(stampedPack(1, 2, seq, 123_456));
+        const end = cut % (pack.indexOf('","u"') + 1);
+        expect(readStamp(pack, 0, end)).toBeUndefined();
+      }),
+    );
+    const plain = Buffer.from('[{"n":"temp","v":1}]');
+    expect(readStamp(plain, 0, plain.length)).toBeUndefined();
+  });
+
+  it('locate the primary T.140 block past any number of RED generations', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 3 }),
+        fc.uint8Array({ minLength: 1, maxLength: 60 }),
+        fc.nat({ max: 15 }),
+        (generations, primary, csrcs) => {
+          const header = Buffer.alloc(12 + csrcs * 4);
+          header[0] = 0x80 | csrcs;
+          header[1] = 100;
+          const blocks = generations.map((g) =>
+            Buffer.from([0x80 | 98, 0, (g.length >> 8) & 3, g.length & 0xff]),
+          );
+          const packet = Buffer.concat([header, ...blocks, Buffer.from([98]), ...generations, primary]);
+          const at = primaryBlockStart(packet, 100);
+          expect(packet.subarray(at)).toEqual(Buffer.from(primary));
+          expect(primaryBlockStart(packet.subarray(0, 11), 100)).toBe(-1);
+        },
+      ),
+    );
   });
 });
