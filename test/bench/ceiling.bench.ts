@@ -5,7 +5,7 @@
 // sharing a conference over core NATS), Mosquitto (MQTT 3.1.1 QoS 0) and nats-server (core NATS).
 // The load generator is several processes (ceiling-worker.ts): publishers in one, subscribers spread over
 // the others, each with the cheapest receiver its protocol allows. Printed, never asserted.
-// Run: npm run bench -- ceiling [--seconds 1] [--steps 6] [--factor 2] [--workers 2] [--p99 10] [--shapes 1x10,10x100]
+// Run: npm run bench -- ceiling [--seconds 1] [--steps 6] [--factor 2] [--workers 2] [--p99 10] [--shapes 1x10,10x100,1x100x2]
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -360,9 +360,18 @@ export async function main(): Promise<void> {
     [10, 1_000],
     [1, 10_000],
   ].map(([p, s]) => ({ publishers: p, subscribers: s, twoRelays: s === 10_000 }));
+  // Item 4's scale row: one topic over two relay processes at 100, 1k and 10k subscribers (relay only).
+  allShapes.push(
+    { publishers: 1, subscribers: 100, twoRelays: true },
+    { publishers: 1, subscribers: 1_000, twoRelays: true },
+  );
   const wanted = flag('shapes', '');
   const shapes = wanted
-    ? allShapes.filter((s) => wanted.split(',').includes(`${s.publishers}x${s.subscribers}`))
+    ? allShapes.filter((s) =>
+        wanted
+          .split(',')
+          .includes(`${s.publishers}x${s.subscribers}${s.twoRelays && s.subscribers < 10_000 ? 'x2' : ''}`),
+      )
     : allShapes;
   const command = `npm run bench -- ceiling --seconds ${seconds} --steps ${steps} --factor ${factor} --workers ${workers} --p99 ${P99_LIMIT_MS}${wanted ? ` --shapes ${wanted}` : ''}`;
   printHeader('Fan-out ceilings: media relay vs Mosquitto vs NATS core', command);
@@ -403,7 +412,8 @@ export async function main(): Promise<void> {
   ];
   try {
     for (const shape of shapes) {
-      const label = `${shape.publishers}→${shape.subscribers}`;
+      const label = `${shape.publishers}→${shape.subscribers}${shape.twoRelays ? ' (2 relays)' : ''}`;
+      const anchors = !shape.twoRelays || shape.subscribers === 10_000;
       const start = Math.max(1_000, 2 * shape.publishers * shape.subscribers);
       const ladder = Array.from({ length: steps }, (_, i) => Math.round(start * factor ** i));
       const systems: { name: string; prepare: () => Promise<Prepared> }[] = [
@@ -420,7 +430,7 @@ export async function main(): Promise<void> {
           },
         },
       ];
-      if (!(mosquitto instanceof Error)) {
+      if (anchors && !(mosquitto instanceof Error)) {
         const m = mosquitto;
         systems.push({
           name: 'mosquitto',
@@ -430,7 +440,7 @@ export async function main(): Promise<void> {
           }),
         });
       }
-      if (anchorPid)
+      if (anchors && anchorPid)
         systems.push({
           name: 'nats-server core',
           prepare: async () => ({
