@@ -412,7 +412,8 @@ export async function main(): Promise<void> {
   ];
   try {
     for (const shape of shapes) {
-      const label = `${shape.publishers}→${shape.subscribers}${shape.twoRelays ? ' (2 relays)' : ''}`;
+      // The system name says "relay ×2"; the suffix marks the relay-only scale rows of item 4.
+      const label = `${shape.publishers}→${shape.subscribers}${shape.twoRelays && shape.subscribers < 10_000 ? ' (2 relays)' : ''}`;
       const anchors = !shape.twoRelays || shape.subscribers === 10_000;
       const start = Math.max(1_000, 2 * shape.publishers * shape.subscribers);
       const ladder = Array.from({ length: steps }, (_, i) => Math.round(start * factor ** i));
