@@ -6,6 +6,7 @@
 // The load generator is several processes (ceiling-worker.ts): publishers in one, subscribers spread over
 // the others, each with the cheapest receiver its protocol allows. Printed, never asserted.
 // Run: npm run bench -- ceiling [--seconds 1] [--steps 6] [--factor 2] [--workers 2] [--p99 10] [--shapes 1x10,10x100,1x100x2]
+//   [--systems relay,mosquitto,nats-server]
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -373,7 +374,7 @@ export async function main(): Promise<void> {
           .includes(`${s.publishers}x${s.subscribers}${s.twoRelays && s.subscribers < 10_000 ? 'x2' : ''}`),
       )
     : allShapes;
-  const command = `npm run bench -- ceiling --seconds ${seconds} --steps ${steps} --factor ${factor} --workers ${workers} --p99 ${P99_LIMIT_MS}${wanted ? ` --shapes ${wanted}` : ''}`;
+  const command = `npm run bench -- ceiling --seconds ${seconds} --steps ${steps} --factor ${factor} --workers ${workers} --p99 ${P99_LIMIT_MS}${wanted ? ` --shapes ${wanted}` : ''}${flag('systems', '') ? ` --systems ${flag('systems', '')}` : ''}`;
   printHeader('Fan-out ceilings: media relay vs Mosquitto vs NATS core', command);
   process.stdout.write(
     [
@@ -450,7 +451,9 @@ export async function main(): Promise<void> {
           }),
         });
       const best = new Map<string, StepResult | undefined>();
+      const only = flag('systems', '');
       for (const system of systems) {
+        if (only && !only.split(',').some((o) => system.name.startsWith(o))) continue;
         process.stderr.write(`  ${label} ${system.name}\n`);
         const prepared = await system.prepare();
         let results: StepResult[] = [];

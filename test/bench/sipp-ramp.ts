@@ -35,7 +35,18 @@ async function startKamailio(): Promise<RunningBroker> {
   const child: ChildProcess = spawn(
     KAMAILIO!,
     // -m: shared memory in MB for the transactions (the default pool runs out near 1,000 calls/s).
-    ['-f', path.join(HERE, 'kamailio.cfg'), '-l', `udp:127.0.0.1:${port}`, '-m', '512', '-DD', '-E', '-Y', dir],
+    [
+      '-f',
+      path.join(HERE, 'kamailio.cfg'),
+      '-l',
+      `udp:127.0.0.1:${port}`,
+      '-m',
+      '512',
+      '-DD',
+      '-E',
+      '-Y',
+      dir,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
