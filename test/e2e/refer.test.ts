@@ -158,6 +158,12 @@ function scenario(name: string, start: () => Promise<{ broker: RunningBroker; me
       await until(() => finalOf(chair, referred.callId), 10_000, broker.logs);
       await until(() => watcher.users().some((u) => u.entity === party.uri), 10_000, broker.logs);
       const legsWith = await relayLegs(metricsPort);
+      // The party also watches the roster: its watch ends with the removal (reason=deactivated).
+      const ownWatch = await ConferenceWatcher.subscribe(broker.sipPort, conf, party.user);
+      opened.push(ownWatch);
+      expect(ownWatch.status).toBe(200);
+      const otherWatchNotifies = () =>
+        watcher.notifies.filter((n) => n.subscriptionState.startsWith('terminated'));
 
       // Someone else may not: 403, and the party stays.
       const stranger = await Referrer.open('stranger');
@@ -178,6 +184,13 @@ function scenario(name: string, start: () => Promise<{ broker: RunningBroker; me
         broker.logs,
       );
       await until(async () => (await relayLegs(metricsPort)) === legsWith - 1, 10_000, broker.logs);
+      await until(
+        () => ownWatch.notifies.some((n) => n.subscriptionState === 'terminated;reason=deactivated'),
+        10_000,
+        broker.logs,
+      );
+      // Only the removed party's watch ended; the chair's roster watcher goes on.
+      expect(otherWatchNotifies()).toHaveLength(0);
     });
 
     it('removal by an admin identity (ADMIN_IDENTITIES) is allowed; an unknown participant gets sipfrag 404', async () => {

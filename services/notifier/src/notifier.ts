@@ -33,6 +33,7 @@ import {
   getHeaders,
   parseEvent,
   parseNameAddr,
+  parseUri,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
@@ -352,6 +353,24 @@ export class ConferenceNotifier {
   async onRoster(event: RosterEvent): Promise<void> {
     for (const key of this.subscriptionsOf(event.conferenceId))
       this.scheduler.enqueue(key, event.participant.aor);
+    if (event.type === 'left' && event.removed)
+      await this.endWatchesOf(event.conferenceId, event.participant.aor);
+  }
+
+  /**
+   * A participant the chair removed (RFC 4579 §5.11) loses its own subscriptions to the conference
+   * (roster and data): each ends with a final NOTIFY `reason=deactivated` (RFC 6665 §4.1.3).
+   */
+  private async endWatchesOf(conferenceId: string, aor: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    for (const key of keys) {
+      const entry = await this.opts.stores.subscriptions.get(key);
+      if (!entry || entry.value.status === 'terminated' || !sameEntity(entry.value.subscriber, aor)) continue;
+      await this.enqueueNotify(key, () => this.terminate(key, 'deactivated'));
+    }
   }
 
   /**
@@ -581,5 +600,16 @@ export class ConferenceNotifier {
       ],
       ...(body !== undefined ? { body, contentType } : {}),
     });
+  }
+}
+
+/** The same user at the same host (ports and parameters aside): a subscriber's From and a roster entity. */
+function sameEntity(a: string, b: string): boolean {
+  try {
+    const x = parseUri(a);
+    const y = parseUri(b);
+    return x.user === y.user && x.host.toLowerCase() === y.host.toLowerCase();
+  } catch {
+    return a === b;
   }
 }
