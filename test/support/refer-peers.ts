@@ -31,7 +31,9 @@ function responseTo(req: string, status: string, toTag?: string, extra: string[]
 export type DialledBehaviour =
   | { answer: 'sendonly' | 'recvonly' | 'sendrecv' }
   | { reject: number; reason: string }
-  | { silent: true };
+  | { silent: true }
+  /** 180 Ringing, then the 200 (sendrecv) only when answerHeld() is called. */
+  | { hold: true };
 
 /** The party the focus dials out to: answers INVITE as told, 200s BYE, keeps media consent on a 2xx. */
 export class DialledParty {
@@ -55,34 +57,13 @@ export class DialledParty {
         const b = this.behaviour;
         if ('silent' in b) return;
         if ('reject' in b) return reply(responseTo(text, `${b.reject} ${b.reason}`, token()));
-        const relay = {
-          host: /\r\nc=IN IP4 ([^\r\n]+)/.exec(text)?.[1] ?? '127.0.0.1',
-          port: Number(/\r\nm=text (\d+)/.exec(text)?.[1] ?? 0),
-        };
-        const sdp = [
-          'v=0',
-          `o=${this.user} 1 1 IN IP4 127.0.0.1`,
-          's=-',
-          'c=IN IP4 127.0.0.1',
-          't=0 0',
-          `m=text ${rtp.address().port} RTP/AVP 100 98`,
-          'a=rtpmap:98 t140/1000',
-          'a=rtpmap:100 red/1000',
-          'a=fmtp:100 98/98/98',
-          `a=${b.answer}`,
-          '',
-        ].join('\r\n');
-        reply(
-          responseTo(
-            text,
-            '200 OK',
-            token(),
-            [`Contact: <sip:${this.user}@127.0.0.1:${sip.port}>`, 'Content-Type: application/sdp'],
-            sdp,
-          ),
-        );
-        this.stopConsent?.();
-        this.stopConsent = keepMediaConsent(rtp, relay);
+        if ('hold' in b) {
+          const tag = token();
+          reply(responseTo(text, '180 Ringing', tag));
+          this.held = () => this.answer(text, 'sendrecv', tag, reply);
+          return;
+        }
+        this.answer(text, b.answer, token(), reply);
       } else if (text.startsWith('ACK ')) this.acks.push(text);
       else if (text.startsWith('BYE ')) {
         this.byes.push(text);
@@ -92,6 +73,46 @@ export class DialledParty {
         reply(responseTo(text, '200 OK'));
       }
     });
+  }
+
+  private held: (() => void) | undefined;
+
+  /** Answers the INVITE held by the `hold` behaviour. */
+  answerHeld(): void {
+    if (!this.held) throw new Error('no INVITE held');
+    this.held();
+    this.held = undefined;
+  }
+
+  private answer(text: string, direction: string, tag: string, reply: (t: string) => void): void {
+    const relay = {
+      host: /\r\nc=IN IP4 ([^\r\n]+)/.exec(text)?.[1] ?? '127.0.0.1',
+      port: Number(/\r\nm=text (\d+)/.exec(text)?.[1] ?? 0),
+    };
+    const sdp = [
+      'v=0',
+      `o=${this.user} 1 1 IN IP4 127.0.0.1`,
+      's=-',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      `m=text ${this.rtp.address().port} RTP/AVP 100 98`,
+      'a=rtpmap:98 t140/1000',
+      'a=rtpmap:100 red/1000',
+      'a=fmtp:100 98/98/98',
+      `a=${direction}`,
+      '',
+    ].join('\r\n');
+    reply(
+      responseTo(
+        text,
+        '200 OK',
+        tag,
+        [`Contact: <sip:${this.user}@127.0.0.1:${this.sip.port}>`, 'Content-Type: application/sdp'],
+        sdp,
+      ),
+    );
+    this.stopConsent?.();
+    this.stopConsent = keepMediaConsent(this.rtp, relay);
   }
 
   static async open(behaviour: DialledBehaviour, user = `dialled-${token(3)}`): Promise<DialledParty> {
