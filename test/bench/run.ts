@@ -4,6 +4,9 @@
 //   sipp-ramp   SIPp factory+join+leave ramp, embedded and split    flags: --seconds N --rates a,b,c
 //   fanout      relay (translate, aggregate) vs Mosquitto fan-out   flags: --seconds N --target deliveries/s
 //   edge-capacity  routed factory INVITEs/s, limiter off              flags: --seconds N --concurrency N
+//   dial-out    REFER dial-outs completed/s (SIPp referrer + SIPp dialled party), embedded and split
+//               flags: --seconds N --rates a,b,c
+import { main as dialOut } from './dial-out.bench.js';
 import { main as edgeCapacity } from './edge-capacity.js';
 //   events      PUBLISH transactions/s (SIPp) and pubsub-data NOTIFYs/s, embedded and split
 //               flags: --seconds N --rates a,b,c --watchers W --packs P
@@ -18,6 +21,7 @@ const benches: Record<string, () => Promise<void>> = {
   fanout,
   'edge-capacity': edgeCapacity,
   events,
+  'dial-out': dialOut,
 };
 const wanted = process.argv.slice(2).filter((a) => a in benches);
 const unknown = process.argv
