@@ -4,7 +4,13 @@
 // the relay leg, the participant record and the sipfrag NOTIFYs. Each accepted referral is kept in KV
 // until its final NOTIFY, so a replica that takes the conference over reports it (recoverOrphans).
 import { randomBytes } from 'node:crypto';
-import { conferenceUri, PROFILE_ALLOW, PROFILE_SUPPORTED } from '@sip-pubsub/events';
+import {
+  type AccessList,
+  accessRefusalReason,
+  conferenceUri,
+  PROFILE_ALLOW,
+  PROFILE_SUPPORTED,
+} from '@sip-pubsub/events';
 import { createTextOffer, parseTextAnswer, type Role, SdpNegotiationError } from '@sip-pubsub/media';
 import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
@@ -79,6 +85,8 @@ export interface ReferralsOptions {
   send: (request: SipRequest, flow: ReferFlow, timeoutMs?: number) => Promise<SentRequestOutcome>;
   bus: Bus;
   logger: Logger;
+  /** The access list in force (ACL_FILE); when set, removal and ending also need its `remove` action. */
+  access?: () => AccessList;
   /** ADMIN_IDENTITIES: identities or SIP URIs allowed to remove participants and end conferences. */
   admins: readonly string[];
   maxLegsPerConference: number;
@@ -180,6 +188,12 @@ export class Referrals {
       return refuse(403, 'Only The Creator, An Admin Or A Participant May Dial Out');
     if (referral.kind !== 'dial-out' && !chair)
       return refuse(403, 'Only The Creator Or An Admin May Remove Or End');
+    if (
+      referral.kind !== 'dial-out' &&
+      this.opts.access &&
+      !this.opts.access().allows(identity, 'remove', conference.value.topic)
+    )
+      return refuse(403, accessRefusalReason('remove'));
     if (referral.kind === 'terminate' && !this.opts.terminateConference)
       return refuse(403, 'Ending Conferences Is Not Enabled');
 
@@ -375,7 +389,9 @@ export class Referrals {
         { conferenceId, legId, target: record.target, status: outcome.status },
         'dial-out failed',
       );
-      return notifier.final(outcome.status >= 300 ? outcome.status : 500, outcome.reason);
+      return outcome.status >= 300
+        ? notifier.final(outcome.status, outcome.reason)
+        : notifier.final(500, 'Server Internal Error');
     }
     const ok = outcome.response;
     let answer: ReturnType<typeof parseTextAnswer>;

@@ -251,6 +251,7 @@ export async function startFocusController(
     bus: ctx.bus,
     logger,
     admins: config.ADMIN_IDENTITIES,
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
     dialOutTimeoutMs: config.DIAL_OUT_TIMEOUT_MS,
     arm: (p) => dialogs?.arm(p),
