@@ -119,7 +119,7 @@ const OUR_DIRECTION: Record<Role, ParticipantRecord['status']> = {
 };
 
 /** How long the first NOTIFY waits after the 202 was handed to the edge. */
-const FIRST_NOTIFY_DELAY_MS = 30;
+const FIRST_NOTIFY_DELAY_MS = 100;
 
 export const referralKey = (conferenceId: string, id: string): string => `${conferenceId}.${id}`;
 
