@@ -15,8 +15,11 @@
 //               flags: --topics N (100000 for the figure) --rate R
 //   churn       idle CPU of every process after N joins/leaves and N subscribe/unsubscribes
 //               flags: --churn N --rate R --window S --windows N --replicas N
+//   dial-out    REFER dial-outs completed/s (SIPp referrer + SIPp dialled party), embedded and split
+//               flags: --seconds N --rates a,b,c
 import { main as ceiling } from './ceiling.bench.js';
 import { main as churn } from './churn.bench.js';
+import { main as dialOut } from './dial-out.bench.js';
 import { main as edgeCapacity } from './edge-capacity.js';
 import { main as events } from './events.bench.js';
 import { main as fanout } from './fanout.bench.js';
@@ -33,6 +36,7 @@ const benches: Record<string, () => Promise<void>> = {
   events,
   topics,
   churn,
+  'dial-out': dialOut,
 };
 const wanted = process.argv.slice(2).filter((a) => a in benches);
 const unknown = process.argv

@@ -114,6 +114,10 @@ export interface FocusOptions {
   /** RFC 4028 policy; absent = { minSeconds: 90, preferredSeconds: 0 } (timers only when asked for). */
   sessionTimer?: SessionTimerPolicy;
   sessionDeadlines?: SessionDeadlines;
+  /** REFER to a conference URI (refer.ts); absent: REFER is refused with 403. */
+  referrals?: {
+    handle(req: SipRequest, conferenceId: string, flow: RequestFlow, identity: string): Promise<SipResponse>;
+  };
 }
 
 const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
@@ -189,6 +193,7 @@ export class Focus {
       case 'UPDATE':
         return this.update(req, flow);
       case 'REFER':
+        return this.refer(req, flow, identity);
       case 'INFO':
         return createResponse(req, 501, `${req.method} Not Implemented Yet`, {
           headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, UPDATE' }],
@@ -198,6 +203,35 @@ export class Focus {
           headers: [{ name: 'Allow', value: PROFILE_ALLOW }],
         });
     }
+  }
+
+  private async refer(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? generateTag();
+    if (target.kind !== 'conference') return createResponse(req, 404, 'Not Found', { toTag });
+    if (!this.opts.referrals) return createResponse(req, 403, 'REFER Not Enabled', { toTag });
+    return this.opts.referrals.handle(req, target.conferenceId, flow, identity);
+  }
+
+  /**
+   * The participant a request inside its dialog belongs to: a dial-in's leg id is legIdOf(Call-ID, the
+   * participant's tag = From); a dialled-out party's (refer.ts) is legIdOf(Call-ID, our tag = To).
+   */
+  private async dialogParticipant(
+    conferenceId: string,
+    req: SipRequest,
+  ): Promise<{ legId: string; entry: { value: ParticipantRecord; revision: number } | null }> {
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const legId = legIdOf(callId, fromTag);
+    const entry = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
+    if (entry) return { legId, entry };
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
+    if (!toTag) return { legId, entry };
+    const dialled = legIdOf(callId, toTag);
+    const other = await this.opts.stores.participants.get(participantKey(conferenceId, dialled));
+    if (other?.value.dialledOut && other.value.remoteTag === fromTag) return { legId: dialled, entry: other };
+    return { legId, entry };
   }
 
   private noteAck(req: SipRequest): void {
@@ -266,9 +300,7 @@ export class Focus {
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
     const target = classifyUri(req.uri);
     if (!toTag || target.kind !== 'conference') return null;
-    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag);
-    const entry = await this.opts.stores.participants.get(participantKey(target.conferenceId, legId));
+    const { legId, entry } = await this.dialogParticipant(target.conferenceId, req);
     if (!entry || entry.value.localTag !== toTag) return null;
     const reason = dialogOwnerRefusal(entry.value.identity, identity);
     if (!reason) return null;
@@ -379,15 +411,14 @@ export class Focus {
     const callId = getHeader(req, 'Call-ID') ?? '';
     const remoteTag = from.params.tag ?? '';
     const existingTag = to.params.tag ?? undefined;
-    const legId = legIdOf(callId, remoteTag);
     const conference = await this.opts.stores.conferences.get(conferenceId);
     if (!conference)
       return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
 
     const localTag = existingTag ?? generateTag();
-    const previous = existingTag
-      ? await this.opts.stores.participants.get(participantKey(conferenceId, legId))
-      : null;
+    const inDialog = existingTag ? await this.dialogParticipant(conferenceId, req) : undefined;
+    const legId = inDialog?.legId ?? legIdOf(callId, remoteTag);
+    const previous = inDialog?.entry ?? null;
     if (existingTag && (!previous || previous.value.localTag !== existingTag))
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     // §12.2.2: a request inside the dialog must carry a CSeq above the last one.
@@ -529,6 +560,7 @@ export class Focus {
       if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
       // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
       if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
+      if (previous?.value.dialledOut) record.dialledOut = true;
       const owner = previous ? previous.value.identity : identity || undefined;
       if (owner !== undefined) record.identity = owner;
       if (timer.kind === 'use')
@@ -611,12 +643,12 @@ export class Focus {
   private async bye(req: SipRequest): Promise<SipResponse> {
     const target = classifyUri(req.uri);
     const callId = getHeader(req, 'Call-ID') ?? '';
-    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(callId, remoteTag);
     // In-dialog requests target our Contact, the conference URI (RFC 3261 §12.2.1.1).
     const conferenceId = target.kind === 'conference' ? target.conferenceId : undefined;
+    const found = conferenceId ? await this.dialogParticipant(conferenceId, req) : undefined;
+    const legId = found?.legId ?? '';
     const key = conferenceId ? participantKey(conferenceId, legId) : undefined;
-    const entry = key ? await this.opts.stores.participants.get(key) : null;
+    const entry = found?.entry ?? null;
     if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const p = entry.value;
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
@@ -655,11 +687,8 @@ export class Focus {
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     if (req.body.length > 0)
       return this.join(req, target.conferenceId, flow, flow.authenticatedIdentity ?? '');
-    const callId = getHeader(req, 'Call-ID') ?? '';
-    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(callId, remoteTag);
+    const { legId, entry } = await this.dialogParticipant(target.conferenceId, req);
     const key = participantKey(target.conferenceId, legId);
-    const entry = await this.opts.stores.participants.get(key);
     if (!entry || entry.value.localTag !== to.params.tag)
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const seq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;

@@ -40,6 +40,7 @@ import {
   getHeaders,
   parseEvent,
   parseNameAddr,
+  parseUri,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
@@ -532,6 +533,24 @@ export class ConferenceNotifier {
   async onRoster(event: RosterEvent): Promise<void> {
     for (const key of this.subscriptionsOf(event.conferenceId))
       this.scheduler.enqueue(key, event.participant.aor);
+    if (event.type === 'left' && event.removed)
+      await this.endWatchesOf(event.conferenceId, event.participant.aor);
+  }
+
+  /**
+   * A participant the chair removed (RFC 4579 §5.11) loses its own subscriptions to the conference
+   * (roster and data): each ends with a final NOTIFY `reason=deactivated` (RFC 6665 §4.1.3).
+   */
+  private async endWatchesOf(conferenceId: string, aor: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    for (const key of keys) {
+      const entry = await this.opts.stores.subscriptions.get(key);
+      if (!entry || entry.value.status === 'terminated' || !sameEntity(entry.value.subscriber, aor)) continue;
+      await this.enqueueNotify(key, () => this.terminate(key, 'deactivated'));
+    }
   }
 
   /**
@@ -540,6 +559,15 @@ export class ConferenceNotifier {
    */
   async onDirectory(event: Pick<DirectoryEvent, 'conferenceId'>): Promise<void> {
     for (const key of this.subscriptionsOf(DIRECTORY_KEY)) this.scheduler.enqueue(key, event.conferenceId);
+  }
+
+  /** A conference this replica owns was ended: every watch of it ends (reason=noresource, RFC 6665 §4.1.3). */
+  async onConferenceDeleted(conferenceId: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    await Promise.all(keys.map((key) => this.enqueueNotify(key, () => this.terminate(key, 'noresource'))));
   }
 
   /** Records that reached a topic this replica owns: its pubsub-data watchers hear of them. */
@@ -819,5 +847,16 @@ export class ConferenceNotifier {
       ],
       ...(body !== undefined ? { body, contentType } : {}),
     });
+  }
+}
+
+/** The same user at the same host (ports and parameters aside): a subscriber's From and a roster entity. */
+function sameEntity(a: string, b: string): boolean {
+  try {
+    const x = parseUri(a);
+    const y = parseUri(b);
+    return x.user === y.user && x.host.toLowerCase() === y.host.toLowerCase();
+  } catch {
+    return a === b;
   }
 }

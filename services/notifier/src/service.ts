@@ -309,6 +309,8 @@ export async function startNotifier(
     }
     topicDirectory.apply(decoded.value);
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
+    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
+      notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
   });
 
   membership.on('change', (service) => {
