@@ -24,19 +24,13 @@ import {
   type StatsResponse,
   subjects,
 } from '@sip-pubsub/proto';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
 import { registerPortGauges } from './port-metrics.js';
 import { PortPool } from './port-pool.js';
-import {
-  type ForwardingMode,
-  Leg,
-  type LegCloseReason,
-  type LegOptions,
-  RelayCore,
-  type RelayCounters,
-} from './relay.js';
+import { type ForwardingMode, Leg, type LegCloseReason, type LegOptions, RelayCore } from './relay.js';
+import { relayCounters } from './relay-metrics.js';
 import { RetainedGreeter } from './retained-greeting.js';
 import { TopicMetrics } from './topic-metrics.js';
 
@@ -72,54 +66,6 @@ export async function startMediaRelay(
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus, registry } = ctx;
   const relayId = ctx.instanceId;
-  const publications = new Counter({
-    name: 'relay_publications_in_total',
-    help: 'SenML publications received from publishers on this relay',
-    registers: [registry],
-  });
-  const deliveries = new Counter({
-    name: 'relay_deliveries_out_total',
-    help: 'RTP packets delivered to subscriber legs',
-    registers: [registry],
-  });
-  const bytesOut = new Counter({
-    name: 'relay_bytes_out_total',
-    help: 'RTP bytes delivered to subscriber legs',
-    registers: [registry],
-  });
-  const invalid = new Counter({
-    name: 'relay_invalid_publications_total',
-    help: 'Publications that were not valid SenML or were damaged by loss',
-    registers: [registry],
-  });
-  const dropped = new Counter({
-    name: 'relay_dropped_datagrams_total',
-    help: 'Datagrams not forwarded, by reason',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
-  const lostGauge = new Counter({
-    name: 'relay_lost_generations_total',
-    help: 'T.140 generations lost beyond redundancy',
-    registers: [registry],
-  });
-  const recoveredGauge = new Counter({
-    name: 'relay_recovered_generations_total',
-    help: 'T.140 generations recovered from redundancy',
-    registers: [registry],
-  });
-  const legsGauge = new Gauge({
-    name: 'relay_legs',
-    help: 'Legs hosted by this relay',
-    registers: [registry],
-  });
-
-  const latency = new Histogram({
-    name: 'relay_publish_deliver_latency_seconds',
-    help: 'Time from a publication reaching the first relay to its delivery to subscribers here (one observation per fan-out or mixed packet)',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
   let core: RelayCore;
   const topics = new TopicMetrics(registry, config.RELAY_METRICS_TOP_TOPICS, () => {
     const out = new Map<string, { legs: number }>();
@@ -127,35 +73,13 @@ export async function startMediaRelay(
     return out;
   });
   const topic = (id: string) => topics.topic(id);
-  const counters: RelayCounters = {
-    publicationsIn: (c) => {
-      topic(c).publicationsIn++;
-      publications.inc();
-    },
-    deliveriesOut: (c, bytes) => {
-      const t = topic(c);
-      t.deliveriesOut++;
-      t.bytesOut += bytes;
-      deliveries.inc();
-      bytesOut.inc(bytes);
-    },
-    invalid: (c) => {
-      topic(c).invalid++;
-      invalid.inc();
-    },
-    dropped: (reason) => dropped.inc({ reason }),
-    lost: (c, lost, recovered) => {
-      const t = topic(c);
-      t.lost += lost;
-      t.recovered += recovered;
-      lostGauge.inc(lost);
-      recoveredGauge.inc(recovered);
-    },
-    latency: (_c, seconds) => latency.observe(seconds),
-    packetsIn: (c) => {
-      topic(c).packetsIn++;
-    },
-  };
+  const counters = relayCounters(registry, topics);
+  const legsGauge = new Gauge({
+    name: 'relay_legs',
+    help: 'Legs hosted by this relay',
+    registers: [registry],
+  });
+
   const mediaSubscriptions = new Map<string, BusSubscription>();
   // Late joiners get the retained values first (PROFILE "PUBLISH"); they are in KV, written by the notifier.
   const greeter = new RetainedGreeter({
