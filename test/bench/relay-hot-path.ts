@@ -71,11 +71,13 @@ async function runPeers(): Promise<void> {
     { relayPublishers: number[]; relaySubscribers: number[]; ratePerPublisher: number; seconds: number },
   ];
   // Consent (README "Media consent"): each subscriber's zero-length keep-alive from its own address.
-  const consent = () => subs.forEach((s, i) => s.send(new Uint8Array(0), msg.relaySubscribers[i], LOOPBACK));
+  const consent = () => {
+    for (const [i, s] of subs.entries()) s.send(new Uint8Array(0), msg.relaySubscribers[i], LOOPBACK);
+  };
   consent();
   const consentTimer = setInterval(consent, 5_000);
   // Publishers latch too: an empty datagram first, then text.
-  pubs.forEach((s, i) => s.send(new Uint8Array(0), msg.relayPublishers[i], LOOPBACK));
+  for (const [i, s] of pubs.entries()) s.send(new Uint8Array(0), msg.relayPublishers[i], LOOPBACK);
   await new Promise((r) => setTimeout(r, 300));
   const senders = pubs.map(
     (_, i) =>
