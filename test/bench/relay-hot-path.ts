@@ -168,9 +168,9 @@ async function runShape(
   const counters = relayCounters(registry, topics);
   let deliveries = 0;
   const deliveriesOut = counters.deliveriesOut;
-  counters.deliveriesOut = (...args: Parameters<typeof deliveriesOut>) => {
-    deliveries++;
-    deliveriesOut(...args);
+  counters.deliveriesOut = (conferenceId, packets, bytes) => {
+    deliveries += packets;
+    deliveriesOut(conferenceId, packets, bytes);
   };
   const { bus, stop: stopBus } = await makeBus(busKind);
   core = new RelayCore({
@@ -206,9 +206,9 @@ async function runShape(
   const [ready] = (await once(child, 'message')) as [PeerReady];
   const sockets: dgram.Socket[] = [];
   const openLeg = async (id: string, peerPort: number, publishes: boolean): Promise<number> => {
-    const socket = dgram.createSocket('udp4');
-    socket.bind(0, LOOPBACK);
-    await once(socket, 'listening');
+    const socket = dgram.createSocket({ type: 'udp4', lookup: literalLookup });
+    // With a lookup that answers at once, 'listening' comes inside bind(): listen first.
+    await new Promise<void>((resolve) => socket.bind(0, LOOPBACK, resolve));
     sockets.push(socket);
     const pts =
       remap && !publishes ? { t140Pt: SUB_T140_PT, redPt: SUB_RED_PT } : { t140Pt: T140_PT, redPt: RED_PT };
@@ -273,6 +273,15 @@ async function runShape(
     cpuUs: cpu.user + cpu.system,
     elapsedMs,
   };
+}
+
+/** As the relay service's sockets do: an IP literal needs no dns.lookup turn before each send. */
+function literalLookup(
+  address: string,
+  _family: unknown,
+  callback: (err: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, 4);
 }
 
 async function main(): Promise<void> {

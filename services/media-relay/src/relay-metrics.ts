@@ -53,11 +53,11 @@ export function relayCounters(registry: Registry, topics: TopicMetrics): RelayCo
       topic(c).publicationsIn++;
       publications.inc();
     },
-    deliveriesOut: (c, bytes) => {
+    deliveriesOut: (c, packets, bytes) => {
       const t = topic(c);
-      t.deliveriesOut++;
+      t.deliveriesOut += packets;
       t.bytesOut += bytes;
-      deliveries.inc();
+      deliveries.inc(packets);
       bytesOut.inc(bytes);
     },
     invalid: (c) => {

@@ -1,6 +1,8 @@
 // Wires the relay: gRPC leg management, one UDP socket per leg, the relay core in between, and the
 // conference's NATS subject for publications received on other relays.
 import * as dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import { asyncUnary, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
 import {
@@ -80,7 +82,6 @@ export async function startMediaRelay(
     registers: [registry],
   });
 
-  const mediaSubscriptions = new Map<string, BusSubscription>();
   // Late joiners get the retained values first (PROFILE "PUBLISH"); they are in KV, written by the notifier.
   const greeter = new RetainedGreeter({
     retained: new JsonBucket(await ctx.kv.bucket(BUCKETS.publications), retainedValuesSchema),
@@ -166,45 +167,40 @@ export async function startMediaRelay(
   };
   const loadTimer = setInterval(publishLoad, config.RELAY_LOAD_INTERVAL_MS);
   loadTimer.unref();
-  const sockets = new Map<string, dgram.Socket>();
   const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
   registerPortGauges(registry, ports, config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
 
-  const joinConference = (conferenceId: string) => {
-    if (mediaSubscriptions.has(conferenceId)) return;
-    mediaSubscriptions.set(
-      conferenceId,
-      bus.subscribe(subjects.media(conferenceId), (msg) => {
-        if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
-        const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
-        const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
-        const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
-        if (!isPayloadType(t140Pt)) {
-          logger.warn(
-            { conferenceId, subject: msg.subject },
-            'ignored a shared packet without payload types',
-          );
-          return;
-        }
-        greeter.observe(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, {
-          t140Pt,
-          redPt: isPayloadType(redPt) ? redPt : undefined,
-        });
-        core.onShared(
-          conferenceId,
-          msg.headers[MEDIA_HEADER_LEG] ?? '',
-          msg.data,
-          Number.isFinite(receivedAt) ? receivedAt : Date.now(),
-          { t140Pt, redPt: isPayloadType(redPt) ? redPt : undefined },
-        );
-        arm();
-      }),
-    );
-  };
+  // The conference's subject, held by the conference: it leaves it when its last leg here goes.
+  const subscribeMedia = (conferenceId: string): BusSubscription =>
+    bus.subscribe(subjects.media(conferenceId), (msg) => {
+      if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
+      const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
+      const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
+      const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
+      if (!isPayloadType(t140Pt)) {
+        logger.warn({ conferenceId, subject: msg.subject }, 'ignored a shared packet without payload types');
+        return;
+      }
+      greeter.observe(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, {
+        t140Pt,
+        redPt: isPayloadType(redPt) ? redPt : undefined,
+      });
+      core.onShared(
+        conferenceId,
+        msg.headers[MEDIA_HEADER_LEG] ?? '',
+        msg.data,
+        Number.isFinite(receivedAt) ? receivedAt : Date.now(),
+        { t140Pt, redPt: isPayloadType(redPt) ? redPt : undefined },
+      );
+      arm();
+    });
 
   const bindSocket = (port: number): Promise<dgram.Socket | null> =>
     new Promise((resolve) => {
-      const socket = dgram.createSocket({ type: config.RELAY_HOST.includes(':') ? 'udp6' : 'udp4' });
+      const socket = dgram.createSocket({
+        type: config.RELAY_HOST.includes(':') ? 'udp6' : 'udp4',
+        lookup: literalLookup,
+      });
       const onError = () => {
         socket.close();
         resolve(null);
@@ -256,8 +252,8 @@ export async function startMediaRelay(
       // Whatever failed midway, the port and its socket go back.
       bound.close();
       ports.release(port, spec.legId);
-      if (core.getLeg(spec.legId)?.localPort === port) core.removeLeg(spec.legId);
-      sockets.delete(spec.legId);
+      const leg = core.getLeg(spec.legId);
+      if (leg?.localPort === port) core.removeLeg(spec.legId);
       throw err;
     }
   };
@@ -266,12 +262,22 @@ export async function startMediaRelay(
     port: number,
     bound: dgram.Socket,
   ): Promise<LegAllocation> => {
+    // The leg owns its socket and port from here: closing it closes the one and releases the other.
+    let closed = false;
     const leg = new Leg(
       legOptions(spec),
       port,
-      boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
-        counters.dropped('send-queue-full'),
-      ),
+      {
+        send: boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
+          counters.dropped('send-queue-full'),
+        ),
+        close: () => {
+          if (closed) return;
+          closed = true;
+          bound.close();
+          ports.release(port, spec.legId);
+        },
+      },
       legLimits,
     );
     let reported = false;
@@ -297,12 +303,18 @@ export async function startMediaRelay(
         'RTP socket error',
       ),
     );
-    sockets.set(spec.legId, bound);
-    // Join the topic's stream before reading retained values, so what races the read is seen.
-    joinConference(spec.conferenceId);
-    // Late joiners get the retained values first; a leg moved here by failover already had them.
-    if (spec.resumes) core.addLeg(leg);
-    else await greeter.greet(leg, () => core.addLeg(leg));
+    // Join the topic's stream before reading retained values, so what races the read is seen. The
+    // conference stays open (and subscribed) while this allocation is under way, even if it has no leg.
+    const conference = core.openConference(spec.conferenceId);
+    try {
+      conference.subscribe(() => subscribeMedia(spec.conferenceId));
+      // Late joiners get the retained values first; a leg moved here by failover already had them.
+      if (spec.resumes) core.addLeg(leg);
+      else await greeter.greet(leg, () => core.addLeg(leg));
+    } finally {
+      core.settleConference(spec.conferenceId);
+      if (!core.hasConference(spec.conferenceId)) topics.forget(spec.conferenceId);
+    }
     legsGauge.set(core.legCount);
     logger.info(
       {
@@ -324,15 +336,9 @@ export async function startMediaRelay(
       releasedEarly.add(legId);
       return true;
     }
-    const { conferenceEmpty } = core.removeLeg(legId);
-    sockets.get(legId)?.close();
-    sockets.delete(legId);
-    ports.release(leg.localPort, legId);
-    if (conferenceEmpty) {
-      topics.forget(conferenceId);
-      mediaSubscriptions.get(conferenceId)?.unsubscribe();
-      mediaSubscriptions.delete(conferenceId);
-    }
+    // Closes the leg (socket, port); the last leg of the conference closes it too (its subscription).
+    core.removeLeg(legId);
+    if (!core.hasConference(conferenceId)) topics.forget(conferenceId);
     legsGauge.set(core.legCount);
     logger.info({ conferenceId, legId }, 'leg released');
     return true;
@@ -438,9 +444,9 @@ export async function startMediaRelay(
       if (timer) clearTimeout(timer);
       await membership.stop();
       await grpcServer.stop(5_000);
-      for (const [conferenceId, legs] of core.conferenceLegs())
-        for (const l of legs) release(conferenceId, l.options.legId);
-      for (const sub of mediaSubscriptions.values()) sub.unsubscribe();
+      // Conferences close in cascade: their legs (sockets, ports) and their subscriptions.
+      core.close();
+      legsGauge.set(core.legCount);
     },
   };
 }
@@ -448,4 +454,24 @@ export async function startMediaRelay(
 /** A dynamic or static RTP payload type number (RFC 3551). */
 function isPayloadType(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 127;
+}
+
+/**
+ * dgram's address lookup for sends: an IP literal (every leg's target is one, from SDP or a latched
+ * source) is answered at once, so a send goes out in the same turn instead of after a dns.lookup tick;
+ * a name still goes through dns.lookup.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const kind = isIP(address);
+  if (kind !== 0) {
+    callback(null, address, kind);
+    return;
+  }
+  dnsLookup(address, { family: family === 6 || family === 'udp6' ? 6 : 4 }, (err, a, f) =>
+    callback(err, a, f),
+  );
 }
