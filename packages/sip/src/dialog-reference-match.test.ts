@@ -51,13 +51,19 @@ describe('dialogReferenceOf', () => {
 
   it('reads Replaces with early-only and Join', () => {
     const r = dialogReferenceOf(invite(['Replaces: a@h;to-tag=b;from-tag=c;early-only']));
-    expect(r).toMatchObject({ kind: 'reference', header: 'Replaces', ref: { callId: 'a@h', earlyOnly: true } });
+    expect(r).toMatchObject({
+      kind: 'reference',
+      header: 'Replaces',
+      ref: { callId: 'a@h', earlyOnly: true },
+    });
     const j = dialogReferenceOf(invite(['Join: a@h;from-tag=c;to-tag=b']));
     expect(j).toMatchObject({ kind: 'reference', header: 'Join', ref: { toTag: 'b', fromTag: 'c' } });
   });
 
   it('refuses both headers, a repeated header and a malformed one with 400', () => {
-    const both = dialogReferenceOf(invite(['Replaces: a;to-tag=b;from-tag=c', 'Join: a;to-tag=b;from-tag=c']));
+    const both = dialogReferenceOf(
+      invite(['Replaces: a;to-tag=b;from-tag=c', 'Join: a;to-tag=b;from-tag=c']),
+    );
     expect(both).toEqual({ kind: 'refused', status: 400, reason: 'Replaces and Join Together' });
     const twice = dialogReferenceOf(invite(['Join: a;to-tag=b;from-tag=c', 'Join: d;to-tag=b;from-tag=c']));
     expect(twice).toEqual({ kind: 'refused', status: 400, reason: 'More Than One Join' });
@@ -116,7 +122,13 @@ describe('dialog reference parser (property)', () => {
         const parsed = parseDialogReference(text);
         expect(parseDialogReference(formatDialogReference(parsed))).toEqual(parsed);
         expect(
-          namesDialog(parsed, { callId, localTag: toTag, remoteTag: fromTag, state: 'confirmed', initiatedLocally: false }),
+          namesDialog(parsed, {
+            callId,
+            localTag: toTag,
+            remoteTag: fromTag,
+            state: 'confirmed',
+            initiatedLocally: false,
+          }),
         ).toBe(true);
       }),
     );

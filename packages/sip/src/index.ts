@@ -18,6 +18,15 @@ export {
   type InDialogRequestOptions,
 } from './dialog.js';
 export {
+  type DialogReferenceHeader,
+  type DialogReferenceRequest,
+  type DialogReferenceVerdict,
+  dialogReferenceOf,
+  matchDialogReference,
+  namesDialog,
+  type ReferencedDialog,
+} from './dialog-reference-match.js';
+export {
   computeDigestResponse,
   createDigestAuthorization,
   type DigestAlgorithm,
@@ -144,12 +153,3 @@ export { formatHost, formatUri, parseUri, type SipUri, uriScheme } from './uri.j
 export { unescapeUnreserved, uriEquals } from './uri-equality.js';
 export { BRANCH_MAGIC_COOKIE, formatVia, parseVia, type Via } from './via.js';
 export { SIP_WEBSOCKET_SUBPROTOCOL, WsTransport, type WsTransportOptions } from './ws-transport.js';
-export {
-  type DialogReferenceHeader,
-  type DialogReferenceRequest,
-  type DialogReferenceVerdict,
-  dialogReferenceOf,
-  matchDialogReference,
-  namesDialog,
-  type ReferencedDialog,
-} from './dialog-reference-match.js';

@@ -373,6 +373,15 @@ export class ConferenceNotifier {
     }
   }
 
+  /** The conference ended (directory `deleted`): every watch of it (roster and data) ends `noresource`. */
+  async onConferenceDeleted(conferenceId: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    for (const key of keys) await this.enqueueNotify(key, () => this.terminate(key, 'noresource'));
+  }
+
   /**
    * A change seen by directory watchers (owned by the owner of DIRECTORY_KEY): a conference created,
    * changed or deleted, or its counts changed with its roster.
