@@ -202,6 +202,39 @@ function scenario(name: string, start: () => Promise<{ broker: RunningBroker; me
       expect(last.body.trim()).toBe('SIP/2.0 404 Not Found');
     });
 
+    it('ending the conference (Refer-To: <conf URI;method=BYE>): creator only; BYE to all, watches end, topic free', async () => {
+      const topic = `refer-end/${token(4)}`;
+      const doomed = await createTopicAs(broker.sipPort, topic, 'chair');
+      const rosterWatch = await ConferenceWatcher.subscribe(broker.sipPort, doomed, 'end-watcher');
+      opened.push(rosterWatch);
+      const party = await DialledParty.open({ answer: 'recvonly' });
+      opened.push(party);
+      const dialled = await chair.refer(broker.sipPort, doomed, `<${party.uri}>`);
+      await until(() => finalOf(chair, dialled.callId), 10_000, broker.logs);
+      const legsWith = await relayLegs(metricsPort);
+
+      const stranger = await Referrer.open('stranger');
+      opened.push(stranger);
+      expect((await stranger.refer(broker.sipPort, doomed, `<${doomed};method=BYE>`)).status).toBe(403);
+
+      const ended = await chair.refer(broker.sipPort, doomed, `<${doomed};method=BYE>`);
+      expect(ended.status).toBe(202);
+      const last = await until(() => finalOf(chair, ended.callId), 10_000, broker.logs);
+      expect(last.body.trim()).toBe('SIP/2.0 200 OK');
+      await until(() => party.byes.length === 1, 10_000, broker.logs);
+      await until(
+        () => rosterWatch.notifies.some((n) => n.subscriptionState === 'terminated;reason=noresource'),
+        10_000,
+        broker.logs,
+      );
+      await until(async () => (await relayLegs(metricsPort)) === legsWith - 1, 10_000, broker.logs);
+      // The topic is free: the factory makes a new conference for it.
+      const again = await createTopicAs(broker.sipPort, topic, 'someone-else');
+      expect(again).not.toBe(doomed);
+      // And the old URI is gone.
+      expect((await chair.refer(broker.sipPort, doomed, '<sip:a@127.0.0.1>')).status).toBe(404);
+    });
+
     it('bad REFERs get clear errors: tel: 416, unknown method 400, unknown conference 404', async () => {
       expect((await chair.refer(broker.sipPort, conf, '<tel:+15551234567>')).status).toBe(416);
       expect((await chair.refer(broker.sipPort, conf, '<sip:a@127.0.0.1;method=OPTIONS>')).status).toBe(400);

@@ -34,6 +34,8 @@ describe('Referrals', () => {
   let released: string[];
   let live: string[];
   let acl: AccessList | undefined;
+  /** Status the referrer answers NOTIFYs with. */
+  let notifyAnswer: number;
   let referrals: Referrals;
   const make = (selfId: string) =>
     new Referrals({
@@ -60,6 +62,7 @@ describe('Referrals', () => {
       },
       send: async (request, flow): Promise<SentRequestOutcome> => {
         sent.push({ request, flow });
+        if (request.method === 'NOTIFY') return { status: notifyAnswer, reason: 'whatever' };
         return { status: 200, reason: 'OK' };
       },
       bus: new InProcessBus(),
@@ -91,6 +94,7 @@ describe('Referrals', () => {
     released = [];
     live = ['focus-a'];
     acl = undefined;
+    notifyAnswer = 200;
     referrals = make('focus-a');
   });
 
@@ -173,6 +177,16 @@ describe('Referrals', () => {
       'SIP/2.0 404 Not Found',
       'SIP/2.0 404 Not Found',
     ]);
+  });
+
+  it('a referrer that answers the first NOTIFY 481 gets no more (RFC 6665 §4.2.2); the work still ends', async () => {
+    notifyAnswer = 481;
+    expect((await referrals.handle(refer('<sip:x@example.org;method=BYE>'), CONF_ID, FLOW, '')).status).toBe(
+      202,
+    );
+    await referrals.settled();
+    expect(sent.map((s) => s.request.body.toString())).toEqual(['SIP/2.0 100 Trying\r\n']);
+    expect(Object.keys((await indexes.get(REFERRALS_INDEX_KEY))?.value.members ?? {})).toEqual([]);
   });
 
   it('an access list that does not grant `remove` refuses even the creator', async () => {

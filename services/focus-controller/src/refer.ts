@@ -118,6 +118,9 @@ const OUR_DIRECTION: Record<Role, ParticipantRecord['status']> = {
   inactive: 'inactive',
 };
 
+/** How long the first NOTIFY waits after the 202 was handed to the edge. */
+const FIRST_NOTIFY_DELAY_MS = 100;
+
 export const referralKey = (conferenceId: string, id: string): string => `${conferenceId}.${id}`;
 
 export class Referrals {
@@ -256,8 +259,10 @@ export class Referrals {
 
     const notifier = new ReferNotifier(this, record, this.now);
     this.defer(() => {
-      // After the 202 is handed back: the first NOTIFY follows it (RFC 3515 §2.4.5).
-      if (accepted.notify) notifier.queue(accepted.notify);
+      // After the 202 is handed back: the first NOTIFY follows it (RFC 3515 §2.4.5). It leaves through
+      // another RPC than the 202, so it waits a moment to arrive after it, as most UAs expect (RFC 6665
+      // §4.1.2.4 lets it come first).
+      if (accepted.notify) notifier.queue(accepted.notify, FIRST_NOTIFY_DELAY_MS);
       const work = (async () => {
         if (referral.kind === 'dial-out') await this.dialOut(record, notifier, conference.value);
         else if (referral.kind === 'remove') await this.remove(record, notifier, requester);
@@ -694,26 +699,32 @@ class ReferNotifier {
     this.snapshot = record.refer;
   }
 
-  queue(notify: ReferNotify): void {
+  queue(notify: ReferNotify, delayMs = 0): void {
     this.chain = this.chain.then(async () => {
-      if (this.snapshot.status === 'terminated' && !notify.subscriptionState.startsWith('terminated')) return;
-      const alive = await this.owner.sendNotify(this.record, notify).catch(() => false);
-      if (!alive) this.snapshot = referNotifyFailed(this.snapshot);
+      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+      await this.send(notify);
     });
+  }
+
+  /** A subscriber that answered 481 (or never) is gone (RFC 6665 §4.2.2): nothing more is sent to it. */
+  private async send(notify: ReferNotify): Promise<void> {
+    if (this.snapshot.reason === 'giveup') return;
+    const alive = await this.owner.sendNotify(this.record, notify).catch(() => false);
+    if (!alive)
+      this.snapshot = {
+        ...referNotifyFailed({ ...this.snapshot, status: 'active' }),
+        lastStatus: this.snapshot.lastStatus,
+      };
   }
 
   /** The referred request's final status: the last NOTIFY (unless Refer-Sub: false or the subscription is gone). */
   final(status: number, reason: string): Promise<void> {
     if (this.snapshot.lastStatus >= 200) return this.chain;
-    const gone = this.snapshot.status === 'terminated';
     const next = reportReferProgress(this.snapshot, status, reason, this.now());
-    this.snapshot = next.snapshot;
-    if (next.notify && !gone) {
-      const notify = next.notify;
-      this.chain = this.chain.then(async () => {
-        await this.owner.sendNotify(this.record, notify).catch(() => false);
-      });
-    }
+    const wasGone = this.snapshot.reason === 'giveup';
+    this.snapshot = wasGone ? { ...next.snapshot, reason: 'giveup' } : next.snapshot;
+    const notify = next.notify;
+    if (notify && !wasGone) this.chain = this.chain.then(() => this.send(notify));
     return this.chain;
   }
 

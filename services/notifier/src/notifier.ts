@@ -390,6 +390,15 @@ export class ConferenceNotifier {
     for (const key of this.subscriptionsOf(DIRECTORY_KEY)) this.scheduler.enqueue(key, event.conferenceId);
   }
 
+  /** A conference this replica owns was ended: every watch of it ends (reason=noresource, RFC 6665 §4.1.3). */
+  async onConferenceDeleted(conferenceId: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    await Promise.all(keys.map((key) => this.enqueueNotify(key, () => this.terminate(key, 'noresource'))));
+  }
+
   /** Records that reached a topic this replica owns: its pubsub-data watchers hear of them. */
   onData(conferenceId: string, records: readonly ResolvedRecord[]): void {
     if (records.length === 0) return;

@@ -294,6 +294,8 @@ export async function startNotifier(
     if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
       notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
+    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
+      notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
   });
 
   membership.on('change', (service) => {
