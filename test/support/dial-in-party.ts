@@ -74,7 +74,12 @@ export class DialInParty {
   }
 
   /** INVITE `uri` with an offer; a 2xx is ACKed and its media consent kept. */
-  async invite(sipPort: number, uri: string, direction: string, headers: string[] = []): Promise<RawResponse> {
+  async invite(
+    sipPort: number,
+    uri: string,
+    direction: string,
+    headers: string[] = [],
+  ): Promise<RawResponse> {
     const invite = rawRequest({
       method: 'INVITE',
       uri,

@@ -40,7 +40,6 @@ import {
   serializeMessage,
 } from '@sip-pubsub/sip';
 import { loadAccessList } from './access.js';
-import { conferenceTerminator } from './conference-end.js';
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
@@ -270,21 +269,6 @@ export async function startFocusController(
       return focus.terminateConference(conferenceId, reason).then(() => undefined);
     },
     arm: (p) => dialogs?.arm(p),
-    terminateConference: conferenceTerminator({
-      domain: config.SIP_DOMAIN,
-      stores: {
-        conferences: conferenceStore,
-        topics: new JsonBucket(topics, topicRecordSchema),
-        participants: participantStore,
-        counters: new JsonBucket(counters, counterSchema),
-        indexes: indexStore,
-      },
-      relays,
-      send: sendToParticipant,
-      bus: ctx.bus,
-      logger,
-      disarm: (key) => dialogs?.disarm(key),
-    }),
     liveReplicas: liveFocusReplicas,
     owns,
   });

@@ -183,6 +183,14 @@ export class ConferenceNotifier {
       return { response: createResponse(req, 400, 'Malformed Event Header') };
     }
     const pkg = event.package.toLowerCase() as EventPackageName;
+    // RFC 3515 §2.4.4: a refer subscription only exists as a REFER's implicit one, which the focus keeps
+    // and ends with the final sipfrag; it is served (Allow-Events), but never made or extended by SUBSCRIBE.
+    if ((pkg as string) === 'refer')
+      return {
+        response: createResponse(req, 403, 'Refer Subscriptions Come Only From REFER', {
+          ...(parseNameAddr(getHeader(req, 'To') ?? '').params.tag ? {} : { toTag: generateTag() }),
+        }),
+      };
     if (!this.packages.has(pkg)) {
       return {
         response: createResponse(req, 489, 'Bad Event', {
@@ -371,15 +379,6 @@ export class ConferenceNotifier {
       if (!entry || entry.value.status === 'terminated' || !sameEntity(entry.value.subscriber, aor)) continue;
       await this.enqueueNotify(key, () => this.terminate(key, 'deactivated'));
     }
-  }
-
-  /** The conference ended (directory `deleted`): every watch of it (roster and data) ends `noresource`. */
-  async onConferenceDeleted(conferenceId: string): Promise<void> {
-    const keys = [
-      ...this.subscriptionsOf(conferenceId),
-      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
-    ];
-    for (const key of keys) await this.enqueueNotify(key, () => this.terminate(key, 'noresource'));
   }
 
   /**

@@ -291,8 +291,6 @@ export async function startNotifier(
       return;
     }
     topicDirectory.apply(decoded.value);
-    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
-      notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
     if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
       notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
