@@ -86,8 +86,9 @@ export function acceptedDialogOf(
     const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '').seq;
     if (!callId || !remoteTag || !localTag) return undefined;
     // FACTORY_MODE=join: a 2xx to the factory belongs to the conference its Contact names.
-    const contact = classifyUri(parseNameAddr(getHeader(res, 'Contact') ?? '').uri);
-    const key = routingKey === 'factory' && contact.kind === 'conference' ? contact.conferenceId : routingKey;
+    const contact = routingKey === 'factory' ? getHeader(res, 'Contact') : undefined;
+    const target = contact ? classifyUri(parseNameAddr(contact).uri) : undefined;
+    const key = target?.kind === 'conference' ? target.conferenceId : routingKey;
     return { callId, localTag, remoteTag, cseq, routingKey: key };
   } catch {
     return undefined; // the owner wrote this response; one we cannot read has no dialog to end
