@@ -70,6 +70,11 @@ export const conferenceRecordSchema = z.object({
   creator: z.string(),
   created: z.number(),
   policy: policySchema,
+  /** Most legs the conference admits (the focus's MAX_LEGS_PER_CONFERENCE when it was created); the roster's maximum-user-count. */
+  maxUsers: z.number().int().positive().optional(),
+  /** Per-role caps the conference was created with (MAX_PUBLISHERS / MAX_SUBSCRIBERS_PER_CONFERENCE); absent = none. */
+  maxPublishers: z.number().int().positive().optional(),
+  maxSubscribers: z.number().int().positive().optional(),
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 
@@ -179,6 +184,13 @@ export const subscriptionRecordSchema = z.object({
   createdAt: z.number(),
   /** pubsub-data at the factory URI: the topic filter of the Subject header (PROFILE "Wildcard watching"). */
   filter: z.string().optional(),
+  /**
+   * RFC 6665 §4.5.2, several subscriptions in one dialog: the first keeps the dialog's CSeq numbers in its
+   * `dialog` and lists the others in `siblings`; each other one names it in `dialogKey`. A first
+   * subscription that ended while others live stays as `terminated`, carrying the dialog, until the last goes.
+   */
+  dialogKey: z.string().optional(),
+  siblings: z.array(z.string()).optional(),
 });
 export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
 
@@ -323,3 +335,17 @@ export const referralRecordSchema = z.object({
     .optional(),
 });
 export type ReferralRecord = z.infer<typeof referralRecordSchema>;
+
+/**
+ * The SSRC each RTP publisher leg of a topic sends with, keyed `<conferenceId>.rtp-sources` (leg id → SSRC):
+ * learned by the notifier that owns the conference from the first packet a relay shares on
+ * `pubsub.media.<conf>`, so the roster's `<src-id>` maps CSRCs to publishers with one read per document.
+ */
+export const rtpSourcesSchema = z.object({
+  legs: z.record(z.string(), z.number().int().min(0).max(0xffff_ffff)),
+});
+export type RtpSources = z.infer<typeof rtpSourcesSchema>;
+
+export function rtpSourcesKey(conferenceId: string): string {
+  return `${conferenceId}.rtp-sources`;
+}

@@ -32,6 +32,10 @@ export const focusConfigSchema = z.object({
   INVALID_DATA_POLICY: env.enumOf(['drop', 'forward'] as const, 'drop'),
   MAX_CONFERENCES: env.int(10_000, 1),
   MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),
+  /** Publishers (`both` included) one conference admits; 0 = no cap of its own. */
+  MAX_PUBLISHERS_PER_CONFERENCE: env.int(0, 0),
+  /** Subscribers (`both` included) one conference admits; 0 = no cap of its own. */
+  MAX_SUBSCRIBERS_PER_CONFERENCE: env.int(0, 0),
   RELAY_RPC_TIMEOUT_MS: env.durationMs(3_000),
   /** Deadline for requests sent through an edge (re-INVITE on failover); above Timer B, 64*T1. */
   EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),

@@ -56,7 +56,7 @@ import {
   type SipResponse,
 } from '@sip-pubsub/sip';
 import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
-import { IndexWriter } from './indexes.js';
+import { IndexWriter, type RoleLimits } from './indexes.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import {
   decideSessionTimer,
@@ -102,6 +102,9 @@ export interface FocusOptions {
   invalidData: 'drop' | 'forward';
   maxConferences: number;
   maxLegsPerConference: number;
+  /** Per-role caps given to new conferences; absent = none. */
+  maxPublishersPerConference?: number;
+  maxSubscribersPerConference?: number;
   stores: FocusStores;
   bus: Bus;
   relays: RelayDirectory;
@@ -372,6 +375,13 @@ export class Focus {
       creator,
       created,
       policy: { onExistingTopic: this.opts.onExistingTopic, invalidData: this.opts.invalidData },
+      maxUsers: this.opts.maxLegsPerConference,
+      ...(this.opts.maxPublishersPerConference
+        ? { maxPublishers: this.opts.maxPublishersPerConference }
+        : {}),
+      ...(this.opts.maxSubscribersPerConference
+        ? { maxSubscribers: this.opts.maxSubscribersPerConference }
+        : {}),
     });
     try {
       await topics.create(topicKey, { conferenceId: id, topic, created });
@@ -515,14 +525,27 @@ export class Focus {
     };
 
     let media: { host: string; port: number; relayId: string; relayAddress: string };
+    const roleLimits = {
+      publishers: conference.value.maxPublishers,
+      subscribers: conference.value.maxSubscribers,
+    };
     if (previous) {
       const p = previous.value;
+      // A role change takes its place under the conference's per-role caps before the leg changes.
+      const capped = roleLimits.publishers !== undefined || roleLimits.subscribers !== undefined;
+      if (
+        capped &&
+        p.role !== summary.role &&
+        !(await this.index.add(rosterIndexKey(conferenceId), legId, summary.role, undefined, roleLimits))
+      )
+        return createResponse(req, 486, 'Conference Full For That Role', { toTag: localTag });
       await this.opts.relays.update(p.relayAddress, spec);
       media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
     } else {
       // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
       // listing of the participants bucket is needed.
-      if (!(await this.reserveLeg(conferenceId, legId, summary.role)))
+      const cap = conference.value.maxUsers ?? this.opts.maxLegsPerConference;
+      if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap, roleLimits)))
         return createResponse(req, 486, 'Conference Full', { toTag: localTag });
       try {
         media = await this.opts.relays.allocate(spec);
@@ -628,6 +651,7 @@ export class Focus {
       toTag: localTag,
       headers: [
         ...this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+        { name: 'Accept', value: PROFILE_ACCEPT },
         ...sessionTimerHeaders(timer),
       ],
       body: answer,
@@ -676,15 +700,21 @@ export class Focus {
   }
 
   /** A place in the conference's roster index, after pruning stale entries if it looks full. */
-  private async reserveLeg(conferenceId: string, legId: string, role: Role): Promise<boolean> {
+  /** `limit` is the conference's own cap (the roster's maximum-user-count), the one it was created with. */
+  private async reserveLeg(
+    conferenceId: string,
+    legId: string,
+    role: Role,
+    limit: number,
+    roleLimits: RoleLimits,
+  ): Promise<boolean> {
     const key = rosterIndexKey(conferenceId);
-    const limit = this.opts.maxLegsPerConference;
-    if (await this.index.add(key, legId, role, limit)) return true;
+    if (await this.index.add(key, legId, role, limit, roleLimits)) return true;
     const pruned = await this.index.prune(
       key,
       async (leg) => (await this.opts.stores.participants.get(participantKey(conferenceId, leg))) !== null,
     );
-    return pruned > 0 && this.index.add(key, legId, role, limit);
+    return pruned > 0 && this.index.add(key, legId, role, limit, roleLimits);
   }
 
   private notAcceptable(

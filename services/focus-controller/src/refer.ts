@@ -317,7 +317,12 @@ export class Referrals {
       return notifier.final(416, (err as Error).message);
     }
     if (
-      !(await this.index.add(rosterIndexKey(conferenceId), legId, 'inactive', this.opts.maxLegsPerConference))
+      !(await this.index.add(
+        rosterIndexKey(conferenceId),
+        legId,
+        'inactive',
+        conference.maxUsers ?? this.opts.maxLegsPerConference,
+      ))
     )
       return notifier.final(486, 'Conference Full');
     const spec: LegSpec = {
@@ -445,6 +450,16 @@ export class Referrals {
     // §12.1.2: the UAC's route set is the 2xx's Record-Route, reversed.
     const routeSet = getHeaders(ok, 'Record-Route').reverse();
     if (routeSet.length > 0) p.routeSet = routeSet;
+    // The role the answer chose takes its place under the conference's per-role caps, as a dial-in's does.
+    const roleLimits = { publishers: conference.maxPublishers, subscribers: conference.maxSubscribers };
+    const roleTaken = await this.index
+      .add(rosterIndexKey(conferenceId), legId, role, undefined, roleLimits)
+      .catch(() => false);
+    if (!roleTaken) {
+      await released();
+      await this.bye(p, 'conference full for that role');
+      return notifier.final(486, 'Conference Full For That Role');
+    }
     try {
       await this.opts.relays.update(leg.relayAddress, {
         ...spec,
@@ -466,7 +481,6 @@ export class Referrals {
       );
       return notifier.final(500, 'Server Internal Error');
     }
-    await this.index.add(rosterIndexKey(conferenceId), legId, role).catch(() => false);
     this.opts.arm?.(p);
     this.announce('joined', p);
     this.opts.logger.info(

@@ -1,5 +1,5 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
-import { classifyUri } from '@sip-pubsub/events';
+import { classifyUri, loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -39,7 +39,6 @@ import {
   type SipResponse,
   serializeMessage,
 } from '@sip-pubsub/sip';
-import { loadAccessList } from './access.js';
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
@@ -171,6 +170,8 @@ export async function startFocusController(
     invalidData: config.INVALID_DATA_POLICY,
     maxConferences: config.MAX_CONFERENCES,
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    maxPublishersPerConference: config.MAX_PUBLISHERS_PER_CONFERENCE || undefined,
+    maxSubscribersPerConference: config.MAX_SUBSCRIBERS_PER_CONFERENCE || undefined,
     stores: {
       conferences: conferenceStore,
       topics: new JsonBucket(topics, topicRecordSchema),
