@@ -66,8 +66,7 @@ function safeDecode(text: string): string {
 }
 
 /** Header values every focus response that advertises capabilities carries (PROFILE.md "Creating and joining"). */
-export const PROFILE_ALLOW =
-  'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, INFO, UPDATE';
+export const PROFILE_ALLOW = 'INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, SUBSCRIBE, NOTIFY, PUBLISH, UPDATE';
 export const PROFILE_ACCEPT =
   'application/sdp, application/conference-info+xml, application/senml+json, message/sipfrag';
 export const PROFILE_SUPPORTED = 'replaces, join, norefersub';

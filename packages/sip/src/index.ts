@@ -18,6 +18,15 @@ export {
   type InDialogRequestOptions,
 } from './dialog.js';
 export {
+  type DialogReferenceHeader,
+  type DialogReferenceRequest,
+  type DialogReferenceVerdict,
+  dialogReferenceOf,
+  matchDialogReference,
+  namesDialog,
+  type ReferencedDialog,
+} from './dialog-reference-match.js';
+export {
   computeDigestResponse,
   createDigestAuthorization,
   type DigestAlgorithm,

@@ -25,3 +25,18 @@ describe('focus configuration: REFER settings', () => {
     expect(loadConfig(focusConfigSchema, { DIAL_OUT_TIMEOUT_MS: '5s' }).DIAL_OUT_TIMEOUT_MS).toBe(5_000);
   });
 });
+
+describe('focus configuration', () => {
+  it('FACTORY_MODE defaults to redirect, takes join, and a bad value names the setting', () => {
+    expect(loadConfig(focusConfigSchema, {}).FACTORY_MODE).toBe('redirect');
+    expect(loadConfig(focusConfigSchema, { FACTORY_MODE: 'join' }).FACTORY_MODE).toBe('join');
+    let error: unknown;
+    try {
+      loadConfig(focusConfigSchema, { FACTORY_MODE: 'merge' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/FACTORY_MODE/);
+  });
+});

@@ -27,6 +27,8 @@ export const focusConfigSchema = z.object({
   /** Address other services use to reach this replica (the pod IP in a cluster). */
   GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
   FACTORY_ON_EXISTING_TOPIC: env.enumOf(['redirect', 'reject'] as const, 'redirect'),
+  /** PROFILE "REFER": `redirect` (302 to the conference) or `join` (an INVITE with an offer is answered 200 by the conference). */
+  FACTORY_MODE: env.enumOf(['redirect', 'join'] as const, 'redirect'),
   INVALID_DATA_POLICY: env.enumOf(['drop', 'forward'] as const, 'drop'),
   MAX_CONFERENCES: env.int(10_000, 1),
   MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),

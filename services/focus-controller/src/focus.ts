@@ -42,10 +42,13 @@ import {
 } from '@sip-pubsub/proto';
 import {
   createResponse,
+  type DialogReferenceRequest,
+  dialogReferenceOf,
   generateTag,
   getHeader,
   getHeaders,
   type HeaderField,
+  matchDialogReference,
   parseCSeq,
   parseNameAddr,
   SipParseError,
@@ -118,6 +121,27 @@ export interface FocusOptions {
   referrals?: {
     handle(req: SipRequest, conferenceId: string, flow: RequestFlow, identity: string): Promise<SipResponse>;
   };
+  /** FACTORY_MODE: `redirect` (302, default) or `join` (an INVITE with an offer joins at the factory). */
+  factoryMode?: 'redirect' | 'join';
+  /**
+   * Ends a participant dialog from the focus side (record removed, leg released, roster `left`, BYE in
+   * the background) if `matches` holds; absent (unit tests): the record is removed without a BYE.
+   */
+  endParticipant?: (
+    conferenceId: string,
+    legId: string,
+    reason: string,
+    matches: (p: ParticipantRecord) => boolean,
+  ) => Promise<boolean>;
+}
+
+/** Which roles an answer may keep when narrowing an offer (RFC 3264 §6.1): the intersection of both. */
+function narrowRole(offered: Role, held: Role): Role {
+  const sends = (r: Role) => r === 'publisher' || r === 'both';
+  const receives = (r: Role) => r === 'subscriber' || r === 'both';
+  const pub = sends(offered) && sends(held);
+  const sub = receives(offered) && receives(held);
+  return pub && sub ? 'both' : pub ? 'publisher' : sub ? 'subscriber' : 'inactive';
 }
 
 const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
@@ -194,10 +218,6 @@ export class Focus {
         return this.update(req, flow);
       case 'REFER':
         return this.refer(req, flow, identity);
-      case 'INFO':
-        return createResponse(req, 501, `${req.method} Not Implemented Yet`, {
-          headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, UPDATE' }],
-        });
       default:
         return createResponse(req, 405, 'Method Not Allowed', {
           headers: [{ name: 'Allow', value: PROFILE_ALLOW }],
@@ -292,7 +312,7 @@ export class Focus {
 
   /**
    * An in-dialog request (To tag) to a participant dialog from another identity than the one that
-   * created it gets 403, whatever the method (re-INVITE, BYE, UPDATE, INFO, REFER). Null otherwise,
+   * created it gets 403, whatever the method (re-INVITE, BYE, UPDATE, REFER). Null otherwise,
    * including for unknown dialogs, which their method answers 481.
    */
   private async foreignDialogRefusal(req: SipRequest, identity: string): Promise<SipResponse | null> {
@@ -313,13 +333,13 @@ export class Focus {
 
   private async invite(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
     const target = classifyUri(req.uri);
-    if (target.kind === 'factory') return this.createOrFind(req, identity);
+    if (target.kind === 'factory') return this.createOrFind(req, flow, identity);
     if (target.kind === 'conference') return this.join(req, target.conferenceId, flow, identity);
     return createResponse(req, 404, 'Not Found', { toTag: generateTag() });
   }
 
   /** INVITE to the factory URI (RFC 4579 §5.4 via a redirect): the topic's conference, created if new. */
-  private async createOrFind(req: SipRequest, identity: string): Promise<SipResponse> {
+  private async createOrFind(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
     const toTag = generateTag();
     const check = normaliseTopic(getHeader(req, 'Subject'));
     if (!check.ok) return createResponse(req, 400, check.reason, { toTag });
@@ -328,7 +348,10 @@ export class Focus {
     const topicKey = kvKey(topic);
 
     const existing = await topics.get(topicKey);
-    if (existing) return this.redirectToExisting(req, existing.value.conferenceId, toTag);
+    if (existing) {
+      if (this.joinsAtFactory(req)) return this.join(req, existing.value.conferenceId, flow, identity);
+      return this.redirectToExisting(req, existing.value.conferenceId, toTag);
+    }
     if (this.opts.access && !this.opts.access().allows(identity, 'create', topic))
       return createResponse(req, 403, accessRefusalReason('create'), { toTag });
 
@@ -368,6 +391,7 @@ export class Focus {
       await conferences.delete(id);
       const winner = await topics.get(topicKey);
       if (!winner) return createResponse(req, 500, 'Topic Registry Changed During Creation', { toTag });
+      if (this.joinsAtFactory(req)) return this.join(req, winner.value.conferenceId, flow, identity);
       return this.redirectToExisting(req, winner.value.conferenceId, toTag);
     }
     this.countConference();
@@ -379,7 +403,13 @@ export class Focus {
       );
     this.opts.logger.info({ conferenceId: id, topic, creator }, 'conference created');
     this.announceDirectory({ type: 'created', conferenceId: id, topic, at: created });
+    if (this.joinsAtFactory(req)) return this.join(req, id, flow, identity);
     return this.redirect(req, id, toTag);
+  }
+
+  /** FACTORY_MODE=join (RFC 4579 §5.5): a new INVITE with a body is answered by the conference itself. */
+  private joinsAtFactory(req: SipRequest): boolean {
+    return this.opts.factoryMode === 'join' && req.body.length > 0;
   }
 
   private redirectToExisting(req: SipRequest, conferenceId: string, toTag: string): SipResponse {
@@ -427,6 +457,23 @@ export class Focus {
         headers: [{ name: 'Retry-After', value: '1' }],
       });
 
+    // RFC 3891 / RFC 3911: a new dialog may name one of this conference's dialogs to replace or join.
+    const reference = existingTag ? ({ kind: 'none' } as const) : dialogReferenceOf(req);
+    if (reference.kind === 'refused')
+      return createResponse(req, reference.status, reference.reason, { toTag: localTag });
+    let replaced: ParticipantRecord | undefined;
+    if (reference.kind === 'reference') {
+      const found = await this.referencedParticipant(conferenceId, reference);
+      if (found.kind === 'refused')
+        return createResponse(req, found.status, found.reason, { toTag: localTag });
+      if (reference.header === 'Replaces') {
+        // RFC 3891 §6.1: only the identity that owns the dialog may take it over.
+        const reason = dialogOwnerRefusal(found.dialog.record.identity, identity);
+        if (reason) return createResponse(req, 403, reason, { toTag: localTag });
+        replaced = found.dialog.record;
+      }
+    }
+
     const timer = this.sessionTimerOf(req, localTag);
     if (timer.kind === 'response') return timer;
 
@@ -448,6 +495,9 @@ export class Focus {
         return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
       throw err;
     }
+
+    // Replaces takes over the old participant's role, as far as the new offer's direction allows it.
+    if (replaced) summary = { ...summary, role: narrowRole(summary.role, replaced.role) };
 
     // The role an offer asks for, at the join and at every role change (re-INVITE).
     const roleRefused = this.opts.access
@@ -526,6 +576,8 @@ export class Focus {
         port: media.port,
         sessionId: sdpSessionId(legId),
         sessionVersion: answerVersion,
+        // A Replaces narrows the offer to the role it took over (RFC 3264 §6.1 lets the answerer narrow).
+        ...(replaced ? { direction: ANSWER_DIRECTION[summary.role] } : {}),
       });
       record = {
         conferenceId,
@@ -574,6 +626,8 @@ export class Focus {
       throw err;
     }
     this.opts.sessionDeadlines?.arm(record);
+    // The old dialog leaves first, so the roster goes from its endpoint to the new one (RFC 3891 §3: BYE).
+    if (replaced) await this.endReplaced(replaced, legId);
     const changedRole = previous && previous.value.role !== record.role;
     if (changedRole)
       await this.index.add(rosterIndexKey(conferenceId), legId, record.role).catch((err: Error) => {
@@ -603,6 +657,46 @@ export class Focus {
       body: answer,
       contentType: 'application/sdp',
     });
+  }
+
+  /**
+   * The participant a Replaces or Join names (RFC 3891 §3): a dial-in's leg is keyed by the peer's tag
+   * (from-tag), a dialled-out party's by ours (to-tag). Every stored participant dialog is confirmed.
+   */
+  private async referencedParticipant(
+    conferenceId: string,
+    reference: Extract<DialogReferenceRequest, { kind: 'reference' }>,
+  ) {
+    const { ref, header } = reference;
+    const look = async (legId: string, dialledOut: boolean) => {
+      const entry = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
+      if (!entry || Boolean(entry.value.dialledOut) !== dialledOut) return null;
+      const p = entry.value;
+      return {
+        callId: p.callId,
+        localTag: p.localTag,
+        remoteTag: p.remoteTag,
+        state: 'confirmed' as const,
+        initiatedLocally: dialledOut,
+        record: p,
+      };
+    };
+    const candidates = await Promise.all([
+      look(legIdOf(ref.callId, ref.fromTag), false),
+      look(legIdOf(ref.callId, ref.toTag), true),
+    ]);
+    return matchDialogReference(header, ref, candidates);
+  }
+
+  /** Ends the dialog a Replaces took over: BYE, its leg released, its roster entry gone. */
+  private async endReplaced(old: ParticipantRecord, byLegId: string): Promise<void> {
+    const { conferenceId, legId } = old;
+    await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
+    const reason = 'replaced by another dialog (RFC 3891)';
+    const same = (p: ParticipantRecord) => p.localTag === old.localTag && p.callId === old.callId;
+    if (this.opts.endParticipant) await this.opts.endParticipant(conferenceId, legId, reason, same);
+    else await this.removeParticipant(old, participantKey(conferenceId, legId));
+    this.opts.logger.info({ conferenceId, legId, by: byLegId }, 'participant replaced');
   }
 
   /** A place in the conference's roster index, after pruning stale entries if it looks full. */
@@ -655,6 +749,14 @@ export class Focus {
     if (toTag !== p.localTag) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     if (parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= p.remoteSeq)
       return createResponse(req, 500, 'CSeq Out of Order');
+    await this.removeParticipant(p, key);
+    this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
+    return createResponse(req, 200, 'OK');
+  }
+
+  /** Removes a stored participant without a BYE from us: leg released, record and index entry gone. */
+  private async removeParticipant(p: ParticipantRecord, key: string): Promise<void> {
+    const callId = p.callId;
     await this.opts.relays.release(p.relayAddress, p.conferenceId, p.legId).catch((err: Error) => {
       this.opts.logger.warn(
         { conferenceId: p.conferenceId, callId, err: err.message },
@@ -671,8 +773,6 @@ export class Focus {
       participant: rosterView(p),
       at: this.now(),
     });
-    this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
-    return createResponse(req, 200, 'OK');
   }
 
   /**
@@ -713,6 +813,45 @@ export class Focus {
         ...sessionTimerHeaders(timer),
       ],
     });
+  }
+
+  /**
+   * Ends a conference (REFER `Refer-To: <conf URI;method=BYE>` from its creator or an admin, or the idle
+   * expiry): every participant gets BYE, the topic is free again, the directory says `deleted`, and the
+   * notifier ends every watcher with `reason=noresource` when it sees that. True when this call ended it.
+   */
+  async terminateConference(conferenceId: string, reason: string): Promise<boolean> {
+    const { conferences, topics } = this.opts.stores;
+    const conference = await conferences.get(conferenceId);
+    if (!conference) return false;
+    const { topic } = conference.value;
+    // The conference record goes first: a join racing with us then gets 404 instead of a place.
+    await conferences.delete(conferenceId);
+    const topicKey = kvKey(topic);
+    const registered = await topics.get(topicKey);
+    if (registered?.value.conferenceId === conferenceId) await topics.delete(topicKey);
+    const rosterKey = rosterIndexKey(conferenceId);
+    const members = await this.index.members(rosterKey);
+    for (const legId of Object.keys(members)) {
+      const key = participantKey(conferenceId, legId);
+      if (this.opts.endParticipant) await this.opts.endParticipant(conferenceId, legId, reason, () => true);
+      else {
+        const entry = await this.opts.stores.participants.get(key);
+        if (entry) await this.removeParticipant(entry.value, key);
+      }
+    }
+    await this.index.removeQuietly(rosterKey, ...Object.keys(members));
+    await this.index.removeQuietly(directoryShardKey(conferenceId), conferenceId);
+    await this.counting;
+    await this.opts.stores.counters
+      .mutate(COUNTER_CONFERENCES, (n) => Math.max(0, (n ?? 1) - 1))
+      .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'conference counter not updated'));
+    this.announceDirectory({ type: 'deleted', conferenceId, topic, at: this.now() });
+    this.opts.logger.info(
+      { conferenceId, topic, participants: Object.keys(members).length, reason },
+      'conference ended',
+    );
+    return true;
   }
 
   private announceRoster(event: RosterEvent): void {

@@ -1,5 +1,5 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
-import { loadAccessList } from '@sip-pubsub/events';
+import { classifyUri, loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -39,7 +39,6 @@ import {
   type SipResponse,
   serializeMessage,
 } from '@sip-pubsub/sip';
-import { conferenceTerminator } from './conference-end.js';
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
@@ -99,9 +98,13 @@ export async function startFocusController(
               if (response && endsInNewDialog(request, response)) {
                 const legId = legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request));
                 const cseq = cseqOf(request);
+                // In FACTORY_MODE=join the INVITE went to the factory; its dialog is the Contact's conference.
+                const contact = classifyUri(parseNameAddr(getHeader(response, 'Contact') ?? '').uri);
+                const conferenceId =
+                  contact.kind === 'conference' ? contact.conferenceId : envelope.routingKey;
                 if (callAbandoned(call) || dialogs.abandoned(legId, cseq))
                   await dialogs.end(
-                    envelope.routingKey,
+                    conferenceId,
                     legId,
                     { reason: 'the edge gave up on the INVITE before its 2xx' },
                     (p) => p.localTag === toTag(response) && p.remoteSeq === cseq,
@@ -159,6 +162,11 @@ export async function startFocusController(
   focus = new Focus({
     domain: config.SIP_DOMAIN,
     onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
+    factoryMode: config.FACTORY_MODE,
+    endParticipant: (conferenceId, legId, reason, matches) => {
+      if (!dialogs) throw new Error('focus-controller is starting');
+      return dialogs.end(conferenceId, legId, { reason, byeCause: 200 }, matches);
+    },
     invalidData: config.INVALID_DATA_POLICY,
     maxConferences: config.MAX_CONFERENCES,
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
@@ -257,22 +265,11 @@ export async function startFocusController(
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
     dialOutTimeoutMs: config.DIAL_OUT_TIMEOUT_MS,
+    terminateConference: (conferenceId, reason) => {
+      if (!focus) throw new Error('focus-controller is starting');
+      return focus.terminateConference(conferenceId, reason).then(() => undefined);
+    },
     arm: (p) => dialogs?.arm(p),
-    terminateConference: conferenceTerminator({
-      domain: config.SIP_DOMAIN,
-      stores: {
-        conferences: conferenceStore,
-        topics: new JsonBucket(topics, topicRecordSchema),
-        participants: participantStore,
-        counters: new JsonBucket(counters, counterSchema),
-        indexes: indexStore,
-      },
-      relays,
-      send: sendToParticipant,
-      bus: ctx.bus,
-      logger,
-      disarm: (key) => dialogs?.disarm(key),
-    }),
     liveReplicas: liveFocusReplicas,
     owns,
   });

@@ -316,6 +316,12 @@ describe('ConferenceNotifier', () => {
     expect(doc.users.map((u) => [u.entity, u.role])).toEqual([['sip:pub@example.org', 'publisher']]);
   });
 
+  it('answers SUBSCRIBE to the refer package 403 (RFC 3515: only REFER makes one), never 489', async () => {
+    const res = (await notifier.handle(subscribe({ event: 'refer' }), flow)).response;
+    expect(res).toMatchObject({ status: 403, reason: 'Refer Subscriptions Come Only From REFER' });
+    expect(getHeader(res, 'To')).toMatch(/;tag=/);
+  });
+
   it('rejects unknown packages (489), too-brief expiry (423), unknown conferences (404) and too many subscriptions (503)', async () => {
     const bad = await notifier.handle(subscribe({ event: 'presence' }), flow);
     expect(bad.response.status).toBe(489);

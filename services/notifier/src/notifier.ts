@@ -218,6 +218,14 @@ export class ConferenceNotifier {
       return { response: createResponse(req, 400, 'Malformed Event Header') };
     }
     const pkg = event.package.toLowerCase() as EventPackageName;
+    // RFC 3515 §2.4.4: a refer subscription only exists as a REFER's implicit one, which the focus keeps
+    // and ends with the final sipfrag; it is served (Allow-Events), but never made or extended by SUBSCRIBE.
+    if ((pkg as string) === 'refer')
+      return {
+        response: createResponse(req, 403, 'Refer Subscriptions Come Only From REFER', {
+          ...(parseNameAddr(getHeader(req, 'To') ?? '').params.tag ? {} : { toTag: generateTag() }),
+        }),
+      };
     if (!this.packages.has(pkg)) {
       return {
         response: createResponse(req, 489, 'Bad Event', {

@@ -24,7 +24,10 @@ import {
 } from '@sip-pubsub/sip';
 import type { EdgeConfig } from './config.js';
 
-/** What the broker serves (PROFILE.md OPTIONS answer); NOTIFY is allowed in so routing can answer 481. */
+/**
+ * What the broker serves (PROFILE.md OPTIONS answer); NOTIFY is allowed in so routing can answer 481.
+ * INFO is not served (no INFO package is defined for a conference), so it gets 405 here.
+ */
 export const EDGE_ALLOW = [
   'INVITE',
   'ACK',
@@ -35,7 +38,6 @@ export const EDGE_ALLOW = [
   'SUBSCRIBE',
   'NOTIFY',
   'PUBLISH',
-  'INFO',
   'UPDATE',
 ];
 

@@ -4,7 +4,7 @@ import { type ChannelState, type Member, rendezvousRank } from '@sip-pubsub/plat
 
 export type OwnerService = 'focus-controller' | 'notifier';
 
-const FOCUS_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'REFER', 'OPTIONS', 'INFO', 'UPDATE']);
+const FOCUS_METHODS = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'REFER', 'OPTIONS', 'UPDATE']);
 const NOTIFIER_METHODS = new Set(['SUBSCRIBE', 'PUBLISH']);
 
 export type Route =

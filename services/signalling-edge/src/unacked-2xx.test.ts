@@ -2,7 +2,7 @@ import { createLogger } from '@sip-pubsub/platform';
 import type { FocusControllerClient } from '@sip-pubsub/proto';
 import { createRequest, createResponse, type SipRequest } from '@sip-pubsub/sip';
 import { describe, expect, it } from 'vitest';
-import { AcceptedInvites, abandonedInvite, dialogFailureReporter } from './unacked-2xx.js';
+import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
 
 const invite = (callId: string, cseq = 1, method = 'INVITE'): SipRequest =>
   createRequest({
@@ -113,6 +113,26 @@ describe('dialogFailureReporter', () => {
       retryDelayMs: 0,
     });
     expect(await none(dialog, 'no ACK')).toBe(false);
+  });
+});
+
+describe('acceptedDialogOf', () => {
+  it('puts a factory-join 2xx (FACTORY_MODE=join) under the conference its Contact names', () => {
+    const req = createRequest({
+      method: 'INVITE',
+      uri: 'sip:factory@example.net',
+      from: { uri: 'sip:a@example.net', params: { tag: 'caller-tag' } },
+      to: { uri: 'sip:factory@example.net', params: {} },
+      callId: 'c1',
+      cseq: 1,
+      headers: [{ name: 'Via', value: 'SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKf' }],
+    });
+    const ok = createResponse(req, 200, 'OK', {
+      toTag: 'focus-tag',
+      headers: [{ name: 'Contact', value: '<sip:conf-abcdefghijklmnop@example.net>;isfocus' }],
+    });
+    expect(acceptedDialogOf(req, ok, 'factory')?.routingKey).toBe('abcdefghijklmnop');
+    expect(acceptedDialogOf(req, ok, 'other')?.routingKey).toBe('other');
   });
 });
 

@@ -3,6 +3,7 @@
 // that happens (onAckTimeout, by Call-ID and CSeq); this remembers, for each 2xx the edge sent for a
 // focus-answered INVITE, which dialog and which conference it belonged to, and tells the conference's
 // owner over gRPC (FocusController.DialogFailed) so it sends the BYE and frees the relay leg.
+import { classifyUri } from '@sip-pubsub/events';
 import type { Logger } from '@sip-pubsub/platform';
 import { unary } from '@sip-pubsub/platform';
 import type { DialogFailure, DialogFailureResult__Output, FocusControllerClient } from '@sip-pubsub/proto';
@@ -84,7 +85,11 @@ export function acceptedDialogOf(
     const localTag = parseNameAddr(getHeader(res, 'To') ?? '').params.tag;
     const cseq = parseCSeq(getHeader(res, 'CSeq') ?? '').seq;
     if (!callId || !remoteTag || !localTag) return undefined;
-    return { callId, localTag, remoteTag, cseq, routingKey };
+    // FACTORY_MODE=join: a 2xx to the factory belongs to the conference its Contact names.
+    const contact = routingKey === 'factory' ? getHeader(res, 'Contact') : undefined;
+    const target = contact ? classifyUri(parseNameAddr(contact).uri) : undefined;
+    const key = target?.kind === 'conference' ? target.conferenceId : routingKey;
+    return { callId, localTag, remoteTag, cseq, routingKey: key };
   } catch {
     return undefined; // the owner wrote this response; one we cannot read has no dialog to end
   }
