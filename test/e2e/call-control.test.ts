@@ -299,8 +299,18 @@ function scenario(
         } finally {
           process.kill(relayPid!, 'SIGCONT');
         }
-        await until(async () => (await relayLegs(metricsPort)) === legs, 15_000, broker.logs);
+        // The held allocation completes once the relay runs again; the focus then undoes the join the edge
+        // gave up on. Leg count alone could read the baseline before the allocation happened at all.
+        await until(
+          async () =>
+            (await endpointsOf(broker.sipPort, conf, 'ivan', broker.logs)) === 0 &&
+            (await relayLegs(metricsPort)) === legs,
+          15_000,
+          broker.logs,
+        );
+        await new Promise((r) => setTimeout(r, 1_000));
         expect(await endpointsOf(broker.sipPort, conf, 'ivan', broker.logs)).toBe(0);
+        expect(await relayLegs(metricsPort)).toBe(legs);
       }, 40_000);
 
     it('termination by the creator (REFER Refer-To: <conf;method=BYE>): BYE to all, watchers noresource, topic free', async () => {
