@@ -32,7 +32,7 @@ export {
   startGrpcServer,
   unary,
 } from './grpc.js';
-export { HealthServer, type HealthServerOptions } from './health.js';
+export { HealthServer, type HealthServerOptions, type HttpMounts, type HttpRoute } from './health.js';
 export { InProcessBus } from './in-process-bus.js';
 export { InProcessKvStore } from './in-process-kv.js';
 export { JsonBucket, KvValueError } from './json-bucket.js';

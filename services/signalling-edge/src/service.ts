@@ -1,5 +1,6 @@
 // Wires the edge: SIP transports and the transaction layer in front, each request handed by gRPC to
 // the owner of its conference, and SendRequest for the other services' outgoing requests.
+import { factoryUri } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -61,6 +62,7 @@ import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } 
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
+import { originJudge } from './ws-origins.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -101,7 +103,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     labelNames: ['where'],
     registers: [ctx.registry],
   });
-  const transports = await createSipTransports(config);
+  const origins = originJudge(config);
+  const transports = await createSipTransports(config, origins.accept);
   // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
   guardTransports(transports, createIntakeGate(config), ctx.registry);
   for (const t of transports) {
