@@ -45,6 +45,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { consoleRoute } from './console.js';
 import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
@@ -120,6 +121,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   }
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
+  ctx.http?.mount(
+    consoleRoute({
+      domain: config.SIP_DOMAIN,
+      factoryUri: factoryUri(config.SIP_DOMAIN),
+      wsPort: sipPorts.ws,
+      wssPort: sipPorts.wss,
+    }),
+  );
+  if (sipPorts.ws !== undefined || sipPorts.wss !== undefined)
+    logger.info({ allowedOrigins: origins.allowed }, 'SIP WebSocket origins allowed');
   // What this edge Record-Routes and recognises in Route headers (record-route.ts).
   const edgeAddress: EdgeAddress = {
     host: config.SIP_ADVERTISE_HOST,
