@@ -265,9 +265,9 @@ describe('fuzz job against separate processes', () => {
       broker.logs(),
     ).toEqual(pids);
     console.log(
-      `[fuzz] edge: invalid messages ${await metricSum(edge.httpPort, 'sip_invalid_messages_total')}, ` +
-        `contained faults ${await metricSum(edge.httpPort, 'sip_transport_faults_total')}, ` +
-        `refused before parsing ${await metricSum(edge.httpPort, 'sip_preparse_refused_total')}`,
+      `[fuzz] edge: invalid messages ${await metricSum(edge.httpPort, 'sip_pubsub_sip_invalid_messages_total')}, ` +
+        `contained faults ${await metricSum(edge.httpPort, 'sip_pubsub_sip_transport_faults_total')}, ` +
+        `refused before parsing ${await metricSum(edge.httpPort, 'sip_pubsub_sip_preparse_refused_total')}`,
     );
     expect(udp.sent).toBeGreaterThan(1000);
     expect(tcp.sent).toBeGreaterThan(200);

@@ -13,7 +13,11 @@ describe('HealthServer', () => {
 
   it('serves /healthz, a /readyz that flips 503→200→503, and /metrics', async () => {
     const registry = createRegistry('media-relay', 'relay-1');
-    new Counter({ name: 'relay_packets_total', help: 'RTP packets received', registers: [registry] }).inc(3);
+    new Counter({
+      name: 'sip_pubsub_relay_packets_total',
+      help: 'RTP packets received',
+      registers: [registry],
+    }).inc(3);
     server = new HealthServer({ host: '127.0.0.1', port: 0, registry });
     const { port } = await server.start();
     expect(port).toBeGreaterThan(0);
@@ -40,8 +44,8 @@ describe('HealthServer', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     const body = await metrics.text();
-    expect(body).toContain('# TYPE relay_packets_total counter');
-    expect(body).toContain('relay_packets_total{service="media-relay",instance="relay-1"} 3');
+    expect(body).toContain('# TYPE sip_pubsub_relay_packets_total counter');
+    expect(body).toContain('sip_pubsub_relay_packets_total{service="media-relay",instance="relay-1"} 3');
     // Default process metrics are collected too.
     expect(body).toMatch(/^process_cpu_user_seconds_total\{service="media-relay",instance="relay-1"\} /m);
 

@@ -76,7 +76,9 @@ describe('WsTransport handshake (RFC 7118 §4)', () => {
     const refused = await refusedStatus(t.address.port, ['sip'], 'http://evil.example');
     expect(refused.status).toBe(403);
     expect(refused.body).toContain('http://evil.example');
-    const allowed = new WebSocket(`ws://127.0.0.1:${t.address.port}/`, 'sip', { origin: 'http://console.example' });
+    const allowed = new WebSocket(`ws://127.0.0.1:${t.address.port}/`, 'sip', {
+      origin: 'http://console.example',
+    });
     closers.push(() => {
       allowed.terminate();
     });

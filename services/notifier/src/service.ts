@@ -69,13 +69,13 @@ export async function startNotifier(
   ]);
   const indexes = await ctx.kv.bucket(BUCKETS.indexes);
   const notifies = new Counter({
-    name: 'notifier_notify_total',
+    name: 'sip_pubsub_notifier_notify_total',
     help: 'NOTIFY requests sent, by final status class',
     labelNames: ['status'],
     registers: [ctx.registry],
   });
   const active = new Gauge({
-    name: 'notifier_subscriptions',
+    name: 'sip_pubsub_notifier_subscriptions',
     help: 'Subscriptions owned by this replica',
     registers: [ctx.registry],
   });
@@ -120,7 +120,7 @@ export async function startNotifier(
     maxNames: config.RETAIN_MAX_NAMES,
   });
   const published = new Counter({
-    name: 'notifier_publish_total',
+    name: 'sip_pubsub_notifier_publish_total',
     help: 'PUBLISH requests answered, by status',
     labelNames: ['status'],
     registers: [ctx.registry],

@@ -80,26 +80,26 @@ export interface RunningEdge extends RunningService {
 export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContext): Promise<RunningEdge> {
   const { logger } = ctx;
   const requests = new Counter({
-    name: 'sip_requests_total',
+    name: 'sip_pubsub_sip_requests_total',
     help: 'SIP requests answered by the edge, by method and status',
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
   const latency = new TransactionLatency(ctx.registry);
   const invalid = new Counter({
-    name: 'sip_invalid_messages_total',
+    name: 'sip_pubsub_sip_invalid_messages_total',
     help: 'Messages that did not parse',
     registers: [ctx.registry],
   });
   const outgoing = new Counter({
-    name: 'sip_outgoing_requests_total',
+    name: 'sip_pubsub_sip_outgoing_requests_total',
     help: 'Requests sent for other services, by method and final status',
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
 
   const faults = new Counter({
-    name: 'sip_transport_faults_total',
+    name: 'sip_pubsub_sip_transport_faults_total',
     help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
     labelNames: ['where'],
     registers: [ctx.registry],
@@ -146,7 +146,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   });
 
   const refused = new Counter({
-    name: 'sip_refused_requests_total',
+    name: 'sip_pubsub_sip_refused_requests_total',
     help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth, replay, auth-store, identity',
     labelNames: ['cause'],
     registers: [ctx.registry],
