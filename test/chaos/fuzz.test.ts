@@ -255,6 +255,11 @@ describe('fuzz job against separate processes', () => {
     console.log(
       `[fuzz] 500 responses to mutated input: ${internalErrors} (each is bad input that deserves a 4xx)`,
     );
+    // Bad input deserves a 4xx with a reason: a 500 is a defect to fix, not a figure to print.
+    expect(
+      internalErrors,
+      `500s to mutated input: ${show(udp)}; ${show(tcp)}\n${broker.logs().slice(-4000)}`,
+    ).toBe(0);
     const edge = services.find((s) => s.name === 'signalling-edge')!;
     const alive = services.map((s) => processAlive(s.pid));
     console.log(

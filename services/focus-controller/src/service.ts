@@ -1,11 +1,15 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
+import { classifyUri } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
   ChannelCheckedMembership,
   failFastWithoutNats,
   GrpcClientPool,
+  inRequestScope,
   JsonBucket,
+  logRefusal,
+  type RequestLogFields,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -79,14 +83,20 @@ export async function startFocusController(
               if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
               const flow = envelope.flow;
               const handling = focus;
-              const response = await failFastWithoutNats(ctx.natsConnected, () =>
-                handling.handle(request, {
-                  transport: flow?.transport ?? 'udp',
-                  remoteHost: flow?.remoteHost ?? '',
-                  remotePort: flow?.remotePort ?? 0,
-                  connectionId: flow?.connectionId || undefined,
-                  edgeId: flow?.edgeId || undefined,
-                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+              // Every line logged while this request is handled names its Call-ID and conference.
+              const response = await inRequestScope(requestLogFieldsOf(request), () =>
+                failFastWithoutNats(ctx.natsConnected, () =>
+                  handling.handle(request, {
+                    transport: flow?.transport ?? 'udp',
+                    remoteHost: flow?.remoteHost ?? '',
+                    remotePort: flow?.remotePort ?? 0,
+                    connectionId: flow?.connectionId || undefined,
+                    edgeId: flow?.edgeId || undefined,
+                    authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+                  }),
+                ).then((r) => {
+                  if (r) logRefusal(logger, r.status, r.reason);
+                  return r;
                 }),
               );
               // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
@@ -305,4 +315,14 @@ function callAbandoned(call: { cancelled: boolean; getDeadline(): Date | number 
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return call.cancelled || (Number.isFinite(at) && Date.now() >= at);
+}
+
+/** Call-ID and conference of a request, for the lines logged while it is handled. */
+function requestLogFieldsOf(request: SipRequest): RequestLogFields {
+  const target = classifyUri(request.uri);
+  return {
+    callId: getHeader(request, 'Call-ID'),
+    conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
+    method: request.method,
+  };
 }

@@ -1,12 +1,16 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
+
+import { classifyUri } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
   ChannelCheckedMembership,
   failFastWithoutNats,
   GrpcClientPool,
+  inRequestScope,
   JsonBucket,
+  logRefusal,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -40,7 +44,7 @@ import {
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
-import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import { getHeader, parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 import { loadAccessList } from './access.js';
 import type { NotifierConfig } from './config.js';
@@ -187,14 +191,26 @@ export async function startNotifier(
             const request = parseMessage(envelope.message);
             if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
             const flow = envelope.flow;
-            const handled = await failFastWithoutNats(ctx.natsConnected, () =>
-              notifier.handle(request, {
-                transport: flow?.transport ?? 'udp',
-                remoteHost: flow?.remoteHost ?? '',
-                remotePort: flow?.remotePort ?? 0,
-                connectionId: flow?.connectionId || undefined,
-                edgeId: flow?.edgeId || undefined,
-                authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+            // Every line logged while this request is handled names its Call-ID and conference.
+            const target = classifyUri(request.uri);
+            const scope = {
+              callId: getHeader(request, 'Call-ID'),
+              conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
+              method: request.method,
+            };
+            const handled = await inRequestScope(scope, () =>
+              failFastWithoutNats(ctx.natsConnected, () =>
+                notifier.handle(request, {
+                  transport: flow?.transport ?? 'udp',
+                  remoteHost: flow?.remoteHost ?? '',
+                  remotePort: flow?.remotePort ?? 0,
+                  connectionId: flow?.connectionId || undefined,
+                  edgeId: flow?.edgeId || undefined,
+                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+                }),
+              ).then((h) => {
+                logRefusal(logger, h.response.status, h.response.reason);
+                return h;
               }),
             );
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
