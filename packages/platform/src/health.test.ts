@@ -11,6 +11,26 @@ describe('HealthServer', () => {
     await server?.stop();
   });
 
+  it('passes paths it does not serve to the mounted routes in order, and 404s what none serves', async () => {
+    server = new HealthServer({ host: '127.0.0.1', port: 0, registry: createRegistry('edge', 'e1') });
+    server.mount((path, _req, res) => {
+      if (path !== '/console') return false;
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<p>console</p>');
+      return true;
+    });
+    server.mount(async (path, _req, res) => {
+      if (!path.startsWith('/console/')) return false;
+      res.writeHead(200).end(`second ${path}`);
+      return true;
+    });
+    const { port } = await server.start();
+    const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);
+    expect(await (await get('/console?x=1')).text()).toBe('<p>console</p>');
+    expect(await (await get('/console/app.js')).text()).toBe('second /console/app.js');
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/nowhere')).status).toBe(404);
+  });
+
   it('serves /healthz, a /readyz that flips 503→200→503, and /metrics', async () => {
     const registry = createRegistry('media-relay', 'relay-1');
     new Counter({

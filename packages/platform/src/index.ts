@@ -70,7 +70,7 @@ export { natsKvStore } from './nats-kv.js';
 export { natsConnectionGauge } from './nats-metrics.js';
 export { failFastWithoutNats, isNatsOutageError, trackNatsConnection } from './nats-outage.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
-export { inRequestScope, logRefusal, type RequestLogFields, requestLogFields } from './request-log.js';
+export { inRequestScope, type RequestLogFields, requestLogFields } from './request-log.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';
 export { assertValidSubject, InvalidSubjectError, subjectMatches } from './subject.js';

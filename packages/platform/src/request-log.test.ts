@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger, serviceLogger } from './logging.js';
-import { inRequestScope, logRefusal, requestLogFields } from './request-log.js';
+import { inRequestScope, requestLogFields } from './request-log.js';
 
 function capture() {
   const chunks: string[] = [];
@@ -57,32 +57,5 @@ describe('request-level log fields', () => {
     }
     expect(Object.keys(inside)).not.toContain('ignored');
     expect(requestLogFields()).toBeUndefined();
-  });
-
-  it('logs refusals (401, 403, 488, 489, 503) at info with the reason, and nothing for other answers', async () => {
-    const out = capture();
-    const logger = createLogger('notifier', { destination: out.destination, level: 'info' });
-    await inRequestScope({ callId: 'c2', conferenceId: 'q7' }, async () => {
-      for (const [status, reason] of [
-        [401, 'Unauthorized'],
-        [403, 'Topic Not Allowed (acl)'],
-        [488, 'No Text Stream In Offer'],
-        [489, 'Bad Event'],
-        [503, 'No Relay Available'],
-        [200, 'OK'],
-        [404, 'Not Found'],
-      ] as const)
-        logRefusal(logger, status, reason);
-    });
-    const lines = out.lines();
-    expect(lines.map((l) => [l.level, l.msg, l.status, l.reason, l.callId, l.conferenceId])).toEqual(
-      [
-        [401, 'Unauthorized'],
-        [403, 'Topic Not Allowed (acl)'],
-        [488, 'No Text Stream In Offer'],
-        [489, 'Bad Event'],
-        [503, 'No Relay Available'],
-      ].map(([status, reason]) => ['info', 'request refused', status, reason, 'c2', 'q7']),
-    );
   });
 });

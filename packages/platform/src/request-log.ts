@@ -4,7 +4,6 @@
 // request left behind (timers, later NOTIFYs) logs without them once the scope is closed, so a line is
 // never attributed to a request that already ended.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from './logging.js';
 
 export interface RequestLogFields {
   callId?: string;
@@ -34,15 +33,4 @@ export async function inRequestScope<T>(fields: RequestLogFields, handle: () => 
   } finally {
     scope.open = false;
   }
-}
-
-/** Statuses that refuse a request for a reason the operator may need (auth, access, SDP, event, overload). */
-const LOGGED_REFUSALS: ReadonlySet<number> = new Set([401, 403, 407, 488, 489, 503]);
-
-/**
- * Logs a refusal at info with why (the reason phrase says it): called with the final response where the
- * request entered, so that every refusal is logged once whichever code produced it.
- */
-export function logRefusal(logger: Logger, status: number, reason: string): void {
-  if (LOGGED_REFUSALS.has(status)) logger.info({ status, reason }, 'request refused');
 }

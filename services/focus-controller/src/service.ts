@@ -8,7 +8,6 @@ import {
   GrpcClientPool,
   inRequestScope,
   JsonBucket,
-  logRefusal,
   type RequestLogFields,
   rendezvousOwner,
   startGrpcServer,
@@ -94,10 +93,7 @@ export async function startFocusController(
                     edgeId: flow?.edgeId || undefined,
                     authenticatedIdentity: envelope.authenticatedIdentity ?? '',
                   }),
-                ).then((r) => {
-                  if (r) logRefusal(logger, r.status, r.reason);
-                  return r;
-                }),
+                ),
               );
               // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
               // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).

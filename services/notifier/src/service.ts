@@ -10,7 +10,6 @@ import {
   GrpcClientPool,
   inRequestScope,
   JsonBucket,
-  logRefusal,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -208,10 +207,7 @@ export async function startNotifier(
                   edgeId: flow?.edgeId || undefined,
                   authenticatedIdentity: envelope.authenticatedIdentity ?? '',
                 }),
-              ).then((h) => {
-                logRefusal(logger, h.response.status, h.response.reason);
-                return h;
-              }),
+              ),
             );
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());
