@@ -294,6 +294,19 @@ describe('Helm chart', () => {
         c.ports.some((cp: { name: string }) => cp.name === p.targetPort),
         p.name,
       ).toBe(true);
+    expect(env.SIP_WS_ALLOWED_ORIGINS).toBeUndefined();
+    const origins = rendered({
+      signallingEdge: {
+        transports: 'udp,ws',
+        wsAllowedOrigins: ['https://ops.example', 'http://10.0.0.5:9090'],
+      },
+    });
+    expect(envOf(workload(origins, 'signalling-edge')).SIP_WS_ALLOWED_ORIGINS).toBe(
+      'https://ops.example,http://10.0.0.5:9090',
+    );
+    const badOrigin = template(undefined, 'signallingEdge.wsAllowedOrigins={https://ops.example/console}');
+    expect(badOrigin.status).not.toBe(0);
+    expect(badOrigin.stderr).toMatch(/wsAllowedOrigins/);
     const wsOnly = rendered(undefined, 'signallingEdge.transports=ws');
     expect(
       find(wsOnly, 'Service', 'rel-sip-pubsub-sip').spec.ports.map((p: { name: string }) => p.name),
