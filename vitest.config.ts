@@ -13,7 +13,13 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['packages/*/src/**/*.test.ts', 'services/*/src/**/*.test.ts', 'proto/src/**/*.test.ts'],
+          include: [
+            'packages/*/src/**/*.test.ts',
+            'services/*/src/**/*.test.ts',
+            'proto/src/**/*.test.ts',
+            // The benchmarks' own wire readers (pure, no I/O).
+            'test/bench/wire/**/*.test.ts',
+          ],
           testTimeout: 20_000,
         },
       },
@@ -22,6 +28,7 @@ export default defineConfig({
         test: {
           name: 'system',
           include: ['test/**/*.test.ts'],
+          exclude: ['test/bench/wire/**'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

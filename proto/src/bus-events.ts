@@ -37,6 +37,8 @@ export const rosterEventSchema = z.object({
   conferenceId: z.string(),
   participant: rosterParticipantSchema,
   at: z.number(),
+  /** `left` because the chair removed it (REFER method=BYE, RFC 4579 §5.11): its watches end `deactivated`. */
+  removed: z.boolean().optional(),
 });
 export type RosterEvent = z.infer<typeof rosterEventSchema>;
 

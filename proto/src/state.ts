@@ -14,6 +14,8 @@ export const BUCKETS = {
   /** Digest nonce-counts already accepted by some edge (`<nonce>.<nc>`), kept for the nonce lifetime. */
   nonceCounts: 'auth-nonce-counts',
   indexes: 'indexes',
+  /** Dial-outs and removals the focus accepted with 202 and has not finished (REFER, RFC 4579 §5.6/§5.11). */
+  referrals: 'referrals',
 } as const;
 
 /** Counters kept with compare-and-set in the `counters` bucket (limits that must not need a full scan). */
@@ -68,6 +70,11 @@ export const conferenceRecordSchema = z.object({
   creator: z.string(),
   created: z.number(),
   policy: policySchema,
+  /** Most legs the conference admits (the focus's MAX_LEGS_PER_CONFERENCE when it was created); the roster's maximum-user-count. */
+  maxUsers: z.number().int().positive().optional(),
+  /** Per-role caps the conference was created with (MAX_PUBLISHERS / MAX_SUBSCRIBERS_PER_CONFERENCE); absent = none. */
+  maxPublishers: z.number().int().positive().optional(),
+  maxSubscribers: z.number().int().positive().optional(),
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 
@@ -120,6 +127,8 @@ export const participantRecordSchema = z.object({
   remoteMedia: z.object({ host: z.string(), port: z.number() }),
   flow: flowSchema,
   joinedAt: z.number(),
+  /** The focus dialled this party out (REFER, RFC 4579 §5.6): the leg id is legIdOf(Call-ID, our tag). */
+  dialledOut: z.boolean().optional(),
   /** The SDP answer we gave, re-sent unchanged when a re-INVITE changes nothing. */
   answerVersion: z.number(),
   /** Negotiated text media, so a replacement leg gets the same spec (absent in records before failover). */
@@ -175,6 +184,13 @@ export const subscriptionRecordSchema = z.object({
   createdAt: z.number(),
   /** pubsub-data at the factory URI: the topic filter of the Subject header (PROFILE "Wildcard watching"). */
   filter: z.string().optional(),
+  /**
+   * RFC 6665 §4.5.2, several subscriptions in one dialog: the first keeps the dialog's CSeq numbers in its
+   * `dialog` and lists the others in `siblings`; each other one names it in `dialogKey`. A first
+   * subscription that ended while others live stays as `terminated`, carrying the dialog, until the last goes.
+   */
+  dialogKey: z.string().optional(),
+  siblings: z.array(z.string()).optional(),
 });
 export type SubscriptionRecord = z.infer<typeof subscriptionRecordSchema>;
 
@@ -275,4 +291,61 @@ export type PublicationSources = z.infer<typeof publicationSourcesSchema>;
 
 export function publicationSourcesKey(conferenceId: string): string {
   return `${conferenceId}.sources`;
+}
+
+/** The index record (bucket `indexes`) naming every unfinished referral (`<conferenceId>.<id>`). */
+export const REFERRALS_INDEX_KEY = 'referrals.pending';
+
+/** Where the NOTIFYs of a REFER's implicit subscription go (RFC 3515 §2.4.4). */
+export const referNotifyTargetSchema = z.union([
+  /** The dialog the REFER's 202 created (an out-of-dialog REFER). */
+  z.object({ kind: z.literal('dialog'), dialog: dialogStateSchema, flow: flowSchema }),
+  /** The participant dialog the REFER came in: NOTIFYs take that dialog's CSeq space. */
+  z.object({ kind: z.literal('participant'), key: z.string() }),
+]);
+
+/**
+ * A referral the focus answered 202 (bucket `referrals`, key `<conferenceId>.<id>`), kept until its final
+ * NOTIFY is sent, so that a replica taking the conference over finishes or reports it.
+ */
+export const referralRecordSchema = z.object({
+  conferenceId: z.string(),
+  id: z.string(),
+  kind: z.enum(['dial-out', 'remove']),
+  target: z.string(),
+  /** The focus replica doing the work. */
+  owner: z.string(),
+  startedAt: z.number(),
+  /** The engine's snapshot (packages/sip refer-subscription.ts). */
+  refer: z.object({
+    eventId: z.number(),
+    subscribed: z.boolean(),
+    status: z.enum(['active', 'terminated']),
+    expiresAt: z.number(),
+    lastStatus: z.number(),
+    lastReason: z.string(),
+    notifies: z.number(),
+    reason: z.enum(['noresource', 'timeout', 'giveup']).optional(),
+  }),
+  notify: referNotifyTargetSchema.optional(),
+  /** Dial-out: the INVITE sent to the target, and the relay leg its offer points to. */
+  invite: z.object({ callId: z.string(), localTag: z.string(), legId: z.string() }).optional(),
+  leg: z
+    .object({ relayId: z.string(), relayAddress: z.string(), host: z.string(), port: z.number() })
+    .optional(),
+});
+export type ReferralRecord = z.infer<typeof referralRecordSchema>;
+
+/**
+ * The SSRC each RTP publisher leg of a topic sends with, keyed `<conferenceId>.rtp-sources` (leg id → SSRC):
+ * learned by the notifier that owns the conference from the first packet a relay shares on
+ * `pubsub.media.<conf>`, so the roster's `<src-id>` maps CSRCs to publishers with one read per document.
+ */
+export const rtpSourcesSchema = z.object({
+  legs: z.record(z.string(), z.number().int().min(0).max(0xffff_ffff)),
+});
+export type RtpSources = z.infer<typeof rtpSourcesSchema>;
+
+export function rtpSourcesKey(conferenceId: string): string {
+  return `${conferenceId}.rtp-sources`;
 }

@@ -1,10 +1,14 @@
 // The media relay alone in its own process for the fan-out benchmark, so its CPU can be read from
 // /proc like Mosquitto's: in-process bus and KV, gRPC on loopback. Prints {"grpcPort":N} when ready.
-// Usage: node --import tsx test/bench/fanout-relay.ts <port min> <port max>
+// Usage: node --import tsx test/bench/fanout-relay.ts <port min> <port max> [nats URL]
+// With a NATS URL the bus is core NATS there (KV stays in-process), so two such relays share a conference.
 
 import { relayConfigSchema, startMediaRelay } from '@sip-pubsub/media-relay';
 import {
+  type Bus,
   BusMembership,
+  connectNats,
+  connectNatsBus,
   createLogger,
   createRegistry,
   InProcessBus,
@@ -12,7 +16,7 @@ import {
   loadConfig,
 } from '@sip-pubsub/platform';
 
-const [min, max] = process.argv.slice(2);
+const [min, max, natsUrl] = process.argv.slice(2);
 const config = loadConfig(relayConfigSchema, {
   GRPC_HOST: '127.0.0.1',
   GRPC_PORT: '0',
@@ -23,13 +27,16 @@ const config = loadConfig(relayConfigSchema, {
   RELAY_MAX_PACKETS_PER_SECOND_PER_LEG: '1000000',
   RELAY_MIX_BUFFER_MS: '0',
 });
-const bus = new InProcessBus();
+const logger = createLogger('bench-relay', { level: 'error' });
+const bus: Bus = natsUrl
+  ? await connectNatsBus(await connectNats(natsUrl, 'bench-relay', logger), { logger, ownsConnection: true })
+  : new InProcessBus();
 const relay = await startMediaRelay(config, {
   bus,
   kv: new InProcessKvStore(),
-  logger: createLogger('bench-relay', { level: 'error' }),
-  registry: createRegistry('relay', 'bench-relay'),
-  instanceId: 'bench-relay',
+  logger,
+  registry: createRegistry('relay', `bench-relay-${process.pid}`),
+  instanceId: `bench-relay-${process.pid}`,
   membership: ({ self, watch }) => new BusMembership({ bus, self, watch }),
 });
 process.stdout.write(`${JSON.stringify({ grpcPort: relay.grpcPort })}\n`);

@@ -2,8 +2,18 @@
 // broker and against the four services as separate processes with nats-server. For each rate: calls,
 // failures, retransmissions, and the response-time distribution SIPp traced (-trace_rtt): counter 1 is
 // factory INVITE → join 200 (lookup, redirect, join, relay leg), counter 2 is BYE → 200. Reports the
-// highest rate with zero failed calls. Printed, never asserted.
-// Run: npm run bench -- sipp-ramp [--seconds 5] [--rates 25,50,100,200,400]
+// highest rate with zero failed calls. The same scenario runs against a stateful Kamailio stub
+// (kamailio.cfg beside this file: tm answers 302, 200 and BYE's 200) as the anchor, with the ratio.
+// Printed, never asserted.
+// Run: npm run bench -- sipp-ramp [--seconds 5] [--rates 25,50,100,200,400] [--kamailio-rates 200,400,800]
+// (Kamailio from Debian's packages: apt-get install -y kamailio; without it the anchor is skipped.)
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@sip-pubsub/platform';
 import * as hdr from 'hdr-histogram-js';
 import { callCounts, type ResponseTime, runSipp } from '../interop/sipp/sipp.js';
 import {
@@ -15,6 +25,55 @@ import {
 import { fmt, printHeader, printTable } from './machine.js';
 
 const PAUSE_MS = 1_000;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const KAMAILIO = ['/usr/sbin/kamailio', '/usr/local/sbin/kamailio'].find((p) => existsSync(p));
+
+/** The Kamailio stub on a free UDP port, in the shape the ramp wants (sipPort, stop). */
+async function startKamailio(): Promise<RunningBroker> {
+  const port = await freePort('udp');
+  const dir = await mkdtemp(path.join(tmpdir(), 'bench-kamailio-'));
+  const child: ChildProcess = spawn(
+    KAMAILIO!,
+    // -m: shared memory in MB for the transactions (the default pool runs out near 1,000 calls/s).
+    [
+      '-f',
+      path.join(HERE, 'kamailio.cfg'),
+      '-l',
+      `udp:127.0.0.1:${port}`,
+      '-m',
+      '512',
+      '-DD',
+      '-E',
+      '-Y',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  const collect = (c: Buffer) => {
+    log += c.toString('utf8');
+  };
+  // Kamailio prints its listening addresses on stdout and its log on stderr.
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  const deadline = Date.now() + 10_000;
+  while (!/Listening on/.test(log)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kamailio did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // its children finish forking
+  return {
+    sipPort: port,
+    pid: child.pid,
+    logs: () => log,
+    stop: async () => {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
 const TOPICS = 50;
 
 function flag(name: string, fallback: string): string {
@@ -102,9 +161,10 @@ async function ramp(
 export async function main(): Promise<void> {
   const seconds = Number(flag('seconds', '5'));
   const rates = flag('rates', '25,50,100,200,300,400,600').split(',').map(Number);
+  const kamailioRates = flag('kamailio-rates', '200,400,800,1600,3200').split(',').map(Number);
   printHeader(
-    'SIPp ramp: factory + join + leave',
-    `npm run bench -- sipp-ramp --seconds ${seconds} --rates ${rates.join(',')}`,
+    'SIPp ramp: factory + join + leave (broker vs a Kamailio stateful stub)',
+    `npm run bench -- sipp-ramp --seconds ${seconds} --rates ${rates.join(',')} --kamailio-rates ${kamailioRates.join(',')}`,
   );
   process.stdout.write(
     [
@@ -134,7 +194,11 @@ export async function main(): Promise<void> {
     ],
   ];
   // One SIPp source drives the whole ramp: the per-source budgets would cap it, not the broker.
-  const unlimited = { SIP_RATE_PER_SOURCE: 'off', SIP_RATE_PER_SOURCE_IN_DIALOG: 'off' };
+  const unlimited = {
+    SIP_RATE_PER_SOURCE: 'off',
+    SIP_RATE_PER_SOURCE_IN_DIALOG: 'off',
+    SIP_REJECT_RATE_PER_SOURCE: 'off',
+  };
   const wide = () => {
     const range = relayPortRange(2_000);
     return {
@@ -152,13 +216,21 @@ export async function main(): Promise<void> {
     seconds,
     rows,
   );
+  const kamailio = KAMAILIO
+    ? await ramp('kamailio stub', startKamailio, kamailioRates, seconds, rows)
+    : undefined;
   printTable(rows);
   const rate = (r: number | undefined) => (r === undefined ? 'none' : `${fmt.int(r)} calls/s`);
+  const ratio = (ours: number | undefined) =>
+    ours !== undefined && kamailio?.best ? fmt.fixed(ours / kamailio.best, 2) : '-';
   process.stdout.write(
     [
       '',
       `highest rate with zero failed calls (of the rates tried): embedded ${rate(embedded.best)}, separate processes ${rate(separate.best)}`,
       `highest rate with zero failed calls and no SIP retransmission: embedded ${rate(embedded.clean)}, separate processes ${rate(separate.clean)}`,
+      kamailio
+        ? `kamailio stub (tm, 2 children): ${rate(kamailio.best)} with zero failed calls; ratio embedded ${ratio(embedded.best)}, separate ${ratio(separate.best)} (a ratio is a floor when our top rate passed)`
+        : 'kamailio stub: not run (apt-get install -y kamailio)',
       '',
     ].join('\n'),
   );

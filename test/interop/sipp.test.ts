@@ -68,7 +68,7 @@ describe('SIPp against the embedded broker', () => {
     await broker?.stop();
   });
 
-  it('OPTIONS ping: 200 with isfocus, Allow, Allow-Events and an m=text description', async () => {
+  it('OPTIONS ping: 200 with isfocus, Allow, Allow-Events, a To tag and an m=text description', async () => {
     const run = await runSipp({
       scenario: 'options.xml',
       sipPort: broker.sipPort,

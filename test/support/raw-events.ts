@@ -67,6 +67,10 @@ export class RawPublisher {
 }
 
 export interface RawNotify {
+  /** The Event header, with its id parameter. */
+  event?: string;
+  /** The NOTIFY's header block, as received. */
+  head: string;
   subscriptionState: string;
   contentType?: string;
   body: string;
@@ -101,6 +105,8 @@ export class RawEventWatcher {
         rinfo.address,
       );
       this.notifies.push({
+        event: header('Event'),
+        head,
         subscriptionState: header('Subscription-State') ?? '',
         contentType: header('Content-Type'),
         body: rest.join('\r\n\r\n'),
@@ -111,11 +117,14 @@ export class RawEventWatcher {
   static async subscribe(
     sipPort: number,
     uri: string,
-    opts: { expires?: number; subject?: string; user?: string } = {},
+    opts: { expires?: number; subject?: string; user?: string; event?: string; accept?: string } = {},
   ): Promise<RawEventWatcher> {
     const sip = await RawSipSocket.open();
     const watcher = new RawEventWatcher(sip);
-    const headers = ['Event: pubsub-data', 'Accept: application/senml+json'];
+    const headers = [
+      `Event: ${opts.event ?? 'pubsub-data'}`,
+      `Accept: ${opts.accept ?? 'application/senml+json'}`,
+    ];
     if (opts.expires !== undefined) headers.push(`Expires: ${opts.expires}`);
     if (opts.subject !== undefined) headers.push(`Subject: ${opts.subject}`);
     const res = await sip.request(

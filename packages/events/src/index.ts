@@ -9,6 +9,7 @@ export {
   accessRefusalReason,
   parseAccessList,
 } from './access-list.js';
+export { type AccessListSettings, type LoadedAccessList, loadAccessList } from './access-list-file.js';
 export { applyConferenceInfo } from './apply-conference-info.js';
 export {
   CONFERENCE_INFO_CONTENT_TYPE,

@@ -1,6 +1,11 @@
 export { classifyDatagram, type DatagramKind } from './datagram.js';
 export { LINE_SEPARATOR, LineAssembler, type LineAssemblerOptions } from './line-assembler.js';
-export { remapT140PayloadTypes, samePayloadTypes, type T140PayloadTypes } from './payload-type-map.js';
+export {
+  payloadTypesKey,
+  remapT140PayloadTypes,
+  samePayloadTypes,
+  type T140PayloadTypes,
+} from './payload-type-map.js';
 export {
   parseRed,
   RED_MAX_BLOCK_LENGTH,
@@ -11,6 +16,14 @@ export {
   RedSerializeError,
   serializeRed,
 } from './red.js';
+export {
+  RED_BLOCK_OVERRUN,
+  RED_NO_PRIMARY_HEADER,
+  RED_TRUNCATED_HEADER,
+  RedLayout,
+  type RedLayoutError,
+  walkRed,
+} from './red-layout.js';
 export {
   type Goodbye,
   isValidCompound,
@@ -35,9 +48,21 @@ export {
   type RtpPacket,
   RtpParseError,
   RtpSerializeError,
+  rtpViewErrorMessage,
   serializeRtp,
 } from './rtp-packet.js';
 export { ntpTimestamp, RtpReceptionStatistics } from './rtp-reception-statistics.js';
+export {
+  RTP_BAD_PADDING,
+  RTP_BAD_VERSION,
+  RTP_CSRC_OVERRUN,
+  RTP_EXTENSION_OVERRUN,
+  RTP_EXTENSION_TRUNCATED,
+  RTP_TOO_SHORT,
+  RTP_VIEW_OK,
+  RtpView,
+  type RtpViewError,
+} from './rtp-view.js';
 export {
   answerDirectionFor,
   type Direction,
@@ -64,11 +89,12 @@ export {
   type TextOfferSummary,
 } from './sdp/text-offer-answer.js';
 export { sequenceDelta } from './sequence-number.js';
-export { isRedundancyOnly } from './t140-keepalive.js';
+export { isRedundancyOnly, redCarriesNoText, redundancyOnly, type T140PacketLike } from './t140-keepalive.js';
 export { type T140MixedDelivery, T140MixerReceiver } from './t140-mixer-receiver.js';
 export {
   MISSING_TEXT_MARKER,
   type T140Delivery,
+  type T140PacketInput,
   T140Receiver,
   type T140ReceiverOptions,
 } from './t140-receiver.js';

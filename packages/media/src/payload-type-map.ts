@@ -2,6 +2,9 @@
 // its offerer chose (RFC 3264), so a publisher's t140/red numbers need not be a subscriber's. This maps a
 // T.140 packet, plain or RED (RFC 2198), from one leg's numbers to another's without touching anything else.
 
+import { RedLayout, walkRed } from './red-layout.js';
+import { RTP_VIEW_OK, RtpView } from './rtp-view.js';
+
 export interface T140PayloadTypes {
   t140Pt: number;
   /** Undefined when the leg did not negotiate RED. */
@@ -11,6 +14,15 @@ export interface T140PayloadTypes {
 export function samePayloadTypes(a: T140PayloadTypes, b: T140PayloadTypes): boolean {
   return a.t140Pt === b.t140Pt && (a.redPt ?? -1) === (b.redPt ?? -1);
 }
+
+/** One number per distinct pair of payload types, so legs compare their maps with `===`. */
+export function payloadTypesKey(p: T140PayloadTypes): number {
+  return p.t140Pt | ((p.redPt ?? 0xff) << 8);
+}
+
+// Scratch readings: the rewrite is synchronous and never re-entered, so one of each serves every call.
+const view = new RtpView();
+const red = new RedLayout();
 
 /**
  * The packet with `to`'s payload types; the input itself when nothing changes, else a copy. A RED packet for
@@ -23,15 +35,8 @@ export function remapT140PayloadTypes(
   from: T140PayloadTypes,
   to: T140PayloadTypes,
 ): Uint8Array | undefined {
-  if (packet.length < 12) return undefined;
-  const csrcCount = packet[0] & 0x0f;
-  let offset = 12 + 4 * csrcCount;
-  if (packet[0] & 0x10) {
-    if (offset + 4 > packet.length) return undefined;
-    offset += 4 + 4 * ((packet[offset + 2] << 8) | packet[offset + 3]);
-  }
-  if (offset > packet.length) return undefined;
-  const pt = packet[1] & 0x7f;
+  if (view.read(packet) !== RTP_VIEW_OK) return undefined;
+  const pt = view.payloadType;
   const isRed = from.redPt !== undefined && pt === from.redPt;
   if (!isRed && pt !== from.t140Pt) return undefined;
   if (samePayloadTypes(from, to)) return packet;
@@ -41,21 +46,12 @@ export function remapT140PayloadTypes(
     out[1] = (out[1] & 0x80) | to.t140Pt;
     return out;
   }
-  // RED: block headers (4 bytes each while F=1, then one byte), then the blocks (RFC 2198 §3).
-  let h = offset;
-  let redundantBytes = 0;
-  while (h < packet.length && packet[h] & 0x80) {
-    if (h + 4 > packet.length) return undefined;
-    redundantBytes += ((packet[h + 2] & 0x03) << 8) | packet[h + 3];
-    h += 4;
-  }
-  if (h >= packet.length) return undefined;
-  const primaryStart = h + 1 + redundantBytes;
-  if (primaryStart > packet.length) return undefined;
+  const offset = view.payloadOffset;
+  if (walkRed(packet, offset, view.payloadEnd, red) !== 0) return undefined;
 
   if (to.redPt === undefined) {
     // Only the primary can go to a leg without RED. Padding (P bit) is dropped with the RED payload.
-    const primary = packet.subarray(primaryStart, packetEnd(packet));
+    const primary = packet.subarray(red.primaryStart, red.primaryEnd);
     const out = new Uint8Array(offset + primary.length);
     out.set(packet.subarray(0, offset));
     out[0] &= ~0x20;
@@ -65,17 +61,12 @@ export function remapT140PayloadTypes(
   }
   const out = Uint8Array.from(packet);
   out[1] = (out[1] & 0x80) | to.redPt;
-  for (let b = offset; b < h; b += 4) out[b] = 0x80 | remapBlock(out[b] & 0x7f, from, to);
-  out[h] = remapBlock(out[h] & 0x7f, from, to);
+  for (let i = 0, b = red.headersStart; i < red.count; i++, b += 4)
+    out[b] = 0x80 | remapBlock(out[b] & 0x7f, from, to);
+  out[red.primaryHeader] = remapBlock(out[red.primaryHeader] & 0x7f, from, to);
   return out;
 }
 
 function remapBlock(pt: number, from: T140PayloadTypes, to: T140PayloadTypes): number {
   return pt === from.t140Pt ? to.t140Pt : pt;
-}
-
-/** End of the payload, before RTP padding (RFC 3550 §5.1). */
-function packetEnd(packet: Uint8Array): number {
-  if (!(packet[0] & 0x20)) return packet.length;
-  return Math.max(0, packet.length - packet[packet.length - 1]);
 }

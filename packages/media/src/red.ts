@@ -1,5 +1,13 @@
 // Redundant audio data payload (RFC 2198 §3), used by RFC 4103 to carry earlier T140blocks.
 
+import {
+  RED_BLOCK_OVERRUN,
+  RED_NO_PRIMARY_HEADER,
+  RED_TRUNCATED_HEADER,
+  RedLayout,
+  walkRed,
+} from './red-layout.js';
+
 export interface RedBlock {
   payloadType: number;
   timestampOffset: number;
@@ -25,35 +33,26 @@ export const RED_MAX_TIMESTAMP_OFFSET = 16383; // 14-bit timestamp offset field
 
 /** Parses a RED payload; block data are views into `payload`, not copies. */
 export function parseRed(payload: Uint8Array): RedPayload {
-  const headers: { payloadType: number; timestampOffset: number; length: number }[] = [];
-  let offset = 0;
-  for (;;) {
-    if (offset >= payload.length) throw new RedParseError('RED header list ends before the primary header');
-    const first = payload[offset];
-    if ((first & 0x80) === 0) break;
-    if (offset + 4 > payload.length) throw new RedParseError('truncated RED block header');
-    const rest = (payload[offset + 1] << 16) | (payload[offset + 2] << 8) | payload[offset + 3];
-    headers.push({ payloadType: first & 0x7f, timestampOffset: rest >> 10, length: rest & 0x3ff });
-    offset += 4;
-  }
-  const primaryPayloadType = payload[offset] & 0x7f;
-  offset += 1;
-
+  const layout = new RedLayout();
+  const error = walkRed(payload, 0, payload.length, layout);
+  if (error === RED_NO_PRIMARY_HEADER)
+    throw new RedParseError('RED header list ends before the primary header');
+  if (error === RED_TRUNCATED_HEADER) throw new RedParseError('truncated RED block header');
+  if (error === RED_BLOCK_OVERRUN)
+    throw new RedParseError(
+      `RED block of ${layout.failedLength} bytes exceeds the ${payload.length - layout.failedAt} bytes left`,
+    );
   const redundant: RedBlock[] = [];
-  for (const h of headers) {
-    if (offset + h.length > payload.length) {
-      throw new RedParseError(
-        `RED block of ${h.length} bytes exceeds the ${payload.length - offset} bytes left`,
-      );
-    }
+  for (let i = 0; i < layout.count; i++)
     redundant.push({
-      payloadType: h.payloadType,
-      timestampOffset: h.timestampOffset,
-      data: payload.subarray(offset, offset + h.length),
+      payloadType: layout.payloadTypes[i],
+      timestampOffset: layout.timestampOffsets[i],
+      data: payload.subarray(layout.starts[i], layout.ends[i]),
     });
-    offset += h.length;
-  }
-  return { redundant, primary: { payloadType: primaryPayloadType, data: payload.subarray(offset) } };
+  return {
+    redundant,
+    primary: { payloadType: layout.primaryPayloadType, data: payload.subarray(layout.primaryStart) },
+  };
 }
 
 function checkPayloadType(pt: number): void {

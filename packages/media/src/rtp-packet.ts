@@ -1,5 +1,17 @@
 // RTP fixed header, CSRC list, header extension and padding (RFC 3550 §5.1, §5.3.1).
 
+import {
+  RTP_BAD_PADDING,
+  RTP_BAD_VERSION,
+  RTP_CSRC_OVERRUN,
+  RTP_EXTENSION_OVERRUN,
+  RTP_EXTENSION_TRUNCATED,
+  RTP_TOO_SHORT,
+  RTP_VIEW_OK,
+  RtpView,
+  type RtpViewError,
+} from './rtp-view.js';
+
 export interface RtpPacket {
   version: number;
   padding: boolean;
@@ -31,65 +43,49 @@ export const RTP_VERSION = 2;
 
 /** Parses one RTP packet. The payload and extension data are views into `buf`, not copies. */
 export function parseRtp(buf: Uint8Array): RtpPacket {
-  if (buf.length < RTP_HEADER_SIZE) {
-    throw new RtpParseError(`packet of ${buf.length} bytes is shorter than the 12-byte RTP header`);
-  }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const b0 = buf[0];
-  const b1 = buf[1];
-  const version = b0 >> 6;
-  if (version !== RTP_VERSION) throw new RtpParseError(`RTP version ${version}, expected 2`);
-  const padding = (b0 & 0x20) !== 0;
-  const hasExtension = (b0 & 0x10) !== 0;
-  const csrcCount = b0 & 0x0f;
-
-  let offset = RTP_HEADER_SIZE;
-  if (buf.length < offset + csrcCount * 4) {
-    throw new RtpParseError(`CSRC count ${csrcCount} does not fit in ${buf.length} bytes`);
-  }
+  const v = new RtpView();
+  const error = v.read(buf);
+  if (error !== RTP_VIEW_OK) throw new RtpParseError(rtpViewErrorMessage(v, error));
   const csrcs: number[] = [];
-  for (let i = 0; i < csrcCount; i++, offset += 4) csrcs.push(view.getUint32(offset));
-
-  let extension: RtpPacket['extension'] = null;
-  if (hasExtension) {
-    if (buf.length < offset + 4) throw new RtpParseError('header extension header is truncated');
-    const profile = view.getUint16(offset);
-    const words = view.getUint16(offset + 2);
-    offset += 4;
-    if (buf.length < offset + words * 4) {
-      throw new RtpParseError(`header extension of ${words} words does not fit in the packet`);
-    }
-    extension = { profile, data: buf.subarray(offset, offset + words * 4) };
-    offset += words * 4;
-  }
-
-  let end = buf.length;
-  let paddingSize: number | undefined;
-  if (padding) {
-    // The last octet counts the padding octets, itself included (§5.1 P bit).
-    paddingSize = buf[buf.length - 1];
-    if (paddingSize === 0 || paddingSize > buf.length - offset) {
-      throw new RtpParseError(
-        `padding count ${paddingSize} is invalid for ${buf.length - offset} payload bytes`,
-      );
-    }
-    end -= paddingSize;
-  }
-
+  for (let i = 0; i < v.csrcCount; i++) csrcs.push(v.csrc(i));
   const packet: RtpPacket = {
-    version,
-    padding,
-    extension,
-    marker: (b1 & 0x80) !== 0,
-    payloadType: b1 & 0x7f,
-    sequenceNumber: view.getUint16(2),
-    timestamp: view.getUint32(4),
-    ssrc: view.getUint32(8),
+    version: v.version,
+    padding: v.padding,
+    extension: v.hasExtension
+      ? {
+          profile: (buf[v.extensionOffset] << 8) | buf[v.extensionOffset + 1],
+          data: buf.subarray(v.extensionOffset + 4, v.extensionOffset + 4 + v.extensionLength),
+        }
+      : null,
+    marker: v.marker,
+    payloadType: v.payloadType,
+    sequenceNumber: v.sequenceNumber,
+    timestamp: v.timestamp,
+    ssrc: v.ssrc,
     csrcs,
-    payload: buf.subarray(offset, end),
+    payload: v.payload,
   };
-  if (paddingSize !== undefined) packet.paddingSize = paddingSize;
+  if (v.padding) packet.paddingSize = v.paddingSize;
   return packet;
+}
+
+/** What a failed RtpView.read means, for RtpParseError. */
+export function rtpViewErrorMessage(v: RtpView, error: RtpViewError): string {
+  const length = v.buffer.length;
+  switch (error) {
+    case RTP_TOO_SHORT:
+      return `packet of ${length} bytes is shorter than the 12-byte RTP header`;
+    case RTP_BAD_VERSION:
+      return `RTP version ${v.version}, expected 2`;
+    case RTP_CSRC_OVERRUN:
+      return `CSRC count ${v.csrcCount} does not fit in ${length} bytes`;
+    case RTP_EXTENSION_TRUNCATED:
+      return 'header extension header is truncated';
+    case RTP_EXTENSION_OVERRUN:
+      return `header extension of ${v.extensionLength / 4} words does not fit in the packet`;
+    case RTP_BAD_PADDING:
+      return `padding count ${v.buffer[length - 1]} is invalid for the payload bytes`;
+  }
 }
 
 function checkUint(value: number, bits: number, what: string): void {

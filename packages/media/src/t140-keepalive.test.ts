@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseRtp } from './rtp-packet.js';
-import { isRedundancyOnly } from './t140-keepalive.js';
+import { isRedundancyOnly, redCarriesNoText } from './t140-keepalive.js';
 import { T140Sender } from './t140-sender.js';
 
 describe('isRedundancyOnly', () => {
@@ -20,5 +20,19 @@ describe('isRedundancyOnly', () => {
     expect(isRedundancyOnly(hex('8062 0001 00000000 00000001 61'), opts)).toBe(false);
     expect(isRedundancyOnly(hex('8064 0001 00000000 00000001 e2'), opts)).toBe(true);
     expect(isRedundancyOnly(hex('8000 0001 00000000 00000001'), opts)).toBe(false);
+  });
+});
+
+describe('redCarriesNoText', () => {
+  const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+  it('is true only for RED whose every block is empty, read within the given range', () => {
+    const empty = hex('00 e2000000 e2000000 62 00');
+    expect(redCarriesNoText(empty, 1, empty.length - 1)).toBe(true);
+    // Redundancy still carries text: a receiver that lost the earlier packet needs it.
+    const redundant = hex('e2000001 62 61');
+    expect(redCarriesNoText(redundant, 0, redundant.length)).toBe(false);
+    // Not parseable: not judged empty here (the receiver decides what it holds).
+    const truncated = hex('e20000');
+    expect(redCarriesNoText(truncated, 0, truncated.length)).toBe(false);
   });
 });

@@ -78,6 +78,21 @@ export { LocalNonceCountStore, type NonceCountStore, type NonceUse } from './non
 export { DEFAULT_MAX_MESSAGE_SIZE, type ParseOptions, parseMessage } from './parser.js';
 export { reasonPhrase } from './reason-phrase.js';
 export { parseReferSub } from './refer-sub.js';
+export {
+  acceptRefer,
+  DEFAULT_REFER_EXPIRES_S,
+  expireRefer,
+  type ReferAcceptance,
+  type ReferNotify,
+  type Referral,
+  type ReferSnapshot,
+  ReferStateError,
+  referNotifyFailed,
+  referralOf,
+  reportReferProgress,
+  SIPFRAG_CONTENT_TYPE,
+} from './refer-subscription.js';
+export { parseReferTo, type ReferTo } from './refer-to.js';
 export { type DialogReference, formatDialogReference, parseDialogReference } from './replaces.js';
 export { type CreateRequestOptions, createRequest } from './request.js';
 export {

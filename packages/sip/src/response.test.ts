@@ -73,6 +73,26 @@ describe('createResponse (§8.2.6)', () => {
     expect(getHeader(withBody, 'Content-Length')).toBe('5');
   });
 
+  it('tags To of every response but a 100 when the caller names no tag (§8.2.6.2)', () => {
+    const tagOf = (status: number) =>
+      /;tag=([^;]+)$/.exec(getHeader(createResponse(req, status), 'To')!)?.[1];
+    expect(tagOf(100)).toBeUndefined();
+    for (const status of [180, 200, 302, 400, 404, 423, 489, 500, 503, 603]) {
+      expect(tagOf(status), String(status)).toMatch(/^[0-9a-f]{16}$/);
+    }
+    // Two untagged answers to one request are two UAS dialogs' worth of tags, never a shared constant.
+    expect(tagOf(404)).not.toBe(tagOf(404));
+    // An in-dialog request keeps its tag whatever the status.
+    const inDialog = {
+      ...req,
+      headers: [
+        ...req.headers.filter((h) => h.name !== 'To'),
+        { name: 'To', value: '<sip:f@example.com>;tag=kept' },
+      ],
+    };
+    expect(getHeader(createResponse(inDialog, 481), 'To')).toBe('<sip:f@example.com>;tag=kept');
+  });
+
   it('default reason phrases', () => {
     expect(reasonPhrase(489)).toBe('Bad Event');
     expect(reasonPhrase(423)).toBe('Interval Too Brief');

@@ -1,11 +1,16 @@
 import { getHeader, getHeaders } from './headers.js';
+import { generateTag } from './ids.js';
 import type { HeaderField, SipRequest, SipResponse } from './message.js';
 import { SIP_VERSION } from './message.js';
 import { parseNameAddr } from './name-addr.js';
 import { reasonPhrase } from './reason-phrase.js';
 
 export interface CreateResponseOptions {
-  /** Added to To when the request's To has no tag (§8.2.6.2). */
+  /**
+   * Added to To when the request's To has no tag (§8.2.6.2). Without it every response but a 100 gets a
+   * fresh tag, so no out-of-dialog answer can go out untagged; pass it when provisional and final
+   * responses of one dialog must agree.
+   */
   toTag?: string;
   /** Extra header fields, appended after the copied ones. */
   headers?: HeaderField[];
@@ -29,8 +34,8 @@ export function createResponse(
   };
   copy('From');
   const to = getHeader(req, 'To');
-  if (to !== undefined)
-    headers.push({ name: 'To', value: opts.toTag !== undefined ? withTag(to, opts.toTag) : to });
+  const toTag = opts.toTag ?? (status > 100 ? generateTag() : undefined);
+  if (to !== undefined) headers.push({ name: 'To', value: toTag !== undefined ? withTag(to, toTag) : to });
   copy('Call-ID');
   copy('CSeq');
   // §8.2.6.1: a 100 Trying echoes the request's Timestamp.

@@ -1,9 +1,8 @@
 // Identity and access at the focus: the authenticated identity the edge passed (authenticated_identity)
 // owns the dialogs it creates and is what the roster shows; the access list says who may create a topic
 // and publish or subscribe to it (PROFILE.md "Security").
-import { type AccessAction, AccessList, accessRefusalReason, parseAccessList } from '@sip-pubsub/events';
+import { type AccessAction, type AccessList, accessRefusalReason } from '@sip-pubsub/events';
 import type { Role } from '@sip-pubsub/media';
-import { ConfigError, type Logger, type WatchedFile, watchFile } from '@sip-pubsub/platform';
 
 /** The SIP URI naming an authenticated user in this broker's domain (roster entity, creator). */
 export function identityUri(identity: string, domain: string): string {
@@ -40,28 +39,4 @@ export function roleRefusal(
 ): string | undefined {
   const refused = actionsOfRole(role).find((action) => !acl.allows(identity, action, topic));
   return refused ? accessRefusalReason(refused) : undefined;
-}
-
-/** ACL_FILE watched and reloaded, or the open list when none is configured. */
-export async function loadAccessList(
-  config: { ACL_FILE?: string; ACL_DEFAULT: 'allow' | 'deny'; ACL_POLL_INTERVAL_MS: number },
-  logger: Logger,
-): Promise<{ current(): AccessList; close(): void }> {
-  const file = config.ACL_FILE;
-  if (file === undefined) return { current: () => AccessList.OPEN, close: () => undefined };
-  let watched: WatchedFile<AccessList>;
-  try {
-    watched = await watchFile({
-      path: file,
-      parse: (text) => new AccessList(parseAccessList(text, file), config.ACL_DEFAULT),
-      logger,
-      pollIntervalMs: config.ACL_POLL_INTERVAL_MS,
-      onReload: (acl) => logger.info({ file, rules: acl.rules.length }, 'access list reloaded'),
-    });
-  } catch (err) {
-    // Unreadable or invalid at start-up: refuse to start, naming the setting and the line.
-    throw new ConfigError('ACL_FILE', `ACL_FILE: ${(err as Error).message}`);
-  }
-  logger.info({ file, rules: watched.current().rules.length, default: config.ACL_DEFAULT }, 'access list on');
-  return watched;
 }

@@ -1,6 +1,23 @@
 import { baseConfigShape, env } from '@sip-pubsub/platform';
 import { z } from 'zod';
 
+/**
+ * ADMIN_IDENTITIES: comma-separated identities (digest user names) or sip:/sips: URIs that may remove
+ * participants of, and end, any conference (PROFILE.md "REFER").
+ */
+const adminIdentities = env.string('').transform((raw, ctx) => {
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
+  for (const entry of entries) {
+    const uri = /^sips?:/i.test(entry);
+    if (/\s/.test(entry) || (!uri && entry.includes(':')) || (uri && !/^sips?:[^@\s]+@[^@\s]+$/i.test(entry)))
+      ctx.addIssue({ code: 'custom', message: `not an identity or a sip: URI: ${entry}` });
+  }
+  return entries;
+});
+
 export const focusConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(9091),
@@ -13,6 +30,10 @@ export const focusConfigSchema = z.object({
   INVALID_DATA_POLICY: env.enumOf(['drop', 'forward'] as const, 'drop'),
   MAX_CONFERENCES: env.int(10_000, 1),
   MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),
+  /** Publishers (`both` included) one conference admits; 0 = no cap of its own. */
+  MAX_PUBLISHERS_PER_CONFERENCE: env.int(0, 0),
+  /** Subscribers (`both` included) one conference admits; 0 = no cap of its own. */
+  MAX_SUBSCRIBERS_PER_CONFERENCE: env.int(0, 0),
   RELAY_RPC_TIMEOUT_MS: env.durationMs(3_000),
   /** Deadline for requests sent through an edge (re-INVITE on failover); above Timer B, 64*T1. */
   EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),
@@ -30,5 +51,8 @@ export const focusConfigSchema = z.object({
   SESSION_MIN_SE: env.int(90, 1, 86_400),
   /** Session-Expires in seconds the focus asks of a caller that supports timers but asks none, and its cap; 0 = do not ask. */
   SESSION_EXPIRES: env.int(1_800, 0, 86_400),
+  ADMIN_IDENTITIES: adminIdentities,
+  /** Longest a dial-out INVITE may go unanswered before the focus reports it failed (408 in the sipfrag). */
+  DIAL_OUT_TIMEOUT_MS: env.durationMs(30_000),
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;

@@ -278,6 +278,60 @@ describe('Focus', () => {
     expect(getHeader(noRelay, 'Retry-After')).toBe('5');
   });
 
+  it("records a conference's cap at creation and holds it (the roster's maximum-user-count)", async () => {
+    const conf = await conferenceOf('t/capped');
+    const id = /conf-([^@]+)@/.exec(conf)![1];
+    expect((await options.stores.conferences.get(id))?.value.maxUsers).toBe(2);
+    // A focus configured with a higher cap later still admits no more than the conference's own.
+    const roomier = new Focus({ ...options, maxLegsPerConference: 10 });
+    const join = async (callId: string) =>
+      (await roomier.handle(invite(conf, { sdp: offer('sendonly'), callId, fromTag: callId }), flow))?.status;
+    expect(await join('y1')).toBe(200);
+    expect(await join('y2')).toBe(200);
+    expect(await join('y3')).toBe(486);
+  });
+
+  it('holds per-role caps recorded at creation: joins and role changes past them get 486', async () => {
+    const capped = new Focus({
+      ...options,
+      maxLegsPerConference: 10,
+      maxPublishersPerConference: 1,
+      maxSubscribersPerConference: 1,
+    });
+    const handleCapped = async (req: SipRequest) => (await capped.handle(req, flow))!;
+    const created = await handleCapped(invite('sip:factory@example.net', { subject: 't/roles' }));
+    const conf = parseNameAddr(getHeader(created, 'Contact')!).uri;
+    const id = /conf-([^@]+)@/.exec(conf)![1];
+    expect((await options.stores.conferences.get(id))?.value).toMatchObject({
+      maxPublishers: 1,
+      maxSubscribers: 1,
+    });
+    const join = (direction: string, callId: string, toTag?: string, cseq?: number) =>
+      handleCapped(invite(conf, { sdp: offer(direction), callId, fromTag: callId, toTag, cseq }));
+    expect((await join('sendonly', 'p1')).status).toBe(200);
+    const second = await join('sendonly', 'p2');
+    expect([second.status, second.reason]).toEqual([486, 'Conference Full']);
+    const subscriber = await join('recvonly', 's1');
+    expect(subscriber.status).toBe(200);
+    expect((await join('sendrecv', 'b1')).status).toBe(486);
+    // The subscriber asks to publish too: refused, and it stays a subscriber.
+    const tag = parseNameAddr(getHeader(subscriber, 'To')!).params.tag ?? undefined;
+    const change = await join('sendrecv', 's1', tag, 2);
+    expect([change.status, change.reason]).toEqual([486, 'Conference Full For That Role']);
+    const stored = await options.stores.participants.get(
+      `${id}.${roster.find((e) => e.participant.role === 'subscriber')!.participant.legId}`,
+    );
+    expect(stored?.value.role).toBe('subscriber');
+    expect(relays.updated).toHaveLength(0);
+  });
+
+  it('answers a join with Accept next to the capabilities', async () => {
+    const conf = await conferenceOf('t/accept');
+    const res = await handle(invite(conf, { sdp: offer('sendonly') }));
+    expect(res.status).toBe(200);
+    expect(getHeader(res, 'Accept')).toContain('application/sdp');
+  });
+
   it('answers OPTIONS with isfocus, the profile capabilities and an SDP body', async () => {
     const conf = await conferenceOf('t/options');
     const req = createRequest({

@@ -53,7 +53,7 @@ import {
   type SipResponse,
 } from '@sip-pubsub/sip';
 import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
-import { IndexWriter } from './indexes.js';
+import { IndexWriter, type RoleLimits } from './indexes.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import {
   decideSessionTimer,
@@ -99,6 +99,9 @@ export interface FocusOptions {
   invalidData: 'drop' | 'forward';
   maxConferences: number;
   maxLegsPerConference: number;
+  /** Per-role caps given to new conferences; absent = none. */
+  maxPublishersPerConference?: number;
+  maxSubscribersPerConference?: number;
   stores: FocusStores;
   bus: Bus;
   relays: RelayDirectory;
@@ -111,6 +114,10 @@ export interface FocusOptions {
   /** RFC 4028 policy; absent = { minSeconds: 90, preferredSeconds: 0 } (timers only when asked for). */
   sessionTimer?: SessionTimerPolicy;
   sessionDeadlines?: SessionDeadlines;
+  /** REFER to a conference URI (refer.ts); absent: REFER is refused with 403. */
+  referrals?: {
+    handle(req: SipRequest, conferenceId: string, flow: RequestFlow, identity: string): Promise<SipResponse>;
+  };
 }
 
 const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
@@ -186,6 +193,7 @@ export class Focus {
       case 'UPDATE':
         return this.update(req, flow);
       case 'REFER':
+        return this.refer(req, flow, identity);
       case 'INFO':
         return createResponse(req, 501, `${req.method} Not Implemented Yet`, {
           headers: [{ name: 'Allow', value: 'INVITE, ACK, CANCEL, OPTIONS, BYE, UPDATE' }],
@@ -195,6 +203,35 @@ export class Focus {
           headers: [{ name: 'Allow', value: PROFILE_ALLOW }],
         });
     }
+  }
+
+  private async refer(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+    const target = classifyUri(req.uri);
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? generateTag();
+    if (target.kind !== 'conference') return createResponse(req, 404, 'Not Found', { toTag });
+    if (!this.opts.referrals) return createResponse(req, 403, 'REFER Not Enabled', { toTag });
+    return this.opts.referrals.handle(req, target.conferenceId, flow, identity);
+  }
+
+  /**
+   * The participant a request inside its dialog belongs to: a dial-in's leg id is legIdOf(Call-ID, the
+   * participant's tag = From); a dialled-out party's (refer.ts) is legIdOf(Call-ID, our tag = To).
+   */
+  private async dialogParticipant(
+    conferenceId: string,
+    req: SipRequest,
+  ): Promise<{ legId: string; entry: { value: ParticipantRecord; revision: number } | null }> {
+    const callId = getHeader(req, 'Call-ID') ?? '';
+    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const legId = legIdOf(callId, fromTag);
+    const entry = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
+    if (entry) return { legId, entry };
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
+    if (!toTag) return { legId, entry };
+    const dialled = legIdOf(callId, toTag);
+    const other = await this.opts.stores.participants.get(participantKey(conferenceId, dialled));
+    if (other?.value.dialledOut && other.value.remoteTag === fromTag) return { legId: dialled, entry: other };
+    return { legId, entry };
   }
 
   private noteAck(req: SipRequest): void {
@@ -263,9 +300,7 @@ export class Focus {
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
     const target = classifyUri(req.uri);
     if (!toTag || target.kind !== 'conference') return null;
-    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag);
-    const entry = await this.opts.stores.participants.get(participantKey(target.conferenceId, legId));
+    const { legId, entry } = await this.dialogParticipant(target.conferenceId, req);
     if (!entry || entry.value.localTag !== toTag) return null;
     const reason = dialogOwnerRefusal(entry.value.identity, identity);
     if (!reason) return null;
@@ -317,6 +352,13 @@ export class Focus {
       creator,
       created,
       policy: { onExistingTopic: this.opts.onExistingTopic, invalidData: this.opts.invalidData },
+      maxUsers: this.opts.maxLegsPerConference,
+      ...(this.opts.maxPublishersPerConference
+        ? { maxPublishers: this.opts.maxPublishersPerConference }
+        : {}),
+      ...(this.opts.maxSubscribersPerConference
+        ? { maxSubscribers: this.opts.maxSubscribersPerConference }
+        : {}),
     });
     try {
       await topics.create(topicKey, { conferenceId: id, topic, created });
@@ -369,15 +411,14 @@ export class Focus {
     const callId = getHeader(req, 'Call-ID') ?? '';
     const remoteTag = from.params.tag ?? '';
     const existingTag = to.params.tag ?? undefined;
-    const legId = legIdOf(callId, remoteTag);
     const conference = await this.opts.stores.conferences.get(conferenceId);
     if (!conference)
       return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
 
     const localTag = existingTag ?? generateTag();
-    const previous = existingTag
-      ? await this.opts.stores.participants.get(participantKey(conferenceId, legId))
-      : null;
+    const inDialog = existingTag ? await this.dialogParticipant(conferenceId, req) : undefined;
+    const legId = inDialog?.legId ?? legIdOf(callId, remoteTag);
+    const previous = inDialog?.entry ?? null;
     if (existingTag && (!previous || previous.value.localTag !== existingTag))
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     // §12.2.2: a request inside the dialog must carry a CSeq above the last one.
@@ -434,14 +475,27 @@ export class Focus {
     };
 
     let media: { host: string; port: number; relayId: string; relayAddress: string };
+    const roleLimits = {
+      publishers: conference.value.maxPublishers,
+      subscribers: conference.value.maxSubscribers,
+    };
     if (previous) {
       const p = previous.value;
+      // A role change takes its place under the conference's per-role caps before the leg changes.
+      const capped = roleLimits.publishers !== undefined || roleLimits.subscribers !== undefined;
+      if (
+        capped &&
+        p.role !== summary.role &&
+        !(await this.index.add(rosterIndexKey(conferenceId), legId, summary.role, undefined, roleLimits))
+      )
+        return createResponse(req, 486, 'Conference Full For That Role', { toTag: localTag });
       await this.opts.relays.update(p.relayAddress, spec);
       media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
     } else {
       // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
       // listing of the participants bucket is needed.
-      if (!(await this.reserveLeg(conferenceId, legId, summary.role)))
+      const cap = conference.value.maxUsers ?? this.opts.maxLegsPerConference;
+      if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap, roleLimits)))
         return createResponse(req, 486, 'Conference Full', { toTag: localTag });
       try {
         media = await this.opts.relays.allocate(spec);
@@ -506,6 +560,7 @@ export class Focus {
       if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
       // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
       if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
+      if (previous?.value.dialledOut) record.dialledOut = true;
       const owner = previous ? previous.value.identity : identity || undefined;
       if (owner !== undefined) record.identity = owner;
       if (timer.kind === 'use')
@@ -542,6 +597,7 @@ export class Focus {
       toTag: localTag,
       headers: [
         ...this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+        { name: 'Accept', value: PROFILE_ACCEPT },
         ...sessionTimerHeaders(timer),
       ],
       body: answer,
@@ -550,15 +606,21 @@ export class Focus {
   }
 
   /** A place in the conference's roster index, after pruning stale entries if it looks full. */
-  private async reserveLeg(conferenceId: string, legId: string, role: Role): Promise<boolean> {
+  /** `limit` is the conference's own cap (the roster's maximum-user-count), the one it was created with. */
+  private async reserveLeg(
+    conferenceId: string,
+    legId: string,
+    role: Role,
+    limit: number,
+    roleLimits: RoleLimits,
+  ): Promise<boolean> {
     const key = rosterIndexKey(conferenceId);
-    const limit = this.opts.maxLegsPerConference;
-    if (await this.index.add(key, legId, role, limit)) return true;
+    if (await this.index.add(key, legId, role, limit, roleLimits)) return true;
     const pruned = await this.index.prune(
       key,
       async (leg) => (await this.opts.stores.participants.get(participantKey(conferenceId, leg))) !== null,
     );
-    return pruned > 0 && this.index.add(key, legId, role, limit);
+    return pruned > 0 && this.index.add(key, legId, role, limit, roleLimits);
   }
 
   private notAcceptable(
@@ -581,12 +643,12 @@ export class Focus {
   private async bye(req: SipRequest): Promise<SipResponse> {
     const target = classifyUri(req.uri);
     const callId = getHeader(req, 'Call-ID') ?? '';
-    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(callId, remoteTag);
     // In-dialog requests target our Contact, the conference URI (RFC 3261 §12.2.1.1).
     const conferenceId = target.kind === 'conference' ? target.conferenceId : undefined;
+    const found = conferenceId ? await this.dialogParticipant(conferenceId, req) : undefined;
+    const legId = found?.legId ?? '';
     const key = conferenceId ? participantKey(conferenceId, legId) : undefined;
-    const entry = key ? await this.opts.stores.participants.get(key) : null;
+    const entry = found?.entry ?? null;
     if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const p = entry.value;
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
@@ -625,11 +687,8 @@ export class Focus {
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     if (req.body.length > 0)
       return this.join(req, target.conferenceId, flow, flow.authenticatedIdentity ?? '');
-    const callId = getHeader(req, 'Call-ID') ?? '';
-    const remoteTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(callId, remoteTag);
+    const { legId, entry } = await this.dialogParticipant(target.conferenceId, req);
     const key = participantKey(target.conferenceId, legId);
-    const entry = await this.opts.stores.participants.get(key);
     if (!entry || entry.value.localTag !== to.params.tag)
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     const seq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;

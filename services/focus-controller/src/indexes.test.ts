@@ -36,6 +36,27 @@ describe('IndexWriter', () => {
     expect((await a.members('roster.c1'))[first].role).toBe('publisher');
   });
 
+  it('holds per-role caps for new members and role changes, counting both as each, across writers', async () => {
+    const { writer } = await setup();
+    const a = writer();
+    const b = writer();
+    const caps = { publishers: 2, subscribers: 1 };
+    const publishers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).add('roster.c1', `p${i}`, 'publisher', 100, caps)),
+    );
+    expect(publishers.filter(Boolean)).toHaveLength(2);
+    expect(await a.add('roster.c1', 's1', 'subscriber', 100, caps)).toBe(true);
+    expect(await b.add('roster.c1', 's2', 'subscriber', 100, caps)).toBe(false);
+    // `both` needs a place of each kind; inactive needs none.
+    expect(await a.add('roster.c1', 'x', 'both', 100, caps)).toBe(false);
+    expect(await a.add('roster.c1', 'i', 'inactive', 100, caps)).toBe(true);
+    // A role change is held too, and a member keeps the place it already has.
+    expect(await a.add('roster.c1', 'i', 'subscriber', 100, caps)).toBe(false);
+    expect(await a.add('roster.c1', 's1', 'subscriber', 100, caps)).toBe(true);
+    const roles = Object.values(await a.members('roster.c1')).map((m) => m.role);
+    expect(roles.sort()).toEqual(['inactive', 'publisher', 'publisher', 'subscriber']);
+  });
+
   it('removes members and deletes the record once it is empty, leaving nothing stored', async () => {
     const { writer, raw } = await setup();
     const w = writer();

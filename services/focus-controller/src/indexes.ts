@@ -32,20 +32,25 @@ export class IndexWriter {
 
   /**
    * Adds (or updates) `member`; refused (false) when it is new and the record already holds `limit`
-   * members, so the limit holds across replicas (compare-and-set).
+   * members, or when its role would put the record over a per-role cap (`both` counts as each), so the
+   * limits hold across replicas (compare-and-set).
    */
   add(
     key: string,
     member: string,
     role?: ParticipantRole,
     limit = Number.POSITIVE_INFINITY,
+    roleLimits: RoleLimits = {},
   ): Promise<boolean> {
     return this.serial(key, async () => {
       let added = false;
       await this.bucket.mutate(key, (current) => {
         const members = current?.members ?? {};
         const existing = members[member];
-        if (!existing && Object.keys(members).length >= limit) {
+        if (
+          (!existing && Object.keys(members).length >= limit) ||
+          overRoleLimit(members, member, role, roleLimits)
+        ) {
           added = false;
           return undefined;
         }
@@ -100,6 +105,31 @@ export class IndexWriter {
     if (gone.length > 0) await this.remove(key, ...gone);
     return gone.length;
   }
+}
+
+/** Most publishers and subscribers a conference admits; absent = no cap of that role. */
+export interface RoleLimits {
+  publishers?: number;
+  subscribers?: number;
+}
+
+const PUBLISHES = new Set<ParticipantRole>(['publisher', 'both']);
+const SUBSCRIBES = new Set<ParticipantRole>(['subscriber', 'both']);
+
+/** Whether `member` taking `role` would exceed a cap, counting the other members' roles. */
+function overRoleLimit(
+  members: IndexRecord['members'],
+  member: string,
+  role: ParticipantRole | undefined,
+  limits: RoleLimits,
+): boolean {
+  if (!role || (limits.publishers === undefined && limits.subscribers === undefined)) return false;
+  const others = Object.entries(members).filter(([m]) => m !== member);
+  const count = (roles: Set<ParticipantRole>) =>
+    others.filter(([, m]) => m.role !== undefined && roles.has(m.role)).length;
+  if (limits.publishers !== undefined && PUBLISHES.has(role) && count(PUBLISHES) >= limits.publishers)
+    return true;
+  return limits.subscribers !== undefined && SUBSCRIBES.has(role) && count(SUBSCRIBES) >= limits.subscribers;
 }
 
 /**

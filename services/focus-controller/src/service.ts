@@ -1,5 +1,5 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
-import { classifyUri } from '@sip-pubsub/events';
+import { classifyUri, loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -24,6 +24,7 @@ import {
   indexRecordSchema,
   type MediaRelayClient,
   participantRecordSchema,
+  referralRecordSchema,
   type SendRequestRequest,
   type SendRequestResponse__Output,
   type SignallingEdgeClient,
@@ -40,12 +41,13 @@ import {
   type SipResponse,
   serializeMessage,
 } from '@sip-pubsub/sip';
-import { loadAccessList } from './access.js';
+import { conferenceTerminator } from './conference-end.js';
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus, legIdOf } from './focus.js';
 import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
+import { Referrals } from './refer.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
@@ -56,11 +58,12 @@ export async function startFocusController(
   ctx: ServiceContext,
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger } = ctx;
-  const [conferences, topics, participants, counters] = await Promise.all([
+  const [conferences, topics, participants, counters, referralBucket] = await Promise.all([
     ctx.kv.bucket(BUCKETS.conferences),
     ctx.kv.bucket(BUCKETS.topics),
     ctx.kv.bucket(BUCKETS.participants),
     ctx.kv.bucket(BUCKETS.counters),
+    ctx.kv.bucket(BUCKETS.referrals),
   ]);
   const accessList = await loadAccessList(config, logger);
   const indexStore = new JsonBucket(await ctx.kv.bucket(BUCKETS.indexes), indexRecordSchema);
@@ -156,12 +159,16 @@ export async function startFocusController(
   });
   const participantStore = new JsonBucket(participants, participantRecordSchema);
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
+  // Built below, once the sender exists; the focus calls it only while serving requests.
+  let referrals: Referrals | undefined;
   focus = new Focus({
     domain: config.SIP_DOMAIN,
     onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
     invalidData: config.INVALID_DATA_POLICY,
     maxConferences: config.MAX_CONFERENCES,
     maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    maxPublishersPerConference: config.MAX_PUBLISHERS_PER_CONFERENCE || undefined,
+    maxSubscribersPerConference: config.MAX_SUBSCRIBERS_PER_CONFERENCE || undefined,
     stores: {
       conferences: conferenceStore,
       topics: new JsonBucket(topics, topicRecordSchema),
@@ -181,10 +188,20 @@ export async function startFocusController(
       disarm: (key) => dialogs?.disarm(key),
       acked: (legId, cseq) => dialogs?.acked(legId, cseq),
     },
+    referrals: {
+      handle: (req, conferenceId, flow, identity) => {
+        if (!referrals) throw new Error('focus-controller is starting');
+        return referrals.handle(req, conferenceId, flow, identity);
+      },
+    },
   });
 
   // Requests to participants go out through an edge: the one that holds their flow, else any.
-  const sendToParticipant: ParticipantRequestSender = async (request, flow) => {
+  const sendThroughEdge = async (
+    request: SipRequest,
+    flow: Parameters<ParticipantRequestSender>[1],
+    timeoutMs = 0,
+  ): ReturnType<ParticipantRequestSender> => {
     const members = membership.members(EDGE_SERVICE);
     const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];
     if (!edge) return { status: 503, reason: 'No signalling-edge Available' };
@@ -201,8 +218,11 @@ export async function startFocusController(
           connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
           edgeId: edge.id,
         },
+        // An INVITE the edge CANCELs after this long (a dial-out nobody answers).
+        timeoutMs,
       },
-      config.EDGE_RPC_TIMEOUT_MS,
+      // Room for the CANCEL and the 487 after the edge's own deadline.
+      Math.max(config.EDGE_RPC_TIMEOUT_MS, timeoutMs + 10_000),
     );
     const parsed = res.response.length > 0 ? parseMessage(res.response) : undefined;
     return {
@@ -211,6 +231,7 @@ export async function startFocusController(
       response: parsed?.kind === 'response' ? parsed : undefined,
     };
   };
+  const sendToParticipant: ParticipantRequestSender = (request, flow) => sendThroughEdge(request, flow);
   dialogs = new DialogEnding({
     domain: config.SIP_DOMAIN,
     participants: participantStore,
@@ -220,6 +241,51 @@ export async function startFocusController(
     logger,
     owns,
   }).follow(ctx.bus);
+  const liveFocusReplicas = () => {
+    const ids = membership.members(FOCUS_SERVICE).map((m) => m.id);
+    return ids.includes(self.id) ? ids : [...ids, self.id];
+  };
+  referrals = new Referrals({
+    domain: config.SIP_DOMAIN,
+    selfId: self.id,
+    stores: {
+      conferences: conferenceStore,
+      participants: participantStore,
+      indexes: indexStore,
+      referrals: new JsonBucket(referralBucket, referralRecordSchema),
+    },
+    relays,
+    send: sendThroughEdge,
+    bus: ctx.bus,
+    logger,
+    admins: config.ADMIN_IDENTITIES,
+    ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
+    maxLegsPerConference: config.MAX_LEGS_PER_CONFERENCE,
+    dialOutTimeoutMs: config.DIAL_OUT_TIMEOUT_MS,
+    arm: (p) => dialogs?.arm(p),
+    terminateConference: conferenceTerminator({
+      domain: config.SIP_DOMAIN,
+      stores: {
+        conferences: conferenceStore,
+        topics: new JsonBucket(topics, topicRecordSchema),
+        participants: participantStore,
+        counters: new JsonBucket(counters, counterSchema),
+        indexes: indexStore,
+      },
+      relays,
+      send: sendToParticipant,
+      bus: ctx.bus,
+      logger,
+      disarm: (key) => dialogs?.disarm(key),
+    }),
+    liveReplicas: liveFocusReplicas,
+    owns,
+  });
+  const recoverReferrals = () =>
+    referrals
+      ?.recoverOrphans()
+      .then((n) => n > 0 && logger.warn({ referrals: n }, 'orphaned referrals reported'))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'could not recover referrals'));
   const failover = new RelayFailover({
     domain: config.SIP_DOMAIN,
     stores: { participants: participantStore, conferences: conferenceStore, indexes: indexStore },
@@ -246,11 +312,15 @@ export async function startFocusController(
       .then((armed) => armed > 0 && logger.info({ armed }, 'session timers adopted'))
       .catch((err: Error) => logger.warn({ err: err.message }, 'could not adopt session timers'));
   membership.on('change', (service) => {
-    if (service === FOCUS_SERVICE) void adoptSessionTimers();
+    if (service === FOCUS_SERVICE) {
+      void adoptSessionTimers();
+      void recoverReferrals();
+    }
   });
 
   await membership.start();
   void adoptSessionTimers();
+  void recoverReferrals();
   // Records from before the index existed get their index entries (once, in the background), and every
   // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
   const indexWriter = new IndexWriter(indexStore, Date.now, logger);

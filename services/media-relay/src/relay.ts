@@ -1,8 +1,12 @@
 // The relay core: legs grouped by conference, publications in, deliveries out in three modes per
 // subscriber leg (PROFILE "Media"): translate (the publisher's packet as received), mix (RFC 9071: our
 // SSRC, CSRC = source, per-source redundancy) and aggregate (records of all publishers over a window as
-// one pack). Sockets and timers are the adapter's: a leg gets a `send` function, the clock is injected,
-// and the adapter calls tick() when nextDueAt() says so. Sends are fire-and-forget datagrams, so a slow
+// one pack). The nouns own their resources (leg.ts, conference.ts): the core holds conferences, a
+// conference its legs and bus subscription, a leg its socket; removing the last leg closes the conference.
+// Timers are the adapter's: the clock is injected and the adapter calls tick() when nextDueAt() says so.
+// Translate fan-out allocates nothing per subscriber: the packet is read in place once (RtpView), each
+// leg's payload-type map was computed when it was allocated, and a rewritten copy is made once per
+// distinct map, not per leg. Sends are fire-and-forget datagrams, so a slow
 // or absent subscriber never holds up the others. A leg is sent nothing without its peer's media consent
 // (README "Media consent"), and every buffer a leg or a conference keeps has a cap (issue 7).
 import {
@@ -10,17 +14,19 @@ import {
   LineAssembler,
   ntpTimestamp,
   parseRtcp,
-  parseRtp,
+  payloadTypesKey,
+  RTP_VIEW_OK,
   type RtcpPacket,
   RtpReceptionStatistics,
+  RtpView,
+  redCarriesNoText,
+  redundancyOnly,
   remapT140PayloadTypes,
   SDES_CNAME,
-  samePayloadTypes,
   serializeRtcp,
   serializeRtp,
   type T140PayloadTypes,
   T140Receiver,
-  T140Transmitter,
 } from '@sip-pubsub/media';
 import {
   aggregatePacks,
@@ -29,33 +35,19 @@ import {
   SenmlError,
   type SenmlPack,
 } from '@sip-pubsub/senml';
-import { TokenBucket } from './token-bucket.js';
-import { TranslateFilter } from './translate-filter.js';
+import { Conference } from './conference.js';
+import type { Leg } from './leg.js';
 
-export type ForwardingMode = 'translate' | 'mix' | 'aggregate';
-
-export interface LegOptions {
-  conferenceId: string;
-  legId: string;
-  publishes: boolean;
-  subscribes: boolean;
-  remoteHost: string;
-  remotePort: number;
-  t140Pt: number;
-  /** 0 when RED was not negotiated. */
-  redPt: number;
-  invalidData: 'drop' | 'forward';
-  mode?: ForwardingMode;
-  /** RED generations the subscriber asked for (default 2). */
-  redundancy?: number;
-  /** Aggregation window, 20–5000 ms. */
-  aggregateWindowMs?: number;
-  /** RTCP shares the RTP port (RFC 5761); only then does the relay send RTCP on the leg. */
-  rtcpMux?: boolean;
-}
-
-/** Sends one datagram; returns false when it dropped it (a full send queue), anything else when sent. */
-export type DatagramSender = (data: Uint8Array, host: string, port: number) => unknown;
+export { Conference, type ConferenceSubscription } from './conference.js';
+export {
+  type DatagramSender,
+  type ForwardingMode,
+  Leg,
+  type LegBufferLimits,
+  type LegOptions,
+  type LegSocket,
+  MAX_MIX_SOURCES,
+} from './leg.js';
 
 export type DropReason =
   | 'keepalive'
@@ -80,7 +72,8 @@ export type DropReason =
 
 export interface RelayCounters {
   publicationsIn(conferenceId: string): void;
-  deliveriesOut(conferenceId: string, bytes: number): void;
+  /** Packets sent to subscriber legs and their bytes: one call per fan-out, not per subscriber. */
+  deliveriesOut(conferenceId: string, packets: number, bytes: number): void;
   invalid(conferenceId: string): void;
   dropped(reason: DropReason): void;
   lost(conferenceId: string, lost: number, recovered: number): void;
@@ -89,129 +82,11 @@ export interface RelayCounters {
   packetsIn(conferenceId: string): void;
 }
 
-const AGGREGATE_MIN_MS = 20;
-const AGGREGATE_MAX_MS = 5000;
 const MAX_CONTRIBUTORS = 15; // the CSRC count field has 4 bits (RFC 3550 §5.1)
-/** Sources a mix leg keeps redundancy for; a publisher changing SSRC per packet cannot grow it. */
-export const MAX_MIX_SOURCES = 64;
 /** Packs collected in one aggregation window of one leg. */
 export const MAX_WINDOW_PACKS = 1_000;
 /** Decoding states for publishers on other relays, over all conferences. */
 export const MAX_REMOTE_SOURCES = 4_096;
-
-/** Per-leg buffer caps (issue 7, defect 3). */
-export interface LegBufferLimits {
-  /** Bytes the translate filter holds for an open line (default 64 KiB). */
-  maxHeldBytes?: number;
-  /** Packets the translate filter holds for an open line (default 64). */
-  maxHeldPackets?: number;
-  /** Text queued for a mix leg, or line bytes collected in an aggregate window (default 64 KiB). */
-  maxQueuedBytes?: number;
-  /** Longest partial line kept while it has no U+2028 (UTF-16 units; default 64 Ki). */
-  maxLineLength?: number;
-}
-
-const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024;
-
-export class Leg {
-  readonly receiver: T140Receiver;
-  readonly lines: LineAssembler;
-  /** Where we send: the negotiated address, or the latched source for a leg behind NAT. */
-  target: { host: string; port: number };
-  latched = false;
-  /** Whether a received datagram of this leg was dropped yet (the first one is reported, issue 12). */
-  dropReported = false;
-  /** Our SSRC on this leg (mix and aggregate streams, RTCP reports). */
-  readonly ssrc: number;
-  stats: RtpReceptionStatistics | undefined;
-  bucket: TokenBucket;
-  filter: TranslateFilter;
-  transmitter: T140Transmitter | undefined;
-  /** Aggregate mode: packs collected in the current window, their line bytes, and when it closes. */
-  window:
-    | { packs: { source: string; pack: SenmlPack; ssrc: number }[]; bytes: number; closesAt: number }
-    | undefined;
-  /**
-   * Media consent (README "Media consent", in the spirit of RFC 7675): nothing is sent to the peer
-   * before this time, which each datagram from the peer's address moves to now + the consent timeout.
-   */
-  consentUntil = 0;
-  /** Whether the peer ever gave consent (a silent close says 'silent' rather than 'no-consent'). */
-  consented = false;
-  /**
-   * The retained-values greeting, held until the peer first consents (a greeting sent before would make
-   * the relay a reflector for one pack per INVITE). Sent once, in order, then live delivery follows.
-   */
-  greeting: Uint8Array[] | undefined;
-  /** When the leg last received a datagram from its peer (or was allocated). */
-  lastHeardAt = 0;
-  readonly bufferLimits: Required<LegBufferLimits>;
-  /** Arrival time of the oldest publication waiting in the transmitter. */
-  pendingSince: number | undefined;
-  packetsSent = 0;
-  octetsSent = 0;
-  lastRtpTimestamp = 0;
-
-  constructor(
-    public options: LegOptions,
-    readonly localPort: number,
-    readonly send: DatagramSender,
-    limits: { packetsPerSecond: number; mixBufferMs: number; ssrc?: number } & LegBufferLimits = {
-      packetsPerSecond: 1000,
-      mixBufferMs: 300,
-    },
-  ) {
-    this.bufferLimits = {
-      maxHeldBytes: limits.maxHeldBytes ?? 64 * 1024,
-      maxHeldPackets: limits.maxHeldPackets ?? 64,
-      maxQueuedBytes: limits.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
-      maxLineLength: limits.maxLineLength ?? 65_536,
-    };
-    this.filter = new TranslateFilter(this.bufferLimits);
-    this.lines = new LineAssembler({ maxLineLength: this.bufferLimits.maxLineLength });
-    this.target = { host: options.remoteHost, port: options.remotePort };
-    this.receiver = new T140Receiver({ t140Pt: options.t140Pt, redPt: options.redPt || undefined });
-    this.ssrc = (limits.ssrc ?? Math.floor(Math.random() * 0x1_0000_0000)) >>> 0;
-    this.bucket = new TokenBucket(limits.packetsPerSecond);
-    this.configure(options, limits.mixBufferMs);
-  }
-
-  get mode(): ForwardingMode {
-    return this.options.mode ?? 'translate';
-  }
-
-  /** Applies new options (re-INVITE); a change of mode starts a new outgoing stream. */
-  configure(options: LegOptions, mixBufferMs: number): void {
-    const before = this.transmitter ? this.mode : undefined;
-    this.options = options;
-    const mode = this.mode;
-    if (!options.subscribes || mode === 'translate') {
-      this.transmitter = undefined;
-      this.window = undefined;
-      return;
-    }
-    if (before === mode && this.transmitter) return;
-    const redPt = options.redPt || undefined;
-    this.transmitter = new T140Transmitter({
-      ssrc: this.ssrc,
-      t140Pt: options.t140Pt,
-      redPt,
-      generations: redPt === undefined ? 0 : (options.redundancy ?? 2),
-      // The aggregation window already batches; a mixer follows the buffering interval.
-      bufferMs: mode === 'aggregate' ? 0 : mixBufferMs,
-      mixer: mode === 'mix',
-      // Aggregate text is one pack per window, already capped by the window; resolving its records may
-      // make it larger than the lines it came from, so its queue gets room for that.
-      maxQueuedText: this.bufferLimits.maxQueuedBytes * (mode === 'aggregate' ? 4 : 1),
-      maxSources: MAX_MIX_SOURCES,
-    });
-    this.window = undefined;
-  }
-
-  get aggregateWindowMs(): number {
-    return Math.min(AGGREGATE_MAX_MS, Math.max(AGGREGATE_MIN_MS, this.options.aggregateWindowMs || 1000));
-  }
-}
 
 export interface ReceivedDrop {
   conferenceId: string;
@@ -257,25 +132,50 @@ interface RemoteSource {
 }
 
 export class RelayCore {
-  private readonly conferences = new Map<string, Map<string, Leg>>();
+  private readonly conferences = new Map<string, Conference>();
   private readonly legs = new Map<string, Leg>();
   private readonly remoteSources = new Map<string, RemoteSource>();
   /** Mix and aggregate legs with text queued or redundancy owed. */
   private readonly active = new Set<Leg>();
   private readonly now: () => number;
+  /** Readings of the packet in hand: one for our sockets, one for packets from other relays. */
+  private readonly view = new RtpView();
+  private readonly sharedView = new RtpView();
+  /** Per fan-out: the payload-type maps met so far and the packet rewritten for each (reused arrays). */
+  private readonly remapKeys: number[] = [];
+  private readonly remapped: (Uint8Array | undefined)[] = [];
 
   constructor(private readonly opts: RelayCoreOptions) {
     this.now = opts.now ?? Date.now;
   }
 
+  /**
+   * The conference, created if new, held open for an allocation under way: it is not closed when empty
+   * until settleConference() says the allocation is over (its leg added, or failed).
+   */
+  openConference(conferenceId: string): Conference {
+    const conference = this.conference(conferenceId);
+    conference.pending++;
+    return conference;
+  }
+
+  /** An allocation opened with openConference() is over; closes the conference if it is left empty. */
+  settleConference(conferenceId: string): void {
+    const conference = this.conferences.get(conferenceId);
+    if (!conference) return;
+    conference.pending = Math.max(0, conference.pending - 1);
+    if (conference.empty) this.closeConference(conference);
+  }
+
+  getConference(conferenceId: string): Conference | undefined {
+    return this.conferences.get(conferenceId);
+  }
+
   addLeg(leg: Leg): void {
     leg.lastHeardAt = this.now();
-    let conference = this.conferences.get(leg.options.conferenceId);
-    if (!conference) {
-      conference = new Map();
-      this.conferences.set(leg.options.conferenceId, conference);
-    }
-    conference.set(leg.options.legId, leg);
+    const previous = this.legs.get(leg.options.legId);
+    if (previous && previous !== leg) this.removeLeg(leg.options.legId);
+    this.conference(leg.options.conferenceId).add(leg);
     this.legs.set(leg.options.legId, leg);
   }
 
@@ -283,21 +183,29 @@ export class RelayCore {
     return this.legs.get(legId);
   }
 
-  /** Removes a leg; conferenceEmpty is true when its conference has no more legs here. */
+  /**
+   * Removes and closes a leg (its socket and port go with it); conferenceEmpty is true when its conference
+   * has no more legs here, and then the conference is closed too (it leaves the subject).
+   */
   removeLeg(legId: string): { removed: boolean; conferenceEmpty: boolean } {
     const leg = this.legs.get(legId);
     if (!leg) return { removed: false, conferenceEmpty: false };
     this.legs.delete(legId);
     this.active.delete(leg);
-    const conferenceId = leg.options.conferenceId;
-    const conference = this.conferences.get(conferenceId)!;
-    conference.delete(legId);
-    if (conference.size === 0) {
-      this.conferences.delete(conferenceId);
-      for (const key of this.remoteSources.keys())
-        if (key.startsWith(`${conferenceId}\n`)) this.remoteSources.delete(key);
+    const conference = this.conferences.get(leg.options.conferenceId);
+    if (!conference) {
+      leg.close();
+      return { removed: true, conferenceEmpty: true };
     }
-    return { removed: true, conferenceEmpty: conference.size === 0 };
+    conference.remove(leg);
+    const conferenceEmpty = conference.legs.size === 0;
+    if (conference.empty) this.closeConference(conference);
+    return { removed: true, conferenceEmpty };
+  }
+
+  /** Closes every conference, and so every leg and subscription (relay shutdown). */
+  close(): void {
+    for (const conference of [...this.conferences.values()]) this.closeConference(conference);
   }
 
   hasConference(conferenceId: string): boolean {
@@ -315,7 +223,8 @@ export class RelayCore {
 
   conferenceLegs(): Map<string, Leg[]> {
     const out = new Map<string, Leg[]>();
-    for (const [id, legs] of this.conferences) out.set(id, [...legs.values()]);
+    for (const [id, conference] of this.conferences)
+      if (conference.legs.size > 0) out.set(id, [...conference.legs.values()]);
     return out;
   }
 
@@ -330,6 +239,26 @@ export class RelayCore {
       if (now - leg.lastHeardAt >= silenceMs)
         out.push({ leg, reason: leg.consented ? 'silent' : 'no-consent' });
     return out;
+  }
+
+  private conference(conferenceId: string): Conference {
+    let conference = this.conferences.get(conferenceId);
+    if (!conference) {
+      conference = new Conference(conferenceId);
+      this.conferences.set(conferenceId, conference);
+    }
+    return conference;
+  }
+
+  private closeConference(conference: Conference): void {
+    for (const leg of conference.legs.values()) {
+      this.legs.delete(leg.options.legId);
+      this.active.delete(leg);
+    }
+    conference.close();
+    if (this.conferences.get(conference.id) === conference) this.conferences.delete(conference.id);
+    const prefix = `${conference.id}\n`;
+    for (const key of this.remoteSources.keys()) if (key.startsWith(prefix)) this.remoteSources.delete(key);
   }
 
   /** Whether the leg's peer consents to receive now. */
@@ -361,10 +290,8 @@ export class RelayCore {
       drop('rtcp');
       return;
     }
-    let packet: ReturnType<typeof parseRtp>;
-    try {
-      packet = parseRtp(data);
-    } catch {
+    const packet = this.view;
+    if (packet.read(data) !== RTP_VIEW_OK) {
       drop('malformed');
       return;
     }
@@ -378,7 +305,7 @@ export class RelayCore {
       return;
     }
     // An empty T140block from a subscriber is its keep-alive (it also latched the leg, see hear()).
-    if (!options.publishes && packet.payload.length === 0) {
+    if (!options.publishes && packet.payloadLength === 0) {
       drop('keepalive');
       return;
     }
@@ -397,9 +324,14 @@ export class RelayCore {
       return;
     }
     const conferenceId = options.conferenceId;
+    const ssrc = packet.ssrc;
     counters.packetsIn(conferenceId);
-    if (leg.stats?.ssrc !== packet.ssrc) leg.stats = new RtpReceptionStatistics(packet.ssrc);
-    leg.stats.onPacket(packet.sequenceNumber, packet.timestamp, now);
+    let stats = leg.stats;
+    if (stats?.ssrc !== ssrc) {
+      stats = new RtpReceptionStatistics(ssrc);
+      leg.stats = stats;
+    }
+    stats.onPacket(packet.sequenceNumber, packet.timestamp, now);
 
     const delivery = leg.receiver.receive(packet);
     if (delivery.lost > 0 || delivery.recovered > 0)
@@ -425,7 +357,9 @@ export class RelayCore {
     }
 
     // Translate: the received buffer itself, filtered by line verdicts under the `drop` policy.
-    const noText = packet.payload.length === 0 || (pt === options.redPt && carriesNoText(packet.payload));
+    const noText =
+      packet.payloadLength === 0 ||
+      (pt === options.redPt && redCarriesNoText(data, packet.payloadOffset, packet.payloadEnd));
     let forward: Uint8Array[];
     if (noText) {
       counters.dropped('keepalive');
@@ -441,16 +375,18 @@ export class RelayCore {
       for (let i = 0; i < verdict.overflowed; i++) counters.dropped('held-overflow');
       forward = verdict.forward;
     }
-    const pts = payloadTypesOf(leg);
+    const pts = leg.payloadTypes;
+    const conference = this.conferences.get(conferenceId);
     for (const buf of forward) {
-      this.deliverTranslate(conferenceId, options.legId, buf, now, pts);
+      if (conference) this.deliverTranslate(conference, options.legId, buf, now, pts, leg.payloadTypesKey);
       this.opts.share(conferenceId, options.legId, buf, now, pts);
     }
 
     // Mix and aggregate work on whole lines: the drop policy keeps only valid ones.
+    if (!conference || conference.lineSubscribers.length === 0) return;
     for (const p of publications) {
       if (p.pack === undefined && options.invalidData === 'drop') continue;
-      this.deliverLine(conferenceId, options.legId, packet.ssrc, p.line, p.pack, now);
+      this.deliverLine(conference, options.legId, ssrc, p.line, p.pack, now);
     }
   }
 
@@ -464,14 +400,10 @@ export class RelayCore {
   ): void {
     const conference = this.conferences.get(conferenceId);
     if (!conference) return;
-    this.deliverTranslate(conferenceId, sourceLegId, data, receivedAt, pts);
-    let lineLegs = false;
-    for (const l of conference.values()) if (l.options.subscribes && l.mode !== 'translate') lineLegs = true;
-    if (!lineLegs) return;
-    let packet: ReturnType<typeof parseRtp>;
-    try {
-      packet = parseRtp(data);
-    } catch {
+    this.deliverTranslate(conference, sourceLegId, data, receivedAt, pts, payloadTypesKey(pts));
+    if (conference.lineSubscribers.length === 0) return;
+    const packet = this.sharedView;
+    if (packet.read(data) !== RTP_VIEW_OK) {
       this.opts.counters.dropped('malformed');
       return;
     }
@@ -490,10 +422,11 @@ export class RelayCore {
       }
       this.remoteSources.set(key, source);
     }
+    const ssrc = packet.ssrc;
     const delivery = source.receiver.receive(packet);
     if (delivery.text.length === 0) return;
     for (const line of source.lines.push(delivery.text).lines)
-      this.deliverLine(conferenceId, sourceLegId, packet.ssrc, line, this.parsePack(line), receivedAt);
+      this.deliverLine(conference, sourceLegId, ssrc, line, this.parsePack(line), receivedAt);
   }
 
   /** When tick() next has work; undefined when no mix or aggregate leg has anything pending. */
@@ -619,63 +552,89 @@ export class RelayCore {
         leg.stats.onSenderReport(p.ntpSeconds, p.ntpFraction, this.now());
   }
 
+  /**
+   * Sends the packet to every translate subscriber but its source, in each one's payload types. The loop
+   * allocates nothing: it reads each leg's precomputed map, and a rewritten copy is made once per distinct
+   * map met in this fan-out (RFC 3550 §7.1). Counted once per fan-out.
+   */
   private deliverTranslate(
-    conferenceId: string,
+    conference: Conference,
     sourceLegId: string,
     data: Uint8Array,
     receivedAt: number,
     source: T140PayloadTypes,
+    sourceKey: number,
   ): void {
-    const conference = this.conferences.get(conferenceId);
-    if (!conference) return;
+    const targets = conference.translateSubscribers;
+    if (targets.length === 0) return;
     const now = this.now();
-    let delivered = false;
-    // Built once per distinct set of payload type numbers, only when a subscriber's differ (RFC 3550 §7.1).
-    let remapped: Map<string, Uint8Array | undefined> | undefined;
-    for (const target of conference.values()) {
-      if (!target.options.subscribes || target.options.legId === sourceLegId || target.mode !== 'translate')
-        continue;
+    const keys = this.remapKeys;
+    const copies = this.remapped;
+    let distinct = 0;
+    let packets = 0;
+    let bytes = 0;
+    let unconsented = 0;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (target.options.legId === sourceLegId) continue;
       let out: Uint8Array | undefined = data;
-      const wanted = payloadTypesOf(target);
-      if (!samePayloadTypes(source, wanted)) {
-        const key = `${wanted.t140Pt}/${wanted.redPt ?? ''}`;
-        remapped ??= new Map();
-        if (!remapped.has(key)) remapped.set(key, remapT140PayloadTypes(data, source, wanted));
-        out = remapped.get(key);
+      const key = target.payloadTypesKey;
+      if (key !== sourceKey) {
+        let k = 0;
+        while (k < distinct && keys[k] !== key) k++;
+        if (k === distinct) {
+          keys[k] = key;
+          copies[k] = remapT140PayloadTypes(data, source, target.payloadTypes);
+          distinct++;
+        }
+        out = copies[k];
         if (!out) continue;
       }
-      if (!this.transmit(target, out, now)) continue;
-      this.opts.counters.deliveriesOut(conferenceId, out.length);
-      delivered = true;
+      if (target.consentUntil <= now) {
+        unconsented++;
+        continue;
+      }
+      if (target.send(out, target.target.host, target.target.port) === false) continue;
+      packets++;
+      bytes += out.length;
     }
-    if (delivered) this.opts.counters.latency(conferenceId, Math.max(0, now - receivedAt) / 1000);
+    for (let k = 0; k < distinct; k++) copies[k] = undefined;
+    const { counters } = this.opts;
+    for (let i = 0; i < unconsented; i++) counters.dropped('no-consent');
+    if (packets === 0) return;
+    counters.deliveriesOut(conference.id, packets, bytes);
+    counters.latency(conference.id, Math.max(0, now - receivedAt) / 1000);
   }
 
+  /** One line (publication) to every mix and aggregate leg but its source's; the text is made once. */
   private deliverLine(
-    conferenceId: string,
+    conference: Conference,
     sourceLegId: string,
     ssrc: number,
     line: string,
     pack: SenmlPack | undefined,
     receivedAt: number,
   ): void {
-    const conference = this.conferences.get(conferenceId);
-    if (!conference) return;
+    const targets = conference.lineSubscribers;
+    if (targets.length === 0) return;
     const now = this.now();
-    for (const target of conference.values()) {
-      if (!target.options.subscribes || target.options.legId === sourceLegId || !target.transmitter) continue;
+    const text = `${line}\u2028`;
+    const entry = pack ? { source: sourceLegId, pack, ssrc } : undefined;
+    for (let i = 0; i < targets.length; i++) {
+      const target = targets[i];
+      if (target.options.legId === sourceLegId || !target.transmitter) continue;
       // Nothing is queued for a peer that does not consent: it would only be dropped when due.
       if (target.consentUntil <= now) {
         this.opts.counters.dropped('no-consent');
         continue;
       }
       if (target.mode === 'mix') {
-        if (!target.transmitter.write(`${line}\u2028`, ssrc)) {
+        if (!target.transmitter.write(text, ssrc)) {
           this.opts.counters.dropped('queue-overflow');
           continue;
         }
       } else {
-        if (!pack) continue; // nothing to aggregate in a line that is not SenML
+        if (!entry) continue; // nothing to aggregate in a line that is not SenML
         target.window ??= { packs: [], bytes: 0, closesAt: now + target.aggregateWindowMs };
         const w = target.window;
         if (
@@ -685,7 +644,7 @@ export class RelayCore {
           this.opts.counters.dropped('queue-overflow');
           continue;
         }
-        w.packs.push({ source: sourceLegId, pack, ssrc });
+        w.packs.push(entry);
         w.bytes += line.length;
       }
       target.pendingSince ??= receivedAt;
@@ -722,8 +681,8 @@ export class RelayCore {
         leg.packetsSent += 1;
         leg.octetsSent += p.payload.length;
         leg.lastRtpTimestamp = p.timestamp;
-        this.opts.counters.deliveriesOut(leg.options.conferenceId, bytes.length);
-        if (p.marker || !isRedundancyOnlyRed(p.payload, leg.options.redPt, p.payloadType)) textSent = true;
+        this.opts.counters.deliveriesOut(leg.options.conferenceId, 1, bytes.length);
+        if (p.marker || !isRedundancyOnlyPacket(p.payload, leg.options.redPt, p.payloadType)) textSent = true;
       }
       if (textSent && leg.pendingSince !== undefined) {
         this.opts.counters.latency(leg.options.conferenceId, Math.max(0, now - leg.pendingSince) / 1000);
@@ -776,33 +735,12 @@ export class RelayCore {
   }
 }
 
-/** RED payload (RFC 2198 §3) whose blocks are all empty. */
-function carriesNoText(payload: Uint8Array): boolean {
-  let offset = 0;
-  while (offset < payload.length && (payload[offset] & 0x80) !== 0) {
-    if (offset + 4 > payload.length) return false;
-    if (((payload[offset + 2] & 0x03) << 8) + payload[offset + 3] !== 0) return false;
-    offset += 4;
-  }
-  return offset + 1 === payload.length;
-}
-
-/** True for a RED payload whose primary block is empty (a packet that only repeats earlier text). */
-function isRedundancyOnlyRed(payload: Uint8Array, redPt: number, pt: number): boolean {
+/** True for a packet of ours that only repeats earlier text (empty T.140, or RED with an empty primary). */
+function isRedundancyOnlyPacket(payload: Uint8Array, redPt: number, pt: number): boolean {
   if (pt !== redPt) return payload.length === 0;
-  let offset = 0;
-  let blocks = 0;
-  while (offset < payload.length && (payload[offset] & 0x80) !== 0) {
-    blocks += ((payload[offset + 2] & 0x03) << 8) + payload[offset + 3];
-    offset += 4;
-  }
-  return offset + 1 + blocks === payload.length;
+  return redundancyOnly(payload, 0, payload.length);
 }
 
 function normaliseHost(host: string): string {
   return host.startsWith('::ffff:') ? host.slice(7) : host;
-}
-
-function payloadTypesOf(leg: Leg): T140PayloadTypes {
-  return { t140Pt: leg.options.t140Pt, redPt: leg.options.redPt || undefined };
 }

@@ -1,6 +1,8 @@
 // Wires the relay: gRPC leg management, one UDP socket per leg, the relay core in between, and the
 // conference's NATS subject for publications received on other relays.
 import * as dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
 import type { BusSubscription, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import { asyncUnary, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
 import {
@@ -24,19 +26,13 @@ import {
   type StatsResponse,
   subjects,
 } from '@sip-pubsub/proto';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
 import { registerPortGauges } from './port-metrics.js';
 import { PortPool } from './port-pool.js';
-import {
-  type ForwardingMode,
-  Leg,
-  type LegCloseReason,
-  type LegOptions,
-  RelayCore,
-  type RelayCounters,
-} from './relay.js';
+import { type ForwardingMode, Leg, type LegCloseReason, type LegOptions, RelayCore } from './relay.js';
+import { relayCounters } from './relay-metrics.js';
 import { RetainedGreeter } from './retained-greeting.js';
 import { TopicMetrics } from './topic-metrics.js';
 
@@ -72,54 +68,6 @@ export async function startMediaRelay(
 ): Promise<RunningService & { grpcPort: number }> {
   const { logger, bus, registry } = ctx;
   const relayId = ctx.instanceId;
-  const publications = new Counter({
-    name: 'sip_pubsub_relay_publications_in_total',
-    help: 'SenML publications received from publishers on this relay',
-    registers: [registry],
-  });
-  const deliveries = new Counter({
-    name: 'sip_pubsub_relay_deliveries_out_total',
-    help: 'RTP packets delivered to subscriber legs',
-    registers: [registry],
-  });
-  const bytesOut = new Counter({
-    name: 'sip_pubsub_relay_bytes_out_total',
-    help: 'RTP bytes delivered to subscriber legs',
-    registers: [registry],
-  });
-  const invalid = new Counter({
-    name: 'sip_pubsub_relay_invalid_publications_total',
-    help: 'Publications that were not valid SenML or were damaged by loss',
-    registers: [registry],
-  });
-  const dropped = new Counter({
-    name: 'sip_pubsub_relay_dropped_datagrams_total',
-    help: 'Datagrams not forwarded, by reason',
-    labelNames: ['reason'],
-    registers: [registry],
-  });
-  const lostGauge = new Counter({
-    name: 'sip_pubsub_relay_lost_generations_total',
-    help: 'T.140 generations lost beyond redundancy',
-    registers: [registry],
-  });
-  const recoveredGauge = new Counter({
-    name: 'sip_pubsub_relay_recovered_generations_total',
-    help: 'T.140 generations recovered from redundancy',
-    registers: [registry],
-  });
-  const legsGauge = new Gauge({
-    name: 'sip_pubsub_relay_legs',
-    help: 'Legs hosted by this relay',
-    registers: [registry],
-  });
-
-  const latency = new Histogram({
-    name: 'sip_pubsub_relay_publish_deliver_latency_seconds',
-    help: 'Time from a publication reaching the first relay to its delivery to subscribers here (one observation per fan-out or mixed packet)',
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-    registers: [registry],
-  });
   let core: RelayCore;
   const topics = new TopicMetrics(registry, config.RELAY_METRICS_TOP_TOPICS, () => {
     const out = new Map<string, { legs: number }>();
@@ -127,36 +75,13 @@ export async function startMediaRelay(
     return out;
   });
   const topic = (id: string) => topics.topic(id);
-  const counters: RelayCounters = {
-    publicationsIn: (c) => {
-      topic(c).publicationsIn++;
-      publications.inc();
-    },
-    deliveriesOut: (c, bytes) => {
-      const t = topic(c);
-      t.deliveriesOut++;
-      t.bytesOut += bytes;
-      deliveries.inc();
-      bytesOut.inc(bytes);
-    },
-    invalid: (c) => {
-      topic(c).invalid++;
-      invalid.inc();
-    },
-    dropped: (reason) => dropped.inc({ reason }),
-    lost: (c, lost, recovered) => {
-      const t = topic(c);
-      t.lost += lost;
-      t.recovered += recovered;
-      lostGauge.inc(lost);
-      recoveredGauge.inc(recovered);
-    },
-    latency: (_c, seconds) => latency.observe(seconds),
-    packetsIn: (c) => {
-      topic(c).packetsIn++;
-    },
-  };
-  const mediaSubscriptions = new Map<string, BusSubscription>();
+  const counters = relayCounters(registry, topics);
+  const legsGauge = new Gauge({
+    name: 'sip_pubsub_relay_legs',
+    help: 'Legs hosted by this relay',
+    registers: [registry],
+  });
+
   // Late joiners get the retained values first (PROFILE "PUBLISH"); they are in KV, written by the notifier.
   const greeter = new RetainedGreeter({
     retained: new JsonBucket(await ctx.kv.bucket(BUCKETS.publications), retainedValuesSchema),
@@ -242,45 +167,40 @@ export async function startMediaRelay(
   };
   const loadTimer = setInterval(publishLoad, config.RELAY_LOAD_INTERVAL_MS);
   loadTimer.unref();
-  const sockets = new Map<string, dgram.Socket>();
   const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
   registerPortGauges(registry, ports, config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
 
-  const joinConference = (conferenceId: string) => {
-    if (mediaSubscriptions.has(conferenceId)) return;
-    mediaSubscriptions.set(
-      conferenceId,
-      bus.subscribe(subjects.media(conferenceId), (msg) => {
-        if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
-        const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
-        const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
-        const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
-        if (!isPayloadType(t140Pt)) {
-          logger.warn(
-            { conferenceId, subject: msg.subject },
-            'ignored a shared packet without payload types',
-          );
-          return;
-        }
-        greeter.observe(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, {
-          t140Pt,
-          redPt: isPayloadType(redPt) ? redPt : undefined,
-        });
-        core.onShared(
-          conferenceId,
-          msg.headers[MEDIA_HEADER_LEG] ?? '',
-          msg.data,
-          Number.isFinite(receivedAt) ? receivedAt : Date.now(),
-          { t140Pt, redPt: isPayloadType(redPt) ? redPt : undefined },
-        );
-        arm();
-      }),
-    );
-  };
+  // The conference's subject, held by the conference: it leaves it when its last leg here goes.
+  const subscribeMedia = (conferenceId: string): BusSubscription =>
+    bus.subscribe(subjects.media(conferenceId), (msg) => {
+      if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
+      const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
+      const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
+      const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
+      if (!isPayloadType(t140Pt)) {
+        logger.warn({ conferenceId, subject: msg.subject }, 'ignored a shared packet without payload types');
+        return;
+      }
+      greeter.observe(conferenceId, msg.headers[MEDIA_HEADER_LEG] ?? '', msg.data, {
+        t140Pt,
+        redPt: isPayloadType(redPt) ? redPt : undefined,
+      });
+      core.onShared(
+        conferenceId,
+        msg.headers[MEDIA_HEADER_LEG] ?? '',
+        msg.data,
+        Number.isFinite(receivedAt) ? receivedAt : Date.now(),
+        { t140Pt, redPt: isPayloadType(redPt) ? redPt : undefined },
+      );
+      arm();
+    });
 
   const bindSocket = (port: number): Promise<dgram.Socket | null> =>
     new Promise((resolve) => {
-      const socket = dgram.createSocket({ type: config.RELAY_HOST.includes(':') ? 'udp6' : 'udp4' });
+      const socket = dgram.createSocket({
+        type: config.RELAY_HOST.includes(':') ? 'udp6' : 'udp4',
+        lookup: literalLookup,
+      });
       const onError = () => {
         socket.close();
         resolve(null);
@@ -332,8 +252,8 @@ export async function startMediaRelay(
       // Whatever failed midway, the port and its socket go back.
       bound.close();
       ports.release(port, spec.legId);
-      if (core.getLeg(spec.legId)?.localPort === port) core.removeLeg(spec.legId);
-      sockets.delete(spec.legId);
+      const leg = core.getLeg(spec.legId);
+      if (leg?.localPort === port) core.removeLeg(spec.legId);
       throw err;
     }
   };
@@ -342,12 +262,22 @@ export async function startMediaRelay(
     port: number,
     bound: dgram.Socket,
   ): Promise<LegAllocation> => {
+    // The leg owns its socket and port from here: closing it closes the one and releases the other.
+    let closed = false;
     const leg = new Leg(
       legOptions(spec),
       port,
-      boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
-        counters.dropped('send-queue-full'),
-      ),
+      {
+        send: boundedSender(bound, config.RELAY_MAX_SEND_QUEUE_BYTES_PER_LEG, () =>
+          counters.dropped('send-queue-full'),
+        ),
+        close: () => {
+          if (closed) return;
+          closed = true;
+          bound.close();
+          ports.release(port, spec.legId);
+        },
+      },
       legLimits,
     );
     let reported = false;
@@ -373,12 +303,18 @@ export async function startMediaRelay(
         'RTP socket error',
       ),
     );
-    sockets.set(spec.legId, bound);
-    // Join the topic's stream before reading retained values, so what races the read is seen.
-    joinConference(spec.conferenceId);
-    // Late joiners get the retained values first; a leg moved here by failover already had them.
-    if (spec.resumes) core.addLeg(leg);
-    else await greeter.greet(leg, () => core.addLeg(leg));
+    // Join the topic's stream before reading retained values, so what races the read is seen. The
+    // conference stays open (and subscribed) while this allocation is under way, even if it has no leg.
+    const conference = core.openConference(spec.conferenceId);
+    try {
+      conference.subscribe(() => subscribeMedia(spec.conferenceId));
+      // Late joiners get the retained values first; a leg moved here by failover already had them.
+      if (spec.resumes) core.addLeg(leg);
+      else await greeter.greet(leg, () => core.addLeg(leg));
+    } finally {
+      core.settleConference(spec.conferenceId);
+      if (!core.hasConference(spec.conferenceId)) topics.forget(spec.conferenceId);
+    }
     legsGauge.set(core.legCount);
     logger.info(
       {
@@ -400,15 +336,9 @@ export async function startMediaRelay(
       releasedEarly.add(legId);
       return true;
     }
-    const { conferenceEmpty } = core.removeLeg(legId);
-    sockets.get(legId)?.close();
-    sockets.delete(legId);
-    ports.release(leg.localPort, legId);
-    if (conferenceEmpty) {
-      topics.forget(conferenceId);
-      mediaSubscriptions.get(conferenceId)?.unsubscribe();
-      mediaSubscriptions.delete(conferenceId);
-    }
+    // Closes the leg (socket, port); the last leg of the conference closes it too (its subscription).
+    core.removeLeg(legId);
+    if (!core.hasConference(conferenceId)) topics.forget(conferenceId);
     legsGauge.set(core.legCount);
     logger.info({ conferenceId, legId }, 'leg released');
     return true;
@@ -514,9 +444,9 @@ export async function startMediaRelay(
       if (timer) clearTimeout(timer);
       await membership.stop();
       await grpcServer.stop(5_000);
-      for (const [conferenceId, legs] of core.conferenceLegs())
-        for (const l of legs) release(conferenceId, l.options.legId);
-      for (const sub of mediaSubscriptions.values()) sub.unsubscribe();
+      // Conferences close in cascade: their legs (sockets, ports) and their subscriptions.
+      core.close();
+      legsGauge.set(core.legCount);
     },
   };
 }
@@ -524,4 +454,24 @@ export async function startMediaRelay(
 /** A dynamic or static RTP payload type number (RFC 3551). */
 function isPayloadType(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 127;
+}
+
+/**
+ * dgram's address lookup for sends: an IP literal (every leg's target is one, from SDP or a latched
+ * source) is answered at once, so a send goes out in the same turn instead of after a dns.lookup tick;
+ * a name still goes through dns.lookup.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const kind = isIP(address);
+  if (kind !== 0) {
+    callback(null, address, kind);
+    return;
+  }
+  dnsLookup(address, { family: family === 6 || family === 'udp6' ? 6 : 4 }, (err, a, f) =>
+    callback(err, a, f),
+  );
 }

@@ -185,6 +185,108 @@ describe('ConferenceNotifier', () => {
   };
   const docs = () => sent.map((r) => parseConferenceInfo(r.body.toString()));
 
+  it('creates a second subscription with another Event id in the dialog (RFC 6665 §4.5.2); both end on their own', async () => {
+    const first = await notifier.handle(subscribe({ event: 'conference;id=a', expires: '600' }), flow);
+    expect(first.response.status).toBe(200);
+    await first.after?.();
+    const toTag = parseNameAddr(getHeader(first.response, 'To')!).params.tag ?? undefined;
+    const second = await notifier.handle(
+      subscribe({ event: 'conference;id=b', expires: '600', toTag, cseq: 2 }),
+      flow,
+    );
+    expect(second.response.status).toBe(200);
+    expect(parseNameAddr(getHeader(second.response, 'To')!).params.tag).toBe(toTag);
+    await second.after?.();
+    // A CSeq the dialog already saw is refused, whichever subscription it names (§12.2.2).
+    expect(
+      (await notifier.handle(subscribe({ event: 'conference;id=c', toTag, cseq: 2 }), flow)).response.status,
+    ).toBe(500);
+    expect(notifier.activeSubscriptions).toBe(2);
+    await participants.put(
+      participantKey(CONF, 'l1'),
+      participant('l1', 'sip:pub@example.org', 'publisher', 1),
+    );
+    await notifier.onRoster({
+      type: 'joined',
+      conferenceId: CONF,
+      participant: {
+        legId: 'l1',
+        aor: 'sip:pub@example.org',
+        role: 'publisher',
+        status: 'recvonly',
+        joinedAt: 1,
+      },
+      at: 1,
+    });
+    clock.advance(200);
+    await settle();
+    const events = () => sent.map((r) => getHeader(r, 'Event'));
+    expect(events()).toEqual(['conference;id=a', 'conference;id=b', 'conference;id=a', 'conference;id=b']);
+    // One dialog, one CSeq space: the NOTIFYs of both subscriptions number upwards together.
+    const seqs = sent.map((r) => parseCSeq(getHeader(r, 'CSeq')!).seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(new Set(sent.map((r) => parseNameAddr(getHeader(r, 'From')!).params.tag))).toEqual(
+      new Set([toTag]),
+    );
+
+    // The first ends; the second lives on in the dialog and still hears of changes.
+    sent = [];
+    const endA = await notifier.handle(
+      subscribe({ event: 'conference;id=a', expires: '0', toTag, cseq: 3 }),
+      flow,
+    );
+    expect(endA.response.status).toBe(200);
+    await endA.after?.();
+    expect(sent.map((r) => [getHeader(r, 'Event'), getHeader(r, 'Subscription-State')])).toEqual([
+      ['conference;id=a', 'terminated;reason=timeout'],
+    ]);
+    await participants.delete(participantKey(CONF, 'l1'));
+    await notifier.onRoster({
+      type: 'left',
+      conferenceId: CONF,
+      participant: {
+        legId: 'l1',
+        aor: 'sip:pub@example.org',
+        role: 'publisher',
+        status: 'recvonly',
+        joinedAt: 1,
+      },
+      at: 2,
+    });
+    clock.advance(200);
+    await settle();
+    expect(events()).toEqual(['conference;id=a', 'conference;id=b']);
+    // Another id still joins the dialog while one subscription keeps it.
+    const third = await notifier.handle(subscribe({ event: 'conference;id=c', toTag, cseq: 4 }), flow);
+    expect(third.response.status).toBe(200);
+    await third.after?.();
+    for (const [id, cseq] of [
+      ['b', 5],
+      ['c', 6],
+    ] as const) {
+      const end = await notifier.handle(
+        subscribe({ event: `conference;id=${id}`, expires: '0', toTag, cseq }),
+        flow,
+      );
+      expect(end.response.status).toBe(200);
+      await end.after?.();
+    }
+    const all = sent.map((r) => parseCSeq(getHeader(r, 'CSeq')!).seq);
+    expect(all).toEqual([...all].sort((x, y) => x - y));
+    // The dialog ended with its last subscription: nothing is left in KV, and a new id gets 481.
+    expect(notifier.activeSubscriptions).toBe(0);
+    for (const id of ['a', 'b', 'c'])
+      expect(
+        await notifierOptions.stores.subscriptions.get(
+          subscriptionKey(CONF, subscriptionIdOf('sub-call', 'wtag', id)),
+        ),
+      ).toBeNull();
+    expect(
+      (await notifier.handle(subscribe({ event: 'conference;id=d', toTag, cseq: 7 }), flow)).response.status,
+    ).toBe(481);
+  });
+
   it('accepts a subscription, then sends full state in a NOTIFY in the new dialog', async () => {
     await participants.put(
       participantKey(CONF, 'l1'),

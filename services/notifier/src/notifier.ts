@@ -8,8 +8,14 @@ import {
   accessRefusalReason,
   EVENT_PACKAGES,
   type EventPackageName,
+  isSubscriptionExpired,
   NotifyScheduler,
   negotiateExpires,
+  refreshSubscription,
+  type SubscriptionSnapshot,
+  subscriptionStateHeader,
+  type TerminationReason,
+  terminateSubscription,
 } from '@sip-pubsub/events';
 import type { JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
@@ -17,6 +23,7 @@ import {
   type DirectoryEvent,
   type IndexRecord,
   type ParticipantRecord,
+  participantKey,
   type RosterEvent,
   type SubscriptionRecord,
   subscriptionKey,
@@ -33,6 +40,7 @@ import {
   getHeaders,
   parseEvent,
   parseNameAddr,
+  parseUri,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
@@ -43,9 +51,10 @@ import {
   recordChange,
 } from './data-package.js';
 import { OwnedSubscriptions } from './owned-subscriptions.js';
-import { conferencePackage, directoryPackage, type PackageHandler } from './packages.js';
+import { conferencePackage, directoryPackage, type PackageHandler, type Resolved } from './packages.js';
 import type { PublicationSourcesStore } from './publication-sources.js';
 import type { RetainedValuesStore } from './retained-values.js';
+import type { RtpSourcesStore } from './rtp-sources.js';
 import type { TopicDirectory } from './topic-directory.js';
 import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
@@ -86,6 +95,8 @@ export interface NotifierOptions {
   topicDirectory?: TopicDirectory;
   /** PUBLISH sources, shown in the conference package's roster with their src-id. */
   publicationSources?: PublicationSourcesStore;
+  /** SSRCs of RTP publisher legs, shown as their endpoints' src-id. */
+  rtpSources?: RtpSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
   publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
 }
@@ -107,6 +118,23 @@ export function subscriptionIdOf(callId: string, remoteTag: string, eventId: str
     .slice(0, 32);
 }
 
+/** The subscription engine's view of a stored subscription (packages/events subscription.ts). */
+function snapshotOf(record: SubscriptionRecord): SubscriptionSnapshot {
+  return {
+    id: record.id,
+    package: record.package,
+    resource: record.resourceUri,
+    status: record.status,
+    expiresAt: record.expiresAt,
+    version: record.version,
+  };
+}
+
+/** One SIP dialog: Call-ID and both tags. */
+function dialogIdOf(callId: string, remoteTag: string, localTag: string): string {
+  return `${callId}\n${remoteTag}\n${localTag}`;
+}
+
 export interface HandledRequest {
   response: SipResponse;
   /** Work to do once the response is on its way (the first NOTIFY follows the 2xx). */
@@ -123,7 +151,14 @@ export class ConferenceNotifier {
   private readonly clock: NonNullable<NotifierOptions['clock']>;
   private readonly scheduler: NotifyScheduler<string>;
   /** subscription key → expiry time, for the subscriptions this replica owns. */
-  private readonly expiries = new OwnedSubscriptions((key) => this.wildcards.forget(key));
+  private readonly expiries = new OwnedSubscriptions((key) => {
+    this.wildcards.forget(key);
+    this.forgetDialogMember(key);
+  });
+  /** Dialog (Call-ID, tags) → the owned subscriptions in it (RFC 6665 §4.5.2: several may share one). */
+  private readonly dialogMembers = new Map<string, Set<string>>();
+  /** Subscription key → its dialog, for dialogMembers and for ordering NOTIFYs per dialog. */
+  private readonly dialogOf = new Map<string, string>();
   /** Wildcard pubsub-data subscriptions this replica owns, indexed by filter. */
   private readonly wildcards = new WildcardWatchers();
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
@@ -138,6 +173,7 @@ export class ConferenceNotifier {
           opts.stores,
           opts.domain,
           opts.publicationSources ? (id) => opts.publicationSources!.users(id) : undefined,
+          opts.rtpSources ? (id) => opts.rtpSources!.of(id) : undefined,
         ),
         directoryPackage(opts.stores, opts.domain),
         ...(opts.retained
@@ -219,7 +255,22 @@ export class ConferenceNotifier {
     const key = subscriptionKey(resource.key, id);
     const now = this.clock.now();
 
-    if (toTag) return this.refresh(req, key, toTag, decision.expires, identity);
+    if (toTag) {
+      // RFC 6665 §4.5.2: another Event id (or package) in an existing dialog is a new subscription in it.
+      const dialogId = dialogIdOf(callId, from.params.tag ?? '', toTag);
+      if (!(await this.opts.stores.subscriptions.get(key)) && this.dialogMembers.has(dialogId))
+        return this.subscribeInDialog(req, flow, {
+          key,
+          id,
+          dialogId,
+          handler,
+          resource,
+          eventId: event.id,
+          expires: decision.expires,
+          identity,
+        });
+      return this.refresh(req, key, toTag, decision.expires, identity);
+    }
     if (!(await this.mayWatchResource(identity, handler.name, resource.key)))
       return {
         response: createResponse(
@@ -280,6 +331,132 @@ export class ConferenceNotifier {
     return { response, after: () => this.enqueueNotify(key, () => this.notifyFull(key)) };
   }
 
+  /**
+   * A SUBSCRIBE in an existing subscription dialog for a subscription it does not have yet (another Event
+   * id or package): created in that dialog, whose CSeq numbers stay in its first subscription's record.
+   */
+  private async subscribeInDialog(
+    req: SipRequest,
+    flow: SubscriberFlow,
+    s: {
+      key: string;
+      id: string;
+      dialogId: string;
+      handler: PackageHandler;
+      resource: Extract<Resolved, { ok: true }>;
+      eventId: string | undefined;
+      expires: number;
+      identity: string;
+    },
+  ): Promise<HandledRequest> {
+    const gone = { response: createResponse(req, 481, 'Subscription Does Not Exist') };
+    const member = [...(this.dialogMembers.get(s.dialogId) ?? [])][0];
+    const memberEntry = member ? await this.opts.stores.subscriptions.get(member) : null;
+    if (!memberEntry) return gone;
+    const carrierKey = memberEntry.value.dialogKey ?? member!;
+    const carrier = await this.opts.stores.subscriptions.get(carrierKey);
+    if (!carrier) return gone;
+    const owner = carrier.value.identity;
+    if (s.identity !== '' && owner !== undefined && owner !== s.identity)
+      return { response: createResponse(req, 403, 'Subscription Belongs To Another Identity') };
+    if (!(await this.mayWatchResource(owner ?? s.identity, s.handler.name, s.resource.key)))
+      return {
+        response: createResponse(
+          req,
+          403,
+          accessRefusalReason(s.handler.name === 'pubsub-data' ? 'subscribe' : 'watch'),
+        ),
+      };
+    // §12.2.2 over the whole dialog: the subscriber's CSeq rises across all its subscriptions.
+    const dialog = { ...carrier.value.dialog };
+    const refused = checkInDialogRequest(dialog, req);
+    if (refused) return { response: createResponse(req, refused.status, refused.reason) };
+    if (this.expiries.keysOf(s.resource.key).length >= this.opts.maxSubscriptionsPerConference)
+      return {
+        response: createResponse(req, 503, 'Too Many Subscriptions', {
+          headers: [{ name: 'Retry-After', value: '60' }],
+        }),
+      };
+    const lasting = s.expires > 0;
+    const stored = await this.opts.stores.subscriptions.mutate(carrierKey, (current) =>
+      current
+        ? {
+            ...current,
+            dialog: { ...current.dialog, remoteSeq: dialog.remoteSeq },
+            ...(lasting ? { siblings: [...new Set([...(current.siblings ?? []), s.key])] } : {}),
+          }
+        : undefined,
+    );
+    if (!stored) return gone;
+    const now = this.clock.now();
+    const entity = s.resource.entity;
+    const record: SubscriptionRecord = {
+      id: s.id,
+      package: s.handler.name as SubscriptionRecord['package'],
+      resourceKey: s.resource.key,
+      resourceUri: entity,
+      eventId: s.eventId,
+      subscriber: carrier.value.subscriber,
+      ...(owner !== undefined ? { identity: owner } : s.identity ? { identity: s.identity } : {}),
+      status: 'active',
+      expiresAt: now + s.expires * 1000,
+      version: 0,
+      dialog: { ...stored.dialog },
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        connectionId: flow.connectionId,
+        edgeId: flow.edgeId,
+      },
+      createdAt: now,
+      dialogKey: carrierKey,
+      ...(s.resource.filter !== undefined ? { filter: s.resource.filter } : {}),
+    };
+    const response = createResponse(req, 200, 'OK', {
+      headers: [
+        { name: 'Expires', value: String(s.expires) },
+        { name: 'Contact', value: `<${entity}>;isfocus` },
+      ],
+    });
+    this.dialogOf.set(s.key, s.dialogId);
+    if (!lasting) {
+      // A fetch inside the dialog: one NOTIFY, numbered in the dialog's CSeq space.
+      return {
+        response,
+        after: () =>
+          this.enqueueNotify(s.key, async () =>
+            this.sendFinal(s.key, record, 'timeout', await this.claimDialogSeq(carrierKey)),
+          ),
+      };
+    }
+    await this.opts.stores.subscriptions.put(s.key, record);
+    this.track(s.key, record);
+    this.opts.logger.info(
+      { resource: s.resource.key, package: s.handler.name, subscription: s.id, dialog: carrierKey },
+      'subscription created in an existing dialog',
+    );
+    return { response, after: () => this.enqueueNotify(s.key, () => this.notifyFull(s.key)) };
+  }
+
+  /** The next CSeq of a dialog whose numbers `carrierKey`'s record keeps; undefined when it is gone. */
+  private async claimDialogSeq(carrierKey: string): Promise<number | undefined> {
+    const claimed = await this.opts.stores.subscriptions.mutate(carrierKey, (current) =>
+      current
+        ? { ...current, dialog: { ...current.dialog, localSeq: current.dialog.localSeq + 1 } }
+        : undefined,
+    );
+    return claimed?.dialog.localSeq;
+  }
+
+  private forgetDialogMember(key: string): void {
+    const dialogId = this.dialogOf.get(key);
+    if (dialogId === undefined) return;
+    const members = this.dialogMembers.get(dialogId);
+    members?.delete(key);
+    if (members?.size === 0) this.dialogMembers.delete(dialogId);
+  }
+
   /** Watching a conference's roster is the `watch` action on its topic; the directory is filtered instead. */
   private async mayWatchResource(identity: string, pkg: string, resourceKey: string): Promise<boolean> {
     if (!this.opts.access || (pkg !== 'conference' && pkg !== 'pubsub-data')) return true;
@@ -304,7 +481,8 @@ export class ConferenceNotifier {
     identity: string,
   ): Promise<HandledRequest> {
     const entry = await this.opts.stores.subscriptions.get(key);
-    if (!entry || entry.value.dialog.localTag !== toTag)
+    // A terminated record is only the carrier of its dialog for the subscriptions that outlived it.
+    if (!entry || entry.value.status === 'terminated' || entry.value.dialog.localTag !== toTag)
       return { response: createResponse(req, 481, 'Subscription Does Not Exist') };
     // Only the identity that subscribed may refresh or end the subscription.
     const owner = entry.value.identity;
@@ -321,11 +499,14 @@ export class ConferenceNotifier {
       !(await this.mayWatchResource(owner ?? identity, entry.value.package, entry.value.resourceKey))
     )
       return { response: createResponse(req, 403, accessRefusalReason('watch')) };
-    // §12.2.2: CSeq must rise within the dialog; the accepted one is kept with the subscription.
-    const dialog = { ...entry.value.dialog };
+    // §12.2.2: CSeq must rise within the dialog; the accepted one is kept with the record carrying the
+    // dialog (the subscription itself, or the first of its dialog).
+    const carrierKey = entry.value.dialogKey ?? key;
+    const carrier = carrierKey === key ? entry : await this.opts.stores.subscriptions.get(carrierKey);
+    const dialog = { ...(carrier ?? entry).value.dialog };
     const refused = checkInDialogRequest(dialog, req);
     if (refused) return { response: createResponse(req, refused.status, refused.reason) };
-    await this.opts.stores.subscriptions.mutate(key, (current) =>
+    await this.opts.stores.subscriptions.mutate(carrierKey, (current) =>
       current ? { ...current, dialog: { ...current.dialog, remoteSeq: dialog.remoteSeq } } : undefined,
     );
     const response = createResponse(req, 200, 'OK', {
@@ -340,7 +521,7 @@ export class ConferenceNotifier {
       this.scheduler.cancel(key);
       return { response, after: () => this.enqueueNotify(key, () => this.terminate(key, 'timeout')) };
     }
-    const expiresAt = this.clock.now() + expires * 1000;
+    const { expiresAt } = refreshSubscription(snapshotOf(entry.value), expires, this.clock.now());
     await this.opts.stores.subscriptions.mutate(key, (current) =>
       current ? { ...current, expiresAt } : undefined,
     );
@@ -352,6 +533,24 @@ export class ConferenceNotifier {
   async onRoster(event: RosterEvent): Promise<void> {
     for (const key of this.subscriptionsOf(event.conferenceId))
       this.scheduler.enqueue(key, event.participant.aor);
+    if (event.type === 'left' && event.removed)
+      await this.endWatchesOf(event.conferenceId, event.participant.aor);
+  }
+
+  /**
+   * A participant the chair removed (RFC 4579 §5.11) loses its own subscriptions to the conference
+   * (roster and data): each ends with a final NOTIFY `reason=deactivated` (RFC 6665 §4.1.3).
+   */
+  private async endWatchesOf(conferenceId: string, aor: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    for (const key of keys) {
+      const entry = await this.opts.stores.subscriptions.get(key);
+      if (!entry || entry.value.status === 'terminated' || !sameEntity(entry.value.subscriber, aor)) continue;
+      await this.enqueueNotify(key, () => this.terminate(key, 'deactivated'));
+    }
   }
 
   /**
@@ -362,11 +561,31 @@ export class ConferenceNotifier {
     for (const key of this.subscriptionsOf(DIRECTORY_KEY)) this.scheduler.enqueue(key, event.conferenceId);
   }
 
+  /** A conference this replica owns was ended: every watch of it ends (reason=noresource, RFC 6665 §4.1.3). */
+  async onConferenceDeleted(conferenceId: string): Promise<void> {
+    const keys = [
+      ...this.subscriptionsOf(conferenceId),
+      ...this.expiries.keysOf(dataResourceKeyOf(conferenceId)),
+    ];
+    await Promise.all(keys.map((key) => this.enqueueNotify(key, () => this.terminate(key, 'noresource'))));
+  }
+
   /** Records that reached a topic this replica owns: its pubsub-data watchers hear of them. */
   onData(conferenceId: string, records: readonly ResolvedRecord[]): void {
     if (records.length === 0) return;
     for (const key of this.expiries.keysOf(dataResourceKeyOf(conferenceId)))
       for (const record of records) this.scheduler.enqueue(key, recordChange(record));
+  }
+
+  /**
+   * An RTP publisher leg of a conference this replica owns started sending with a new SSRC: once it is
+   * stored, its user's roster entry is re-sent with the `<src-id>`.
+   */
+  async onRtpSource(conferenceId: string, legId: string, stored: Promise<void>): Promise<void> {
+    await stored;
+    const participant = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
+    if (!participant) return;
+    for (const key of this.expiries.keysOf(conferenceId)) this.scheduler.enqueue(key, participant.value.aor);
   }
 
   /** A PUBLISH source appeared in or left a conference this replica owns: its roster watchers hear of it. */
@@ -397,7 +616,7 @@ export class ConferenceNotifier {
       if (expiresAt > now) continue;
       // Re-read: a refresh handled by another replica may have extended it.
       const current = await this.opts.stores.subscriptions.get(key);
-      if (current && current.value.expiresAt > now) {
+      if (current && !isSubscriptionExpired(snapshotOf(current.value), now)) {
         this.track(key, current.value);
         continue;
       }
@@ -418,6 +637,14 @@ export class ConferenceNotifier {
   private track(key: string, record: SubscriptionRecord): void {
     this.expiries.set(key, record.expiresAt);
     this.wildcards.track(key, record);
+    const dialogId = dialogIdOf(record.dialog.callId, record.dialog.remoteTag, record.dialog.localTag);
+    this.dialogOf.set(key, dialogId);
+    let members = this.dialogMembers.get(dialogId);
+    if (!members) {
+      members = new Set();
+      this.dialogMembers.set(dialogId, members);
+    }
+    members.add(key);
   }
 
   private untrack(key: string): void {
@@ -456,7 +683,8 @@ export class ConferenceNotifier {
       }
       if (this.expiries.has(key)) continue;
       const entry = await this.opts.stores.subscriptions.get(key);
-      if (!entry) continue;
+      // A terminated record only carries the dialog of subscriptions that outlived the first one.
+      if (!entry || entry.value.status === 'terminated') continue;
       this.track(key, entry.value);
       adopted++;
       // Watchers may have missed changes while no replica owned them: re-synchronise with full state.
@@ -473,15 +701,18 @@ export class ConferenceNotifier {
     return this.expiries.size;
   }
 
+  /** NOTIFYs go out one at a time per dialog, so CSeqs claimed in order reach the subscriber in order. */
   private enqueueNotify(key: string, work: () => Promise<void>): Promise<void> {
-    const previous = this.queues.get(key) ?? Promise.resolve();
+    const queue = this.dialogOf.get(key) ?? key;
+    const previous = this.queues.get(queue) ?? Promise.resolve();
     const next = previous
       .then(work)
       .catch((err: Error) => this.opts.logger.error({ subscription: key, err: err.message }, 'NOTIFY failed'))
       .finally(() => {
-        if (this.queues.get(key) === next) this.queues.delete(key);
+        if (this.queues.get(queue) === next) this.queues.delete(queue);
+        if (!this.expiries.has(key)) this.dialogOf.delete(key);
       });
-    this.queues.set(key, next);
+    this.queues.set(queue, next);
     return next;
   }
 
@@ -517,8 +748,15 @@ export class ConferenceNotifier {
       claimed,
     );
     if (body === null) return this.terminate(key, 'noresource');
-    const remaining = Math.max(0, Math.round((claimed.expiresAt - this.clock.now()) / 1000));
-    const request = this.buildNotify(claimed, `active;expires=${remaining}`, body, handler.contentType);
+    let numbered = claimed;
+    if (claimed.dialogKey) {
+      // A subscription sharing a dialog takes the dialog's next CSeq from the record that carries it.
+      const seq = await this.claimDialogSeq(claimed.dialogKey);
+      if (seq === undefined) return this.remove(key);
+      numbered = { ...claimed, dialog: { ...claimed.dialog, localSeq: seq } };
+    }
+    const state = subscriptionStateHeader(snapshotOf(claimed), this.clock.now());
+    const request = this.buildNotify(numbered, state, body, handler.contentType);
     const status = await this.opts.send(request, claimed.flow);
     this.scheduler.markSent(key);
     if (status === 481 || status === 408 || status >= 500) {
@@ -528,17 +766,26 @@ export class ConferenceNotifier {
     }
   }
 
-  private async terminate(key: string, reason: string): Promise<void> {
+  private async terminate(key: string, reason: TerminationReason): Promise<void> {
     const entry = await this.opts.stores.subscriptions.get(key);
-    if (!entry) return;
+    if (!entry || entry.value.status === 'terminated') return;
+    // In a shared dialog the final NOTIFY's CSeq is claimed while the record carrying it still exists.
+    const carrier = entry.value.dialogKey ?? (entry.value.siblings?.length ? key : undefined);
+    const seq = carrier ? await this.claimDialogSeq(carrier) : undefined;
     await this.remove(key);
-    await this.sendFinal(key, entry.value, reason);
+    await this.sendFinal(key, entry.value, reason, seq);
   }
 
-  private async sendFinal(key: string, record: SubscriptionRecord, reason: string): Promise<void> {
+  private async sendFinal(
+    key: string,
+    record: SubscriptionRecord,
+    reason: TerminationReason,
+    /** The dialog's CSeq to use when the dialog is shared; else the record's next one. */
+    seq?: number,
+  ): Promise<void> {
     const handler = this.handlerFor(record);
     const version = record.version + 1;
-    const dialog = { ...record.dialog, localSeq: record.dialog.localSeq + 1 };
+    const dialog = { ...record.dialog, localSeq: seq ?? record.dialog.localSeq + 1 };
     const body = await handler.document(
       record.resourceKey,
       record.resourceUri,
@@ -547,9 +794,10 @@ export class ConferenceNotifier {
       this.watchFilter(record),
       record,
     );
+    const ended = terminateSubscription({ ...snapshotOf(record), status: 'active' }, reason);
     const request = this.buildNotify(
       { ...record, version, dialog },
-      `terminated;reason=${reason}`,
+      subscriptionStateHeader(ended, this.clock.now()),
       body ?? undefined,
       handler.contentType,
     );
@@ -560,7 +808,25 @@ export class ConferenceNotifier {
   private async remove(key: string): Promise<void> {
     this.untrack(key);
     this.scheduler.cancel(key);
-    await this.opts.stores.subscriptions.delete(key);
+    const entry = await this.opts.stores.subscriptions.get(key);
+    const carrierKey = entry?.value.dialogKey;
+    if (carrierKey) {
+      await this.opts.stores.subscriptions.delete(key);
+      // The dialog's first subscription forgets it, and goes too if it only stayed to carry the dialog.
+      await this.opts.stores.subscriptions.mutate(carrierKey, (current) => {
+        if (!current) return undefined;
+        const siblings = (current.siblings ?? []).filter((k) => k !== key);
+        if (current.status === 'terminated' && siblings.length === 0) return null;
+        return { ...current, siblings };
+      });
+    } else if (entry?.value.siblings?.length) {
+      // Others live in this dialog: the record stays, terminated, carrying the dialog's CSeq numbers.
+      await this.opts.stores.subscriptions.mutate(key, (current) =>
+        current ? { ...current, status: 'terminated' } : undefined,
+      );
+    } else {
+      await this.opts.stores.subscriptions.delete(key);
+    }
   }
 
   private buildNotify(
@@ -581,5 +847,16 @@ export class ConferenceNotifier {
       ],
       ...(body !== undefined ? { body, contentType } : {}),
     });
+  }
+}
+
+/** The same user at the same host (ports and parameters aside): a subscriber's From and a roster entity. */
+function sameEntity(a: string, b: string): boolean {
+  try {
+    const x = parseUri(a);
+    const y = parseUri(b);
+    return x.user === y.user && x.host.toLowerCase() === y.host.toLowerCase();
+  } catch {
+    return a === b;
   }
 }

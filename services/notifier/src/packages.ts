@@ -95,6 +95,8 @@ export function conferencePackage(
   domain: string,
   /** Users the roster shows besides participants (PUBLISH sources). */
   extraUsers?: (conferenceId: string) => Promise<ConferenceUser[]>,
+  /** leg id → SSRC of the conference's RTP publishers, for `<src-id>`. */
+  rtpSources?: (conferenceId: string) => Promise<ReadonlyMap<string, number>>,
 ): PackageHandler {
   return {
     name: 'conference',
@@ -110,9 +112,12 @@ export function conferencePackage(
       const conference = await stores.conferences.get(key);
       if (!conference) return null;
       const participants = await rosterOf(stores, key);
-      const extra = extraUsers ? await extraUsers(key) : [];
+      const [extra, sources] = await Promise.all([
+        extraUsers ? extraUsers(key) : [],
+        rtpSources ? rtpSources(key) : new Map<string, number>(),
+      ]);
       return buildConferenceInfo(
-        conferenceDocument(entity, conference.value, participants, version, changed, extra),
+        conferenceDocument(entity, conference.value, participants, version, changed, extra, sources),
       );
     },
   };

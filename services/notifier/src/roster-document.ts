@@ -1,5 +1,5 @@
 // Turns the participants of a conference (KV records written by the focus) into RFC 4575 documents.
-import type { ConferenceInfo, ConferenceUser } from '@sip-pubsub/events';
+import type { ConferenceInfo, ConferenceUser, MediaStatus } from '@sip-pubsub/events';
 import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
 
 const PUBLISHING = new Set(['publisher', 'both']);
@@ -9,7 +9,19 @@ const SUBSCRIBING = new Set(['subscriber', 'both']);
  * A user is one AOR; each of its legs is an endpoint. Users are sent whole, so a partial document can
  * carry a user in state "full" with all its endpoints, or "deleted" when its last leg left.
  */
-export function usersOf(participants: ParticipantRecord[]): Map<string, ConferenceUser> {
+/** RFC 4575 §5.7.5 from the participant's side: the direction it takes, as it offered it. */
+const OWN_DIRECTION: Record<ParticipantRecord['role'], MediaStatus> = {
+  publisher: 'sendonly',
+  subscriber: 'recvonly',
+  both: 'sendrecv',
+  inactive: 'inactive',
+};
+
+export function usersOf(
+  participants: ParticipantRecord[],
+  /** leg id → the SSRC the leg's publisher sends with (learned from its first packet). */
+  sources: ReadonlyMap<string, number> = new Map(),
+): Map<string, ConferenceUser> {
   const users = new Map<string, ConferenceUser>();
   for (const p of [...participants].sort(
     (a, b) => a.joinedAt - b.joinedAt || a.legId.localeCompare(b.legId),
@@ -21,11 +33,20 @@ export function usersOf(participants: ParticipantRecord[]): Map<string, Conferen
     } else if (user.role !== p.role) {
       user.role = 'both';
     }
+    const srcId = PUBLISHING.has(p.role) ? sources.get(p.legId) : undefined;
     user.endpoints.push({
       entity: p.contact,
-      status: 'connected',
+      // §5.7.2: a participant whose media is inactive keeps its dialog but is on hold.
+      status: p.role === 'inactive' ? 'on-hold' : 'connected',
       joiningMethod: 'dialed-in',
-      media: [{ id: p.legId, type: 'text', status: p.status }],
+      media: [
+        {
+          id: p.legId,
+          type: 'text',
+          ...(srcId !== undefined ? { srcId } : {}),
+          status: OWN_DIRECTION[p.role],
+        },
+      ],
     });
   }
   return users;
@@ -49,8 +70,10 @@ export function conferenceDocument(
   onlyUsers?: ReadonlySet<string>,
   /** Users that are no participant of their own: PUBLISH sources (their endpoints join a participant's). */
   extraUsers: readonly ConferenceUser[] = [],
+  /** leg id → SSRC of RTP publishers, for `<src-id>`. */
+  sources: ReadonlyMap<string, number> = new Map(),
 ): ConferenceInfo {
-  const users = usersOf(participants);
+  const users = usersOf(participants, sources);
   for (const extra of extraUsers) {
     const user = users.get(extra.entity);
     if (user) user.endpoints.push(...extra.endpoints);
@@ -68,9 +91,18 @@ export function conferenceDocument(
     state: onlyUsers ? 'partial' : 'full',
     version,
     subject: conference.topic,
+    ...(conference.maxUsers !== undefined ? { maximumUserCount: conference.maxUsers } : {}),
     userCount: participants.length,
     active: true,
-    pubsub: countsOf(participants),
+    pubsub: {
+      ...countsOf(participants),
+      ...(conference.maxPublishers !== undefined
+        ? { maximumUserCountPublisher: conference.maxPublishers }
+        : {}),
+      ...(conference.maxSubscribers !== undefined
+        ? { maximumUserCountSubscriber: conference.maxSubscribers }
+        : {}),
+    },
     users: listed,
   };
 }

@@ -1,7 +1,6 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
-
-import { classifyUri } from '@sip-pubsub/events';
+import { classifyUri, loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -34,6 +33,7 @@ import {
   publicationSourcesSchema,
   retainedValuesSchema,
   rosterEventSchema,
+  rtpSourcesSchema,
   type SendRequestRequest,
   type SendRequestResponse__Output,
   type SignallingEdgeClient,
@@ -45,7 +45,7 @@ import {
 import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { getHeader, parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
-import { loadAccessList } from './access.js';
+
 import type { NotifierConfig } from './config.js';
 import { ownershipKey } from './data-package.js';
 import { MediaIngest } from './media-ingest.js';
@@ -54,6 +54,7 @@ import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
+import { RtpSourcesStore, rtpSsrcOf } from './rtp-sources.js';
 import { TopicDirectory } from './topic-directory.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
@@ -129,6 +130,7 @@ export async function startNotifier(
     registers: [ctx.registry],
   });
   const sources = new PublicationSourcesStore(new JsonBucket(publicationsBucket, publicationSourcesSchema));
+  const rtpSources = new RtpSourcesStore(new JsonBucket(publicationsBucket, rtpSourcesSchema));
   const compositor = new PublicationCompositor({
     stores: {
       conferences: conferenceStore,
@@ -161,6 +163,7 @@ export async function startNotifier(
     topicDirectory,
     retained,
     publicationSources: sources,
+    rtpSources,
     publish: async (req, flow) => {
       const handled = await compositor.handle(req, flow);
       published.inc({ status: String(handled.response.status) });
@@ -249,7 +252,11 @@ export async function startNotifier(
       return;
     }
     const event = decoded.value;
-    if (owns(event.conferenceId)) notifier.onRoster(event).catch(failed('roster event'));
+    if (owns(event.conferenceId)) {
+      notifier.onRoster(event).catch(failed('roster event'));
+      if (event.type === 'left')
+        rtpSources.remove(event.conferenceId, event.participant.legId).catch(failed('forgetting an SSRC'));
+    }
     // Counts in the directory change with the roster.
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(event).catch(failed('directory update'));
   });
@@ -273,6 +280,14 @@ export async function startNotifier(
     const published = (msg.headers[MEDIA_HEADER_RELAY] ?? '').startsWith(MEDIA_PUBLISH_ORIGIN_PREFIX);
     const forOwner = !published && owns(conferenceId);
     if (!forOwner && !notifier.watchesWildcards) return;
+    const legId = msg.headers[MEDIA_HEADER_LEG] ?? '';
+    // The roster's <src-id>: the SSRC the publisher sends with, as the relay received it.
+    const ssrc = forOwner && legId !== '' ? rtpSsrcOf(msg.data) : undefined;
+    if (ssrc !== undefined) {
+      const seen = rtpSources.observe(conferenceId, legId, ssrc);
+      if (seen.changed)
+        notifier.onRtpSource(conferenceId, legId, seen.stored).catch(failed('recording an SSRC'));
+    }
     const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
     const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
     if (!Number.isInteger(t140Pt)) return;
@@ -280,7 +295,7 @@ export async function startNotifier(
     try {
       records = ingest.onPacket(
         conferenceId,
-        msg.headers[MEDIA_HEADER_LEG] ?? '',
+        legId,
         msg.data,
         { t140Pt, redPt: Number.isInteger(redPt) ? redPt : undefined },
         Date.now(),
@@ -304,6 +319,8 @@ export async function startNotifier(
     }
     topicDirectory.apply(decoded.value);
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
+    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
+      notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
   });
 
   membership.on('change', (service) => {

@@ -21,6 +21,7 @@ import {
 } from '@sip-pubsub/proto';
 import {
   answerCancel,
+  createCancel,
   createInDialogRequest,
   createResponse,
   DEFAULT_MAX_MESSAGE_SIZE,
@@ -451,6 +452,21 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     logger.error({ err: err.message, stack: err.stack }, 'transaction layer error');
   };
 
+  const byeAbandoned = async (invite: SipRequest, ok: SipResponse, to: Destination): Promise<void> => {
+    try {
+      const bye = createInDialogRequest(dialogFromUacResponse(invite, ok), 'BYE', {
+        headers: [{ name: 'Reason', value: 'SIP ;cause=410 ;text="the requesting service went away"' }],
+      });
+      removeOwnTopRoutes(bye, edgeAddress);
+      logger.warn({ callId: getHeader(ok, 'Call-ID') }, '2xx for an INVITE whose sender is gone: BYE');
+      await layer.request(bye, to);
+    } catch (err) {
+      logger.warn(
+        { callId: getHeader(ok, 'Call-ID'), err: (err as Error).message },
+        'could not end an abandoned dialog',
+      );
+    }
+  };
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -458,7 +474,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       {
         definition: contracts.SignallingEdge.service,
         implementation: {
-          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call) => {
+          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call, rpc) => {
             const request = parseMessage(call.message, { allowMissingVia: true });
             if (request.kind !== 'request') throw new Error('SendRequest needs a request');
             const flow = call.flow;
@@ -471,12 +487,25 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
               port: flow.remotePort,
               connectionId: flow.connectionId || undefined,
             };
-            if (createsDialog(request)) recordRoute(request, edgeAddress, destination.transport);
-            const response = await layer.request(request, destination);
+            const newDialog = createsDialog(request);
+            if (newDialog) recordRoute(request, edgeAddress, destination.transport);
+            const pending = layer.request(request, destination);
+            // timeout_ms: an INVITE still unanswered by then is CANCELled (§9.1); its 487 ends it.
+            const cancelTimer =
+              request.method === 'INVITE' && call.timeoutMs > 0
+                ? setTimeout(() => {
+                    layer.request(createCancel(request), destination).catch(() => undefined);
+                  }, call.timeoutMs)
+                : undefined;
+            const response = await pending.finally(() => clearTimeout(cancelTimer));
             outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
             // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
-            if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
+            if (request.method === 'INVITE' && response.status >= 200 && response.status < 300) {
               await acknowledge(request, response, destination);
+              // The service that asked is gone (killed, or past its deadline): no one will keep the new
+              // dialog, so it is ended at once rather than left up at the peer (§15).
+              if (newDialog && rpcAbandoned(rpc)) await byeAbandoned(request, response, destination);
+            }
             return { status: response.status, reason: response.reason, response: serializeMessage(response) };
           }, logger),
         },
@@ -515,4 +544,11 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       notifierClients.close();
     },
   };
+}
+
+/** Whether the caller of a gRPC call went away or its deadline passed: a reply now reaches no one. */
+function rpcAbandoned(call: { cancelled: boolean; getDeadline(): Date | number }): boolean {
+  const deadline = call.getDeadline();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return call.cancelled || (Number.isFinite(at) && Date.now() >= at);
 }

@@ -38,8 +38,12 @@ describe('AcceptedInvites', () => {
     accepted.note(req, createResponse(req, 180, 'Ringing', { toTag: 't' }), 'abc');
     const bye = invite('c3', 2, 'BYE');
     accepted.note(bye, createResponse(bye, 200, 'OK', { toTag: 't' }), 'abc');
-    // A 2xx without a To tag has no dialog to end.
-    accepted.note(req, createResponse(req, 200, 'OK'), 'abc');
+    // A 2xx without a To tag (from a peer that broke §8.2.6.2) has no dialog to end.
+    const untagged = createResponse(req, 200, 'OK');
+    untagged.headers = untagged.headers.map((h) =>
+      h.name === 'To' ? { name: 'To', value: '<sip:conf-abc@example.net>' } : h,
+    );
+    accepted.note(req, untagged, 'abc');
     expect(accepted.size).toBe(0);
   });
 

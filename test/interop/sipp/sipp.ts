@@ -33,6 +33,8 @@ export interface SippOptions {
   traceRtt?: boolean;
   /** Keep the working directory (logs, statistics) instead of removing it. */
   keep?: boolean;
+  /** SIPp's own UDP port (-p); default a free one. A UAS scenario's address is known to the test this way. */
+  localPort?: number;
 }
 
 export interface ResponseTime {
@@ -103,7 +105,7 @@ function parseRtt(csv: string): ResponseTime[] {
 
 export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'sipp-'));
-  const localPort = await freePort('udp');
+  const localPort = opts.localPort ?? (await freePort('udp'));
   const args = [
     '-sf',
     path.join(SCENARIOS, opts.scenario),

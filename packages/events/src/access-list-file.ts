@@ -1,12 +1,20 @@
-// The notifier's access list: ACL_FILE watched and reloaded (the same file and format as the focus's;
-// README "Access lists"). Here it decides `watch`: conference SUBSCRIBEs and what the directory shows.
-import { AccessList, parseAccessList } from '@sip-pubsub/events';
+// ACL_FILE as the focus and the notifier use it (README "Access lists"): parsed at start-up (a bad file
+// stops the process naming the setting), then watched and reloaded; without the setting everything is open.
 import { ConfigError, type Logger, type WatchedFile, watchFile } from '@sip-pubsub/platform';
+import { AccessList, parseAccessList } from './access-list.js';
 
-export async function loadAccessList(
-  config: { ACL_FILE?: string; ACL_DEFAULT: 'allow' | 'deny'; ACL_POLL_INTERVAL_MS: number },
-  logger: Logger,
-): Promise<{ current(): AccessList; close(): void }> {
+export interface AccessListSettings {
+  ACL_FILE?: string;
+  ACL_DEFAULT: 'allow' | 'deny';
+  ACL_POLL_INTERVAL_MS: number;
+}
+
+export interface LoadedAccessList {
+  current(): AccessList;
+  close(): void;
+}
+
+export async function loadAccessList(config: AccessListSettings, logger: Logger): Promise<LoadedAccessList> {
   const file = config.ACL_FILE;
   if (file === undefined) return { current: () => AccessList.OPEN, close: () => undefined };
   let watched: WatchedFile<AccessList>;

@@ -1,0 +1,27 @@
+import { ConfigError, loadConfig } from '@sip-pubsub/platform';
+import { describe, expect, it } from 'vitest';
+import { focusConfigSchema } from './config.js';
+
+describe('focus configuration: REFER settings', () => {
+  it('ADMIN_IDENTITIES: a comma list of user names and sip: URIs, empty by default', () => {
+    expect(loadConfig(focusConfigSchema, {}).ADMIN_IDENTITIES).toEqual([]);
+    expect(
+      loadConfig(focusConfigSchema, { ADMIN_IDENTITIES: ' root , sip:ops@example.net,' }).ADMIN_IDENTITIES,
+    ).toEqual(['root', 'sip:ops@example.net']);
+  });
+
+  it('ADMIN_IDENTITIES: an entry that is neither stops the start, naming the variable', () => {
+    for (const bad of ['tel:+123', 'sip:no-host', 'two words'])
+      expect(() => loadConfig(focusConfigSchema, { ADMIN_IDENTITIES: bad })).toThrow(
+        expect.objectContaining({
+          name: ConfigError.name,
+          message: expect.stringContaining('ADMIN_IDENTITIES'),
+        }),
+      );
+  });
+
+  it('DIAL_OUT_TIMEOUT_MS takes a duration', () => {
+    expect(loadConfig(focusConfigSchema, {}).DIAL_OUT_TIMEOUT_MS).toBe(30_000);
+    expect(loadConfig(focusConfigSchema, { DIAL_OUT_TIMEOUT_MS: '5s' }).DIAL_OUT_TIMEOUT_MS).toBe(5_000);
+  });
+});

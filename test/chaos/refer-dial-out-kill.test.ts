@@ -1,0 +1,94 @@
+// A dial-out is never lost silently (issue 8): the focus replica that accepted a REFER is killed (-9)
+// between its 202 and the dialled party's 200. Two focus replicas over nats-server: the survivor takes
+// the conference over, finds the referral in KV and reports it to the referrer in the final sipfrag;
+// the party's answer, which reached an edge whose caller is gone, is ACKed and ended with BYE, and the
+// relay leg the dead replica allocated is released. Either way nothing is left behind.
+import { rendezvousOwner } from '@sip-pubsub/platform';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningBroker, startSeparateProcesses } from '../support/brokers.js';
+import { token } from '../support/raw-sip.js';
+import { createTopicAs, DialledParty, Referrer } from '../support/refer-peers.js';
+
+async function relayLegs(metricsPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
+  if (!m) throw new Error('no sip_pubsub_relay_legs in /metrics');
+  return Number(m[1]);
+}
+
+async function until<T>(
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  logs: () => string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out; broker logs:\n${logs().slice(-6000)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('REFER dial-out survives the death of its focus replica (separate processes)', () => {
+  let broker: RunningBroker;
+  beforeAll(async () => {
+    broker = await startSeparateProcesses({ replicas: 2, env: { SIP_T1_MS: '100' } });
+  }, 90_000);
+  afterAll(async () => {
+    await broker?.stop();
+  });
+
+  it('kill -9 between the 202 and the 200: the referrer hears the outcome, the party is not left up', async () => {
+    const sipPort = broker.sipPorts![0];
+    const relay = broker.services!.find((s) => s.name === 'media-relay')!;
+    const conf = await createTopicAs(sipPort, `refer-kill/${token(4)}`, 'chair');
+    const conferenceId = /conf-([^@]+)@/.exec(conf)![1];
+    const focusIds = broker.services!.filter((s) => s.name === 'focus-controller').map((s) => s.instanceId);
+    const owner = rendezvousOwner(conferenceId, focusIds)!;
+
+    const chair = await Referrer.open('chair');
+    const party = await DialledParty.open({ hold: true });
+    try {
+      const legsBefore = await relayLegs(relay.httpPort);
+      const referred = await chair.refer(sipPort, conf, `<${party.uri}>`);
+      expect(referred.status).toBe(202);
+      // The INVITE is ringing at the party, its leg allocated: now the replica doing it dies.
+      await until(() => party.invites.length === 1, 10_000, broker.logs);
+      await until(async () => (await relayLegs(relay.httpPort)) === legsBefore + 1, 10_000, broker.logs);
+      await broker.kill!(owner);
+      party.answerHeld();
+
+      const final = await until(
+        () =>
+          chair.notifies.find(
+            (n) => n.callId === referred.callId && n.subscriptionState.startsWith('terminated'),
+          ),
+        30_000,
+        broker.logs,
+      );
+      expect(final.subscriptionState).toBe('terminated;reason=noresource');
+      const status = Number(/^SIP\/2\.0 (\d{3}) /.exec(final.body)?.[1]);
+      if (status === 200) {
+        // Completed: the party is a participant (ACKed, no BYE).
+        expect(party.acks.length).toBeGreaterThanOrEqual(1);
+        expect(party.byes).toHaveLength(0);
+      } else {
+        // Reported failed: the answered dialog was ended and the leg given back.
+        expect(status).toBeGreaterThanOrEqual(400);
+        await until(() => party.byes.length === 1, 15_000, broker.logs);
+        await until(async () => (await relayLegs(relay.httpPort)) === legsBefore, 15_000, broker.logs);
+      }
+      // Whatever the dead replica sent before (the 100 Trying, if it got that far) came in the same
+      // subscription dialog with a lower CSeq: the survivor continues its CSeq space from KV.
+      for (const n of chair.notifies.filter((m) => m.callId === referred.callId && m !== final)) {
+        expect(n.body.startsWith('SIP/2.0 100 Trying')).toBe(true);
+        expect(final.cseq).toBeGreaterThan(n.cseq);
+      }
+      expect(final.fromTag).toBe(/;tag=([^;\s]+)/.exec(referred.headers.get('to')?.[0] ?? '')?.[1]);
+    } finally {
+      chair.close();
+      party.close();
+    }
+  }, 90_000);
+});
