@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian's packages when it is missing (as root, with apt-get).
 set -euo pipefail
-declare -A provides=([nats-server]=nats-server [sipp]=sip-tester [tshark]=tshark [mosquitto]=mosquitto [unzip]=unzip [openssl]=openssl [gcc]=gcc [pkg-config]=pkg-config [promtool]=prometheus)
+declare -A provides=([nats-server]=nats-server [sipp]=sip-tester [tshark]=tshark [mosquitto]=mosquitto [unzip]=unzip [openssl]=openssl [gcc]=gcc [pkg-config]=pkg-config [promtool]=prometheus [chromium]=chromium)
 missing=()
 for cmd in "${!provides[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${provides[$cmd]}")

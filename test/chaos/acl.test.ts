@@ -68,6 +68,8 @@ describe('per-topic access lists', () => {
       ACL_FILE: volume.file,
       ACL_DEFAULT: 'deny',
       ACL_POLL_INTERVAL_MS: '1000',
+      // Refusals are logged at info: this test reads them.
+      LOG_LEVEL: 'info',
     });
   }, 60_000);
   afterAll(async () => {
@@ -117,10 +119,11 @@ describe('per-topic access lists', () => {
       expect(res.status, res.raw).toBe(302);
       return /<([^>]+)>/.exec(res.headers.get('contact')![0])![1];
     };
-    const join = (conf: string, direction: string) =>
+    const join = (conf: string, direction: string, callId?: string) =>
       as(bob, bobSip, {
         method: 'INVITE',
         uri: conf,
+        callId,
         headers: ['Content-Type: application/sdp'],
         body: offer(43_000, direction),
       });
@@ -134,7 +137,8 @@ describe('per-topic access lists', () => {
       const secret = await confOf(`secret/${suffix}`);
 
       seen['bob create blocked/…'] = show(await create(bob, bobSip, `blocked/${suffix}`));
-      seen['bob publish readonly/…'] = show(await join(readonly, 'sendonly'));
+      const refusedCallId = token(10);
+      seen['bob publish readonly/…'] = show(await join(readonly, 'sendonly', refusedCallId));
       seen['bob subscribe readonly/…'] = show(await join(readonly, 'recvonly'));
       seen['bob subscribe writeonly/…'] = show(await join(writeonly, 'recvonly'));
       seen['bob watch secret/…'] = show(await watch(secret));
@@ -144,6 +148,31 @@ describe('per-topic access lists', () => {
         'bob subscribe readonly/…': '200 OK',
         'bob subscribe writeonly/…': '403 Not Allowed To Subscribe To This Topic',
         'bob watch secret/…': '403 Not Allowed To Watch This Topic',
+      });
+      // The edge logged the refusal at info with why, the Call-ID and the conference; the focus's own lines
+      // within the request (its request scope) carry the Call-ID and the conference id without naming them.
+      const lines = logLines(broker.logs());
+      const readonlyId = /^sip:conf-([^@]+)@/.exec(readonly)?.[1];
+      expect(
+        lines.find((l) => l.msg === 'request refused by its owner' && l.callId === refusedCallId),
+      ).toMatchObject({
+        level: 'info',
+        status: 403,
+        reason: 'Not Allowed To Publish To This Topic',
+        conference: readonlyId,
+      });
+      const joined = lines.find((l) => l.msg === 'participant joined' && l.conferenceId === readonlyId);
+      expect(joined).toMatchObject({
+        service: 'focus-controller',
+        method: 'INVITE',
+        callId: expect.any(String),
+      });
+      const created = lines.find((l) => l.msg === 'conference created' && l.topic === `readonly/${suffix}`);
+      // 'conference created' names no Call-ID itself: the scope added the one of the INVITE that created it.
+      expect(created).toMatchObject({
+        service: 'focus-controller',
+        callId: expect.any(String),
+        method: 'INVITE',
       });
 
       // The directory: each watcher sees only the topics it may watch.
@@ -197,3 +226,17 @@ describe('per-topic access lists', () => {
     }
   }, 55_000);
 });
+
+/** The JSON log lines of the broker's output (each captured chunk starts with `[name] `). */
+function logLines(output: string): Record<string, unknown>[] {
+  return output
+    .split('\n')
+    .map((l) => l.replace(/^\[[\w-]+\] /, ''))
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+}

@@ -36,8 +36,8 @@ function okTo(request: string): string {
 
 async function relayLegs(httpPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  const m = /^relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
-  if (!m) throw new Error('no relay_legs gauge');
+  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
+  if (!m) throw new Error('no sip_pubsub_relay_legs gauge');
   return Number(m[1]);
 }
 

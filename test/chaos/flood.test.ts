@@ -133,8 +133,8 @@ describe('flood from 127.0.0.2 while 127.0.0.1 joins, embedded broker', () => {
     ]);
     const percent = report('embedded', joins, tally, FLOOD_MS / 1000);
     console.log(
-      `[flood embedded] edge refused before parsing: ${await metricSum(httpPort, 'sip_preparse_refused_total')}, ` +
-        `refused after parsing: ${await metricSum(httpPort, 'sip_refused_requests_total')}`,
+      `[flood embedded] edge refused before parsing: ${await metricSum(httpPort, 'sip_pubsub_sip_preparse_refused_total')}, ` +
+        `refused after parsing: ${await metricSum(httpPort, 'sip_pubsub_sip_refused_requests_total')}`,
     );
     expect(processAlive(broker.pid), broker.logs()).toBe(true);
     expect(joins.length).toBeGreaterThanOrEqual(Math.floor(FLOOD_MS / 1000) - 1);
@@ -166,7 +166,7 @@ describe('flood from 127.0.0.2 while 127.0.0.1 joins, separate processes with na
     ]);
     const percent = report('separate', joins, tally, FLOOD_MS / 1000);
     console.log(
-      `[flood separate] edge refused before parsing: ${await metricSum(edge.httpPort, 'sip_preparse_refused_total')}`,
+      `[flood separate] edge refused before parsing: ${await metricSum(edge.httpPort, 'sip_pubsub_sip_preparse_refused_total')}`,
     );
     expect(
       pids.filter((p) => processAlive(p)),

@@ -255,6 +255,11 @@ describe('fuzz job against separate processes', () => {
     console.log(
       `[fuzz] 500 responses to mutated input: ${internalErrors} (each is bad input that deserves a 4xx)`,
     );
+    // Bad input deserves a 4xx with a reason: a 500 is a defect to fix, not a figure to print.
+    expect(
+      internalErrors,
+      `500s to mutated input: ${show(udp)}; ${show(tcp)}\n${broker.logs().slice(-4000)}`,
+    ).toBe(0);
     const edge = services.find((s) => s.name === 'signalling-edge')!;
     const alive = services.map((s) => processAlive(s.pid));
     console.log(
@@ -265,9 +270,9 @@ describe('fuzz job against separate processes', () => {
       broker.logs(),
     ).toEqual(pids);
     console.log(
-      `[fuzz] edge: invalid messages ${await metricSum(edge.httpPort, 'sip_invalid_messages_total')}, ` +
-        `contained faults ${await metricSum(edge.httpPort, 'sip_transport_faults_total')}, ` +
-        `refused before parsing ${await metricSum(edge.httpPort, 'sip_preparse_refused_total')}`,
+      `[fuzz] edge: invalid messages ${await metricSum(edge.httpPort, 'sip_pubsub_sip_invalid_messages_total')}, ` +
+        `contained faults ${await metricSum(edge.httpPort, 'sip_pubsub_sip_transport_faults_total')}, ` +
+        `refused before parsing ${await metricSum(edge.httpPort, 'sip_pubsub_sip_preparse_refused_total')}`,
     );
     expect(udp.sent).toBeGreaterThan(1000);
     expect(tcp.sent).toBeGreaterThan(200);

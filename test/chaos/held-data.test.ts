@@ -196,7 +196,7 @@ describe('held-data publisher against a relay process (issue 7, defect 3)', () =
       const settled = rssMb(pid);
       const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
       const drops = [
-        ...metrics.matchAll(/relay_dropped_datagrams_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/g),
+        ...metrics.matchAll(/sip_pubsub_relay_dropped_datagrams_total\{[^}]*reason="([^"]+)"[^}]*\} (\d+)/g),
       ]
         .map((m) => `${m[1]}=${m[2]}`)
         .join(' ');

@@ -60,8 +60,8 @@ function answerRequests(socket: RawSipSocket, seen: (text: string) => void = () 
 export async function relayLegs(httpPort: number): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
   const text = await res.text();
-  const m = /^relay_legs(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(text);
-  if (!m) throw new Error('no relay_legs gauge in /metrics');
+  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+(?:\.\d+)?)$/m.exec(text);
+  if (!m) throw new Error('no sip_pubsub_relay_legs gauge in /metrics');
   return Number(m[1]);
 }
 

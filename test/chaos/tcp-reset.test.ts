@@ -68,7 +68,7 @@ describe('TCP reset loop against the embedded broker', () => {
     const pid = broker.pid!;
     const run = await resetLoop(broker.sipPort, pid);
     const alive = processAlive(pid);
-    const faults = alive ? await metricSum(httpPort, 'sip_transport_faults_total') : Number.NaN;
+    const faults = alive ? await metricSum(httpPort, 'sip_pubsub_sip_transport_faults_total') : Number.NaN;
     console.log(
       `[tcp-reset embedded] ${run.loops} loops in ${run.ms} ms, ${run.refused} connects refused, ` +
         `process ${pid} alive=${alive}, contained faults=${faults}`,
@@ -97,7 +97,7 @@ describe('TCP reset loop against separate processes', () => {
     const run = await resetLoop(broker.sipPort, edge.pid);
     const alive = services.map((s) => processAlive(s.pid));
     const faults = alive.every(Boolean)
-      ? await metricSum(edge.httpPort, 'sip_transport_faults_total')
+      ? await metricSum(edge.httpPort, 'sip_pubsub_sip_transport_faults_total')
       : Number.NaN;
     console.log(
       `[tcp-reset separate] ${run.loops} loops in ${run.ms} ms, ${run.refused} connects refused, ` +

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { parseAccessList } from '@sip-pubsub/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { ROOT, type RunningBroker, startEmbedded } from '../support/brokers.js';
@@ -293,6 +294,19 @@ describe('Helm chart', () => {
         c.ports.some((cp: { name: string }) => cp.name === p.targetPort),
         p.name,
       ).toBe(true);
+    expect(env.SIP_WS_ALLOWED_ORIGINS).toBeUndefined();
+    const origins = rendered({
+      signallingEdge: {
+        transports: 'udp,ws',
+        wsAllowedOrigins: ['https://ops.example', 'http://10.0.0.5:9090'],
+      },
+    });
+    expect(envOf(workload(origins, 'signalling-edge')).SIP_WS_ALLOWED_ORIGINS).toBe(
+      'https://ops.example,http://10.0.0.5:9090',
+    );
+    const badOrigin = template(undefined, 'signallingEdge.wsAllowedOrigins={https://ops.example/console}');
+    expect(badOrigin.status).not.toBe(0);
+    expect(badOrigin.stderr).toMatch(/wsAllowedOrigins/);
     const wsOnly = rendered(undefined, 'signallingEdge.transports=ws');
     expect(
       find(wsOnly, 'Service', 'rel-sip-pubsub-sip').spec.ports.map((p: { name: string }) => p.name),
@@ -301,6 +315,53 @@ describe('Helm chart', () => {
     const noCert = template(undefined, 'signallingEdge.transports=udp\\,tls');
     expect(noCert.status).not.toBe(0);
     expect(noCert.stderr).toContain('tls.secretName is required');
+  });
+
+  it('mounts the access list from acl.rules or acl.existingConfigMap as ACL_FILE in the focus and the notifier', () => {
+    const rules = 'deny   bob    create,publish  plant-7/#\nallow  *      subscribe,watch +/+/temp\n';
+    const objects = rendered({ acl: { rules, default: 'allow' } });
+    const configMap = find(objects, 'ConfigMap', 'rel-sip-pubsub-acl');
+    expect(configMap.data.rules).toBe(rules);
+    // The rendered file is one the services accept.
+    expect(parseAccessList(configMap.data.rules)).toHaveLength(2);
+    for (const service of ['focus-controller', 'notifier']) {
+      const w = workload(objects, service);
+      const c = container(w);
+      const volume = podSpecOf(w).volumes.find((v: { name: string }) => v.name === 'acl');
+      expect(volume.configMap, service).toEqual({
+        name: 'rel-sip-pubsub-acl',
+        items: [{ key: 'rules', path: 'rules' }],
+      });
+      // The directory, not a subPath: a ConfigMap update reaches the pod and is reloaded.
+      const mount = c.volumeMounts.find((m: { name: string }) => m.name === 'acl');
+      expect(mount, service).toMatchObject({ mountPath: '/etc/sip-pubsub/acl', readOnly: true });
+      expect(mount.subPath, service).toBeUndefined();
+      expect(envOf(w), service).toMatchObject({
+        ACL_FILE: '/etc/sip-pubsub/acl/rules',
+        ACL_DEFAULT: 'allow',
+      });
+    }
+    expect(envOf(workload(objects, 'signalling-edge')).ACL_FILE).toBeUndefined();
+
+    const own = rendered({ acl: { existingConfigMap: 'site-acl', key: 'topics.acl' } });
+    expect(own.some((o) => o.kind === 'ConfigMap' && o.metadata.name === 'rel-sip-pubsub-acl')).toBe(false);
+    const notifier = workload(own, 'notifier');
+    expect(podSpecOf(notifier).volumes.find((v: { name: string }) => v.name === 'acl').configMap.name).toBe(
+      'site-acl',
+    );
+    expect(envOf(notifier)).toMatchObject({
+      ACL_FILE: '/etc/sip-pubsub/acl/topics.acl',
+      ACL_DEFAULT: 'deny',
+    });
+
+    const none = rendered();
+    for (const service of ['focus-controller', 'notifier'])
+      expect(envOf(workload(none, service)).ACL_FILE, service).toBeUndefined();
+    for (const bad of ['acl.default=maybe', 'acl.rule=x', 'acl.key=a/b']) {
+      const r = template(undefined, bad);
+      expect(r.status, bad).not.toBe(0);
+      expect(r.stderr, bad).toMatch(/acl/);
+    }
   });
 
   it('puts relays on their node with its address learned from the Node object, one per node, ports clear of NodePorts', () => {

@@ -115,19 +115,26 @@ describe('observability', () => {
         /^sip_pubsub_build_info\{version="0\.1\.0",node_version="v[\d.]+",service="[a-z-]+",instance="[^"]+"\} 1$/m,
       );
       expect(text, name).toMatch(/^sip_pubsub_nats_connected\{.*\} 1$/m);
+      // Every project metric carries the prefix; only prom-client's process_* and nodejs_* do not.
+      const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]);
+      expect(
+        families.filter((f) => !/^(sip_pubsub_|process_|nodejs_)/.test(f)),
+        name,
+      ).toEqual([]);
+      expect(families.filter((f) => f.startsWith('sip_pubsub_')).length, name).toBeGreaterThan(2);
     }
     const edge = scraped.get('signalling-edge')!;
-    expect(edge).toMatch(/^sip_requests_total\{method="other",status="\d{3}"/m);
+    expect(edge).toMatch(/^sip_pubsub_sip_requests_total\{method="other",status="\d{3}"/m);
     expect(edge).not.toContain('XYZZY');
-    expect(edge).toMatch(/^sip_transaction_duration_seconds_count\{.*method="INVITE".*\} [1-9]/m);
+    expect(edge).toMatch(/^sip_pubsub_sip_transaction_duration_seconds_count\{.*method="INVITE".*\} [1-9]/m);
     // The focus created the topic's conference: a KV create it timed.
     expect(scraped.get('focus-controller')).toMatch(
       /^sip_pubsub_kv_operation_duration_seconds_count\{.*bucket="conferences",operation="create",outcome="ok".*\} [1-9]/m,
     );
     const relay = scraped.get('media-relay')!;
-    expect(relay).toContain('# TYPE relay_topic_deliveries_out_total counter');
-    expect(relay).toMatch(/^relay_deliveries_out_total\{.*\} [1-9]/m);
-    expect(relay).toMatch(/^relay_ports_free\{.*\} \d+$/m);
+    expect(relay).toContain('# TYPE sip_pubsub_relay_topic_deliveries_out_total counter');
+    expect(relay).toMatch(/^sip_pubsub_relay_deliveries_out_total\{.*\} [1-9]/m);
+    expect(relay).toMatch(/^sip_pubsub_relay_ports_free\{.*\} \d+$/m);
   });
 
   it('the alert rules pass promtool check rules and fire in its unit tests only on what they are about', () => {
@@ -141,8 +148,8 @@ describe('observability', () => {
     writeFileSync(
       broken,
       readFileSync(ALERTS, 'utf8').replace(
-        'relay_ports_free / relay_port_capacity < 0.1',
-        'relay_ports_free / relay_port_capacity < 0',
+        'sip_pubsub_relay_ports_free / sip_pubsub_relay_port_capacity < 0.1',
+        'sip_pubsub_relay_ports_free / sip_pubsub_relay_port_capacity < 0',
       ),
     );
     const tests = parse(readFileSync(path.join(ROOT, 'test/deploy/alerts.promtool-test.yaml'), 'utf8'));
@@ -185,7 +192,7 @@ describe('observability', () => {
         if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m[1]}${s}`);
       }
     const used = new Set([...dashboardExprs(), ...alertExprs()].flatMap(metricNames));
-    expect(used.has('relay_topic_deliveries_out_total')).toBe(true);
+    expect(used.has('sip_pubsub_relay_topic_deliveries_out_total')).toBe(true);
     expect([...used].filter((n) => !exported.has(n) && !EXTERNAL.has(n))).toEqual([]);
   });
 });

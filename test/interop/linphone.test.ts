@@ -77,14 +77,14 @@ function scenario(name: string, start: () => Promise<{ broker: RunningBroker; me
 
     it('text both ways with the SDK; ACK and BYE reach the broker, the leg goes at once', async () => {
       const topic = `interop/linphone/${token(3)}`;
-      const legsBefore = await metric(metricsPort, 'relay_legs');
+      const legsBefore = await metric(metricsPort, 'sip_pubsub_relay_legs');
       const lp = linphone('lp-a', `sip:factory@${DOMAIN}`, topic);
       // liblinphone follows the 302 to the conference URI and joins (text only, sendrecv: both roles).
       const contact = await lp.next('READY', () => true, 20_000);
       expect(contact).toMatch(new RegExp(`^<sip:conf-[a-z2-7]+@${DOMAIN.replace('.', '\\.')}>;isfocus$`));
       await eventually(
         'the liblinphone leg',
-        async () => (await metric(metricsPort, 'relay_legs')) === legsBefore + 1,
+        async () => (await metric(metricsPort, 'sip_pubsub_relay_legs')) === legsBefore + 1,
       );
 
       const subscriber = await (await sdk('sdk-sub')).subscriber(topic);
@@ -107,18 +107,20 @@ function scenario(name: string, start: () => Promise<{ broker: RunningBroker; me
       // 64*T1 after the join: an unACKed 2xx would have been reported.
       await new Promise((r) => setTimeout(r, 64 * T1_MS));
       expect(broker.logs()).not.toContain('no ACK for 2xx');
-      const legsWithAll = await metric(metricsPort, 'relay_legs');
+      const legsWithAll = await metric(metricsPort, 'sip_pubsub_relay_legs');
       lp.hangUp();
       await lp.next('STATE', (s) => s.startsWith('LinphoneCallReleased'), 10_000);
       // Released by the BYE itself, not by a timeout (the silence timeout is 120 s).
       await eventually(
         'the leg released on BYE',
-        async () => (await metric(metricsPort, 'relay_legs')) === legsWithAll - 1,
+        async () => (await metric(metricsPort, 'sip_pubsub_relay_legs')) === legsWithAll - 1,
         3_000,
       );
       expect(await lp.exited).toBe(0);
       // Its SDP names its interface address while it sends from 127.0.0.1: symmetric RTP took it, nothing dropped.
-      expect(await metric(metricsPort, 'relay_dropped_datagrams_total', 'reason="source-mismatch"')).toBe(0);
+      expect(
+        await metric(metricsPort, 'sip_pubsub_relay_dropped_datagrams_total', 'reason="source-mismatch"'),
+      ).toBe(0);
       expect(broker.logs()).not.toContain('no ACK for 2xx');
       await publisher.close();
       await subscriber.close();

@@ -201,3 +201,40 @@ spec:
     - { name: grpc, port: {{ .grpcPort }}, targetPort: grpc, protocol: TCP }
     - { name: http, port: {{ .httpPort }}, targetPort: http, protocol: TCP }
 {{- end -}}
+
+{{/*
+The access list's ConfigMap name, or "" when neither acl.rules nor acl.existingConfigMap is set.
+*/}}
+{{- define "sip-pubsub.aclConfigMap" -}}
+{{- if .Values.acl.existingConfigMap -}}
+{{- .Values.acl.existingConfigMap -}}
+{{- else if .Values.acl.rules -}}
+{{- include "sip-pubsub.fullname" . }}-acl
+{{- end -}}
+{{- end -}}
+
+{{/*
+ACL_FILE, ACL_DEFAULT and the ConfigMap volume for the focus-controller and the notifier, as YAML with
+env, volumes and mounts. The whole directory is mounted (no subPath) so that a ConfigMap update reaches
+the pod and the services' file watch reloads it.
+*/}}
+{{- define "sip-pubsub.acl" -}}
+{{- $name := include "sip-pubsub.aclConfigMap" . -}}
+{{- if $name -}}
+env:
+  ACL_FILE: /etc/sip-pubsub/acl/{{ .Values.acl.key }}
+  ACL_DEFAULT: {{ .Values.acl.default }}
+volumes:
+  - name: acl
+    configMap:
+      name: {{ $name }}
+      items:
+        - { key: {{ .Values.acl.key }}, path: {{ .Values.acl.key }} }
+mounts:
+  - { name: acl, mountPath: /etc/sip-pubsub/acl, readOnly: true }
+{{- else -}}
+env: {}
+volumes: []
+mounts: []
+{{- end -}}
+{{- end -}}

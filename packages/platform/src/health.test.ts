@@ -11,9 +11,33 @@ describe('HealthServer', () => {
     await server?.stop();
   });
 
+  it('passes paths it does not serve to the mounted routes in order, and 404s what none serves', async () => {
+    server = new HealthServer({ host: '127.0.0.1', port: 0, registry: createRegistry('edge', 'e1') });
+    server.mount((path, _req, res) => {
+      if (path !== '/console') return false;
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<p>console</p>');
+      return true;
+    });
+    server.mount(async (path, _req, res) => {
+      if (!path.startsWith('/console/')) return false;
+      res.writeHead(200).end(`second ${path}`);
+      return true;
+    });
+    const { port } = await server.start();
+    const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);
+    expect(await (await get('/console?x=1')).text()).toBe('<p>console</p>');
+    expect(await (await get('/console/app.js')).text()).toBe('second /console/app.js');
+    expect((await get('/healthz')).status).toBe(200);
+    expect((await get('/nowhere')).status).toBe(404);
+  });
+
   it('serves /healthz, a /readyz that flips 503→200→503, and /metrics', async () => {
     const registry = createRegistry('media-relay', 'relay-1');
-    new Counter({ name: 'relay_packets_total', help: 'RTP packets received', registers: [registry] }).inc(3);
+    new Counter({
+      name: 'sip_pubsub_relay_packets_total',
+      help: 'RTP packets received',
+      registers: [registry],
+    }).inc(3);
     server = new HealthServer({ host: '127.0.0.1', port: 0, registry });
     const { port } = await server.start();
     expect(port).toBeGreaterThan(0);
@@ -40,8 +64,8 @@ describe('HealthServer', () => {
     expect(metrics.status).toBe(200);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     const body = await metrics.text();
-    expect(body).toContain('# TYPE relay_packets_total counter');
-    expect(body).toContain('relay_packets_total{service="media-relay",instance="relay-1"} 3');
+    expect(body).toContain('# TYPE sip_pubsub_relay_packets_total counter');
+    expect(body).toContain('sip_pubsub_relay_packets_total{service="media-relay",instance="relay-1"} 3');
     // Default process metrics are collected too.
     expect(body).toMatch(/^process_cpu_user_seconds_total\{service="media-relay",instance="relay-1"\} /m);
 

@@ -10,12 +10,25 @@ export interface HealthServerOptions {
   logger?: Logger;
 }
 
+/** Serves a GET/HEAD path it knows and returns true; false passes the request on. */
+export type HttpRoute = (
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+) => boolean | Promise<boolean>;
+
+/** Where a service adds its own pages to the process's HTTP port (the edge's console). */
+export interface HttpMounts {
+  mount(route: HttpRoute): void;
+}
+
 /**
  * /healthz: alive while the process runs; /readyz: ready to take work (set by the service);
  * /metrics: Prometheus text from the registry.
  */
-export class HealthServer {
+export class HealthServer implements HttpMounts {
   private server: Server | undefined;
+  private readonly routes: HttpRoute[] = [];
   private ready = false;
   private notReadyReason = 'starting';
 
@@ -25,6 +38,10 @@ export class HealthServer {
     if (ready !== this.ready) this.opts.logger?.info({ ready, reason }, ready ? 'ready' : 'not ready');
     this.ready = ready;
     this.notReadyReason = ready ? '' : (reason ?? 'not ready');
+  }
+
+  mount(route: HttpRoute): void {
+    this.routes.push(route);
   }
 
   get isReady(): boolean {
@@ -83,6 +100,7 @@ export class HealthServer {
         return;
       }
       default:
+        for (const route of this.routes) if (await route(path, req, res)) return;
         reply(res, 404, 'text/plain', 'not found\n');
     }
   }

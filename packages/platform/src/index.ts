@@ -32,7 +32,7 @@ export {
   startGrpcServer,
   unary,
 } from './grpc.js';
-export { HealthServer, type HealthServerOptions } from './health.js';
+export { HealthServer, type HealthServerOptions, type HttpMounts, type HttpRoute } from './health.js';
 export { InProcessBus } from './in-process-bus.js';
 export { InProcessKvStore } from './in-process-kv.js';
 export { JsonBucket, KvValueError } from './json-bucket.js';
@@ -70,6 +70,7 @@ export { natsKvStore } from './nats-kv.js';
 export { natsConnectionGauge } from './nats-metrics.js';
 export { failFastWithoutNats, isNatsOutageError, trackNatsConnection } from './nats-outage.js';
 export { rendezvousOwner, rendezvousRank } from './rendezvous.js';
+export { inRequestScope, type RequestLogFields, requestLogFields } from './request-log.js';
 export { type RunningService, runService, type ServiceContext } from './service-runner.js';
 export { installShutdown, type ShutdownOptions } from './shutdown.js';
 export { assertValidSubject, InvalidSubjectError, subjectMatches } from './subject.js';

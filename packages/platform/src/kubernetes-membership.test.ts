@@ -1,10 +1,8 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type EndpointSliceLike, membersFromEndpointSlices } from './endpoint-slices.js';
 import { KubernetesMembership } from './kubernetes-membership.js';
 import { createLogger } from './logging.js';
+import { FakeKubernetesApi } from './testing/fake-kubernetes-api.js';
 
 const logger = createLogger('test', { level: 'silent' });
 
@@ -80,52 +78,22 @@ describe('membersFromEndpointSlices', () => {
 });
 
 /** Just enough of the Kubernetes API: list and watch of EndpointSlices in one namespace. */
-class FakeApiServer {
-  private server: Server | undefined;
-  private watchers: ServerResponse[] = [];
-  readonly requests: string[] = [];
+class FakeApiServer extends FakeKubernetesApi {
   items: object[] = [];
-  resourceVersion = 10;
 
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  event(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: { metadata: { resourceVersion: string } }): void {
-    object.metadata.resourceVersion = String(++this.resourceVersion);
-    for (const w of this.watchers) w.write(`${JSON.stringify({ type, object })}\n`);
-  }
-
-  async stop(): Promise<void> {
-    for (const w of this.watchers) w.end();
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    const url = new URL(req.url ?? '/', 'http://x');
-    this.requests.push(`${url.pathname}?${url.searchParams.toString()}`);
-    if (url.pathname !== '/apis/discovery.k8s.io/v1/namespaces/pubsub/endpointslices') {
-      res.writeHead(404).end();
-      return;
-    }
-    if (url.searchParams.get('watch') === 'true') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.flushHeaders();
-      this.watchers.push(res);
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        apiVersion: 'discovery.k8s.io/v1',
-        kind: 'EndpointSliceList',
-        metadata: { resourceVersion: String(this.resourceVersion) },
-        items: this.items,
-      }),
-    );
+  constructor() {
+    super(({ path, query }) => {
+      if (path !== '/apis/discovery.k8s.io/v1/namespaces/pubsub/endpointslices') return undefined;
+      if (query.get('watch') === 'true') return { watch: true };
+      return {
+        body: {
+          apiVersion: 'discovery.k8s.io/v1',
+          kind: 'EndpointSliceList',
+          metadata: { resourceVersion: this.currentResourceVersion },
+          items: this.items,
+        },
+      };
+    });
   }
 }
 
@@ -139,16 +107,9 @@ describe('KubernetesMembership against a fake API server', () => {
 
   it('lists, then follows the watch as pods become ready and leave', async () => {
     api = new FakeApiServer();
-    const server = await api.start();
+    const kubeConfig = await api.start({ namespace: 'pubsub' });
     const first = slice('focus-abc', [pod('focus-1', '10.0.0.1', true), pod('focus-2', '10.0.0.2', false)]);
     api.items = [first];
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u', namespace: 'pubsub' }],
-      currentContext: 'c',
-    });
     membership = new KubernetesMembership({
       namespace: 'pubsub',
       watch: ['focus-controller'],
@@ -188,15 +149,8 @@ describe('KubernetesMembership against a fake API server', () => {
 
   it('watches the Services of a Helm release by prefix and reports them by service name', async () => {
     api = new FakeApiServer();
-    const server = await api.start();
+    const kubeConfig = await api.start({ namespace: 'pubsub' });
     api.items = [slice('focus-abc', [pod('focus-1', '10.0.0.1', true)])];
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: [{ name: 'fake', server, skipTLSVerify: true }],
-      users: [{ name: 'u' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u', namespace: 'pubsub' }],
-      currentContext: 'c',
-    });
     membership = new KubernetesMembership({
       namespace: 'pubsub',
       watch: ['focus-controller'],

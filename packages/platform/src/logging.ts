@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import { defaultInstanceId } from './config.js';
+import { requestLogFields } from './request-log.js';
 
 export type Logger = import('pino').Logger;
 
@@ -24,14 +25,16 @@ export function prettyByDefault(stdout: { isTTY?: boolean } = process.stdout): b
   return stdout.isTTY === true;
 }
 
-/** JSON lines with `service` and `instance` on every line and the level as a word (pretty on a terminal). */
+/** JSON lines with `service`, `instance` (and within a request its callId and conferenceId) on every line and the level as a word (pretty on a terminal). */
 export function createLogger(service: string, opts: LoggerOptions = {}): Logger {
   const options = {
     level: opts.level ?? 'info',
     base: { instance: opts.instance ?? defaultInstanceId() },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
+    // The request being handled (request-log.ts), then the service; a line's own fields win.
     mixin: (_merge: object, _level: number, logger: Logger) => ({
+      ...requestLogFields(),
       service: (logger as WithService)[SERVICE],
     }),
   };

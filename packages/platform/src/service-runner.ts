@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Bus } from './bus.js';
 import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
-import { HealthServer } from './health.js';
+import { HealthServer, type HttpMounts } from './health.js';
 import type { KvStore } from './kv.js';
 import { instrumentKv } from './kv-metrics.js';
 import { createLogger, type Logger } from './logging.js';
@@ -25,6 +25,8 @@ export interface ServiceContext {
   logger: Logger;
   registry: Registry;
   instanceId: string;
+  /** The process's HTTP port, for a service's own pages (absent: the service serves none). */
+  http?: HttpMounts;
   /** False while the NATS connection is down (absent: in-process bus and KV, always there). */
   natsConnected?: () => boolean;
 }
@@ -97,6 +99,7 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
     instanceId: id,
     membership,
     natsConnected,
+    http: health,
   });
   const readiness = setInterval(() => {
     const connected = !nc.isClosed();

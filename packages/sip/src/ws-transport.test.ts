@@ -41,8 +41,12 @@ async function client(
 }
 
 /** Status of a refused handshake. */
-async function refusedStatus(port: number, protocols: string[]): Promise<{ status: number; body: string }> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, protocols);
+async function refusedStatus(
+  port: number,
+  protocols: string[],
+  origin?: string,
+): Promise<{ status: number; body: string }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, protocols, origin ? { origin } : {});
   // Aborting a handshake that never completed reports an error on the client; that is expected here.
   ws.on('error', () => {});
   closers.push(() => {
@@ -61,6 +65,28 @@ function nextFrame(ws: WebSocket): Promise<{ data: Buffer; isBinary: boolean }> 
 }
 
 describe('WsTransport handshake (RFC 7118 §4)', () => {
+  it('refuses with 403 a handshake whose Origin the judge rejects, and accepts the ones it allows', async () => {
+    const seen: (string | undefined)[] = [];
+    const t = await server({
+      acceptOrigin: (origin) => {
+        seen.push(origin);
+        return origin === undefined || origin === 'http://console.example';
+      },
+    });
+    const refused = await refusedStatus(t.address.port, ['sip'], 'http://evil.example');
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('http://evil.example');
+    const allowed = new WebSocket(`ws://127.0.0.1:${t.address.port}/`, 'sip', {
+      origin: 'http://console.example',
+    });
+    closers.push(() => {
+      allowed.terminate();
+    });
+    await once(allowed, 'open');
+    expect((await client(t.address.port)).protocol).toBe('sip');
+    expect(seen).toEqual(['http://evil.example', 'http://console.example', undefined]);
+  });
+
   it("accepts a handshake that offers 'sip' and answers with it", async () => {
     const t = await server();
     const ws = await client(t.address.port, ['xmpp', 'sip']);

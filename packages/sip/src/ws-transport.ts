@@ -26,6 +26,11 @@ export interface WsTransportOptions {
   pingIntervalMs?: number;
   /** Give up an outgoing connect after this long. Default 10 s. */
   connectTimeoutMs?: number;
+  /**
+   * Judges the handshake's `Origin` header (absent when the client is not a browser); false refuses the
+   * upgrade with 403. Default: every origin is accepted.
+   */
+  acceptOrigin?: (origin: string | undefined) => boolean;
 }
 
 interface Connection extends StreamConnection {
@@ -144,6 +149,11 @@ export class WsTransport extends TransportEmitter implements SipTransport {
     }
     if (pickSipSubprotocol(offered) === undefined) {
       refuseUpgrade(socket, 400, 'Bad Request', "Sec-WebSocket-Protocol must offer 'sip' (RFC 7118)");
+      return;
+    }
+    const origin = req.headers.origin;
+    if (this.opts.acceptOrigin && !this.opts.acceptOrigin(origin)) {
+      refuseUpgrade(socket, 403, 'Forbidden', `origin ${JSON.stringify(origin)} is not allowed`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

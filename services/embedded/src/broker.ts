@@ -47,7 +47,9 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     GRPC_PORT: '0',
     GRPC_ADVERTISE_HOST: '127.0.0.1',
   };
-  const edgeConfig = loadConfig(edgeConfigSchema, internal);
+  const instance = config.INSTANCE_ID ?? `${os.hostname()}-${process.pid}`;
+  const registry = createRegistry('embedded', instance);
+  loadConfig(edgeConfigSchema, internal); // a bad edge setting fails before anything listens
   const focusConfig = loadConfig(focusConfigSchema, internal);
   const relayConfig = loadConfig(relayConfigSchema, {
     RELAY_PORT_MIN: String(config.RELAY_PORT_MIN),
@@ -72,8 +74,6 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     bus = new InProcessBus();
     kv = new InProcessKvStore();
   }
-  const instance = config.INSTANCE_ID ?? `${os.hostname()}-${process.pid}`;
-  const registry = createRegistry('embedded', instance);
   const membership = membershipFactory(config, bus, logger);
   const context = (service: string) => ({
     bus,
@@ -84,17 +84,20 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     membership,
   });
 
+  // The HTTP port listens first (not ready) so that the edge knows its origin for the console's WebSocket.
+  const health = new HealthServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, logger });
   const started: RunningService[] = [];
   try {
+    const { port: httpPort } = await health.start();
+    health.setReady(false, 'starting');
+    const edgeConfig = loadConfig(edgeConfigSchema, { ...internal, HTTP_PORT: String(httpPort) });
+
     // Back to front, so that the edge finds owners as soon as it takes traffic.
     started.push(await startMediaRelay(relayConfig, context('media-relay')));
     started.push(await startFocusController(focusConfig, context('focus-controller')));
     started.push(await startNotifier(notifierConfig, context('notifier')));
-    const edge = await startSignallingEdge(edgeConfig, context('signalling-edge'));
+    const edge = await startSignallingEdge(edgeConfig, { ...context('signalling-edge'), http: health });
     started.push(edge);
-
-    const health = new HealthServer({ host: config.HTTP_HOST, port: config.HTTP_PORT, registry, logger });
-    const { port: httpPort } = await health.start();
     health.setReady(true);
 
     return {
@@ -112,6 +115,7 @@ export async function startEmbeddedBroker(options: StartOptions = {}): Promise<E
     };
   } catch (err) {
     for (const service of started.reverse()) await service.stop().catch(() => undefined);
+    await health.stop();
     await bus.close();
     await closeNats?.();
     throw err;

@@ -6,7 +6,9 @@ import {
   ChannelCheckedMembership,
   failFastWithoutNats,
   GrpcClientPool,
+  inRequestScope,
   JsonBucket,
+  type RequestLogFields,
   rendezvousOwner,
   startGrpcServer,
   unary,
@@ -82,15 +84,18 @@ export async function startFocusController(
               if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
               const flow = envelope.flow;
               const handling = focus;
-              const response = await failFastWithoutNats(ctx.natsConnected, () =>
-                handling.handle(request, {
-                  transport: flow?.transport ?? 'udp',
-                  remoteHost: flow?.remoteHost ?? '',
-                  remotePort: flow?.remotePort ?? 0,
-                  connectionId: flow?.connectionId || undefined,
-                  edgeId: flow?.edgeId || undefined,
-                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-                }),
+              // Every line logged while this request is handled names its Call-ID and conference.
+              const response = await inRequestScope(requestLogFieldsOf(request), () =>
+                failFastWithoutNats(ctx.natsConnected, () =>
+                  handling.handle(request, {
+                    transport: flow?.transport ?? 'udp',
+                    remoteHost: flow?.remoteHost ?? '',
+                    remotePort: flow?.remotePort ?? 0,
+                    connectionId: flow?.connectionId || undefined,
+                    edgeId: flow?.edgeId || undefined,
+                    authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+                  }),
+                ),
               );
               // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
               // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
@@ -373,4 +378,14 @@ function callAbandoned(call: { cancelled: boolean; getDeadline(): Date | number 
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return call.cancelled || (Number.isFinite(at) && Date.now() >= at);
+}
+
+/** Call-ID and conference of a request, for the lines logged while it is handled. */
+function requestLogFieldsOf(request: SipRequest): RequestLogFields {
+  const target = classifyUri(request.uri);
+  return {
+    callId: getHeader(request, 'Call-ID'),
+    conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
+    method: request.method,
+  };
 }

@@ -1,8 +1,6 @@
 // A relay on its node's network learns the address to put in SDP from its Node object, read from a fake
 // Kubernetes API server that speaks the real wire format (JSON over HTTP, as the API server does).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
   BusMembership,
   createLogger,
@@ -14,6 +12,7 @@ import {
   type RunningService,
   unary,
 } from '@sip-pubsub/platform';
+import { FakeKubernetesApi } from '@sip-pubsub/platform/testing';
 import {
   contracts,
   type LegAllocation__Output,
@@ -28,101 +27,59 @@ import { startMediaRelay } from './service.js';
 const logger = createLogger('test', { level: 'silent' });
 
 /** GET /api/v1/nodes/<name>: the Nodes it holds as v1 Node JSON, 404 Status for the others. */
-class FakeApiServer {
-  private server: Server | undefined;
-  readonly requests: string[] = [];
+class FakeApiServer extends FakeKubernetesApi {
   nodes = new Map<string, { type: string; address: string }[]>();
-  failuresBeforeAnswer = 0;
 
-  async start(): Promise<KubeConfig> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
+  constructor() {
+    super(({ method, path }) => {
+      const name = method === 'GET' ? /^\/api\/v1\/nodes\/([^/]+)$/.exec(path)?.[1] : undefined;
+      const addresses = name ? this.nodes.get(decodeURIComponent(name)) : undefined;
+      return name && addresses ? { body: nodeObject(decodeURIComponent(name), addresses) } : undefined;
+    });
+  }
+
+  override start(): Promise<KubeConfig> {
+    return super.start({ token: 'service-account-token' });
+  }
+}
+
+function nodeObject(name: string, addresses: { type: string; address: string }[]): object {
+  return {
+    kind: 'Node',
+    apiVersion: 'v1',
+    metadata: {
+      name,
+      uid: '5f1c6a9e-0000-4000-8000-000000000001',
+      resourceVersion: '4711',
+      labels: { 'kubernetes.io/hostname': name },
+    },
+    spec: { podCIDR: '10.244.1.0/24' },
+    status: {
+      addresses,
+      conditions: [
         {
-          name: 'fake',
-          server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
+          type: 'Ready',
+          status: 'True',
+          lastHeartbeatTime: '2026-12-02T16:00:00Z',
+          lastTransitionTime: '2026-12-01T00:00:00Z',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
         },
       ],
-      users: [{ name: 'u', token: 'service-account-token' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-      currentContext: 'c',
-    });
-    return kc;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    this.requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
-    const name = /^\/api\/v1\/nodes\/([^/?]+)$/.exec(req.url ?? '')?.[1];
-    const json = (status: number, body: object) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (this.failuresBeforeAnswer > 0) {
-      this.failuresBeforeAnswer--;
-      json(503, {
-        kind: 'Status',
-        apiVersion: 'v1',
-        status: 'Failure',
-        reason: 'ServiceUnavailable',
-        code: 503,
-      });
-      return;
-    }
-    const addresses = name ? this.nodes.get(decodeURIComponent(name)) : undefined;
-    if (!addresses) {
-      json(404, {
-        kind: 'Status',
-        apiVersion: 'v1',
-        status: 'Failure',
-        message: `nodes "${name}" not found`,
-        reason: 'NotFound',
-        code: 404,
-      });
-      return;
-    }
-    json(200, {
-      kind: 'Node',
-      apiVersion: 'v1',
-      metadata: {
-        name,
-        uid: '5f1c6a9e-0000-4000-8000-000000000001',
-        resourceVersion: '4711',
-        labels: { 'kubernetes.io/hostname': name },
+      nodeInfo: {
+        kubeletVersion: 'v1.31.4',
+        architecture: 'amd64',
+        operatingSystem: 'linux',
+        osImage: 'Debian GNU/Linux 12',
+        kernelVersion: '6.1.0',
+        containerRuntimeVersion: 'containerd://1.7.24',
+        bootID: 'b',
+        machineID: 'm',
+        systemUUID: 's',
+        kubeProxyVersion: '',
       },
-      spec: { podCIDR: '10.244.1.0/24' },
-      status: {
-        addresses,
-        conditions: [
-          {
-            type: 'Ready',
-            status: 'True',
-            lastHeartbeatTime: '2026-12-02T16:00:00Z',
-            lastTransitionTime: '2026-12-01T00:00:00Z',
-            reason: 'KubeletReady',
-            message: 'kubelet is posting ready status',
-          },
-        ],
-        nodeInfo: {
-          kubeletVersion: 'v1.31.4',
-          architecture: 'amd64',
-          operatingSystem: 'linux',
-          osImage: 'Debian GNU/Linux 12',
-          kernelVersion: '6.1.0',
-          containerRuntimeVersion: 'containerd://1.7.24',
-          bootID: 'b',
-          machineID: 'm',
-          systemUUID: 's',
-          kubeProxyVersion: '',
-        },
-      },
-    });
-  }
+    },
+  };
 }
 
 describe('pickNodeAddress', () => {
@@ -167,7 +124,8 @@ describe('node address from a fake Kubernetes API server', () => {
       RELAY_PORT_MAX: '46109',
     });
     const advertised = await advertiseFromNode(config, logger, { kubeConfig });
-    expect(api.requests).toEqual(['GET /api/v1/nodes/node-a Bearer service-account-token']);
+    expect(api.requests).toEqual(['GET /api/v1/nodes/node-a']);
+    expect(api.authorizations).toEqual(['Bearer service-account-token']);
     const bus = new InProcessBus();
     const relay = await startMediaRelay(advertised, {
       bus,

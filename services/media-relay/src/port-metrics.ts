@@ -4,7 +4,7 @@ import type { PortPool } from './port-pool.js';
 
 export function registerPortGauges(registry: Registry, pool: PortPool, min: number, max: number): void {
   new Gauge({
-    name: 'relay_ports_free',
+    name: 'sip_pubsub_relay_ports_free',
     help: 'RTP ports of the range not held by a leg',
     registers: [registry],
     collect() {
@@ -12,7 +12,7 @@ export function registerPortGauges(registry: Registry, pool: PortPool, min: numb
     },
   });
   new Gauge({
-    name: 'relay_port_capacity',
+    name: 'sip_pubsub_relay_port_capacity',
     help: 'RTP ports in the range (RELAY_PORT_MIN to RELAY_PORT_MAX)',
     registers: [registry],
   }).set(max - min + 1);

@@ -6,43 +6,43 @@ import type { TopicMetrics } from './topic-metrics.js';
 
 export function relayCounters(registry: Registry, topics: TopicMetrics): RelayCounters {
   const publications = new Counter({
-    name: 'relay_publications_in_total',
+    name: 'sip_pubsub_relay_publications_in_total',
     help: 'SenML publications received from publishers on this relay',
     registers: [registry],
   });
   const deliveries = new Counter({
-    name: 'relay_deliveries_out_total',
+    name: 'sip_pubsub_relay_deliveries_out_total',
     help: 'RTP packets delivered to subscriber legs',
     registers: [registry],
   });
   const bytesOut = new Counter({
-    name: 'relay_bytes_out_total',
+    name: 'sip_pubsub_relay_bytes_out_total',
     help: 'RTP bytes delivered to subscriber legs',
     registers: [registry],
   });
   const invalid = new Counter({
-    name: 'relay_invalid_publications_total',
+    name: 'sip_pubsub_relay_invalid_publications_total',
     help: 'Publications that were not valid SenML or were damaged by loss',
     registers: [registry],
   });
   const dropped = new Counter({
-    name: 'relay_dropped_datagrams_total',
+    name: 'sip_pubsub_relay_dropped_datagrams_total',
     help: 'Datagrams not forwarded, by reason',
     labelNames: ['reason'],
     registers: [registry],
   });
   const lostGauge = new Counter({
-    name: 'relay_lost_generations_total',
+    name: 'sip_pubsub_relay_lost_generations_total',
     help: 'T.140 generations lost beyond redundancy',
     registers: [registry],
   });
   const recoveredGauge = new Counter({
-    name: 'relay_recovered_generations_total',
+    name: 'sip_pubsub_relay_recovered_generations_total',
     help: 'T.140 generations recovered from redundancy',
     registers: [registry],
   });
   const latency = new Histogram({
-    name: 'relay_publish_deliver_latency_seconds',
+    name: 'sip_pubsub_relay_publish_deliver_latency_seconds',
     help: 'Time from a publication reaching the first relay to its delivery to subscribers here (one observation per fan-out or mixed packet)',
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],

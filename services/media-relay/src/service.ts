@@ -77,7 +77,7 @@ export async function startMediaRelay(
   const topic = (id: string) => topics.topic(id);
   const counters = relayCounters(registry, topics);
   const legsGauge = new Gauge({
-    name: 'relay_legs',
+    name: 'sip_pubsub_relay_legs',
     help: 'Legs hosted by this relay',
     registers: [registry],
   });
@@ -347,7 +347,7 @@ export async function startMediaRelay(
   // Legs whose peer went quiet (or never spoke) are closed here and the focus is told, so it can end
   // the dialog (BYE, roster) the relay cannot see.
   const legsClosed = new Counter({
-    name: 'relay_legs_closed_total',
+    name: 'sip_pubsub_relay_legs_closed_total',
     help: 'Legs the relay closed on its own, by reason (silent: consent lapsed; no-consent: never given)',
     labelNames: ['reason'],
     registers: [registry],

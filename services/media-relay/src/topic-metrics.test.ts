@@ -29,14 +29,14 @@ describe('TopicMetrics', () => {
     }
     now = 1000;
     const text = await registry.metrics();
-    expect(text).toContain('relay_topic_load{topic="b"} 30');
-    expect(text).toContain('relay_topic_load{topic="c"} 20');
-    expect(text).toContain('relay_topic_load{topic="other"} 10');
-    expect(text).toContain('relay_topic_publications_in_total{topic="other"} 10');
+    expect(text).toContain('sip_pubsub_relay_topic_load{topic="b"} 30');
+    expect(text).toContain('sip_pubsub_relay_topic_load{topic="c"} 20');
+    expect(text).toContain('sip_pubsub_relay_topic_load{topic="other"} 10');
+    expect(text).toContain('sip_pubsub_relay_topic_publications_in_total{topic="other"} 10');
     // Cumulative series are counters, so rate() over them is right.
-    expect(text).toContain('# TYPE relay_topic_publications_in_total counter');
-    expect(text).toContain('# TYPE relay_topic_load gauge');
-    expect(text).toContain('relay_topic_legs{topic="other"} 1');
+    expect(text).toContain('# TYPE sip_pubsub_relay_topic_publications_in_total counter');
+    expect(text).toContain('# TYPE sip_pubsub_relay_topic_load gauge');
+    expect(text).toContain('sip_pubsub_relay_topic_legs{topic="other"} 1');
     expect(text).not.toContain('topic="a"');
   });
 });

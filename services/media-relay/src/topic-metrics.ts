@@ -30,22 +30,30 @@ export class TopicMetrics {
     const fields: [keyof TopicTotals, string, string][] = [
       [
         'publicationsIn',
-        'relay_topic_publications_in_total',
+        'sip_pubsub_relay_topic_publications_in_total',
         'SenML publications received from publishers here, per topic',
       ],
       [
         'deliveriesOut',
-        'relay_topic_deliveries_out_total',
+        'sip_pubsub_relay_topic_deliveries_out_total',
         'RTP packets delivered to subscriber legs, per topic',
       ],
-      ['bytesOut', 'relay_topic_bytes_out_total', 'RTP bytes delivered to subscriber legs, per topic'],
+      [
+        'bytesOut',
+        'sip_pubsub_relay_topic_bytes_out_total',
+        'RTP bytes delivered to subscriber legs, per topic',
+      ],
       [
         'invalid',
-        'relay_topic_invalid_total',
+        'sip_pubsub_relay_topic_invalid_total',
         'Publications that were not valid SenML or were damaged by loss, per topic',
       ],
-      ['lost', 'relay_topic_lost_total', 'T.140 generations lost beyond redundancy, per topic'],
-      ['recovered', 'relay_topic_recovered_total', 'T.140 generations recovered from redundancy, per topic'],
+      ['lost', 'sip_pubsub_relay_topic_lost_total', 'T.140 generations lost beyond redundancy, per topic'],
+      [
+        'recovered',
+        'sip_pubsub_relay_topic_recovered_total',
+        'T.140 generations recovered from redundancy, per topic',
+      ],
     ];
     // Counters (cumulative since start, so rate() applies), recomputed from the totals at each scrape.
     for (const [field, name, help] of fields) {
@@ -64,7 +72,7 @@ export class TopicMetrics {
     }
     const self = this;
     new Gauge({
-      name: 'relay_topic_legs',
+      name: 'sip_pubsub_relay_topic_legs',
       help: `Legs hosted here per topic (top ${topN} by load, the rest as "${OTHER_TOPICS}")`,
       labelNames: ['topic'],
       registers: [registry],
@@ -77,7 +85,7 @@ export class TopicMetrics {
       },
     });
     new Gauge({
-      name: 'relay_topic_load',
+      name: 'sip_pubsub_relay_topic_load',
       help: `Per-topic load for autoscaling: packets in plus out per second on this relay (top ${topN}, the rest as "${OTHER_TOPICS}")`,
       labelNames: ['topic'],
       registers: [registry],

@@ -1,12 +1,13 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
-import { loadAccessList } from '@sip-pubsub/events';
+import { classifyUri, loadAccessList } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
   ChannelCheckedMembership,
   failFastWithoutNats,
   GrpcClientPool,
+  inRequestScope,
   JsonBucket,
   rendezvousOwner,
   startGrpcServer,
@@ -42,7 +43,7 @@ import {
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
-import { parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import { getHeader, parseMessage, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 
 import type { NotifierConfig } from './config.js';
@@ -72,13 +73,13 @@ export async function startNotifier(
   ]);
   const indexes = await ctx.kv.bucket(BUCKETS.indexes);
   const notifies = new Counter({
-    name: 'notifier_notify_total',
+    name: 'sip_pubsub_notifier_notify_total',
     help: 'NOTIFY requests sent, by final status class',
     labelNames: ['status'],
     registers: [ctx.registry],
   });
   const active = new Gauge({
-    name: 'notifier_subscriptions',
+    name: 'sip_pubsub_notifier_subscriptions',
     help: 'Subscriptions owned by this replica',
     registers: [ctx.registry],
   });
@@ -123,7 +124,7 @@ export async function startNotifier(
     maxNames: config.RETAIN_MAX_NAMES,
   });
   const published = new Counter({
-    name: 'notifier_publish_total',
+    name: 'sip_pubsub_notifier_publish_total',
     help: 'PUBLISH requests answered, by status',
     labelNames: ['status'],
     registers: [ctx.registry],
@@ -192,15 +193,24 @@ export async function startNotifier(
             const request = parseMessage(envelope.message);
             if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
             const flow = envelope.flow;
-            const handled = await failFastWithoutNats(ctx.natsConnected, () =>
-              notifier.handle(request, {
-                transport: flow?.transport ?? 'udp',
-                remoteHost: flow?.remoteHost ?? '',
-                remotePort: flow?.remotePort ?? 0,
-                connectionId: flow?.connectionId || undefined,
-                edgeId: flow?.edgeId || undefined,
-                authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-              }),
+            // Every line logged while this request is handled names its Call-ID and conference.
+            const target = classifyUri(request.uri);
+            const scope = {
+              callId: getHeader(request, 'Call-ID'),
+              conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
+              method: request.method,
+            };
+            const handled = await inRequestScope(scope, () =>
+              failFastWithoutNats(ctx.natsConnected, () =>
+                notifier.handle(request, {
+                  transport: flow?.transport ?? 'udp',
+                  remoteHost: flow?.remoteHost ?? '',
+                  remotePort: flow?.remotePort ?? 0,
+                  connectionId: flow?.connectionId || undefined,
+                  edgeId: flow?.edgeId || undefined,
+                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+                }),
+              ),
             );
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());

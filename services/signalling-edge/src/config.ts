@@ -3,6 +3,16 @@ import { z } from 'zod';
 import { admissionConfigShape, requireCompleteAuth } from './admission-config.js';
 import { intakeConfigShape } from './intake-config.js';
 
+/** An HTTP(S) origin exactly as a browser sends it: scheme, host and port only. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
 export const SIP_TRANSPORT_NAMES = ['udp', 'tcp', 'tls', 'ws', 'wss'] as const;
 
 /** tls and wss cannot start without a certificate and key: say which variable is missing. */
@@ -41,6 +51,19 @@ export const edgeConfigSchema = z
     SIP_TLS_PORT: env.port(5061),
     SIP_WS_PORT: env.port(5066),
     SIP_WSS_PORT: env.port(5067),
+    /**
+     * Browser origins (scheme://host[:port], comma-separated) allowed to open SIP WebSocket connections;
+     * unset: the broker's own HTTP origins (ws-origins.ts). A handshake without Origin is not a browser's.
+     */
+    SIP_WS_ALLOWED_ORIGINS: z
+      .string()
+      .optional()
+      .transform((v) => (v?.trim() ? v.split(',').map((o) => o.trim()) : undefined))
+      .pipe(
+        z
+          .array(z.string().refine(isOrigin, 'expected an origin such as https://console.example.com'))
+          .optional(),
+      ),
     /** PEM certificate chain and key for tls and wss. */
     SIP_TLS_CERT_FILE: env.optionalString(),
     SIP_TLS_KEY_FILE: env.optionalString(),

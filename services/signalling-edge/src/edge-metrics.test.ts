@@ -33,11 +33,13 @@ describe('edge metrics', () => {
     latency.answered(invite, 200);
     latency.answered(odd, 405);
     const text = await registry.metrics();
-    expect(text).toContain('sip_transaction_duration_seconds_count{method="INVITE"} 1');
-    expect(text).toContain('sip_transaction_duration_seconds_sum{method="INVITE"} 0.05');
-    expect(text).toContain('sip_transaction_duration_seconds_bucket{le="0.05",method="INVITE"} 1');
-    expect(text).toContain('sip_transaction_duration_seconds_bucket{le="0.025",method="INVITE"} 0');
-    expect(text).toContain('sip_transaction_duration_seconds_count{method="other"} 1');
+    expect(text).toContain('sip_pubsub_sip_transaction_duration_seconds_count{method="INVITE"} 1');
+    expect(text).toContain('sip_pubsub_sip_transaction_duration_seconds_sum{method="INVITE"} 0.05');
+    expect(text).toContain('sip_pubsub_sip_transaction_duration_seconds_bucket{le="0.05",method="INVITE"} 1');
+    expect(text).toContain(
+      'sip_pubsub_sip_transaction_duration_seconds_bucket{le="0.025",method="INVITE"} 0',
+    );
+    expect(text).toContain('sip_pubsub_sip_transaction_duration_seconds_count{method="other"} 1');
     expect(text).not.toContain('FROBNICATE');
   });
 });

@@ -36,7 +36,7 @@ export class TransactionLatency {
     private readonly now: () => number = () => performance.now(),
   ) {
     this.histogram = new Histogram({
-      name: 'sip_transaction_duration_seconds',
+      name: 'sip_pubsub_sip_transaction_duration_seconds',
       help: 'Time from a request reaching the edge to its final response, by method',
       labelNames: ['method'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 32],

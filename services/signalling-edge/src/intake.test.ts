@@ -47,8 +47,8 @@ describe('intake configuration', () => {
     };
     const kinds = [1, 2, 3].map(() => transport.intake!(invite, flow).kind);
     expect(kinds).toEqual(['pass', 'reject', 'drop']);
-    const metric = await registry.getSingleMetricAsString('sip_preparse_refused_total');
-    expect(metric).toContain('sip_preparse_refused_total{class="new",action="reject"} 1');
-    expect(metric).toContain('sip_preparse_refused_total{class="new",action="drop"} 1');
+    const metric = await registry.getSingleMetricAsString('sip_pubsub_sip_preparse_refused_total');
+    expect(metric).toContain('sip_pubsub_sip_preparse_refused_total{class="new",action="reject"} 1');
+    expect(metric).toContain('sip_pubsub_sip_preparse_refused_total{class="new",action="drop"} 1');
   });
 });

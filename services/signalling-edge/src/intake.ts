@@ -18,14 +18,14 @@ export function createIntakeGate(config: IntakeConfig): SourceIntakeGate {
   });
 }
 
-/** Puts `gate` in front of each transport; refusals count in sip_preparse_refused_total{class, action}. */
+/** Puts `gate` in front of each transport; refusals count in sip_pubsub_sip_preparse_refused_total{class, action}. */
 export function guardTransports(
   transports: SipTransport[],
   gate: SourceIntakeGate,
   registry: Registry,
 ): void {
   const refused = new Counter({
-    name: 'sip_preparse_refused_total',
+    name: 'sip_pubsub_sip_preparse_refused_total',
     help: 'Messages refused before parsing by the per-source budgets: class new|in-dialog, action reject (stateless 503)|drop',
     labelNames: ['class', 'action'],
     registers: [registry],

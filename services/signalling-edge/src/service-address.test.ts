@@ -1,68 +1,43 @@
 // The edge's Via host from its LoadBalancer Service, read from a fake Kubernetes API server that speaks the
 // real wire format; the address appears only after a few reads, as a cloud assigns it after creation.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, loadConfig } from '@sip-pubsub/platform';
+import { FakeKubernetesApi } from '@sip-pubsub/platform/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { edgeConfigSchema } from './config.js';
 import { advertiseFromService, discoverServiceAddress, loadBalancerAddress } from './service-address.js';
 
 const logger = createLogger('test', { level: 'silent' });
 
-class FakeApiServer {
-  private server: Server | undefined;
-  readonly requests: string[] = [];
-  /** Reads answered before the Service gets its ingress address. */
+/** GET the SIP Service: no ingress address for the first `pendingReads` reads, then `ingress`. */
+class FakeApiServer extends FakeKubernetesApi {
   pendingReads = 0;
   ingress: { ip?: string; hostname?: string }[] = [];
 
-  async start(): Promise<KubeConfig> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: 'fake',
-          server: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
+  constructor() {
+    super(({ path }) => {
+      if (path !== '/api/v1/namespaces/iot/services/rel-sip-pubsub-sip') return undefined;
+      const assigned = this.pendingReads-- <= 0;
+      return {
+        body: {
+          kind: 'Service',
+          apiVersion: 'v1',
+          metadata: { name: 'rel-sip-pubsub-sip', namespace: 'iot', uid: 'u-1', resourceVersion: '812' },
+          spec: {
+            type: 'LoadBalancer',
+            clusterIP: '10.96.4.20',
+            externalTrafficPolicy: 'Local',
+            ports: [{ name: 'sip-udp', port: 5060, targetPort: 'sip-udp', protocol: 'UDP', nodePort: 31060 }],
+            selector: { 'app.kubernetes.io/name': 'signalling-edge' },
+          },
+          status: { loadBalancer: assigned ? { ingress: this.ingress } : {} },
         },
-      ],
-      users: [{ name: 'u', token: 'sa-token' }],
-      contexts: [{ name: 'c', cluster: 'fake', user: 'u' }],
-      currentContext: 'c',
+      };
     });
-    return kc;
   }
 
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
-    this.requests.push(`${req.method} ${req.url}`);
-    const json = (status: number, body: object) =>
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.url !== '/api/v1/namespaces/iot/services/rel-sip-pubsub-sip') {
-      json(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
-      return;
-    }
-    const assigned = this.pendingReads-- <= 0;
-    json(200, {
-      kind: 'Service',
-      apiVersion: 'v1',
-      metadata: { name: 'rel-sip-pubsub-sip', namespace: 'iot', uid: 'u-1', resourceVersion: '812' },
-      spec: {
-        type: 'LoadBalancer',
-        clusterIP: '10.96.4.20',
-        externalTrafficPolicy: 'Local',
-        ports: [{ name: 'sip-udp', port: 5060, targetPort: 'sip-udp', protocol: 'UDP', nodePort: 31060 }],
-        selector: { 'app.kubernetes.io/name': 'signalling-edge' },
-      },
-      status: { loadBalancer: assigned ? { ingress: this.ingress } : {} },
-    });
+  override start(): Promise<KubeConfig> {
+    return super.start({ token: 'sa-token' });
   }
 }
 

@@ -1,5 +1,6 @@
 // Wires the edge: SIP transports and the transaction layer in front, each request handed by gRPC to
 // the owner of its conference, and SendRequest for the other services' outgoing requests.
+import { factoryUri } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
@@ -45,6 +46,7 @@ import {
 import { Counter } from 'prom-client';
 import { createAuthenticator, EDGE_ALLOW, EdgeAdmission } from './admission.js';
 import type { EdgeConfig } from './config.js';
+import { consoleRoute } from './console.js';
 import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
@@ -62,6 +64,7 @@ import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } 
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
+import { originJudge } from './ws-origins.js';
 
 export const EDGE_SERVICE = 'signalling-edge';
 
@@ -78,31 +81,32 @@ export interface RunningEdge extends RunningService {
 export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContext): Promise<RunningEdge> {
   const { logger } = ctx;
   const requests = new Counter({
-    name: 'sip_requests_total',
+    name: 'sip_pubsub_sip_requests_total',
     help: 'SIP requests answered by the edge, by method and status',
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
   const latency = new TransactionLatency(ctx.registry);
   const invalid = new Counter({
-    name: 'sip_invalid_messages_total',
+    name: 'sip_pubsub_sip_invalid_messages_total',
     help: 'Messages that did not parse',
     registers: [ctx.registry],
   });
   const outgoing = new Counter({
-    name: 'sip_outgoing_requests_total',
+    name: 'sip_pubsub_sip_outgoing_requests_total',
     help: 'Requests sent for other services, by method and final status',
     labelNames: ['method', 'status'],
     registers: [ctx.registry],
   });
 
   const faults = new Counter({
-    name: 'sip_transport_faults_total',
+    name: 'sip_pubsub_sip_transport_faults_total',
     help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
     labelNames: ['where'],
     registers: [ctx.registry],
   });
-  const transports = await createSipTransports(config);
+  const origins = originJudge(config);
+  const transports = await createSipTransports(config, origins.accept);
   // Per-source budgets before parsing: a flood costs a byte scan per datagram, not a parse and a transaction.
   guardTransports(transports, createIntakeGate(config), ctx.registry);
   for (const t of transports) {
@@ -118,6 +122,16 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   }
   const sipPorts = listeningPorts(transports);
   const sipPort = sipPorts.udp ?? sipPorts.tcp ?? transports[0].address.port;
+  ctx.http?.mount(
+    consoleRoute({
+      domain: config.SIP_DOMAIN,
+      factoryUri: factoryUri(config.SIP_DOMAIN),
+      wsPort: sipPorts.ws,
+      wssPort: sipPorts.wss,
+    }),
+  );
+  if (sipPorts.ws !== undefined || sipPorts.wss !== undefined)
+    logger.info({ allowedOrigins: origins.allowed }, 'SIP WebSocket origins allowed');
   // What this edge Record-Routes and recognises in Route headers (record-route.ts).
   const edgeAddress: EdgeAddress = {
     host: config.SIP_ADVERTISE_HOST,
@@ -133,7 +147,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   });
 
   const refused = new Counter({
-    name: 'sip_refused_requests_total',
+    name: 'sip_pubsub_sip_refused_requests_total',
     help: 'Requests refused before routing, by cause: rate, inflight, invalid, merged, auth, replay, auth-store, identity',
     labelNames: ['cause'],
     registers: [ctx.registry],

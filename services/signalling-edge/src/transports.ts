@@ -27,7 +27,11 @@ type TransportConfig = Pick<
   | 'SIP_TLS_KEY_FILE'
 >;
 
-export async function createSipTransports(config: TransportConfig): Promise<SipTransport[]> {
+/** `acceptOrigin` judges the Origin of WebSocket handshakes (ws-origins.ts). */
+export async function createSipTransports(
+  config: TransportConfig,
+  acceptOrigin?: (origin: string | undefined) => boolean,
+): Promise<SipTransport[]> {
   const host = config.SIP_HOST;
   const maxMessageSize = config.SIP_MAX_MESSAGE_SIZE;
   const needsPem = config.SIP_TRANSPORTS.some((t) => t === 'tls' || t === 'wss');
@@ -46,9 +50,15 @@ export async function createSipTransports(config: TransportConfig): Promise<SipT
       case 'tls':
         return new TlsTransport({ host, port: config.SIP_TLS_PORT, maxMessageSize, ...required(pem) });
       case 'ws':
-        return new WsTransport({ host, port: config.SIP_WS_PORT, maxMessageSize });
+        return new WsTransport({ host, port: config.SIP_WS_PORT, maxMessageSize, acceptOrigin });
       case 'wss':
-        return new WsTransport({ host, port: config.SIP_WSS_PORT, maxMessageSize, tls: required(pem) });
+        return new WsTransport({
+          host,
+          port: config.SIP_WSS_PORT,
+          maxMessageSize,
+          tls: required(pem),
+          acceptOrigin,
+        });
       default:
         throw new ConfigError('SIP_TRANSPORTS', `SIP_TRANSPORTS: unknown transport ${JSON.stringify(kind)}`);
     }

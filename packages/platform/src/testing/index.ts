@@ -1,5 +1,11 @@
 export { FakeClock } from './fake-clock.js';
 export {
+  type FakeKubeAnswer,
+  type FakeKubeRequest,
+  FakeKubernetesApi,
+  kubeStatus,
+} from './fake-kubernetes-api.js';
+export {
   type NatsClusterNode,
   type RunningNatsCluster,
   type RunningNatsServer,
