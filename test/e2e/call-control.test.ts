@@ -13,8 +13,8 @@ const ENV = { SIP_T1_MS: '100', FACTORY_MODE: 'join', ADMIN_IDENTITIES: 'sip:ops
 
 async function relayLegs(metricsPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const m = /^relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
-  if (!m) throw new Error('no relay_legs in /metrics');
+  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
+  if (!m) throw new Error('no sip_pubsub_relay_legs in /metrics');
   return Number(m[1]);
 }
 
