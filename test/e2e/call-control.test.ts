@@ -4,33 +4,13 @@
 // surface (every method and package OPTIONS names is served: no 501, no 489).
 import { freePort } from '@sip-pubsub/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relayLegs, until } from '../support/broker-probes.js';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { DialInParty } from '../support/dial-in-party.js';
 import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 import { ConferenceWatcher, createTopicAs, Referrer } from '../support/refer-peers.js';
 
 const ENV = { SIP_T1_MS: '100', FACTORY_MODE: 'join', ADMIN_IDENTITIES: 'sip:ops@127.0.0.1' };
-
-async function relayLegs(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
-  if (!m) throw new Error('no sip_pubsub_relay_legs in /metrics');
-  return Number(m[1]);
-}
-
-async function until<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  logs: () => string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; broker logs:\n${logs().slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** The endpoints of `user` in a fresh full-state roster (a new watcher's first NOTIFY). */
 async function endpointsOf(sipPort: number, conf: string, user: string, logs: () => string): Promise<number> {

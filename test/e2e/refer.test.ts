@@ -4,34 +4,13 @@
 // (answers 200, 486, or never) and a conference watcher (the roster).
 import { freePort } from '@sip-pubsub/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relayLegs, until } from '../support/broker-probes.js';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { token } from '../support/raw-sip.js';
 import { ConferenceWatcher, createTopicAs, DialledParty, Referrer } from '../support/refer-peers.js';
 
 const T1_MS = 100;
 const ENV = { SIP_T1_MS: String(T1_MS), DIAL_OUT_TIMEOUT_MS: '1500', ADMIN_IDENTITIES: 'sip:ops@127.0.0.1' };
-
-async function relayLegs(metricsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const m = /^sip_pubsub_relay_legs(?:\{[^}]*\})? (\d+)/m.exec(text);
-  if (!m) throw new Error('no sip_pubsub_relay_legs in /metrics');
-  return Number(m[1]);
-}
-
-/** Polls `probe` until it gives a value (not undefined/false); the broker's logs on timeout. */
-async function until<T>(
-  probe: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  logs: () => string,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; broker logs:\n${logs().slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const finalOf = (r: Referrer, callId: string) =>
   r.notifies.find((n) => n.callId === callId && n.subscriptionState.startsWith('terminated'));
