@@ -32,6 +32,19 @@ export {
   startGrpcServer,
   unary,
 } from './grpc.js';
+export {
+  CallLink,
+  type CallLinkOptions,
+  EdgeLinks,
+  LINK_EDGE_ID,
+  LINK_MAX_PENDING,
+  type LinkFrame,
+  type LinkHandler,
+  type LinkIncomingCall,
+  type LinkMethod,
+  type LinkStream,
+  OwnerLinks,
+} from './grpc-link.js';
 export { HealthServer, type HealthServerOptions } from './health.js';
 export { InProcessBus } from './in-process-bus.js';
 export { InProcessKvStore } from './in-process-kv.js';

@@ -3,8 +3,11 @@
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  type CallLink,
   ChannelCheckedMembership,
   GrpcClientPool,
+  type LinkHandler,
+  OwnerLinks,
   startGrpcServer,
   unary,
 } from '@sip-pubsub/platform';
@@ -15,6 +18,7 @@ import {
   type NotifierClient,
   type SendRequestRequest__Output,
   type SendRequestResponse,
+  type SendRequestResponse__Output,
   type SipRequestEnvelope,
   type SipResponseEnvelope__Output,
 } from '@sip-pubsub/proto';
@@ -57,7 +61,13 @@ import {
   removeOwnTopRoutes,
 } from './record-route.js';
 import { logOwnerRefusal } from './refusal-log.js';
-import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
+import {
+  isOwnerOverloaded,
+  isOwnerUnavailable,
+  type OwnerService,
+  routeCandidates,
+  routeRequest,
+} from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
@@ -154,6 +164,22 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
 
   const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
   const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
+  // One long-lived stream per owner replica carries our HandleRequests and its SendRequests (issue 11).
+  // Declared before its handler exists: the links serve SendRequest with the function defined below.
+  const linkOptions = () => ({
+    calls: { HandleRequest: contracts.FocusController.service.HandleRequest },
+    serves: {
+      SendRequest: {
+        method: contracts.SignallingEdge.service.SendRequest,
+        handle: ((req: SendRequestRequest__Output) => sendRequest(req)) as LinkHandler,
+      },
+    },
+    logger,
+  });
+  const ownerLinks: Record<OwnerService, OwnerLinks> = {
+    'focus-controller': new OwnerLinks(ctx.instanceId, linkOptions()),
+    notifier: new OwnerLinks(ctx.instanceId, linkOptions()),
+  };
   let membership: ChannelCheckedMembership | undefined;
   let draining = false;
   const acceptedInvites = new AcceptedInvites(64 * config.SIP_T1_MS);
@@ -278,6 +304,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
     let client = clientOf(owners[0]);
+    let link: CallLink | undefined;
     const envelope: SipRequestEnvelope = {
       message,
       routingKey: route.key,
@@ -296,9 +323,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     let servedBy: Member | undefined;
     for (const [attempt, owner] of owners.entries()) {
       client = clientOf(owner);
+      link = ownerLinks[route.service].get(owner.address, client);
       try {
-        result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
-          client,
+        result = await link.call<SipResponseEnvelope__Output>(
           'HandleRequest',
           envelope,
           config.ROUTE_TIMEOUT_MS,
@@ -320,14 +347,23 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
           if (abandoned)
             void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
         }
+        // A replica with a full link sheds load: the caller may retry soon, as for any overload (§21.5.4).
+        if (isOwnerOverloaded(err))
+          return answer(req, tx, 503, `${route.service} Overloaded`, [{ name: 'Retry-After', value: '1' }]);
         if (!unavailable) return answer(req, tx, 500, 'Server Internal Error');
         if (last)
           return answer(req, tx, 503, `${route.service} Unavailable`, [{ name: 'Retry-After', value: '1' }]);
       }
     }
     if (!result) return;
-    if (!tx || result.message.length === 0) return;
+    // The owner's follow-up (the first NOTIFY of a SUBSCRIBE) leaves once its response has.
+    const followUp = result.followUp && result.followUpId > 0 ? { ...result.followUp } : undefined;
+    const sendFollowUp = () => {
+      if (followUp && link) link.serveDetached('SendRequest', result.followUpId, followUp, 0);
+    };
+    if (!tx || result.message.length === 0) return sendFollowUp();
     const response = parseMessage(result.message);
+    if (response.kind !== 'response') sendFollowUp();
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
     logOwnerRefusal(logger, req, response, {
       service: route.service,
@@ -335,7 +371,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       key: route.key,
     });
     if (dialogCreating) copyRecordRoute(req, response);
-    if (respond(req, tx, response)) {
+    const sent = respond(req, tx, response);
+    sendFollowUp();
+    if (sent) {
       if (route.service === 'focus-controller') acceptedInvites.note(req, response, route.key);
       return;
     }
@@ -437,6 +475,34 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     logger.error({ err: err.message, stack: err.stack }, 'transaction layer error');
   };
 
+  /** Sends a request as UAC for an owner (SendRequest, unary or on a link) and returns its final response. */
+  const sendRequest = async (call: SendRequestRequest__Output): Promise<SendRequestResponse> => {
+    const request = parseMessage(call.message, { allowMissingVia: true });
+    if (request.kind !== 'request') throw new Error('SendRequest needs a request');
+    const flow = call.flow;
+    if (!flow) throw new Error('SendRequest needs a flow');
+    // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
+    removeOwnTopRoutes(request, edgeAddress);
+    const destination = {
+      transport: (flow.transport || 'udp') as TransportProtocol,
+      host: flow.remoteHost,
+      port: flow.remotePort,
+      connectionId: flow.connectionId || undefined,
+    };
+    if (createsDialog(request)) recordRoute(request, edgeAddress, destination.transport);
+    const response = await layer.request(request, destination);
+    outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
+    // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
+    if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
+      await acknowledge(request, response, destination);
+    // A caller that reads only the status (the notifier's NOTIFYs) is spared a serialisation.
+    return {
+      status: response.status,
+      reason: response.reason,
+      response: call.statusOnly ? Buffer.alloc(0) : serializeMessage(response),
+    };
+  };
+
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -444,27 +510,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       {
         definition: contracts.SignallingEdge.service,
         implementation: {
-          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call) => {
-            const request = parseMessage(call.message, { allowMissingVia: true });
-            if (request.kind !== 'request') throw new Error('SendRequest needs a request');
-            const flow = call.flow;
-            if (!flow) throw new Error('SendRequest needs a flow');
-            // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
-            removeOwnTopRoutes(request, edgeAddress);
-            const destination = {
-              transport: (flow.transport || 'udp') as TransportProtocol,
-              host: flow.remoteHost,
-              port: flow.remotePort,
-              connectionId: flow.connectionId || undefined,
-            };
-            if (createsDialog(request)) recordRoute(request, edgeAddress, destination.transport);
-            const response = await layer.request(request, destination);
-            outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
-            // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
-            if (request.method === 'INVITE' && response.status >= 200 && response.status < 300)
-              await acknowledge(request, response, destination);
-            return { status: response.status, reason: response.reason, response: serializeMessage(response) };
-          }, logger),
+          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(sendRequest, logger),
         },
       },
     ],
@@ -483,6 +529,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     { 'focus-controller': focusClients, notifier: notifierClients },
     logger,
   );
+  // A replica that left (or whose channel failed) loses its link; the next request opens a new one.
+  const checked = membership;
+  checked.on('change', (service) => {
+    const links = ownerLinks[service as OwnerService];
+    if (links) links.retain(new Set(checked.members(service).map((m) => m.address)));
+  });
   await membership.start();
   logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
 
@@ -497,6 +549,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       await grpcServer.stop(5_000);
       await layer.close();
       for (const t of transports) await t.close();
+      ownerLinks['focus-controller'].close();
+      ownerLinks.notifier.close();
       focusClients.close();
       notifierClients.close();
     },
