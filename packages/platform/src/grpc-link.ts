@@ -186,7 +186,10 @@ export class CallLink {
   }
 
   private receive(frame: LinkFrame): void {
-    if (frame.answer) return this.answered(frame);
+    if (frame.answer) {
+      this.answered(frame);
+      return;
+    }
     const served = this.opts.serves[frame.method];
     if (!served) {
       this.write(

@@ -105,6 +105,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     registers: [ctx.registry],
   });
 
+  const followUps = new Counter({
+    name: 'sip_owner_follow_ups_total',
+    help: "Requests an owner handed over with its response on a link (a SUBSCRIBE's first NOTIFY), sent after it",
+    labelNames: ['method'],
+    registers: [ctx.registry],
+  });
   const faults = new Counter({
     name: 'sip_transport_faults_total',
     help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
@@ -359,7 +365,13 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     // The owner's follow-up (the first NOTIFY of a SUBSCRIBE) leaves once its response has.
     const followUp = result.followUp && result.followUpId > 0 ? { ...result.followUp } : undefined;
     const sendFollowUp = () => {
-      if (followUp && link) link.serveDetached('SendRequest', result.followUpId, followUp, 0);
+      if (!followUp || !link) return;
+      followUps.inc({
+        method: methodLabel(
+          /^([A-Z]+) /.exec(followUp.message.subarray(0, 16).toString('latin1'))?.[1] ?? '',
+        ),
+      });
+      link.serveDetached('SendRequest', result.followUpId, followUp, 0);
     };
     if (!tx || result.message.length === 0) return sendFollowUp();
     const response = parseMessage(result.message);
