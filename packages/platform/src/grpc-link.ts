@@ -281,6 +281,7 @@ export class CallLink {
   private shut(why: string): void {
     if (!this.open) return;
     this.open = false;
+    this.logger.debug({ why, pending: this.pending.size, serving: this.servingNow }, 'link shut');
     for (const [id, waiting] of this.pending) {
       clearTimeout(waiting.timer);
       this.pending.delete(id);
