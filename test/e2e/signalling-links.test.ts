@@ -40,7 +40,7 @@ describe('edge↔owner links, split', () => {
   };
 
   beforeAll(async () => {
-    broker = await startSeparateProcesses({ env: { NOTIFY_MIN_INTERVAL_MS: '0' } });
+    broker = await startSeparateProcesses({ env: { NOTIFY_MIN_INTERVAL_MS: '0', OWNER_LINK: 'stream' } });
     sip = await RawSipSocket.open();
   }, 90_000);
   afterAll(async () => {

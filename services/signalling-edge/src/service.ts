@@ -329,13 +329,18 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     let servedBy: Member | undefined;
     for (const [attempt, owner] of owners.entries()) {
       client = clientOf(owner);
-      link = ownerLinks[route.service].get(owner.address, client);
+      // OWNER_LINK=stream: on the replica's long-lived link; unary (the default): one gRPC call each.
+      link =
+        config.OWNER_LINK === 'stream' ? ownerLinks[route.service].get(owner.address, client) : undefined;
       try {
-        result = await link.call<SipResponseEnvelope__Output>(
-          'HandleRequest',
-          envelope,
-          config.ROUTE_TIMEOUT_MS,
-        );
+        result = link
+          ? await link.call<SipResponseEnvelope__Output>('HandleRequest', envelope, config.ROUTE_TIMEOUT_MS)
+          : await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+              client,
+              'HandleRequest',
+              envelope,
+              config.ROUTE_TIMEOUT_MS,
+            );
         servedBy = owner;
         break;
       } catch (err) {
