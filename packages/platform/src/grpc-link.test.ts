@@ -68,10 +68,22 @@ async function pair(opts: { maxPending?: number; port?: number } = {}) {
     maxPending: opts.maxPending,
     logger,
   });
+  // gRPC messages the owner received on its links (each carries one or more frames).
+  const received = { messages: 0 };
   const server: RunningGrpcServer = await startGrpcServer({
     host: '127.0.0.1',
     port: opts.port ?? 0,
-    services: [{ definition: linkService, implementation: { Link: owner.handler } }],
+    services: [
+      {
+        definition: linkService,
+        implementation: {
+          Link: ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
+            call.on('data', () => received.messages++);
+            owner.handler(call as never);
+          }) as grpc.handleBidiStreamingCall<unknown, unknown>,
+        },
+      },
+    ],
   });
   const pool = new GrpcClientPool(OwnerClient);
   const edge = new OwnerLinks('edge-1', {
@@ -93,7 +105,7 @@ async function pair(opts: { maxPending?: number; port?: number } = {}) {
     },
   };
   running.push(stopAll);
-  return { owner, edge, server, pool, address, link, followUps };
+  return { owner, edge, server, pool, address, link, followUps, received };
 }
 
 describe('CallLink over a gRPC stream', () => {
@@ -115,6 +127,20 @@ describe('CallLink over a gRPC stream', () => {
     });
     // One stream carried them all.
     expect(p.link()).toBe(link);
+  });
+
+  it('sends the calls made in one turn in one message: a link is not held to one frame per socket write', async () => {
+    const p = await pair();
+    const link = p.link();
+    await link.call('Handle', { text: 'warm' }, 2_000);
+    const before = p.received.messages;
+    // grpc-js writes a stream's messages one at a time, each after the previous one's socket write: with a
+    // frame per message, calls made faster than that queue behind each other until past their deadlines.
+    const answers = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => link.call<{ text: string }>('Handle', { text: `b${i}` }, 5_000)),
+    );
+    expect(answers.map((a) => a.text)).toEqual(answers.map((_, i) => `b${i}`));
+    expect(p.received.messages - before).toBe(1);
   });
 
   it('keeps each call to its own deadline: a slow one fails DEADLINE_EXCEEDED, the link goes on', async () => {

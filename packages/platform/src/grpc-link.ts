@@ -26,10 +26,15 @@ export interface LinkFrame {
   error: string;
 }
 
+/** proto LinkFrames: one message of a link, the frames its side queued since the previous one. */
+export interface LinkFrames {
+  frames: LinkFrame[];
+}
+
 /** The two ends of a grpc-js duplex call, client or server side. */
 export interface LinkStream {
-  write(frame: LinkFrame): boolean;
-  on(event: 'data', fn: (frame: LinkFrame) => void): unknown;
+  write(message: LinkFrames, done?: (err?: Error | null) => void): boolean;
+  on(event: 'data', fn: (message: LinkFrames) => void): unknown;
   on(event: 'end' | 'close', fn: () => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
   end(): void;
@@ -58,6 +63,9 @@ export interface CallLinkOptions {
 
 export const LINK_MAX_PENDING = 2048;
 
+/** Payload bytes past which a link message leaves without more frames (gRPC's receive limit is 4 MiB). */
+const LINK_MESSAGE_BYTES = 1 << 20;
+
 interface Pending {
   method: string;
   resolve(value: unknown): void;
@@ -71,6 +79,10 @@ export class CallLink {
   private nextId = 1;
   private open = true;
   private readonly closers = new Set<() => void>();
+  /** Frames waiting for the next message, and whether one is on its way (written, not yet taken). */
+  private queued: LinkFrame[] = [];
+  private sending = false;
+  private messagesSent = 0;
   private readonly maxPending: number;
   private readonly logger: Logger;
 
@@ -80,7 +92,9 @@ export class CallLink {
   ) {
     this.maxPending = opts.maxPending ?? LINK_MAX_PENDING;
     this.logger = opts.logger ?? fallbackLogger();
-    stream.on('data', (frame) => this.receive(frame));
+    stream.on('data', (message) => {
+      for (const frame of message.frames ?? []) this.receive(frame);
+    });
     stream.on('error', (err) => this.shut(`link failed: ${err.message}`));
     stream.on('end', () => this.shut('link ended by the peer'));
     stream.on('close', () => this.shut('link closed'));
@@ -151,6 +165,11 @@ export class CallLink {
     this.serve(id, method, request, deadlineMs);
   }
 
+  /** Messages written on the stream so far (each carries one or more frames). */
+  get messages(): number {
+    return this.messagesSent;
+  }
+
   /** Calls of the other side being served here. */
   get serving(): number {
     return this.servingNow;
@@ -175,11 +194,32 @@ export class CallLink {
     }
   }
 
+  /**
+   * Queues a frame for the next message. A message leaves once per event-loop turn, and not before the
+   * previous one was taken by the stream: grpc-js sends a stream's messages one at a time, each after the
+   * previous one's socket write, so one frame per message would let frames pile up behind each other
+   * under load (past their deadlines) while the socket idles between writes.
+   */
   private write(frame: LinkFrame): void {
     if (!this.open) return;
+    this.queued.push(frame);
+    if (this.queued.length === 1 && !this.sending) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (!this.open || this.sending || this.queued.length === 0) return;
+    let bytes = 0;
+    let n = 0;
+    while (n < this.queued.length && (n === 0 || bytes + this.queued[n].payload.length <= LINK_MESSAGE_BYTES))
+      bytes += this.queued[n++].payload.length;
+    const frames = this.queued.splice(0, n);
+    this.sending = true;
+    this.messagesSent++;
     try {
-      // grpc-js buffers what the socket cannot take yet; maxPending bounds how much that can be.
-      this.stream.write(frame);
+      this.stream.write({ frames }, () => {
+        this.sending = false;
+        if (this.queued.length > 0) setImmediate(() => this.flush());
+      });
     } catch (err) {
       this.shut(`link write failed: ${(err as Error).message}`);
     }
@@ -281,6 +321,7 @@ export class CallLink {
   private shut(why: string): void {
     if (!this.open) return;
     this.open = false;
+    this.queued = [];
     this.logger.debug({ why, pending: this.pending.size, serving: this.servingNow }, 'link shut');
     for (const [id, waiting] of this.pending) {
       clearTimeout(waiting.timer);
@@ -313,7 +354,7 @@ export class EdgeLinks {
   ) {}
 
   /** The grpc-js handler of the Link method. */
-  readonly handler: grpc.handleBidiStreamingCall<LinkFrame, LinkFrame> = (call) => {
+  readonly handler: grpc.handleBidiStreamingCall<LinkFrames, LinkFrames> = (call) => {
     const edgeId = String(call.metadata.get(LINK_EDGE_ID)[0] ?? '');
     const link = new CallLink(call as unknown as LinkStream, this.opts);
     // The server side ends its half when the edge ends its own.
@@ -353,7 +394,7 @@ export class EdgeLinks {
 
 /** What a grpc-js client of a service with a Link method exposes for it. */
 interface LinkingClient extends grpc.Client {
-  Link(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<LinkFrame, LinkFrame>;
+  Link(metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientDuplexStream<LinkFrames, LinkFrames>;
 }
 
 /** The edge's side: one open link per replica address, opened on first use and again after it closed. */

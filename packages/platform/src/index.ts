@@ -39,6 +39,7 @@ export {
   LINK_EDGE_ID,
   LINK_MAX_PENDING,
   type LinkFrame,
+  type LinkFrames,
   type LinkHandler,
   type LinkIncomingCall,
   type LinkMethod,
