@@ -168,8 +168,11 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   });
   if (authenticator) logger.info({ realm: config.AUTH_REALM }, 'digest authentication on');
 
-  const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
-  const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
+  // A link's channel without grpc-js retries: their buffer takes each message at once, so the link would
+  // not learn that the stream is still writing the previous one, and could not batch what queues meanwhile.
+  const linkChannel = config.OWNER_LINK === 'stream' ? { 'grpc.enable_retries': 0 } : undefined;
+  const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController, linkChannel);
+  const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier, linkChannel);
   // One long-lived stream per owner replica carries our HandleRequests and its SendRequests (issue 11).
   // Declared before its handler exists: the links serve SendRequest with the function defined below.
   const linkOptions = () => ({
