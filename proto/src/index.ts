@@ -38,6 +38,7 @@ export type {
 } from './generated/sippubsub/v1/InvalidDataPolicy';
 export type { LegAllocation, LegAllocation__Output } from './generated/sippubsub/v1/LegAllocation';
 export type { LegSpec, LegSpec__Output } from './generated/sippubsub/v1/LegSpec';
+export type { LinkFrame, LinkFrame__Output } from './generated/sippubsub/v1/LinkFrame';
 export type { MediaRelayClient, MediaRelayHandlers } from './generated/sippubsub/v1/MediaRelay';
 export type { NotifierClient, NotifierHandlers } from './generated/sippubsub/v1/Notifier';
 export type {

@@ -32,6 +32,20 @@ export {
   startGrpcServer,
   unary,
 } from './grpc.js';
+export {
+  CallLink,
+  type CallLinkOptions,
+  EdgeLinks,
+  LINK_EDGE_ID,
+  LINK_MAX_PENDING,
+  type LinkFrame,
+  type LinkFrames,
+  type LinkHandler,
+  type LinkIncomingCall,
+  type LinkMethod,
+  type LinkStream,
+  OwnerLinks,
+} from './grpc-link.js';
 export { HealthServer, type HealthServerOptions, type HttpMounts, type HttpRoute } from './health.js';
 export { InProcessBus } from './in-process-bus.js';
 export { InProcessKvStore } from './in-process-kv.js';

@@ -1,9 +1,10 @@
 // Wires the focus: gRPC HandleRequest → Focus, relays through membership, state in KV buckets.
 import { classifyUri, loadAccessList } from '@sip-pubsub/events';
-import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import type { LinkHandler, Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
   ChannelCheckedMembership,
+  EdgeLinks,
   failFastWithoutNats,
   GrpcClientPool,
   inRequestScope,
@@ -70,6 +71,59 @@ export async function startFocusController(
   // The handler needs the focus, which needs membership, which needs our bound gRPC port.
   let focus: Focus | undefined;
   let dialogs: DialogEnding | undefined;
+  /** HandleRequest, unary or on an edge's link; `call` says whether the edge is still waiting. */
+  const handleRequest = async (
+    envelope: SipRequestEnvelope__Output,
+    call: { cancelled: boolean; getDeadline(): Date | number },
+  ): Promise<SipResponseEnvelope> => {
+    if (!focus || !dialogs) throw new Error('focus-controller is starting');
+    const request = parseMessage(envelope.message);
+    if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
+    const flow = envelope.flow;
+    const handling = focus;
+    // Every line logged while this request is handled names its Call-ID and conference.
+    const response = await inRequestScope(requestLogFieldsOf(request), () =>
+      failFastWithoutNats(ctx.natsConnected, () =>
+        handling.handle(request, {
+          transport: flow?.transport ?? 'udp',
+          remoteHost: flow?.remoteHost ?? '',
+          remotePort: flow?.remotePort ?? 0,
+          connectionId: flow?.connectionId || undefined,
+          edgeId: flow?.edgeId || undefined,
+          authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+        }),
+      ),
+    );
+    // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
+    // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
+    // The edge may also have told us already (DialogFailed without our tag) while we worked.
+    if (response && endsInNewDialog(request, response)) {
+      const legId = legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request));
+      const cseq = cseqOf(request);
+      // In FACTORY_MODE=join the INVITE went to the factory; its dialog is the Contact's conference.
+      const contact = classifyUri(parseNameAddr(getHeader(response, 'Contact') ?? '').uri);
+      const conferenceId = contact.kind === 'conference' ? contact.conferenceId : envelope.routingKey;
+      if (callAbandoned(call) || dialogs.abandoned(legId, cseq))
+        await dialogs.end(
+          conferenceId,
+          legId,
+          { reason: 'the edge gave up on the INVITE before its 2xx' },
+          (p) => p.localTag === toTag(response) && p.remoteSeq === cseq,
+        );
+    }
+    return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
+  };
+  // The edges' links to us: their requests come in on them, our requests to participants go out on them.
+  const edgeLinks = new EdgeLinks({
+    calls: { SendRequest: contracts.SignallingEdge.service.SendRequest },
+    serves: {
+      HandleRequest: {
+        method: contracts.FocusController.service.HandleRequest,
+        handle: handleRequest as LinkHandler,
+      },
+    },
+    logger,
+  });
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -77,48 +131,8 @@ export async function startFocusController(
       {
         definition: contracts.FocusController.service,
         implementation: {
-          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(
-            async (envelope, call) => {
-              if (!focus || !dialogs) throw new Error('focus-controller is starting');
-              const request = parseMessage(envelope.message);
-              if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-              const flow = envelope.flow;
-              const handling = focus;
-              // Every line logged while this request is handled names its Call-ID and conference.
-              const response = await inRequestScope(requestLogFieldsOf(request), () =>
-                failFastWithoutNats(ctx.natsConnected, () =>
-                  handling.handle(request, {
-                    transport: flow?.transport ?? 'udp',
-                    remoteHost: flow?.remoteHost ?? '',
-                    remotePort: flow?.remotePort ?? 0,
-                    connectionId: flow?.connectionId || undefined,
-                    edgeId: flow?.edgeId || undefined,
-                    authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-                  }),
-                ),
-              );
-              // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
-              // participant we stored for a new dialog has no dialog at the caller. Undo it (no BYE).
-              // The edge may also have told us already (DialogFailed without our tag) while we worked.
-              if (response && endsInNewDialog(request, response)) {
-                const legId = legIdOf(getHeader(request, 'Call-ID') ?? '', fromTag(request));
-                const cseq = cseqOf(request);
-                // In FACTORY_MODE=join the INVITE went to the factory; its dialog is the Contact's conference.
-                const contact = classifyUri(parseNameAddr(getHeader(response, 'Contact') ?? '').uri);
-                const conferenceId =
-                  contact.kind === 'conference' ? contact.conferenceId : envelope.routingKey;
-                if (callAbandoned(call) || dialogs.abandoned(legId, cseq))
-                  await dialogs.end(
-                    conferenceId,
-                    legId,
-                    { reason: 'the edge gave up on the INVITE before its 2xx' },
-                    (p) => p.localTag === toTag(response) && p.remoteSeq === cseq,
-                  );
-              }
-              return { message: response ? serializeMessage(response) : Buffer.alloc(0) };
-            },
-            logger,
-          ),
+          HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(handleRequest, logger),
+          Link: edgeLinks.handler,
           DialogFailed: asyncUnary<DialogFailure__Output, DialogFailureResult>(async (failure) => {
             if (!dialogs) throw new Error('focus-controller is starting');
             return { ended: await dialogs.dialogFailed(failure) };
@@ -213,25 +227,31 @@ export async function startFocusController(
     const members = membership.members(EDGE_SERVICE);
     const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];
     if (!edge) return { status: 503, reason: 'No signalling-edge Available' };
-    const res = await unary<SendRequestRequest, SendRequestResponse__Output>(
-      edges.get(edge.address),
-      'SendRequest',
-      {
-        message: serializeMessage(request),
-        flow: {
-          transport: flow.transport,
-          remoteHost: flow.remoteHost,
-          remotePort: flow.remotePort,
-          // A connection belongs to the edge that holds it; another edge opens its own.
-          connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
-          edgeId: edge.id,
-        },
-        // An INVITE the edge CANCELs after this long (a dial-out nobody answers).
-        timeoutMs,
+    const message: SendRequestRequest = {
+      message: serializeMessage(request),
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        // A connection belongs to the edge that holds it; another edge opens its own.
+        connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
+        edgeId: edge.id,
       },
-      // Room for the CANCEL and the 487 after the edge's own deadline.
-      Math.max(config.EDGE_RPC_TIMEOUT_MS, timeoutMs + 10_000),
-    );
+      // An INVITE the edge CANCELs after this long (a dial-out nobody answers).
+      timeoutMs,
+    };
+    // Room for the CANCEL and the 487 after the edge's own deadline.
+    const deadlineMs = Math.max(config.EDGE_RPC_TIMEOUT_MS, timeoutMs + 10_000);
+    // On the edge's link when it has one open to us; a one-off call otherwise.
+    const link = edgeLinks.get(edge.id);
+    const res = link
+      ? await link.call<SendRequestResponse__Output>('SendRequest', message, deadlineMs)
+      : await unary<SendRequestRequest, SendRequestResponse__Output>(
+          edges.get(edge.address),
+          'SendRequest',
+          message,
+          deadlineMs,
+        );
     const parsed = res.response.length > 0 ? parseMessage(res.response) : undefined;
     return {
       status: res.status,
@@ -339,6 +359,7 @@ export async function startFocusController(
       dialogs?.stop();
       deletes.stop();
       await membership.stop();
+      await edgeLinks.drain(5_000);
       await grpcServer.stop(5_000);
       relayClients.close();
       edges.close();

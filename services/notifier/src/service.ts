@@ -1,10 +1,19 @@
 // Wires the notifier: gRPC HandleRequest → ConferenceNotifier, roster events from the bus for the
 // conferences this replica owns (rendezvous over notifier replicas), NOTIFYs out through an edge.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { classifyUri, loadAccessList } from '@sip-pubsub/events';
-import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import type {
+  CallLink,
+  LinkHandler,
+  LinkIncomingCall,
+  Member,
+  RunningService,
+  ServiceContext,
+} from '@sip-pubsub/platform';
 import {
   asyncUnary,
   ChannelCheckedMembership,
+  EdgeLinks,
   failFastWithoutNats,
   GrpcClientPool,
   inRequestScope,
@@ -43,7 +52,7 @@ import {
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
-import { getHeader, parseMessage, serializeMessage } from '@sip-pubsub/sip';
+import { getHeader, parseMessage, type SipRequest, serializeMessage } from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 
 import type { NotifierConfig } from './config.js';
@@ -92,28 +101,50 @@ export async function startNotifier(
     const members = membership?.members(EDGE_SERVICE) ?? [];
     return members.find((m) => m.id === edgeId) ?? members[0];
   };
+  // The edges' links to us: their SUBSCRIBEs and PUBLISHes come in on them, our NOTIFYs go out on them.
+  const edgeLinks = new EdgeLinks({
+    calls: { SendRequest: contracts.SignallingEdge.service.SendRequest },
+    serves: {
+      HandleRequest: {
+        method: contracts.Notifier.service.HandleRequest,
+        handle: ((envelope: SipRequestEnvelope__Output, call: LinkIncomingCall) =>
+          handleOnLink(envelope, call)) as LinkHandler,
+      },
+    },
+    logger,
+  });
+  // While a SUBSCRIBE's first NOTIFY is being built, the slot where it rides back with the 2xx.
+  const followUps = new AsyncLocalStorage<FollowUpSlot>();
   const send: RequestSender = async (request, flow) => {
     const edge = pickEdge(flow.edgeId);
     if (!edge) {
       notifies.inc({ status: 'no-edge' });
       return 503;
     }
-    const res = await unary<SendRequestRequest, SendRequestResponse__Output>(
-      edges.get(edge.address),
-      'SendRequest',
-      {
-        message: serializeMessage(request),
-        flow: {
-          transport: flow.transport,
-          remoteHost: flow.remoteHost,
-          remotePort: flow.remotePort,
-          // A connection belongs to the edge that holds it; another edge opens its own.
-          connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
-          edgeId: edge.id,
-        },
+    const message: SendRequestRequest = {
+      message: serializeMessage(request),
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        // A connection belongs to the edge that holds it; another edge opens its own.
+        connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
+        edgeId: edge.id,
       },
-      config.EDGE_RPC_TIMEOUT_MS,
-    );
+      statusOnly: true,
+    };
+    const slot = followUps.getStore();
+    const link = edgeLinks.get(edge.id);
+    const res = slot?.takes(request, edge.id)
+      ? await slot.take<SendRequestResponse__Output>(message, config.EDGE_RPC_TIMEOUT_MS)
+      : link
+        ? await link.call<SendRequestResponse__Output>('SendRequest', message, config.EDGE_RPC_TIMEOUT_MS)
+        : await unary<SendRequestRequest, SendRequestResponse__Output>(
+            edges.get(edge.address),
+            'SendRequest',
+            message,
+            config.EDGE_RPC_TIMEOUT_MS,
+          );
     notifies.inc({ status: `${Math.floor(res.status / 100)}xx` });
     return res.status;
   };
@@ -182,6 +213,47 @@ export async function startNotifier(
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
 
+  const handleEnvelope = async (envelope: SipRequestEnvelope__Output) => {
+    const request = parseMessage(envelope.message);
+    if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
+    const flow = envelope.flow;
+    // Every line logged while this request is handled names its Call-ID and conference.
+    const target = classifyUri(request.uri);
+    const scope = {
+      callId: getHeader(request, 'Call-ID'),
+      conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
+      method: request.method,
+    };
+    const handled = await inRequestScope(scope, () =>
+      failFastWithoutNats(ctx.natsConnected, () =>
+        notifier.handle(request, {
+          transport: flow?.transport ?? 'udp',
+          remoteHost: flow?.remoteHost ?? '',
+          remotePort: flow?.remotePort ?? 0,
+          connectionId: flow?.connectionId || undefined,
+          edgeId: flow?.edgeId || undefined,
+          authenticatedIdentity: envelope.authenticatedIdentity ?? '',
+        }),
+      ),
+    );
+    return { request, handled };
+  };
+  // On a link the first NOTIFY rides back with the 2xx (the edge sends both, in order): wait for it to be
+  // built, up to FOLLOW_UP_WAIT_MS; past that the 2xx goes alone and the NOTIFY follows on its own.
+  const handleOnLink = async (
+    envelope: SipRequestEnvelope__Output,
+    call: LinkIncomingCall,
+  ): Promise<SipResponseEnvelope> => {
+    const { request, handled } = await handleEnvelope(envelope);
+    const message = serializeMessage(handled.response);
+    const after = handled.after;
+    if (!after) return { message };
+    const slot = new FollowUpSlot(call.link, request, envelope.flow?.edgeId ?? '');
+    const done = followUps.run(slot, () => after());
+    const followUp = await slot.settle(done, FOLLOW_UP_WAIT_MS);
+    return followUp ? { message, followUp: followUp.request, followUpId: followUp.id } : { message };
+  };
+
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -190,32 +262,12 @@ export async function startNotifier(
         definition: contracts.Notifier.service,
         implementation: {
           HandleRequest: asyncUnary<SipRequestEnvelope__Output, SipResponseEnvelope>(async (envelope) => {
-            const request = parseMessage(envelope.message);
-            if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-            const flow = envelope.flow;
-            // Every line logged while this request is handled names its Call-ID and conference.
-            const target = classifyUri(request.uri);
-            const scope = {
-              callId: getHeader(request, 'Call-ID'),
-              conferenceId: target.kind === 'conference' ? target.conferenceId : undefined,
-              method: request.method,
-            };
-            const handled = await inRequestScope(scope, () =>
-              failFastWithoutNats(ctx.natsConnected, () =>
-                notifier.handle(request, {
-                  transport: flow?.transport ?? 'udp',
-                  remoteHost: flow?.remoteHost ?? '',
-                  remotePort: flow?.remotePort ?? 0,
-                  connectionId: flow?.connectionId || undefined,
-                  edgeId: flow?.edgeId || undefined,
-                  authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-                }),
-              ),
-            );
+            const { handled } = await handleEnvelope(envelope);
             // The first NOTIFY must follow the 2xx: start it once the response has been handed back.
             if (handled.after) setImmediate(() => void handled.after?.());
             return { message: serializeMessage(handled.response) };
           }, logger),
+          Link: edgeLinks.handler,
         },
       },
     ],
@@ -372,6 +424,7 @@ export async function startNotifier(
       directory.unsubscribe();
       media.unsubscribe();
       await membership?.stop();
+      await edgeLinks.drain(5_000);
       await grpcServer.stop(5_000);
       notifier.close();
       edges.close();
@@ -379,4 +432,66 @@ export async function startNotifier(
       notifierPeers.close();
     },
   };
+}
+
+/** How long a SUBSCRIBE's 2xx waits for its first NOTIFY to ride with it. */
+const FOLLOW_UP_WAIT_MS = 200;
+
+/**
+ * The place, while a SUBSCRIBE's `after` runs, for its first NOTIFY: the first NOTIFY of the same dialog
+ * through the same edge is reserved as a call on the link and travels in the 2xx's envelope.
+ */
+class FollowUpSlot {
+  private state: 'open' | 'taken' | 'closed' = 'open';
+  private followUp: { request: SendRequestRequest; id: number } | undefined;
+  private onTaken: (() => void) | undefined;
+  private readonly callId: string | undefined;
+
+  constructor(
+    private readonly link: CallLink,
+    subscribe: SipRequest,
+    private readonly edgeId: string,
+  ) {
+    this.callId = getHeader(subscribe, 'Call-ID');
+  }
+
+  takes(request: SipRequest, edgeId: string): boolean {
+    return (
+      this.state === 'open' &&
+      request.method === 'NOTIFY' &&
+      edgeId === this.edgeId &&
+      getHeader(request, 'Call-ID') === this.callId &&
+      !this.link.closed
+    );
+  }
+
+  /** Reserves the NOTIFY's call on the link; the edge answers it once it has sent the 2xx and the NOTIFY. */
+  take<Res>(request: SendRequestRequest, deadlineMs: number): Promise<Res> {
+    const reserved = this.link.reserve<Res>('SendRequest', deadlineMs);
+    if (reserved.id === 0) return reserved.result;
+    this.state = 'taken';
+    this.followUp = { request, id: reserved.id };
+    this.onTaken?.();
+    return reserved.result;
+  }
+
+  /** The follow-up to carry, once `after` has produced it, finished without one, or waitMs passed. */
+  settle(
+    done: Promise<void>,
+    waitMs: number,
+  ): Promise<{ request: SendRequestRequest; id: number } | undefined> {
+    return new Promise((resolve) => {
+      // Closed in the same turn as the decision: a NOTIFY built a moment later goes out by itself.
+      const finish = () => {
+        clearTimeout(timer);
+        if (this.state === 'open') this.state = 'closed';
+        this.onTaken = undefined;
+        resolve(this.followUp);
+      };
+      const timer = setTimeout(finish, waitMs);
+      if (this.state === 'taken') return finish();
+      this.onTaken = finish;
+      done.then(finish, finish);
+    });
+  }
 }

@@ -76,6 +76,11 @@ export const edgeConfigSchema = z
     GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
     /** Deadline for the owner of a conference to answer a request. */
     ROUTE_TIMEOUT_MS: env.durationMs(5_000),
+    /**
+     * How requests reach their owner: `unary`, one gRPC call each (the default), or `stream`, one
+     * long-lived Link stream per owner replica carrying them and the owner's requests back (experimental).
+     */
+    OWNER_LINK: env.enumOf(['unary', 'stream'] as const, 'unary'),
     ...admissionConfigShape,
     ...intakeConfigShape,
   })

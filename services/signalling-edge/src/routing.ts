@@ -54,3 +54,8 @@ export function isOwnerUnavailable(err: unknown): boolean {
   // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 1 CANCELLED (the channel closed under the call).
   return code === 14 || code === 4 || code === 1;
 }
+
+/** RESOURCE_EXHAUSTED: the replica's link to us has as many calls in flight as it takes (grpc-link.ts). */
+export function isOwnerOverloaded(err: unknown): boolean {
+  return (err as { code?: number } | null)?.code === 8;
+}

@@ -4,8 +4,11 @@ import { factoryUri } from '@sip-pubsub/events';
 import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
+  type CallLink,
   ChannelCheckedMembership,
   GrpcClientPool,
+  type LinkHandler,
+  OwnerLinks,
   startGrpcServer,
   unary,
 } from '@sip-pubsub/platform';
@@ -16,6 +19,7 @@ import {
   type NotifierClient,
   type SendRequestRequest__Output,
   type SendRequestResponse,
+  type SendRequestResponse__Output,
   type SipRequestEnvelope,
   type SipResponseEnvelope__Output,
 } from '@sip-pubsub/proto';
@@ -60,7 +64,13 @@ import {
   removeOwnTopRoutes,
 } from './record-route.js';
 import { logOwnerRefusal } from './refusal-log.js';
-import { isOwnerUnavailable, type OwnerService, routeCandidates, routeRequest } from './routing.js';
+import {
+  isOwnerOverloaded,
+  isOwnerUnavailable,
+  type OwnerService,
+  routeCandidates,
+  routeRequest,
+} from './routing.js';
 import { createSipTransports, listeningPorts } from './transports.js';
 import { createAckFor2xx, SentAcks } from './uac-ack.js';
 import { AcceptedInvites, abandonedInvite, acceptedDialogOf, dialogFailureReporter } from './unacked-2xx.js';
@@ -99,6 +109,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     registers: [ctx.registry],
   });
 
+  const followUps = new Counter({
+    name: 'sip_pubsub_sip_owner_follow_ups_total',
+    help: "Requests an owner handed over with its response on a link (a SUBSCRIBE's first NOTIFY), sent after it",
+    labelNames: ['method'],
+    registers: [ctx.registry],
+  });
   const faults = new Counter({
     name: 'sip_pubsub_sip_transport_faults_total',
     help: 'Socket callbacks and received messages whose handling threw and was contained, by where',
@@ -167,8 +183,27 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   });
   if (authenticator) logger.info({ realm: config.AUTH_REALM }, 'digest authentication on');
 
-  const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController);
-  const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier);
+  // A link's channel without grpc-js retries: their buffer takes each message at once, so the link would
+  // not learn that the stream is still writing the previous one, and could not batch what queues meanwhile.
+  const linkChannel = config.OWNER_LINK === 'stream' ? { 'grpc.enable_retries': 0 } : undefined;
+  const focusClients = new GrpcClientPool<FocusControllerClient>(contracts.FocusController, linkChannel);
+  const notifierClients = new GrpcClientPool<NotifierClient>(contracts.Notifier, linkChannel);
+  // One long-lived stream per owner replica carries our HandleRequests and its SendRequests (issue 11).
+  // Declared before its handler exists: the links serve SendRequest with the function defined below.
+  const linkOptions = () => ({
+    calls: { HandleRequest: contracts.FocusController.service.HandleRequest },
+    serves: {
+      SendRequest: {
+        method: contracts.SignallingEdge.service.SendRequest,
+        handle: sendRequest as LinkHandler,
+      },
+    },
+    logger,
+  });
+  const ownerLinks: Record<OwnerService, OwnerLinks> = {
+    'focus-controller': new OwnerLinks(ctx.instanceId, linkOptions()),
+    notifier: new OwnerLinks(ctx.instanceId, linkOptions()),
+  };
   let membership: ChannelCheckedMembership | undefined;
   let draining = false;
   const acceptedInvites = new AcceptedInvites(64 * config.SIP_T1_MS);
@@ -293,6 +328,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
         ? focusClients.get(owner.address)
         : notifierClients.get(owner.address);
     let client = clientOf(owners[0]);
+    let link: CallLink | undefined;
     const envelope: SipRequestEnvelope = {
       message,
       routingKey: route.key,
@@ -311,13 +347,18 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     let servedBy: Member | undefined;
     for (const [attempt, owner] of owners.entries()) {
       client = clientOf(owner);
+      // OWNER_LINK=stream: on the replica's long-lived link; unary (the default): one gRPC call each.
+      link =
+        config.OWNER_LINK === 'stream' ? ownerLinks[route.service].get(owner.address, client) : undefined;
       try {
-        result = await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
-          client,
-          'HandleRequest',
-          envelope,
-          config.ROUTE_TIMEOUT_MS,
-        );
+        result = link
+          ? await link.call<SipResponseEnvelope__Output>('HandleRequest', envelope, config.ROUTE_TIMEOUT_MS)
+          : await unary<SipRequestEnvelope, SipResponseEnvelope__Output>(
+              client,
+              'HandleRequest',
+              envelope,
+              config.ROUTE_TIMEOUT_MS,
+            );
         servedBy = owner;
         break;
       } catch (err) {
@@ -335,14 +376,29 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
           if (abandoned)
             void reportDialogFailure(abandoned, 'the edge answered the INVITE itself: owner too slow');
         }
+        // A replica with a full link sheds load: the caller may retry soon, as for any overload (§21.5.4).
+        if (isOwnerOverloaded(err))
+          return answer(req, tx, 503, `${route.service} Overloaded`, [{ name: 'Retry-After', value: '1' }]);
         if (!unavailable) return answer(req, tx, 500, 'Server Internal Error');
         if (last)
           return answer(req, tx, 503, `${route.service} Unavailable`, [{ name: 'Retry-After', value: '1' }]);
       }
     }
     if (!result) return;
-    if (!tx || result.message.length === 0) return;
+    // The owner's follow-up (the first NOTIFY of a SUBSCRIBE) leaves once its response has.
+    const followUp = result.followUp && result.followUpId > 0 ? { ...result.followUp } : undefined;
+    const sendFollowUp = () => {
+      if (!followUp || !link) return;
+      followUps.inc({
+        method: methodLabel(
+          /^([A-Z]+) /.exec(followUp.message.subarray(0, 16).toString('latin1'))?.[1] ?? '',
+        ),
+      });
+      link.serveDetached('SendRequest', result.followUpId, followUp, 0);
+    };
+    if (!tx || result.message.length === 0) return sendFollowUp();
     const response = parseMessage(result.message);
+    if (response.kind !== 'response') sendFollowUp();
     if (response.kind !== 'response') return answer(req, tx, 500, 'Server Internal Error');
     logOwnerRefusal(logger, req, response, {
       service: route.service,
@@ -350,7 +406,9 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       key: route.key,
     });
     if (dialogCreating) copyRecordRoute(req, response);
-    if (respond(req, tx, response)) {
+    const sent = respond(req, tx, response);
+    sendFollowUp();
+    if (sent) {
       if (route.service === 'focus-controller') acceptedInvites.note(req, response, route.key);
       return;
     }
@@ -467,6 +525,51 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       );
     }
   };
+
+  /** Sends a request as UAC for an owner (SendRequest, unary or on a link) and returns its final response. */
+  const sendRequest = async (
+    call: SendRequestRequest__Output,
+    rpc: { cancelled: boolean; getDeadline(): Date | number },
+  ): Promise<SendRequestResponse> => {
+    const request = parseMessage(call.message, { allowMissingVia: true });
+    if (request.kind !== 'request') throw new Error('SendRequest needs a request');
+    const flow = call.flow;
+    if (!flow) throw new Error('SendRequest needs a flow');
+    // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
+    removeOwnTopRoutes(request, edgeAddress);
+    const destination = {
+      transport: (flow.transport || 'udp') as TransportProtocol,
+      host: flow.remoteHost,
+      port: flow.remotePort,
+      connectionId: flow.connectionId || undefined,
+    };
+    const newDialog = createsDialog(request);
+    if (newDialog) recordRoute(request, edgeAddress, destination.transport);
+    const pending = layer.request(request, destination);
+    // timeout_ms: an INVITE still unanswered by then is CANCELled (§9.1); its 487 ends it.
+    const cancelTimer =
+      request.method === 'INVITE' && call.timeoutMs > 0
+        ? setTimeout(() => {
+            layer.request(createCancel(request), destination).catch(() => undefined);
+          }, call.timeoutMs)
+        : undefined;
+    const response = await pending.finally(() => clearTimeout(cancelTimer));
+    outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
+    // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
+    if (request.method === 'INVITE' && response.status >= 200 && response.status < 300) {
+      await acknowledge(request, response, destination);
+      // The service that asked is gone (killed, or past its deadline): no one will keep the new
+      // dialog, so it is ended at once rather than left up at the peer (§15).
+      if (newDialog && rpcAbandoned(rpc)) await byeAbandoned(request, response, destination);
+    }
+    // A caller that reads only the status (the notifier's NOTIFYs) is spared a serialisation.
+    return {
+      status: response.status,
+      reason: response.reason,
+      response: call.statusOnly ? Buffer.alloc(0) : serializeMessage(response),
+    };
+  };
+
   const grpcServer = await startGrpcServer({
     host: config.GRPC_HOST,
     port: config.GRPC_PORT,
@@ -474,40 +577,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       {
         definition: contracts.SignallingEdge.service,
         implementation: {
-          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(async (call, rpc) => {
-            const request = parseMessage(call.message, { allowMissingVia: true });
-            if (request.kind !== 'request') throw new Error('SendRequest needs a request');
-            const flow = call.flow;
-            if (!flow) throw new Error('SendRequest needs a flow');
-            // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
-            removeOwnTopRoutes(request, edgeAddress);
-            const destination = {
-              transport: (flow.transport || 'udp') as TransportProtocol,
-              host: flow.remoteHost,
-              port: flow.remotePort,
-              connectionId: flow.connectionId || undefined,
-            };
-            const newDialog = createsDialog(request);
-            if (newDialog) recordRoute(request, edgeAddress, destination.transport);
-            const pending = layer.request(request, destination);
-            // timeout_ms: an INVITE still unanswered by then is CANCELled (§9.1); its 487 ends it.
-            const cancelTimer =
-              request.method === 'INVITE' && call.timeoutMs > 0
-                ? setTimeout(() => {
-                    layer.request(createCancel(request), destination).catch(() => undefined);
-                  }, call.timeoutMs)
-                : undefined;
-            const response = await pending.finally(() => clearTimeout(cancelTimer));
-            outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
-            // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
-            if (request.method === 'INVITE' && response.status >= 200 && response.status < 300) {
-              await acknowledge(request, response, destination);
-              // The service that asked is gone (killed, or past its deadline): no one will keep the new
-              // dialog, so it is ended at once rather than left up at the peer (§15).
-              if (newDialog && rpcAbandoned(rpc)) await byeAbandoned(request, response, destination);
-            }
-            return { status: response.status, reason: response.reason, response: serializeMessage(response) };
-          }, logger),
+          SendRequest: asyncUnary<SendRequestRequest__Output, SendRequestResponse>(sendRequest, logger),
         },
       },
     ],
@@ -526,6 +596,12 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     { 'focus-controller': focusClients, notifier: notifierClients },
     logger,
   );
+  // A replica that left (or whose channel failed) loses its link; the next request opens a new one.
+  const checked = membership;
+  checked.on('change', (service) => {
+    const links = ownerLinks[service as OwnerService];
+    if (links) links.retain(new Set(checked.members(service).map((m) => m.address)));
+  });
   await membership.start();
   logger.info({ sipPorts, grpcPort: grpcServer.port }, 'signalling-edge started');
 
@@ -540,6 +616,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       await grpcServer.stop(5_000);
       await layer.close();
       for (const t of transports) await t.close();
+      ownerLinks['focus-controller'].close();
+      ownerLinks.notifier.close();
       focusClients.close();
       notifierClients.close();
     },

@@ -1,0 +1,11 @@
+import { loadConfig } from '@sip-pubsub/platform';
+import { describe, expect, it } from 'vitest';
+import { edgeConfigSchema } from './config.js';
+
+describe('edge config: OWNER_LINK', () => {
+  it('defaults to unary calls, takes stream, and refuses anything else naming the variable', () => {
+    expect(loadConfig(edgeConfigSchema, {}).OWNER_LINK).toBe('unary');
+    expect(loadConfig(edgeConfigSchema, { OWNER_LINK: 'stream' }).OWNER_LINK).toBe('stream');
+    expect(() => loadConfig(edgeConfigSchema, { OWNER_LINK: 'grpc' })).toThrow(/OWNER_LINK/);
+  });
+});
