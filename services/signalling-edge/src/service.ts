@@ -1,7 +1,7 @@
 // Wires the edge: SIP transports and the transaction layer in front, each request handed by gRPC to
 // the owner of its conference, and SendRequest for the other services' outgoing requests.
 import { factoryUri } from '@sip-pubsub/events';
-import type { Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
+import type { LinkIncomingCall, Member, RunningService, ServiceContext } from '@sip-pubsub/platform';
 import {
   asyncUnary,
   type CallLink,
@@ -195,7 +195,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     serves: {
       SendRequest: {
         method: contracts.SignallingEdge.service.SendRequest,
-        handle: sendRequest as LinkHandler,
+        handle: ((req: SendRequestRequest__Output, call: LinkIncomingCall) =>
+          sendRequest(req, call)) as LinkHandler,
       },
     },
     logger,
