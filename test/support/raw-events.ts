@@ -165,14 +165,18 @@ export const PACKS = {
   pack2: '[{"bn":"urn:dev:sipp:","n":"temp","u":"Cel","v":22}]',
 };
 
-/** Creates a topic with a hand-written factory INVITE (the 302 is ACKed); returns its conference URI. */
-export async function createTopic(sipPort: number, topic: string): Promise<string> {
+/**
+ * Creates a topic with a hand-written factory INVITE (the 302 is ACKed); returns its conference URI.
+ * `user` is the From user (the creator when authentication is off).
+ */
+export async function createTopic(sipPort: number, topic: string, user?: string): Promise<string> {
   const sip = await RawSipSocket.open();
   try {
     const invite = rawRequest({
       method: 'INVITE',
       uri: 'sip:factory@localhost',
       localPort: sip.port,
+      user,
       headers: [`Subject: ${topic}`],
     });
     const redirect = await sip.request(invite, sipPort);

@@ -3,6 +3,7 @@
 // Like raw-sip.ts they read SIP with regular expressions, independent of packages/sip.
 import * as dgram from 'node:dgram';
 import { keepMediaConsent } from './media-consent.js';
+import { createTopic } from './raw-events.js';
 import { RawSipSocket, rawRequest, token } from './raw-sip.js';
 
 const header = (text: string, name: string) =>
@@ -229,40 +230,8 @@ export class Referrer {
 }
 
 /** Creates a topic as `user` (the creator is the From URI when authentication is off); its conference URI. */
-export async function createTopicAs(sipPort: number, topic: string, user: string): Promise<string> {
-  const sip = await RawSipSocket.open();
-  try {
-    const invite = rawRequest({
-      method: 'INVITE',
-      uri: 'sip:factory@localhost',
-      localPort: sip.port,
-      user,
-      headers: [`Subject: ${topic}`],
-    });
-    const redirect = await sip.request(invite, sipPort);
-    if (redirect.status !== 302) throw new Error(`factory answered ${redirect.status} ${redirect.reason}`);
-    const confUri = /<(sip:conf-[^>]+)>/.exec(redirect.headers.get('contact')?.[0] ?? '')?.[1];
-    if (!confUri) throw new Error(`302 without a conference Contact: ${redirect.raw}`);
-    const copy = (name: string) => new RegExp(`\\r\\n(${name}: [^\\r\\n]+)`).exec(invite)![1];
-    sip.send(
-      [
-        'ACK sip:factory@localhost SIP/2.0',
-        copy('Via'),
-        'Max-Forwards: 70',
-        copy('From'),
-        `To: ${redirect.headers.get('to')![0]}`,
-        copy('Call-ID'),
-        'CSeq: 1 ACK',
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-      sipPort,
-    );
-    return confUri;
-  } finally {
-    sip.close();
-  }
+export function createTopicAs(sipPort: number, topic: string, user: string): Promise<string> {
+  return createTopic(sipPort, topic, user);
 }
 
 /** A `conference` package watcher (RFC 4575) that answers NOTIFYs and keeps their state and bodies. */
