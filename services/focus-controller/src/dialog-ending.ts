@@ -17,8 +17,8 @@ import {
   subjects,
 } from '@sip-pubsub/proto';
 import { createInDialogRequest } from '@sip-pubsub/sip';
-import { dialogOf, type ParticipantRequestSender } from './failover.js';
-import { legIdOf, rosterView } from './focus.js';
+import type { ParticipantRequestSender } from './failover.js';
+import { dialogOf, legIdOf, rosterView } from './participant.js';
 import type { RelayDirectory } from './relays.js';
 import { sessionDeadlineMs, sessionRefreshMs } from './session-timer.js';
 

@@ -26,13 +26,13 @@ import {
 } from '@sip-pubsub/sip';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  legSpecOf,
   type ParticipantRequestSender,
   RelayFailover,
   type SentRequestOutcome,
   watchRelayDepartures,
 } from './failover.js';
 import { Focus } from './focus.js';
+import { legSpecOf } from './participant.js';
 import type { PlacedLeg, RelayDirectory } from './relays.js';
 
 const CONF = 'c0nf';
@@ -174,7 +174,7 @@ describe('RelayFailover', () => {
     // The same leg as before, on another relay.
     expect(relays.allocated.map((s) => s.legId).sort()).toEqual(['pub', 'sub']);
     expect(relays.allocated.find((s) => s.legId === 'pub')).toEqual(
-      legSpecOf(participant('pub', 'publisher'), 'forward'),
+      legSpecOf(participant('pub', 'publisher'), 'forward', { resumes: true }),
     );
     expect(relays.allocated.find((s) => s.legId === 'pub')).toMatchObject({
       publishes: true,

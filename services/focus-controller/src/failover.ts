@@ -4,7 +4,7 @@
 // A participant that cannot be moved is removed, as if it had left. Two replicas that both think they own
 // a conference during a membership change meet at the record's compare-and-set: only one sends.
 import { conferenceUri, PROFILE_ALLOW, PROFILE_SUPPORTED } from '@sip-pubsub/events';
-import { createTextOffer, type Direction, parseTextAnswer, SdpNegotiationError } from '@sip-pubsub/media';
+import { createTextOffer, parseTextAnswer, SdpNegotiationError } from '@sip-pubsub/media';
 import type { Bus, JsonBucket, Logger, Member, Membership } from '@sip-pubsub/platform';
 import { KvConflictError } from '@sip-pubsub/platform';
 import {
@@ -17,11 +17,10 @@ import {
   rosterEventSchema,
   rosterIndexKey,
   subjects,
-  type TextMediaRecord,
 } from '@sip-pubsub/proto';
-import { createInDialogRequest, type DialogState, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
-import { rosterView, sdpSessionId } from './focus.js';
+import { createInDialogRequest, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { IndexWriter } from './indexes.js';
+import { DEFAULT_TEXT_MEDIA, dialogOf, legSpecOf, MODE, rosterView, sdpSessionId } from './participant.js';
 import { type PlacedLeg, RELAY_SERVICE, type RelayDirectory } from './relays.js';
 
 export type ParticipantFlow = ParticipantRecord['flow'];
@@ -66,53 +65,8 @@ export interface FailoverSummary {
   skipped: number;
 }
 
-/** The relays' direction towards each role, as the focus offers it (PROFILE "Roles from SDP", seen from our side). */
-const OFFER_DIRECTION: Record<ParticipantRecord['role'], Direction> = {
-  publisher: 'recvonly',
-  subscriber: 'sendonly',
-  both: 'sendrecv',
-  inactive: 'inactive',
-};
-
-const MODE: Record<TextMediaRecord['mode'], LegSpec['mode']> = {
-  translate: 'FORWARDING_MODE_TRANSLATE',
-  mix: 'FORWARDING_MODE_MIX',
-  aggregate: 'FORWARDING_MODE_AGGREGATE',
-};
-
-/** Records written before textMedia was kept: what the client SDK offers (PROFILE "Media"). */
-const DEFAULT_TEXT_MEDIA: TextMediaRecord = {
-  t140Pt: 98,
-  redPt: 100,
-  redundancy: 2,
-  mode: 'translate',
-  rtcpMux: false,
-};
-
 /** How many times a participant is re-read after losing a compare-and-set or meeting 491, before giving up. */
 const MAX_ATTEMPTS = 3;
-
-/** The leg a participant had, rebuilt from its record for allocation on another relay. */
-export function legSpecOf(p: ParticipantRecord, invalidData: 'drop' | 'forward'): LegSpec {
-  const media = p.textMedia ?? DEFAULT_TEXT_MEDIA;
-  return {
-    conferenceId: p.conferenceId,
-    legId: p.legId,
-    publishes: p.role === 'publisher' || p.role === 'both',
-    subscribes: p.role === 'subscriber' || p.role === 'both',
-    remoteHost: p.remoteMedia.host,
-    remotePort: p.remoteMedia.port,
-    t140Pt: media.t140Pt,
-    redPt: media.redPt ?? 0,
-    redundancy: media.redundancy,
-    mode: MODE[media.mode],
-    aggregateWindowMs: media.aggregateWindowMs ?? 0,
-    rtcpMux: media.rtcpMux,
-    invalidData: invalidData === 'forward' ? 'INVALID_DATA_POLICY_FORWARD' : 'INVALID_DATA_POLICY_DROP',
-    // The subscriber already had the retained values from its first leg (PROFILE "PUBLISH": on joining).
-    resumes: true,
-  };
-}
 
 /** The offer that moves a participant to `leg`: its own payload types and options, our direction towards it. */
 export function failoverOffer(p: ParticipantRecord, leg: Pick<PlacedLeg, 'host' | 'port'>): string {
@@ -120,7 +74,7 @@ export function failoverOffer(p: ParticipantRecord, leg: Pick<PlacedLeg, 'host' 
   return createTextOffer({
     address: leg.host,
     port: leg.port,
-    direction: OFFER_DIRECTION[p.role],
+    direction: MODE[p.role].focus,
     t140Pt: media.t140Pt,
     redPt: media.redPt,
     red: media.redPt !== undefined,
@@ -134,21 +88,8 @@ export function failoverOffer(p: ParticipantRecord, leg: Pick<PlacedLeg, 'host' 
   });
 }
 
-/** The focus's side of a participant's dialog (§12.1.1: we were the UAS of its INVITE). */
-export function dialogOf(p: ParticipantRecord, domain: string): DialogState {
-  return {
-    callId: p.callId,
-    localTag: p.localTag,
-    remoteTag: p.remoteTag,
-    localUri: conferenceUri(p.conferenceId, domain),
-    remoteUri: p.aor,
-    remoteTarget: p.contact,
-    routeSet: p.routeSet ?? [],
-    localSeq: p.localSeq ?? 0,
-    remoteSeq: p.remoteSeq,
-    secure: p.contact.toLowerCase().startsWith('sips:'),
-  };
-}
+// Moved to participant.ts; re-exported while other modules still import it from here.
+export { dialogOf } from './participant.js';
 
 export class RelayFailover {
   private readonly now: () => number;
@@ -205,7 +146,7 @@ export class RelayFailover {
       if (!entry || !gone(entry.value) || !this.opts.owns(entry.value.conferenceId)) return 'skipped';
       const p = entry.value;
       const conference = await this.opts.stores.conferences.get(p.conferenceId);
-      const spec = legSpecOf(p, conference?.value.policy.invalidData ?? 'drop');
+      const spec = legSpecOf(p, conference?.value.policy.invalidData ?? 'drop', { resumes: true });
 
       let leg: PlacedLeg;
       try {

@@ -1,7 +1,6 @@
 // The focus of RFC 4579 for sip-pubsub: conference factory, topic registry, dial-in joins with the role
 // taken from the SDP direction, leaves. Requests arrive already parsed; responses go back to the edge.
 // State lives in KV (so any replica can take a conference over); changes are announced on the bus.
-import { createHash } from 'node:crypto';
 import {
   type AccessList,
   accessRefusalReason,
@@ -30,17 +29,16 @@ import {
   directoryShardKey,
   encodeEvent,
   type IndexRecord,
-  type LegSpec,
   type ParticipantRecord,
   participantKey,
   type RosterEvent,
   rosterEventSchema,
   rosterIndexKey,
   subjects,
-  type TextMediaRecord,
   type TopicRecord,
 } from '@sip-pubsub/proto';
 import {
+  checkInDialogRequest,
   createResponse,
   type DialogReferenceRequest,
   dialogReferenceOf,
@@ -57,6 +55,17 @@ import {
 } from '@sip-pubsub/sip';
 import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
 import { IndexWriter, type RoleLimits } from './indexes.js';
+import {
+  dialogNamedBy,
+  legIdOf,
+  legSpecOf,
+  MODE,
+  narrowRole,
+  referencedDialogOf,
+  rosterView,
+  sdpSessionId,
+  textMediaOf,
+} from './participant.js';
 import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
 import {
   decideSessionTimer,
@@ -135,38 +144,8 @@ export interface FocusOptions {
   ) => Promise<boolean>;
 }
 
-/** Which roles an answer may keep when narrowing an offer (RFC 3264 §6.1): the intersection of both. */
-function narrowRole(offered: Role, held: Role): Role {
-  const sends = (r: Role) => r === 'publisher' || r === 'both';
-  const receives = (r: Role) => r === 'subscriber' || r === 'both';
-  const pub = sends(offered) && sends(held);
-  const sub = receives(offered) && receives(held);
-  return pub && sub ? 'both' : pub ? 'publisher' : sub ? 'subscriber' : 'inactive';
-}
-
-const ANSWER_DIRECTION: Record<Role, ParticipantRecord['status']> = {
-  publisher: 'recvonly',
-  subscriber: 'sendonly',
-  both: 'sendrecv',
-  inactive: 'inactive',
-};
-
-const MODE: Record<string, LegSpec['mode']> = {
-  translate: 'FORWARDING_MODE_TRANSLATE',
-  mix: 'FORWARDING_MODE_MIX',
-  aggregate: 'FORWARDING_MODE_AGGREGATE',
-};
-
-/** The focus's o= session id towards a participant: stable for the dialog, derived from its leg id. */
-export function sdpSessionId(legId: string): string {
-  // 48 bits of a hash: a decimal number within JavaScript's safe integers (RFC 8866 §5.2 numeric id).
-  return String(Number.parseInt(createHash('sha256').update(legId).digest('hex').slice(0, 12), 16));
-}
-
-/** A leg is one participant dialog: Call-ID plus the participant's tag identify it (RFC 3261 §12). */
-export function legIdOf(callId: string, remoteTag: string): string {
-  return createHash('sha256').update(`${callId}\n${remoteTag}`).digest('hex').slice(0, 32);
-}
+// Moved to participant.ts; re-exported while other modules still import them from here.
+export { legIdOf, rosterView, sdpSessionId, textMediaOf } from './participant.js';
 
 export class Focus {
   private readonly now: () => number;
@@ -252,6 +231,22 @@ export class Focus {
     const other = await this.opts.stores.participants.get(participantKey(conferenceId, dialled));
     if (other?.value.dialledOut && other.value.remoteTag === fromTag) return { legId: dialled, entry: other };
     return { legId, entry };
+  }
+
+  /**
+   * The stored participant whose dialog an in-dialog request names, checked as RFC 3261 §12.2.2 says and
+   * as the notifier checks its dialogs (checkInDialogRequest): 481 when the request names no dialog of
+   * ours, 500 when its CSeq is not above the last one.
+   */
+  private async inDialogParticipant(
+    conferenceId: string,
+    req: SipRequest,
+  ): Promise<{ legId: string; record: ParticipantRecord } | SipResponse> {
+    const { legId, entry } = await this.dialogParticipant(conferenceId, req);
+    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
+    const refused = checkInDialogRequest(dialogNamedBy(entry?.value, toTag, this.opts.domain), req);
+    if (refused) return createResponse(req, refused.status, refused.reason);
+    return { legId, record: entry!.value };
   }
 
   private noteAck(req: SipRequest): void {
@@ -446,16 +441,10 @@ export class Focus {
       return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
 
     const localTag = existingTag ?? generateTag();
-    const inDialog = existingTag ? await this.dialogParticipant(conferenceId, req) : undefined;
+    const inDialog = existingTag ? await this.inDialogParticipant(conferenceId, req) : undefined;
+    if (inDialog && isRefusal(inDialog)) return inDialog;
     const legId = inDialog?.legId ?? legIdOf(callId, remoteTag);
-    const previous = inDialog?.entry ?? null;
-    if (existingTag && (!previous || previous.value.localTag !== existingTag))
-      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
-    // §12.2.2: a request inside the dialog must carry a CSeq above the last one.
-    if (previous && parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= previous.value.remoteSeq)
-      return createResponse(req, 500, 'CSeq Out of Order', {
-        headers: [{ name: 'Retry-After', value: '1' }],
-      });
+    const previous = inDialog?.record;
 
     // RFC 3891 / RFC 3911: a new dialog may name one of this conference's dialogs to replace or join.
     const reference = existingTag ? ({ kind: 'none' } as const) : dialogReferenceOf(req);
@@ -505,24 +494,16 @@ export class Focus {
       : undefined;
     if (roleRefused) return createResponse(req, 403, roleRefused, { toTag: localTag });
 
-    const spec: LegSpec = {
-      conferenceId,
-      legId,
-      publishes: summary.role === 'publisher' || summary.role === 'both',
-      subscribes: summary.role === 'subscriber' || summary.role === 'both',
-      remoteHost: summary.address,
-      remotePort: summary.port,
-      t140Pt: summary.t140Pt,
-      redPt: summary.redPt ?? 0,
-      redundancy: summary.redundancy,
-      mode: MODE[summary.mode],
-      aggregateWindowMs: summary.aggregateWindowMs ?? 0,
-      rtcpMux: summary.rtcpMux,
-      invalidData:
-        conference.value.policy.invalidData === 'forward'
-          ? 'INVALID_DATA_POLICY_FORWARD'
-          : 'INVALID_DATA_POLICY_DROP',
-    };
+    const spec = legSpecOf(
+      {
+        conferenceId,
+        legId,
+        role: summary.role,
+        remoteMedia: { host: summary.address, port: summary.port },
+        textMedia: textMediaOf(summary),
+      },
+      conference.value.policy.invalidData,
+    );
 
     let media: { host: string; port: number; relayId: string; relayAddress: string };
     const roleLimits = {
@@ -530,7 +511,7 @@ export class Focus {
       subscribers: conference.value.maxSubscribers,
     };
     if (previous) {
-      const p = previous.value;
+      const p = previous;
       // A role change takes its place under the conference's per-role caps before the leg changes.
       const capped = roleLimits.publishers !== undefined || roleLimits.subscribers !== undefined;
       if (
@@ -570,14 +551,14 @@ export class Focus {
     const now = this.now();
     try {
       // RFC 3264 §8: one o= session id per participant dialog, its version raised with each answer.
-      const answerVersion = (previous?.value.answerVersion ?? 0) + 1;
+      const answerVersion = (previous?.answerVersion ?? 0) + 1;
       answer = buildTextAnswer(offer, summary, {
         address: media.host,
         port: media.port,
         sessionId: sdpSessionId(legId),
         sessionVersion: answerVersion,
         // A Replaces narrows the offer to the role it took over (RFC 3264 §6.1 lets the answerer narrow).
-        ...(replaced ? { direction: ANSWER_DIRECTION[summary.role] } : {}),
+        ...(replaced ? { direction: MODE[summary.role].focus } : {}),
       });
       record = {
         conferenceId,
@@ -586,12 +567,12 @@ export class Focus {
         remoteTag,
         localTag,
         // The roster shows who authenticated, not what From claims.
-        aor: previous?.value.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
+        aor: previous?.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
         displayName: from.displayName,
         contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
         remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
         role: summary.role,
-        status: ANSWER_DIRECTION[summary.role],
+        status: MODE[summary.role].focus,
         relayId: media.relayId,
         relayAddress: media.relayAddress,
         media: { host: media.host, port: media.port },
@@ -603,17 +584,17 @@ export class Focus {
           connectionId: flow.connectionId,
           edgeId: flow.edgeId,
         },
-        joinedAt: previous?.value.joinedAt ?? now,
+        joinedAt: previous?.joinedAt ?? now,
         answerVersion,
         textMedia: textMediaOf(summary),
       };
       // §12.1.1: the route set is fixed by the dialog-creating INVITE (the edge Record-Routes itself).
-      const routeSet = previous ? previous.value.routeSet : getHeaders(req, 'Record-Route');
+      const routeSet = previous ? previous.routeSet : getHeaders(req, 'Record-Route');
       if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
       // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
-      if (previous?.value.localSeq !== undefined) record.localSeq = previous.value.localSeq;
-      if (previous?.value.dialledOut) record.dialledOut = true;
-      const owner = previous ? previous.value.identity : identity || undefined;
+      if (previous?.localSeq !== undefined) record.localSeq = previous.localSeq;
+      if (previous?.dialledOut) record.dialledOut = true;
+      const owner = previous ? previous.identity : identity || undefined;
       if (owner !== undefined) record.identity = owner;
       if (timer.kind === 'use')
         record.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
@@ -628,7 +609,7 @@ export class Focus {
     this.opts.sessionDeadlines?.arm(record);
     // The old dialog leaves first, so the roster goes from its endpoint to the new one (RFC 3891 §3: BYE).
     if (replaced) await this.endReplaced(replaced, legId);
-    const changedRole = previous && previous.value.role !== record.role;
+    const changedRole = previous && previous.role !== record.role;
     if (changedRole)
       await this.index.add(rosterIndexKey(conferenceId), legId, record.role).catch((err: Error) => {
         this.opts.logger.warn({ conferenceId, legId, err: err.message }, 'roster index not updated');
@@ -671,15 +652,7 @@ export class Focus {
     const look = async (legId: string, dialledOut: boolean) => {
       const entry = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
       if (!entry || Boolean(entry.value.dialledOut) !== dialledOut) return null;
-      const p = entry.value;
-      return {
-        callId: p.callId,
-        localTag: p.localTag,
-        remoteTag: p.remoteTag,
-        state: 'confirmed' as const,
-        initiatedLocally: dialledOut,
-        record: p,
-      };
+      return referencedDialogOf(entry.value);
     };
     const candidates = await Promise.all([
       look(legIdOf(ref.callId, ref.fromTag), false),
@@ -738,18 +711,11 @@ export class Focus {
     const target = classifyUri(req.uri);
     const callId = getHeader(req, 'Call-ID') ?? '';
     // In-dialog requests target our Contact, the conference URI (RFC 3261 §12.2.1.1).
-    const conferenceId = target.kind === 'conference' ? target.conferenceId : undefined;
-    const found = conferenceId ? await this.dialogParticipant(conferenceId, req) : undefined;
-    const legId = found?.legId ?? '';
-    const key = conferenceId ? participantKey(conferenceId, legId) : undefined;
-    const entry = found?.entry ?? null;
-    if (!entry || !key) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
-    const p = entry.value;
-    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
-    if (toTag !== p.localTag) return createResponse(req, 481, 'Call/Transaction Does Not Exist');
-    if (parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= p.remoteSeq)
-      return createResponse(req, 500, 'CSeq Out of Order');
-    await this.removeParticipant(p, key);
+    if (target.kind !== 'conference') return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    const found = await this.inDialogParticipant(target.conferenceId, req);
+    if (isRefusal(found)) return found;
+    const { legId, record: p } = found;
+    await this.removeParticipant(p, participantKey(target.conferenceId, legId));
     this.opts.logger.info({ conferenceId: p.conferenceId, callId, legId }, 'participant left');
     return createResponse(req, 200, 'OK');
   }
@@ -787,12 +753,10 @@ export class Focus {
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     if (req.body.length > 0)
       return this.join(req, target.conferenceId, flow, flow.authenticatedIdentity ?? '');
-    const { legId, entry } = await this.dialogParticipant(target.conferenceId, req);
-    const key = participantKey(target.conferenceId, legId);
-    if (!entry || entry.value.localTag !== to.params.tag)
-      return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+    const found = await this.inDialogParticipant(target.conferenceId, req);
+    if (isRefusal(found)) return found;
+    const key = participantKey(target.conferenceId, found.legId);
     const seq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
-    if (seq <= entry.value.remoteSeq) return createResponse(req, 500, 'CSeq Out of Order');
     const timer = this.sessionTimerOf(req, to.params.tag);
     if (timer.kind === 'response') return timer;
     const now = this.now();
@@ -863,26 +827,7 @@ export class Focus {
   }
 }
 
-/** What a relay leg needs of the negotiated m=text line, kept in the record for failover. */
-export function textMediaOf(summary: ReturnType<typeof negotiateTextOffer>): TextMediaRecord {
-  const media: TextMediaRecord = {
-    t140Pt: summary.t140Pt,
-    redundancy: summary.redundancy,
-    mode: summary.mode,
-    rtcpMux: summary.rtcpMux,
-  };
-  if (summary.redPt !== undefined) media.redPt = summary.redPt;
-  if (summary.aggregateWindowMs !== undefined) media.aggregateWindowMs = summary.aggregateWindowMs;
-  return media;
-}
-
-export function rosterView(p: ParticipantRecord): RosterEvent['participant'] {
-  return {
-    legId: p.legId,
-    aor: p.aor,
-    displayName: p.displayName,
-    role: p.role,
-    status: p.status,
-    joinedAt: p.joinedAt,
-  };
+/** A step's result that is already the answer (a refusal), not what the next step needs. */
+function isRefusal(value: object): value is SipResponse {
+  return (value as { kind?: unknown }).kind === 'response';
 }

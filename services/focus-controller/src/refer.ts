@@ -11,7 +11,7 @@ import {
   PROFILE_ALLOW,
   PROFILE_SUPPORTED,
 } from '@sip-pubsub/events';
-import { createTextOffer, parseTextAnswer, type Role, SdpNegotiationError } from '@sip-pubsub/media';
+import { createTextOffer, parseTextAnswer, SdpNegotiationError } from '@sip-pubsub/media';
 import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
@@ -28,6 +28,7 @@ import {
 } from '@sip-pubsub/proto';
 import {
   acceptRefer,
+  checkInDialogRequest,
   createInDialogRequest,
   createRequest,
   createResponse,
@@ -53,9 +54,19 @@ import {
   uriEquals,
 } from '@sip-pubsub/sip';
 import { identityUri } from './access.js';
-import { dialogOf, type ParticipantRequestSender, type SentRequestOutcome } from './failover.js';
-import { legIdOf, rosterView, sdpSessionId } from './focus.js';
+import type { ParticipantRequestSender, SentRequestOutcome } from './failover.js';
 import { IndexWriter } from './indexes.js';
+import {
+  DEFAULT_TEXT_MEDIA,
+  dialogNamedBy,
+  dialogOf,
+  legIdOf,
+  legSpecOf,
+  MODE,
+  roleOfDirection,
+  rosterView,
+  sdpSessionId,
+} from './participant.js';
 
 /** What the REFER handler needs of a request's flow (the focus's RequestFlow). */
 export interface ReferFlow {
@@ -102,21 +113,6 @@ export interface ReferralsOptions {
   /** Runs work after the 202 has been handed back (default setImmediate). */
   defer?: (work: () => void) => void;
 }
-
-/** The direction of the dialled party's answer (its own view) gives its role (PROFILE "Roles from SDP"). */
-const ROLE_OF_ANSWER: Record<string, Role> = {
-  sendonly: 'publisher',
-  recvonly: 'subscriber',
-  sendrecv: 'both',
-  inactive: 'inactive',
-};
-/** Our direction towards each role: the answer direction of a dial-in (focus.ts ANSWER_DIRECTION). */
-const OUR_DIRECTION: Record<Role, ParticipantRecord['status']> = {
-  publisher: 'recvonly',
-  subscriber: 'sendonly',
-  both: 'sendrecv',
-  inactive: 'inactive',
-};
 
 /** How long the first NOTIFY waits after the 202 was handed to the edge. */
 const FIRST_NOTIFY_DELAY_MS = 100;
@@ -173,13 +169,10 @@ export class Referrals {
       const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
       const key = participantKey(conferenceId, legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag));
       const entry = await this.opts.stores.participants.get(key);
-      if (!entry || entry.value.localTag !== toTag)
-        return createResponse(req, 481, 'Call/Transaction Does Not Exist');
-      if (parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= entry.value.remoteSeq)
-        return createResponse(req, 500, 'CSeq Out of Order', {
-          headers: [{ name: 'Retry-After', value: '1' }],
-        });
-      participant = { key, record: entry.value };
+      // §12.2.2, as the notifier checks its dialogs: 481 for no dialog of ours, 500 for a CSeq not above.
+      const refused = checkInDialogRequest(dialogNamedBy(entry?.value, toTag, this.opts.domain), req);
+      if (refused) return createResponse(req, refused.status, refused.reason);
+      participant = { key, record: entry!.value };
     }
 
     const requester = identity
@@ -325,25 +318,17 @@ export class Referrals {
       ))
     )
       return notifier.final(486, 'Conference Full');
-    const spec: LegSpec = {
-      conferenceId,
-      legId,
-      // Nothing flows before the answer says which way (the role follows its direction).
-      publishes: false,
-      subscribes: false,
-      remoteHost: destination.remoteHost,
-      remotePort: 9,
-      t140Pt: 98,
-      redPt: 100,
-      redundancy: 2,
-      mode: 'FORWARDING_MODE_TRANSLATE',
-      aggregateWindowMs: 0,
-      rtcpMux: false,
-      invalidData:
-        conference.policy.invalidData === 'forward'
-          ? 'INVALID_DATA_POLICY_FORWARD'
-          : 'INVALID_DATA_POLICY_DROP',
-    };
+    // Nothing flows before the answer says which way (the role follows its direction).
+    const spec = legSpecOf(
+      {
+        conferenceId,
+        legId,
+        role: 'inactive',
+        remoteMedia: { host: destination.remoteHost, port: 9 },
+        textMedia: DEFAULT_TEXT_MEDIA,
+      },
+      conference.policy.invalidData,
+    );
     let leg: Awaited<ReturnType<ReferralsOptions['relays']['allocate']>>;
     try {
       leg = await this.opts.relays.allocate(spec);
@@ -413,7 +398,7 @@ export class Referrals {
       await this.byeUnusable(ok, request, destination, why);
       return notifier.final(488, 'Not Acceptable Here');
     }
-    const role = ROLE_OF_ANSWER[answer.direction] ?? 'both';
+    const role = roleOfDirection(answer.direction);
     const remoteTag = parseNameAddr(getHeader(ok, 'To') ?? '').params.tag ?? '';
     const now = this.now();
     const p: ParticipantRecord = {
@@ -427,7 +412,7 @@ export class Referrals {
       contact: parseNameAddr(getHeaders(ok, 'Contact')[0] ?? `<${record.target}>`).uri,
       remoteSeq: 0,
       role,
-      status: OUR_DIRECTION[role],
+      status: MODE[role].focus,
       relayId: leg.relayId,
       relayAddress: leg.relayAddress,
       media: { host: leg.host, port: leg.port },
@@ -461,16 +446,7 @@ export class Referrals {
       return notifier.final(486, 'Conference Full For That Role');
     }
     try {
-      await this.opts.relays.update(leg.relayAddress, {
-        ...spec,
-        publishes: role === 'publisher' || role === 'both',
-        subscribes: role === 'subscriber' || role === 'both',
-        remoteHost: answer.address,
-        remotePort: answer.port,
-        t140Pt: answer.t140Pt,
-        redPt: answer.redPt ?? 0,
-        redundancy: answer.redPt !== undefined ? 2 : 0,
-      });
+      await this.opts.relays.update(leg.relayAddress, legSpecOf(p, conference.policy.invalidData));
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), p);
     } catch (err) {
       await released();

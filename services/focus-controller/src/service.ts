@@ -45,8 +45,9 @@ import {
 import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
-import { Focus, legIdOf } from './focus.js';
+import { Focus } from './focus.js';
 import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
+import { legIdOf } from './participant.js';
 import { Referrals } from './refer.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
 
