@@ -18,6 +18,7 @@ import {
   negotiateTextOffer,
   type Role,
   SdpNegotiationError,
+  type TextOfferSummary,
 } from '@sip-pubsub/media';
 import type { Bus, JsonBucket, Logger } from '@sip-pubsub/platform';
 import { KvConflictError, kvKey } from '@sip-pubsub/platform';
@@ -47,6 +48,7 @@ import {
   getHeaders,
   type HeaderField,
   matchDialogReference,
+  type NameAddr,
   parseCSeq,
   parseNameAddr,
   SipParseError,
@@ -66,7 +68,7 @@ import {
   sdpSessionId,
   textMediaOf,
 } from './participant.js';
-import { NoRelayAvailableError, type RelayDirectory } from './relays.js';
+import { NoRelayAvailableError, type PlacedLeg, type RelayDirectory } from './relays.js';
 import {
   decideSessionTimer,
   type SessionTimerDecision,
@@ -142,6 +144,28 @@ export interface FocusOptions {
     reason: string,
     matches: (p: ParticipantRecord) => boolean,
   ) => Promise<boolean>;
+}
+
+/** What admission learned of a join (or re-INVITE, or UPDATE with an offer) for the steps after it. */
+interface JoinAdmission {
+  conferenceId: string;
+  conference: ConferenceRecord;
+  from: NameAddr;
+  callId: string;
+  remoteTag: string;
+  localTag: string;
+  legId: string;
+  /** The participant this dialog already is (re-INVITE, UPDATE); absent for a new dialog. */
+  previous?: ParticipantRecord;
+  /** The participant a Replaces takes over (RFC 3891). */
+  replaced?: ParticipantRecord;
+  timer: SessionTimerDecision;
+}
+
+/** The SDP offer of a join and what it negotiates to, with the role the participant gets. */
+interface JoinOffer {
+  sdp: string;
+  summary: TextOfferSummary;
 }
 
 // Moved to participant.ts; re-exported while other modules still import them from here.
@@ -424,13 +448,37 @@ export class Focus {
     });
   }
 
-  /** INVITE to a conference URI: a new participant, or a re-INVITE that changes one's role. */
+  /**
+   * INVITE to a conference URI: a new participant, or a re-INVITE (or an UPDATE with an offer) that
+   * changes one's session. Each step either answers the request (a refusal) or hands the next its part.
+   */
   private async join(
     req: SipRequest,
     conferenceId: string,
     flow: RequestFlow,
     identity: string,
   ): Promise<SipResponse> {
+    const admitted = await this.admitJoin(req, conferenceId, identity);
+    if (isRefusal(admitted)) return admitted;
+    const offer = this.roleOfOffer(req, admitted, identity);
+    if (isRefusal(offer)) return offer;
+    const leg = await this.placeLeg(req, admitted, offer.summary);
+    if (isRefusal(leg)) return leg;
+    const stored = await this.storeParticipant(req, admitted, offer, leg, flow, identity);
+    await this.announceJoin(admitted, stored.record, stored.at);
+    return this.joinAnswer(req, admitted, stored.answer);
+  }
+
+  /**
+   * Admission of a join: the conference exists (404), an in-dialog request names a dialog of ours with a
+   * rising CSeq (481, 500), a Replaces or Join names one of this conference's dialogs that the caller may
+   * take over (RFC 3891 / RFC 3911: 481, 403…), and the session timer is acceptable (RFC 4028: 422).
+   */
+  private async admitJoin(
+    req: SipRequest,
+    conferenceId: string,
+    identity: string,
+  ): Promise<JoinAdmission | SipResponse> {
     const from = parseNameAddr(getHeader(req, 'From') ?? '');
     const to = parseNameAddr(getHeader(req, 'To') ?? '');
     const callId = getHeader(req, 'Call-ID') ?? '';
@@ -444,7 +492,6 @@ export class Focus {
     const inDialog = existingTag ? await this.inDialogParticipant(conferenceId, req) : undefined;
     if (inDialog && isRefusal(inDialog)) return inDialog;
     const legId = inDialog?.legId ?? legIdOf(callId, remoteTag);
-    const previous = inDialog?.record;
 
     // RFC 3891 / RFC 3911: a new dialog may name one of this conference's dialogs to replace or join.
     const reference = existingTag ? ({ kind: 'none' } as const) : dialogReferenceOf(req);
@@ -465,7 +512,27 @@ export class Focus {
 
     const timer = this.sessionTimerOf(req, localTag);
     if (timer.kind === 'response') return timer;
+    return {
+      conferenceId,
+      conference: conference.value,
+      from,
+      callId,
+      remoteTag,
+      localTag,
+      legId,
+      previous: inDialog?.record,
+      replaced,
+      timer,
+    };
+  }
 
+  /**
+   * The offer and the role it asks for (PROFILE "Roles from SDP"): an SDP body (488, 415) that negotiates
+   * (488, 400), narrowed to the role a Replaces takes over, and allowed to this identity by the access list
+   * (403), at the join and at every role change.
+   */
+  private roleOfOffer(req: SipRequest, admitted: JoinAdmission, identity: string): JoinOffer | SipResponse {
+    const { localTag, replaced } = admitted;
     if (req.body.length === 0)
       return this.notAcceptable(req, localTag, 'an SDP offer is required in the INVITE');
     const contentType = (getHeader(req, 'Content-Type') ?? '').split(';')[0].trim().toLowerCase();
@@ -475,10 +542,10 @@ export class Focus {
         headers: [{ name: 'Accept', value: 'application/sdp' }],
       });
 
-    let summary: ReturnType<typeof negotiateTextOffer>;
-    const offer = req.body.toString('utf8');
+    let summary: TextOfferSummary;
+    const sdp = req.body.toString('utf8');
     try {
-      summary = negotiateTextOffer(offer);
+      summary = negotiateTextOffer(sdp);
     } catch (err) {
       if (err instanceof SdpNegotiationError)
         return this.notAcceptable(req, localTag, err.warning, err.status, err.warnCode);
@@ -488,12 +555,24 @@ export class Focus {
     // Replaces takes over the old participant's role, as far as the new offer's direction allows it.
     if (replaced) summary = { ...summary, role: narrowRole(summary.role, replaced.role) };
 
-    // The role an offer asks for, at the join and at every role change (re-INVITE).
     const roleRefused = this.opts.access
-      ? roleRefusal(this.opts.access(), identity, conference.value.topic, summary.role)
+      ? roleRefusal(this.opts.access(), identity, admitted.conference.topic, summary.role)
       : undefined;
     if (roleRefused) return createResponse(req, 403, roleRefused, { toTag: localTag });
+    return { sdp, summary };
+  }
 
+  /**
+   * The relay leg for the offered role: a re-INVITE changes the participant's leg in place, after its new
+   * role took its place under the per-role caps (486); a new participant first takes a place in the roster
+   * index under the conference's caps (486), then gets a leg allocated (503 when no relay can).
+   */
+  private async placeLeg(
+    req: SipRequest,
+    admitted: JoinAdmission,
+    summary: TextOfferSummary,
+  ): Promise<PlacedLeg | SipResponse> {
+    const { conferenceId, conference, legId, localTag, previous } = admitted;
     const spec = legSpecOf(
       {
         conferenceId,
@@ -502,110 +581,141 @@ export class Focus {
         remoteMedia: { host: summary.address, port: summary.port },
         textMedia: textMediaOf(summary),
       },
-      conference.value.policy.invalidData,
+      conference.policy.invalidData,
     );
-
-    let media: { host: string; port: number; relayId: string; relayAddress: string };
-    const roleLimits = {
-      publishers: conference.value.maxPublishers,
-      subscribers: conference.value.maxSubscribers,
-    };
+    const roleLimits = { publishers: conference.maxPublishers, subscribers: conference.maxSubscribers };
     if (previous) {
-      const p = previous;
       // A role change takes its place under the conference's per-role caps before the leg changes.
       const capped = roleLimits.publishers !== undefined || roleLimits.subscribers !== undefined;
       if (
         capped &&
-        p.role !== summary.role &&
+        previous.role !== summary.role &&
         !(await this.index.add(rosterIndexKey(conferenceId), legId, summary.role, undefined, roleLimits))
       )
         return createResponse(req, 486, 'Conference Full For That Role', { toTag: localTag });
-      await this.opts.relays.update(p.relayAddress, spec);
-      media = { host: p.media.host, port: p.media.port, relayId: p.relayId, relayAddress: p.relayAddress };
-    } else {
-      // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
-      // listing of the participants bucket is needed.
-      const cap = conference.value.maxUsers ?? this.opts.maxLegsPerConference;
-      if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap, roleLimits)))
-        return createResponse(req, 486, 'Conference Full', { toTag: localTag });
-      try {
-        media = await this.opts.relays.allocate(spec);
-      } catch (err) {
-        await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
-        this.opts.logger.error(
-          { conferenceId, callId, err: (err as Error).message },
-          'relay allocation failed',
-        );
-        const reason =
-          err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed';
-        return createResponse(req, 503, reason, {
-          toTag: localTag,
-          headers: [{ name: 'Retry-After', value: '5' }],
-        });
-      }
+      await this.opts.relays.update(previous.relayAddress, spec);
+      const { relayId, relayAddress, media } = previous;
+      return { host: media.host, port: media.port, relayId, relayAddress };
     }
+    // The leg takes its place in the roster index first: the limit holds by compare-and-set, and no
+    // listing of the participants bucket is needed.
+    const cap = conference.maxUsers ?? this.opts.maxLegsPerConference;
+    if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap, roleLimits)))
+      return createResponse(req, 486, 'Conference Full', { toTag: localTag });
+    try {
+      return await this.opts.relays.allocate(spec);
+    } catch (err) {
+      await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
+      this.opts.logger.error(
+        { conferenceId, callId: admitted.callId, err: (err as Error).message },
+        'relay allocation failed',
+      );
+      const reason =
+        err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed';
+      return createResponse(req, 503, reason, {
+        toTag: localTag,
+        headers: [{ name: 'Retry-After', value: '5' }],
+      });
+    }
+  }
 
-    // From here a new leg is ours to give back if the participant is not stored (issue 7: no leaked ports).
-    let record: ParticipantRecord;
-    let answer: string;
+  /**
+   * The SDP answer and the stored record of the participant. A new leg that could not be stored is given
+   * back, with its place in the roster index (issue 7: no leaked ports), and the error rethrown.
+   */
+  private async storeParticipant(
+    req: SipRequest,
+    admitted: JoinAdmission,
+    offer: JoinOffer,
+    leg: PlacedLeg,
+    flow: RequestFlow,
+    identity: string,
+  ): Promise<{ record: ParticipantRecord; answer: string; at: number }> {
+    const { conferenceId, legId, previous, replaced } = admitted;
+    const { summary } = offer;
     const now = this.now();
     try {
       // RFC 3264 §8: one o= session id per participant dialog, its version raised with each answer.
       const answerVersion = (previous?.answerVersion ?? 0) + 1;
-      answer = buildTextAnswer(offer, summary, {
-        address: media.host,
-        port: media.port,
+      const answer = buildTextAnswer(offer.sdp, summary, {
+        address: leg.host,
+        port: leg.port,
         sessionId: sdpSessionId(legId),
         sessionVersion: answerVersion,
         // A Replaces narrows the offer to the role it took over (RFC 3264 §6.1 lets the answerer narrow).
         ...(replaced ? { direction: MODE[summary.role].focus } : {}),
       });
-      record = {
-        conferenceId,
-        legId,
-        callId,
-        remoteTag,
-        localTag,
-        // The roster shows who authenticated, not what From claims.
-        aor: previous?.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
-        displayName: from.displayName,
-        contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
-        remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
-        role: summary.role,
-        status: MODE[summary.role].focus,
-        relayId: media.relayId,
-        relayAddress: media.relayAddress,
-        media: { host: media.host, port: media.port },
-        remoteMedia: { host: summary.address, port: summary.port },
-        flow: {
-          transport: flow.transport,
-          remoteHost: flow.remoteHost,
-          remotePort: flow.remotePort,
-          connectionId: flow.connectionId,
-          edgeId: flow.edgeId,
-        },
-        joinedAt: previous?.joinedAt ?? now,
-        answerVersion,
-        textMedia: textMediaOf(summary),
-      };
-      // §12.1.1: the route set is fixed by the dialog-creating INVITE (the edge Record-Routes itself).
-      const routeSet = previous ? previous.routeSet : getHeaders(req, 'Record-Route');
-      if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
-      // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
-      if (previous?.localSeq !== undefined) record.localSeq = previous.localSeq;
-      if (previous?.dialledOut) record.dialledOut = true;
-      const owner = previous ? previous.identity : identity || undefined;
-      if (owner !== undefined) record.identity = owner;
-      if (timer.kind === 'use')
-        record.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
+      const record = this.joinedRecord(req, admitted, summary, leg, flow, identity, answerVersion, now);
       await this.opts.stores.participants.put(participantKey(conferenceId, legId), record);
+      return { record, answer, at: now };
     } catch (err) {
       if (!previous) {
-        await this.opts.relays.release(media.relayAddress, conferenceId, legId).catch(() => false);
+        await this.opts.relays.release(leg.relayAddress, conferenceId, legId).catch(() => false);
         await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
       }
       throw err;
     }
+  }
+
+  /** The participant record of a join or re-INVITE: what the dialog fixed before is kept (RFC 3261 §12). */
+  private joinedRecord(
+    req: SipRequest,
+    admitted: JoinAdmission,
+    summary: TextOfferSummary,
+    leg: PlacedLeg,
+    flow: RequestFlow,
+    identity: string,
+    answerVersion: number,
+    now: number,
+  ): ParticipantRecord {
+    const { conferenceId, legId, callId, remoteTag, localTag, from, previous, timer } = admitted;
+    const record: ParticipantRecord = {
+      conferenceId,
+      legId,
+      callId,
+      remoteTag,
+      localTag,
+      // The roster shows who authenticated, not what From claims.
+      aor: previous?.aor ?? (identity ? identityUri(identity, this.opts.domain) : from.uri),
+      displayName: from.displayName,
+      contact: parseNameAddr(getHeader(req, 'Contact') ?? getHeader(req, 'From') ?? '').uri,
+      remoteSeq: parseCSeq(getHeader(req, 'CSeq') ?? '').seq,
+      role: summary.role,
+      status: MODE[summary.role].focus,
+      relayId: leg.relayId,
+      relayAddress: leg.relayAddress,
+      media: { host: leg.host, port: leg.port },
+      remoteMedia: { host: summary.address, port: summary.port },
+      flow: {
+        transport: flow.transport,
+        remoteHost: flow.remoteHost,
+        remotePort: flow.remotePort,
+        connectionId: flow.connectionId,
+        edgeId: flow.edgeId,
+      },
+      joinedAt: previous?.joinedAt ?? now,
+      answerVersion,
+      textMedia: textMediaOf(summary),
+    };
+    // §12.1.1: the route set is fixed by the dialog-creating INVITE (the edge Record-Routes itself).
+    const routeSet = previous ? previous.routeSet : getHeaders(req, 'Record-Route');
+    if (routeSet && routeSet.length > 0) record.routeSet = routeSet;
+    // Our CSeq space in the dialog survives the participant's re-INVITEs (RFC 3261 §12.2.1.1).
+    if (previous?.localSeq !== undefined) record.localSeq = previous.localSeq;
+    if (previous?.dialledOut) record.dialledOut = true;
+    const owner = previous ? previous.identity : identity || undefined;
+    if (owner !== undefined) record.identity = owner;
+    if (timer.kind === 'use')
+      record.sessionTimer = { seconds: timer.seconds, refresher: timer.refresher, refreshedAt: now };
+    return record;
+  }
+
+  /**
+   * What follows a stored join: its session-timer deadline, the end of the dialog a Replaces took over,
+   * its role in the roster index after a role change, and the roster event (`joined` or `changed`).
+   */
+  private async announceJoin(admitted: JoinAdmission, record: ParticipantRecord, at: number): Promise<void> {
+    const { conferenceId, callId, legId, previous, replaced } = admitted;
     this.opts.sessionDeadlines?.arm(record);
     // The old dialog leaves first, so the roster goes from its endpoint to the new one (RFC 3891 §3: BYE).
     if (replaced) await this.endReplaced(replaced, legId);
@@ -620,20 +730,23 @@ export class Focus {
         type: previous ? 'changed' : 'joined',
         conferenceId,
         participant: rosterView(record),
-        at: now,
+        at,
       });
     }
     this.opts.logger.info(
-      { conferenceId, callId, legId, role: record.role, relay: media.relayId },
+      { conferenceId, callId, legId, role: record.role, relay: record.relayId },
       previous ? 're-INVITE' : 'participant joined',
     );
+  }
 
+  /** The 2xx of a join: the SDP answer, the focus's capabilities, and the session timer it agreed. */
+  private joinAnswer(req: SipRequest, admitted: JoinAdmission, answer: string): SipResponse {
     return createResponse(req, 200, 'OK', {
-      toTag: localTag,
+      toTag: admitted.localTag,
       headers: [
-        ...this.capabilityHeaders(conferenceUri(conferenceId, this.opts.domain)),
+        ...this.capabilityHeaders(conferenceUri(admitted.conferenceId, this.opts.domain)),
         { name: 'Accept', value: PROFILE_ACCEPT },
-        ...sessionTimerHeaders(timer),
+        ...sessionTimerHeaders(admitted.timer),
       ],
       body: answer,
       contentType: 'application/sdp',
