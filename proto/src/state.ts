@@ -85,8 +85,9 @@ export const topicRecordSchema = z.object({
 });
 export type TopicRecord = z.infer<typeof topicRecordSchema>;
 
+/** packages/sip's Flow as the services keep it beside a dialog: the peer, and the edge that reaches it. */
 export const flowSchema = z.object({
-  transport: z.string(),
+  transport: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
   remoteHost: z.string(),
   remotePort: z.number(),
   connectionId: z.string().optional(),

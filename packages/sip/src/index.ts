@@ -51,6 +51,13 @@ export { CredentialsFormatError, DigestCredentialsStore } from './digest-credent
 export { parseEntityTag } from './entity-tag.js';
 export { SipParseError, SipSerializeError, SipTransportError, TransactionStateError } from './errors.js';
 export { type EventHeader, formatEvent, parseEvent } from './event.js';
+export {
+  type Flow,
+  flowFromWire,
+  flowToWire,
+  isTransportProtocol,
+  peerFlow,
+} from './flow.js';
 export { canonicalHeaderName, isListHeader } from './header-names.js';
 export { formatParams, parseParams, quote, splitHeaderValues, unquote } from './header-values.js';
 export {
@@ -145,7 +152,7 @@ export {
   type TransactionLayerOptions,
   type ViaSentBy,
 } from './transaction-layer.js';
-export { type Destination, type Flow, isReliable, type SipTransport } from './transport.js';
+export { type Destination, isReliable, type SipTransport } from './transport.js';
 export * from './typed-headers.js';
 export { answerCancel, type CancelOutcome } from './uas-cancel.js';
 export { UdpTransport, type UdpTransportOptions } from './udp-transport.js';

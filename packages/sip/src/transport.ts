@@ -1,17 +1,9 @@
 import type { SipParseError } from './errors.js';
+import type { Flow } from './flow.js';
 import type { IntakeDecision } from './intake-gate.js';
 import type { SipMessage, TransportProtocol } from './message.js';
 
-/** Where a message came from and over which socket / connection. */
-export interface Flow {
-  transport: TransportProtocol;
-  remoteHost: string;
-  remotePort: number;
-  localHost: string;
-  localPort: number;
-  /** Stream transports: the connection it arrived on, so responses go back over it (§18.2.2). */
-  connectionId?: string;
-}
+export type { Flow } from './flow.js';
 
 export interface Destination {
   transport: TransportProtocol;

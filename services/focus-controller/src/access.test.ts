@@ -113,12 +113,11 @@ describe('Focus identity and access', () => {
       ...(o.sdp ? { body: o.sdp, contentType: 'application/sdp' } : {}),
     });
   const as = async (identity: string, req: SipRequest): Promise<SipResponse> => {
-    const res = await focus.handle(req, {
-      transport: 'udp',
-      remoteHost: '127.0.0.1',
-      remotePort: 5070,
-      authenticatedIdentity: identity,
-    });
+    const res = await focus.handle(
+      req,
+      { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 },
+      identity,
+    );
     if (!res) throw new Error('no response');
     return res;
   };

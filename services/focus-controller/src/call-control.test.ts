@@ -139,12 +139,11 @@ describe('call control in the focus', () => {
       ...(c.direction ? { body: sdp(c.direction), contentType: 'application/sdp' } : {}),
     });
   const send = async (uri: string, c: Call, identity = ''): Promise<SipResponse> => {
-    const res = await focus.handle(request(uri, c), {
-      transport: 'udp',
-      remoteHost: '127.0.0.1',
-      remotePort: 5070,
-      authenticatedIdentity: identity,
-    });
+    const res = await focus.handle(
+      request(uri, c),
+      { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 },
+      identity,
+    );
     if (!res) throw new Error('no response');
     return res;
   };

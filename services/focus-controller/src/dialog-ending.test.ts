@@ -21,6 +21,7 @@ import {
 } from '@sip-pubsub/proto';
 import {
   createRequest,
+  type Flow,
   getHeader,
   type HeaderField,
   parseNameAddr,
@@ -29,7 +30,7 @@ import {
 } from '@sip-pubsub/sip';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DialogEnding } from './dialog-ending.js';
-import type { ParticipantFlow, SentRequestOutcome } from './failover.js';
+import type { SentRequestOutcome } from './failover.js';
 import { Focus, legIdOf } from './focus.js';
 import type { PlacedLeg, RelayDirectory } from './relays.js';
 
@@ -69,7 +70,7 @@ describe('DialogEnding with the Focus', () => {
   let focus: Focus;
   let dialogs: DialogEnding;
   let roster: RosterEvent[];
-  let sent: { request: SipRequest; flow: ParticipantFlow }[];
+  let sent: { request: SipRequest; flow: Flow }[];
   let owned: boolean;
   let clock: number;
   /** Status the participant answers the focus's requests with. */

@@ -18,12 +18,10 @@ import {
   rosterIndexKey,
   subjects,
 } from '@sip-pubsub/proto';
-import { createInDialogRequest, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
+import { createInDialogRequest, type Flow, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { IndexWriter } from './indexes.js';
 import { DEFAULT_TEXT_MEDIA, dialogOf, legSpecOf, MODE, rosterView, sdpSessionId } from './participant.js';
 import { type PlacedLeg, RELAY_SERVICE, type RelayDirectory } from './relays.js';
-
-export type ParticipantFlow = ParticipantRecord['flow'];
 
 /** What came back for a request sent through an edge; `response` is absent when the edge made it up (408, 503). */
 export interface SentRequestOutcome {
@@ -33,10 +31,7 @@ export interface SentRequestOutcome {
 }
 
 /** Sends a request to a participant through an edge (SendRequest); the edge ACKs a 2xx to an INVITE. */
-export type ParticipantRequestSender = (
-  request: SipRequest,
-  flow: ParticipantFlow,
-) => Promise<SentRequestOutcome>;
+export type ParticipantRequestSender = (request: SipRequest, flow: Flow) => Promise<SentRequestOutcome>;
 
 export interface RelayFailoverOptions {
   domain: string;

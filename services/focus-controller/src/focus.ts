@@ -43,6 +43,7 @@ import {
   createResponse,
   type DialogReferenceRequest,
   dialogReferenceOf,
+  type Flow,
   generateTag,
   getHeader,
   getHeaders,
@@ -51,6 +52,7 @@ import {
   type NameAddr,
   parseCSeq,
   parseNameAddr,
+  peerFlow,
   SipParseError,
   type SipRequest,
   type SipResponse,
@@ -88,16 +90,6 @@ export interface SessionDeadlines {
   acked?(legId: string, cseq: number): void;
 }
 
-export interface RequestFlow {
-  transport: string;
-  remoteHost: string;
-  remotePort: number;
-  connectionId?: string;
-  edgeId?: string;
-  /** The identity the edge authenticated (SipRequestEnvelope.authenticated_identity); '' or absent: none. */
-  authenticatedIdentity?: string;
-}
-
 export interface FocusStores {
   conferences: JsonBucket<ConferenceRecord>;
   topics: JsonBucket<TopicRecord>;
@@ -130,7 +122,7 @@ export interface FocusOptions {
   sessionDeadlines?: SessionDeadlines;
   /** REFER to a conference URI (refer.ts); absent: REFER is refused with 403. */
   referrals?: {
-    handle(req: SipRequest, conferenceId: string, flow: RequestFlow, identity: string): Promise<SipResponse>;
+    handle(req: SipRequest, conferenceId: string, flow: Flow, identity: string): Promise<SipResponse>;
   };
   /** FACTORY_MODE: `redirect` (302, default) or `join` (an INVITE with an offer joins at the factory). */
   factoryMode?: 'redirect' | 'join';
@@ -198,10 +190,10 @@ export class Focus {
 
   /**
    * Answers one request; null when none is due (ACK). Never throws for bad input: that gets a SIP error.
-   * `flow.authenticatedIdentity` is the identity the edge verified ('' when authentication is off).
+   * `identity` is the one the edge verified (SipRequestEnvelope.authenticated_identity; '' when
+   * authentication is off).
    */
-  async handle(req: SipRequest, flow: RequestFlow): Promise<SipResponse | null> {
-    const identity = flow.authenticatedIdentity ?? '';
+  async handle(req: SipRequest, flow: Flow, identity = ''): Promise<SipResponse | null> {
     const foreign = await this.foreignDialogRefusal(req, identity);
     if (foreign) return foreign;
     switch (req.method) {
@@ -218,7 +210,7 @@ export class Focus {
         // The edge answers CANCEL hop by hop; one that reaches the focus matched no pending INVITE.
         return createResponse(req, 481, 'Call/Transaction Does Not Exist');
       case 'UPDATE':
-        return this.update(req, flow);
+        return this.update(req, flow, identity);
       case 'REFER':
         return this.refer(req, flow, identity);
       default:
@@ -228,7 +220,7 @@ export class Focus {
     }
   }
 
-  private async refer(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+  private async refer(req: SipRequest, flow: Flow, identity: string): Promise<SipResponse> {
     const target = classifyUri(req.uri);
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? generateTag();
     if (target.kind !== 'conference') return createResponse(req, 404, 'Not Found', { toTag });
@@ -350,7 +342,7 @@ export class Focus {
     return createResponse(req, 403, reason);
   }
 
-  private async invite(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+  private async invite(req: SipRequest, flow: Flow, identity: string): Promise<SipResponse> {
     const target = classifyUri(req.uri);
     if (target.kind === 'factory') return this.createOrFind(req, flow, identity);
     if (target.kind === 'conference') return this.join(req, target.conferenceId, flow, identity);
@@ -358,7 +350,7 @@ export class Focus {
   }
 
   /** INVITE to the factory URI (RFC 4579 §5.4 via a redirect): the topic's conference, created if new. */
-  private async createOrFind(req: SipRequest, flow: RequestFlow, identity: string): Promise<SipResponse> {
+  private async createOrFind(req: SipRequest, flow: Flow, identity: string): Promise<SipResponse> {
     const toTag = generateTag();
     const check = normaliseTopic(getHeader(req, 'Subject'));
     if (!check.ok) return createResponse(req, 400, check.reason, { toTag });
@@ -455,7 +447,7 @@ export class Focus {
   private async join(
     req: SipRequest,
     conferenceId: string,
-    flow: RequestFlow,
+    flow: Flow,
     identity: string,
   ): Promise<SipResponse> {
     const admitted = await this.admitJoin(req, conferenceId, identity);
@@ -628,7 +620,7 @@ export class Focus {
     admitted: JoinAdmission,
     offer: JoinOffer,
     leg: PlacedLeg,
-    flow: RequestFlow,
+    flow: Flow,
     identity: string,
   ): Promise<{ record: ParticipantRecord; answer: string; at: number }> {
     const { conferenceId, legId, previous, replaced } = admitted;
@@ -663,7 +655,7 @@ export class Focus {
     admitted: JoinAdmission,
     summary: TextOfferSummary,
     leg: PlacedLeg,
-    flow: RequestFlow,
+    flow: Flow,
     identity: string,
     answerVersion: number,
     now: number,
@@ -686,13 +678,7 @@ export class Focus {
       relayAddress: leg.relayAddress,
       media: { host: leg.host, port: leg.port },
       remoteMedia: { host: summary.address, port: summary.port },
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
-        connectionId: flow.connectionId,
-        edgeId: flow.edgeId,
-      },
+      flow: peerFlow(flow),
       joinedAt: previous?.joinedAt ?? now,
       answerVersion,
       textMedia: textMediaOf(summary),
@@ -858,14 +844,13 @@ export class Focus {
    * UPDATE (RFC 3311) inside a participant's dialog: with an SDP offer it changes the session like a
    * re-INVITE; without one it is a session refresh (RFC 4028 §10) that only renews the session timer.
    */
-  private async update(req: SipRequest, flow: RequestFlow): Promise<SipResponse> {
+  private async update(req: SipRequest, flow: Flow, identity: string): Promise<SipResponse> {
     const target = classifyUri(req.uri);
     const to = parseNameAddr(getHeader(req, 'To') ?? '');
     // Early-dialog UPDATE is not used here: our INVITEs are answered at once, so every UPDATE is in a dialog.
     if (target.kind !== 'conference' || to.params.tag == null)
       return createResponse(req, 481, 'Call/Transaction Does Not Exist');
-    if (req.body.length > 0)
-      return this.join(req, target.conferenceId, flow, flow.authenticatedIdentity ?? '');
+    if (req.body.length > 0) return this.join(req, target.conferenceId, flow, identity);
     const found = await this.inDialogParticipant(target.conferenceId, req);
     if (isRefusal(found)) return found;
     const key = participantKey(target.conferenceId, found.legId);

@@ -14,12 +14,12 @@ import {
   type ReferralRecord,
   referralRecordSchema,
 } from '@sip-pubsub/proto';
-import { createRequest, getHeader, type HeaderField, type SipRequest } from '@sip-pubsub/sip';
+import { createRequest, type Flow, getHeader, type HeaderField, type SipRequest } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { SentRequestOutcome } from './failover.js';
 import { legIdOf } from './focus.js';
 import { IndexWriter } from './indexes.js';
-import { type ReferFlow, Referrals, referralKey } from './refer.js';
+import { Referrals, referralKey } from './refer.js';
 
 const CONF_ID = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const CONF = `sip:conf-${CONF_ID}@example.net`;
@@ -30,7 +30,7 @@ describe('Referrals', () => {
   let participants: JsonBucket<ParticipantRecord>;
   let referralStore: JsonBucket<ReferralRecord>;
   let indexes: JsonBucket<ReturnType<typeof indexRecordSchema.parse>>;
-  let sent: { request: SipRequest; flow: ReferFlow }[];
+  let sent: { request: SipRequest; flow: Flow }[];
   let released: string[];
   let live: string[];
   let acl: AccessList | undefined;

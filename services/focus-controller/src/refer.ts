@@ -34,14 +34,17 @@ import {
   createResponse,
   type DialogState,
   dialogFromUasResponse,
+  type Flow,
   generateCallId,
   generateTag,
   getHeader,
   getHeaders,
+  isTransportProtocol,
   parseCSeq,
   parseNameAddr,
   parseReferTo,
   parseUri,
+  peerFlow,
   type ReferNotify,
   type ReferSnapshot,
   referNotifyFailed,
@@ -68,15 +71,6 @@ import {
   sdpSessionId,
 } from './participant.js';
 
-/** What the REFER handler needs of a request's flow (the focus's RequestFlow). */
-export interface ReferFlow {
-  transport: string;
-  remoteHost: string;
-  remotePort: number;
-  connectionId?: string;
-  edgeId?: string;
-}
-
 export interface ReferralsOptions {
   domain: string;
   /** This replica's id, written into each referral it works on. */
@@ -93,7 +87,7 @@ export interface ReferralsOptions {
     release(relayAddress: string, conferenceId: string, legId: string): Promise<boolean>;
   };
   /** Sends through an edge (SendRequest); `timeoutMs` bounds an INVITE (the edge CANCELs it then). */
-  send: (request: SipRequest, flow: ReferFlow, timeoutMs?: number) => Promise<SentRequestOutcome>;
+  send: (request: SipRequest, flow: Flow, timeoutMs?: number) => Promise<SentRequestOutcome>;
   bus: Bus;
   logger: Logger;
   /** The access list in force (ACL_FILE); when set, removal and ending also need its `remove` action. */
@@ -138,12 +132,7 @@ export class Referrals {
   }
 
   /** Answers a REFER to a conference URI; the work it asks for goes on after the 202. */
-  async handle(
-    req: SipRequest,
-    conferenceId: string,
-    flow: ReferFlow,
-    identity: string,
-  ): Promise<SipResponse> {
+  async handle(req: SipRequest, conferenceId: string, flow: Flow, identity: string): Promise<SipResponse> {
     const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag ?? undefined;
     const localTag = toTag ?? generateTag();
     const refuse = (status: number, reason: string) =>
@@ -218,7 +207,7 @@ export class Referrals {
         } catch (err) {
           return refuse(400, (err as Error).message);
         }
-        record.notify = { kind: 'dialog', dialog, flow: { ...flow } };
+        record.notify = { kind: 'dialog', dialog, flow: peerFlow(flow) };
       }
     }
     if (participant) {
@@ -303,7 +292,7 @@ export class Referrals {
     const invite = record.invite!;
     const legId = invite.legId;
     const confUri = conferenceUri(conferenceId, this.opts.domain);
-    let destination: ReferFlow;
+    let destination: Flow;
     try {
       destination = flowOfUri(record.target);
     } catch (err) {
@@ -467,12 +456,7 @@ export class Referrals {
   }
 
   /** A 2xx whose SDP we cannot use: end that dialog at once (RFC 3261 §13.2.2.4 leaves only BYE). */
-  private async byeUnusable(
-    ok: SipResponse,
-    invite: SipRequest,
-    flow: ReferFlow,
-    why: string,
-  ): Promise<void> {
+  private async byeUnusable(ok: SipResponse, invite: SipRequest, flow: Flow, why: string): Promise<void> {
     const remoteTag = parseNameAddr(getHeader(ok, 'To') ?? '').params.tag ?? '';
     const dialog: DialogState = {
       callId: getHeader(invite, 'Call-ID') ?? '',
@@ -559,7 +543,7 @@ export class Referrals {
     if (!target) return true;
     const confUri = conferenceUri(record.conferenceId, this.opts.domain);
     let dialog: DialogState;
-    let flow: ReferFlow;
+    let flow: Flow;
     if (target.kind === 'participant') {
       const next = await this.opts.stores.participants.mutate(target.key, (current) =>
         current ? { ...current, localSeq: (current.localSeq ?? 0) + 1 } : undefined,
@@ -732,12 +716,11 @@ function sameUri(a: string, b: string): boolean {
 }
 
 /** Where to send a request for a SIP URI: its host and port (5060/5061), transport from `transport=`. */
-export function flowOfUri(uri: string): ReferFlow {
+export function flowOfUri(uri: string): Flow {
   const parsed = parseUri(uri);
   const param = parsed.params.transport?.toLowerCase();
   const transport = param ?? (parsed.scheme === 'sips' ? 'tls' : 'udp');
-  if (!['udp', 'tcp', 'tls', 'ws', 'wss'].includes(transport))
-    throw new SipParseError(416, `Unsupported transport ${transport}`);
+  if (!isTransportProtocol(transport)) throw new SipParseError(416, `Unsupported transport ${transport}`);
   return {
     transport,
     remoteHost: parsed.host,

@@ -34,10 +34,14 @@ import {
   topicRecordSchema,
 } from '@sip-pubsub/proto';
 import {
+  type Flow,
+  flowFromWire,
+  flowToWire,
   getHeader,
   parseCSeq,
   parseMessage,
   parseNameAddr,
+  peerFlow,
   type SipRequest,
   type SipResponse,
   serializeMessage,
@@ -80,19 +84,12 @@ export async function startFocusController(
     if (!focus || !dialogs) throw new Error('focus-controller is starting');
     const request = parseMessage(envelope.message);
     if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-    const flow = envelope.flow;
+    const flow = flowFromWire(envelope.flow);
     const handling = focus;
     // Every line logged while this request is handled names its Call-ID and conference.
     const response = await inRequestScope(requestLogFieldsOf(request), () =>
       failFastWithoutNats(ctx.natsConnected, () =>
-        handling.handle(request, {
-          transport: flow?.transport ?? 'udp',
-          remoteHost: flow?.remoteHost ?? '',
-          remotePort: flow?.remotePort ?? 0,
-          connectionId: flow?.connectionId || undefined,
-          edgeId: flow?.edgeId || undefined,
-          authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-        }),
+        handling.handle(request, flow, envelope.authenticatedIdentity ?? ''),
       ),
     );
     // The edge gave up on this call (deadline, or it went away) and answered the caller itself: a
@@ -222,7 +219,7 @@ export async function startFocusController(
   // Requests to participants go out through an edge: the one that holds their flow, else any.
   const sendThroughEdge = async (
     request: SipRequest,
-    flow: Parameters<ParticipantRequestSender>[1],
+    flow: Flow,
     timeoutMs = 0,
   ): ReturnType<ParticipantRequestSender> => {
     const members = membership.members(EDGE_SERVICE);
@@ -230,14 +227,12 @@ export async function startFocusController(
     if (!edge) return { status: 503, reason: 'No signalling-edge Available' };
     const message: SendRequestRequest = {
       message: serializeMessage(request),
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
+      flow: flowToWire({
+        ...peerFlow(flow),
         // A connection belongs to the edge that holds it; another edge opens its own.
-        connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
+        connectionId: edge.id === flow.edgeId ? flow.connectionId : undefined,
         edgeId: edge.id,
-      },
+      }),
       // An INVITE the edge CANCELs after this long (a dial-out nobody answers).
       timeoutMs,
     };

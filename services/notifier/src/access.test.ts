@@ -80,12 +80,7 @@ describe('ConferenceNotifier identity and access', () => {
       ],
     });
   const as = (identity: string, req: SipRequest) =>
-    notifier.handle(req, {
-      transport: 'udp',
-      remoteHost: '127.0.0.1',
-      remotePort: 5070,
-      authenticatedIdentity: identity,
-    });
+    notifier.handle(req, { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 }, identity);
 
   it('refuses watching a topic the list denies, with a reason; allows the others', async () => {
     const secret = await as('bob', subscribe('sip:conf-bbbbbbbbbbbbbbbb@example.net', 'conference'));

@@ -35,12 +35,14 @@ import {
   createInDialogRequest,
   createResponse,
   dialogFromUasResponse,
+  type Flow,
   generateTag,
   getHeader,
   getHeaders,
   parseEvent,
   parseNameAddr,
   parseUri,
+  peerFlow,
   type SipRequest,
   type SipResponse,
 } from '@sip-pubsub/sip';
@@ -58,18 +60,8 @@ import type { RtpSourcesStore } from './rtp-sources.js';
 import type { TopicDirectory } from './topic-directory.js';
 import { inTopic, WildcardWatchers } from './wildcard-watchers.js';
 
-export interface SubscriberFlow {
-  transport: string;
-  remoteHost: string;
-  remotePort: number;
-  connectionId?: string;
-  edgeId?: string;
-  /** The identity the edge authenticated (SipRequestEnvelope.authenticated_identity); '' or absent: none. */
-  authenticatedIdentity?: string;
-}
-
 /** Sends a request through an edge and resolves with the final status. */
-export type RequestSender = (request: SipRequest, flow: SubscriberFlow) => Promise<number>;
+export type RequestSender = (request: SipRequest, flow: Flow) => Promise<number>;
 
 export interface NotifierStores {
   conferences: JsonBucket<ConferenceRecord>;
@@ -98,7 +90,7 @@ export interface NotifierOptions {
   /** SSRCs of RTP publisher legs, shown as their endpoints' src-id. */
   rtpSources?: RtpSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
-  publish?: (req: SipRequest, flow: SubscriberFlow) => Promise<HandledRequest>;
+  publish?: (req: SipRequest, flow: Flow, identity: string) => Promise<HandledRequest>;
 }
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
@@ -195,10 +187,11 @@ export class ConferenceNotifier {
     });
   }
 
-  async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
-    if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow);
+  /** `identity`: the one the edge verified (SipRequestEnvelope.authenticated_identity; '' when none). */
+  async handle(req: SipRequest, flow: Flow, identity = ''): Promise<HandledRequest> {
+    if (req.method === 'SUBSCRIBE') return this.subscribe(req, flow, identity);
     if (req.method === 'PUBLISH') {
-      if (this.opts.publish) return this.opts.publish(req, flow);
+      if (this.opts.publish) return this.opts.publish(req, flow, identity);
       return { response: createResponse(req, 501, 'PUBLISH Not Implemented Yet') };
     }
     return {
@@ -208,7 +201,7 @@ export class ConferenceNotifier {
     };
   }
 
-  private async subscribe(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
+  private async subscribe(req: SipRequest, flow: Flow, identity: string): Promise<HandledRequest> {
     const eventHeader = getHeader(req, 'Event');
     if (!eventHeader) return { response: createResponse(req, 400, 'Missing Event Header') };
     let event: ReturnType<typeof parseEvent>;
@@ -243,7 +236,6 @@ export class ConferenceNotifier {
       };
     const resource = await handler.resolve(req.uri, req);
     if (!resource.ok) return { response: createResponse(req, resource.status, resource.reason) };
-    const identity = flow.authenticatedIdentity ?? '';
 
     const decision = negotiateExpires(EVENT_PACKAGES[pkg], getHeader(req, 'Expires'));
     if (!decision.ok) {
@@ -316,13 +308,7 @@ export class ConferenceNotifier {
       expiresAt: now + decision.expires * 1000,
       version: 0,
       dialog: dialogFromUasResponse(req, response),
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
-        connectionId: flow.connectionId,
-        edgeId: flow.edgeId,
-      },
+      flow: peerFlow(flow),
       createdAt: now,
       ...(resource.filter !== undefined ? { filter: resource.filter } : {}),
     };
@@ -345,7 +331,7 @@ export class ConferenceNotifier {
    */
   private async subscribeInDialog(
     req: SipRequest,
-    flow: SubscriberFlow,
+    flow: Flow,
     s: {
       key: string;
       id: string;
@@ -410,13 +396,7 @@ export class ConferenceNotifier {
       expiresAt: now + s.expires * 1000,
       version: 0,
       dialog: { ...stored.dialog },
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
-        connectionId: flow.connectionId,
-        edgeId: flow.edgeId,
-      },
+      flow: peerFlow(flow),
       createdAt: now,
       dialogKey: carrierKey,
       ...(s.resource.filter !== undefined ? { filter: s.resource.filter } : {}),

@@ -77,7 +77,7 @@ describe('PublicationCompositor', () => {
       retained: store,
       publicationSources: sources,
       topicDirectory: directory,
-      publish: (req, f) => r.compositor.handle(req, f),
+      publish: (req, f, identity) => r.compositor.handle(req, f, identity),
     });
     r.compositor = new PublicationCompositor({
       stores: {
@@ -456,24 +456,15 @@ describe('PublicationCompositor', () => {
     const r = await replica(
       new AccessList(parseAccessList('allow alice publish plant-7/#\ndeny * publish plant-7/#'), 'allow'),
     );
-    const denied = await r.notifier.handle(publish({ body: pack(1) }), {
-      ...flow,
-      authenticatedIdentity: 'mallory',
-    });
+    const denied = await r.notifier.handle(publish({ body: pack(1) }), flow, 'mallory');
     expect(denied.response.status).toBe(403);
     expect(denied.response.reason).toBe('Not Allowed To Publish To This Topic');
-    const ok = await r.notifier.handle(publish({ body: pack(2) }), {
-      ...flow,
-      authenticatedIdentity: 'alice',
-    });
+    const ok = await r.notifier.handle(publish({ body: pack(2) }), flow, 'alice');
     expect(ok.response.status).toBe(200);
     await ok.after?.();
     const etag = getHeader(ok.response, 'SIP-ETag')!;
     // Another identity cannot refresh or remove alice's state even with its tag.
-    const stolen = await r.notifier.handle(publish({ ifMatch: etag, expires: '0' }), {
-      ...flow,
-      authenticatedIdentity: 'bob',
-    });
+    const stolen = await r.notifier.handle(publish({ ifMatch: etag, expires: '0' }), flow, 'bob');
     expect(stolen.response.status).toBe(403);
     expect(await retainedValues()).toEqual([['urn:dev:boiler:temp', 2]]);
     // The SSRC follows the authenticated identity, not the From header.
@@ -527,10 +518,11 @@ describe('PublicationCompositor', () => {
     const r = await replica();
     const results = await Promise.all(
       Array.from({ length: 30 }, (_, i) =>
-        r.notifier.handle(publish({ body: JSON.stringify([{ n: `urn:dev:s${i}`, v: i }]) }), {
-          ...flow,
-          authenticatedIdentity: `sensor-${i}`,
-        }),
+        r.notifier.handle(
+          publish({ body: JSON.stringify([{ n: `urn:dev:s${i}`, v: i }]) }),
+          flow,
+          `sensor-${i}`,
+        ),
       ),
     );
     expect(results.map((h) => h.response.status)).toEqual(Array(30).fill(200));

@@ -36,13 +36,14 @@ import {
 } from '@sip-pubsub/senml';
 import {
   createResponse,
+  type Flow,
   generateTag,
   getHeader,
   parseEvent,
   parseNameAddr,
   type SipRequest,
 } from '@sip-pubsub/sip';
-import type { HandledRequest, SubscriberFlow } from './notifier.js';
+import type { HandledRequest } from './notifier.js';
 import type { PublicationSourcesStore } from './publication-sources.js';
 import { packetCount, packetsOf, publisherSsrc } from './publish-source.js';
 import type { RetainedValuesStore } from './retained-values.js';
@@ -89,7 +90,7 @@ export class PublicationCompositor {
     return this.expiries.size;
   }
 
-  async handle(req: SipRequest, flow: SubscriberFlow): Promise<HandledRequest> {
+  async handle(req: SipRequest, _flow: Flow, identity = ''): Promise<HandledRequest> {
     const toTag = generateTag();
     const reply = (status: number, reason: string, headers: { name: string; value: string }[] = []) => ({
       response: createResponse(req, status, reason, { toTag, headers }),
@@ -133,7 +134,6 @@ export class PublicationCompositor {
       pack = parsed.pack;
     }
 
-    const identity = flow.authenticatedIdentity ?? '';
     const topic = conference.value.topic;
     if (operation !== 'remove' && this.opts.access && !this.opts.access().allows(identity, 'publish', topic))
       return reply(403, accessRefusalReason('publish'));

@@ -52,7 +52,15 @@ import {
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
-import { getHeader, parseMessage, type SipRequest, serializeMessage } from '@sip-pubsub/sip';
+import {
+  flowFromWire,
+  flowToWire,
+  getHeader,
+  parseMessage,
+  peerFlow,
+  type SipRequest,
+  serializeMessage,
+} from '@sip-pubsub/sip';
 import { Counter, Gauge } from 'prom-client';
 
 import type { NotifierConfig } from './config.js';
@@ -123,14 +131,12 @@ export async function startNotifier(
     }
     const message: SendRequestRequest = {
       message: serializeMessage(request),
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
+      flow: flowToWire({
+        ...peerFlow(flow),
         // A connection belongs to the edge that holds it; another edge opens its own.
-        connectionId: edge.id === flow.edgeId ? (flow.connectionId ?? '') : '',
+        connectionId: edge.id === flow.edgeId ? flow.connectionId : undefined,
         edgeId: edge.id,
-      },
+      }),
       statusOnly: true,
     };
     const slot = followUps.getStore();
@@ -195,8 +201,8 @@ export async function startNotifier(
     retained,
     publicationSources: sources,
     rtpSources,
-    publish: async (req, flow) => {
-      const handled = await compositor.handle(req, flow);
+    publish: async (req, flow, identity) => {
+      const handled = await compositor.handle(req, flow, identity);
       published.inc({ status: String(handled.response.status) });
       return handled;
     },
@@ -216,7 +222,7 @@ export async function startNotifier(
   const handleEnvelope = async (envelope: SipRequestEnvelope__Output) => {
     const request = parseMessage(envelope.message);
     if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
-    const flow = envelope.flow;
+    const flow = flowFromWire(envelope.flow);
     // Every line logged while this request is handled names its Call-ID and conference.
     const target = classifyUri(request.uri);
     const scope = {
@@ -226,14 +232,7 @@ export async function startNotifier(
     };
     const handled = await inRequestScope(scope, () =>
       failFastWithoutNats(ctx.natsConnected, () =>
-        notifier.handle(request, {
-          transport: flow?.transport ?? 'udp',
-          remoteHost: flow?.remoteHost ?? '',
-          remotePort: flow?.remotePort ?? 0,
-          connectionId: flow?.connectionId || undefined,
-          edgeId: flow?.edgeId || undefined,
-          authenticatedIdentity: envelope.authenticatedIdentity ?? '',
-        }),
+        notifier.handle(request, flow, envelope.authenticatedIdentity ?? ''),
       ),
     );
     return { request, handled };

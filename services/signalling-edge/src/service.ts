@@ -32,6 +32,8 @@ import {
   type Destination,
   dialogFromUacResponse,
   type Flow,
+  flowFromWire,
+  flowToWire,
   generateBranch,
   generateTag,
   getHeader,
@@ -334,15 +336,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       message,
       routingKey: route.key,
       authenticatedIdentity,
-      flow: {
-        transport: flow.transport,
-        remoteHost: flow.remoteHost,
-        remotePort: flow.remotePort,
-        localHost: flow.localHost,
-        localPort: flow.localPort,
-        connectionId: flow.connectionId ?? '',
-        edgeId: ctx.instanceId,
-      },
+      flow: flowToWire({ ...flow, edgeId: ctx.instanceId }),
     };
     let result: SipResponseEnvelope__Output | undefined;
     let servedBy: Member | undefined;
@@ -438,7 +432,7 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     const dialog = dialogFromUacResponse(invite, ok);
     for (const method of ['ACK', 'BYE']) {
       const req = createInDialogRequest(dialog, method);
-      const transport = (envelope.flow?.transport || 'udp') as TransportProtocol;
+      const { transport } = flowFromWire(envelope.flow);
       const port = sipPorts[transport] ?? sipPort;
       setHeader(
         req,
@@ -534,15 +528,15 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
   ): Promise<SendRequestResponse> => {
     const request = parseMessage(call.message, { allowMissingVia: true });
     if (request.kind !== 'request') throw new Error('SendRequest needs a request');
-    const flow = call.flow;
-    if (!flow) throw new Error('SendRequest needs a flow');
+    if (!call.flow) throw new Error('SendRequest needs a flow');
+    const flow = flowFromWire(call.flow);
     // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
     removeOwnTopRoutes(request, edgeAddress);
-    const destination = {
-      transport: (flow.transport || 'udp') as TransportProtocol,
+    const destination: Destination = {
+      transport: flow.transport,
       host: flow.remoteHost,
       port: flow.remotePort,
-      connectionId: flow.connectionId || undefined,
+      connectionId: flow.connectionId,
     };
     const newDialog = createsDialog(request);
     if (newDialog) recordRoute(request, edgeAddress, destination.transport);
