@@ -1,18 +1,23 @@
-// RFC 3515 §2.4.6 / RFC 6665 §4.5.2 on the wire (embedded broker, raw SIP): a REFER sent inside the
+// RFC 3515 §2.4.6 / RFC 6665 §4.5.2 on the wire (embedded, and split over nats-server; raw SIP): a REFER sent inside the
 // dialog of an earlier REFER's implicit subscription is a further `refer` subscription in that dialog,
 // with `Event: refer;id=<its CSeq>`, its NOTIFYs in the same dialog and CSeq space. Once the dialog's
 // last subscription has ended the dialog is gone and a REFER in it gets 481.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../support/broker-probes.js';
-import { type RunningBroker, startEmbedded } from '../support/brokers.js';
+import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { rawRequest, token } from '../support/raw-sip.js';
 import { createTopicAs, DialledParty, Referrer } from '../support/refer-peers.js';
 
-describe('REFER inside the dialog of an earlier REFER (embedded)', () => {
+const setups: [string, () => Promise<RunningBroker>][] = [
+  ['embedded', () => startEmbedded({ SIP_T1_MS: '100' })],
+  ['separate processes', () => startSeparateProcesses({ env: { SIP_T1_MS: '100' } })],
+];
+
+describe.each(setups)('REFER inside the dialog of an earlier REFER (%s)', (_name, start) => {
   let broker: RunningBroker;
   beforeAll(async () => {
-    broker = await startEmbedded({ SIP_T1_MS: '100' });
-  }, 60_000);
+    broker = await start();
+  }, 90_000);
   afterAll(async () => {
     await broker?.stop();
   });
