@@ -40,8 +40,8 @@ describe('REFER dial-out survives the death of its focus replica (separate proce
       await until(() => party.invites.length === 1, 10_000, broker.logs);
       await until(async () => (await relayLegs(relay.httpPort)) === legsBefore + 1, 10_000, broker.logs);
       await broker.kill!(owner);
-      // Known gap: a 2xx that reaches the edge before it has read the dead replica's connection reset is
-      // handed to a call nobody reads, and the party stays up. The test lets the edge see the reset first.
+      // Here the edge has read the dead replica's connection reset before the 2xx comes (the call is
+      // cancelled: ACK and BYE at once); the case below has the 2xx arrive first (held for the owner's ACK).
       await new Promise((r) => setTimeout(r, 300));
       party.answerHeld();
 
