@@ -4,7 +4,12 @@ import { contracts } from './index';
 describe('gRPC contracts', () => {
   it('define the four services with the methods the design names', () => {
     expect(Object.keys(contracts.SignallingEdge.service)).toEqual(['SendRequest']);
-    expect(Object.keys(contracts.FocusController.service)).toEqual(['HandleRequest', 'DialogFailed', 'Link']);
+    expect(Object.keys(contracts.FocusController.service)).toEqual([
+      'HandleRequest',
+      'DialogFailed',
+      'AdoptSessionTimer',
+      'Link',
+    ]);
     expect(Object.keys(contracts.Notifier.service)).toEqual(['HandleRequest', 'Link']);
     // The links are bidirectional streams (issue 11): one per edge↔replica pair.
     expect(contracts.FocusController.service.Link).toMatchObject({

@@ -57,6 +57,14 @@ export type {
   SendRequestResponse,
   SendRequestResponse__Output,
 } from './generated/sippubsub/v1/SendRequestResponse';
+export type {
+  SessionTimerHandOver,
+  SessionTimerHandOver__Output,
+} from './generated/sippubsub/v1/SessionTimerHandOver';
+export type {
+  SessionTimerHandOverResult,
+  SessionTimerHandOverResult__Output,
+} from './generated/sippubsub/v1/SessionTimerHandOverResult';
 export type { SignallingEdgeClient, SignallingEdgeHandlers } from './generated/sippubsub/v1/SignallingEdge';
 export type {
   SipRequestEnvelope,

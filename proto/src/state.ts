@@ -303,7 +303,32 @@ export const referNotifyTargetSchema = z.union([
   z.object({ kind: z.literal('dialog'), dialog: dialogStateSchema, flow: flowSchema }),
   /** The participant dialog the REFER came in: NOTIFYs take that dialog's CSeq space. */
   z.object({ kind: z.literal('participant'), key: z.string() }),
+  /**
+   * The subscription dialog of an out-of-dialog REFER, kept as its own record (referDialogRecordSchema)
+   * so that later REFERs in it (RFC 3515 §2.4.6) share its CSeq space.
+   */
+  z.object({ kind: z.literal('refer-dialog'), key: z.string() }),
 ]);
+
+/**
+ * The dialog an out-of-dialog REFER's 202 created (bucket `referrals`, key
+ * `<conferenceId>.dialog-<hash of Call-ID and the referrer's tag>`, see referDialogKey), while at least
+ * one refer subscription lives in it (RFC 6665 §4.5.2: the dialog ends with its last subscription).
+ */
+export const referDialogRecordSchema = z.object({
+  conferenceId: z.string(),
+  dialog: dialogStateSchema,
+  flow: flowSchema,
+  /** The highest CSeq of the referrer's requests in the dialog (§12.2.2). */
+  remoteSeq: z.number(),
+  /** The referrals (ids) whose subscriptions are in this dialog and not yet terminated. */
+  referrals: z.array(z.string()),
+});
+export type ReferDialogRecord = z.infer<typeof referDialogRecordSchema>;
+
+export function referDialogKey(conferenceId: string, dialogHash: string): string {
+  return `${conferenceId}.dialog-${dialogHash}`;
+}
 
 /**
  * A referral the focus answered 202 (bucket `referrals`, key `<conferenceId>.<id>`), kept until its final

@@ -56,5 +56,7 @@ export const focusConfigSchema = z.object({
   ADMIN_IDENTITIES: adminIdentities,
   /** Longest a dial-out INVITE may go unanswered before the focus reports it failed (408 in the sipfrag). */
   DIAL_OUT_TIMEOUT_MS: env.durationMs(30_000),
+  /** How often unfinished referrals of owned conferences are checked for orphans besides membership changes; 0 = never. */
+  REFERRAL_SWEEP_INTERVAL_MS: env.durationMs(30_000),
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;

@@ -345,6 +345,41 @@ describe('DialogEnding with the Focus', () => {
     heir.stop();
   });
 
+  it('arms, on AdoptSessionTimer, the deadline of a participant another replica stored, only when it owns the conference', async () => {
+    vi.useFakeTimers();
+    const conf = await conference();
+    const { ok } = await join(conf.uri, [
+      { name: 'Supported', value: 'timer' },
+      { name: 'Session-Expires', value: '120' },
+    ]);
+    dialogs.stop(); // the replica that answered (the factory's owner) keeps no timer of the conference
+    const legId = legIdOf(getHeader(ok, 'Call-ID')!, 'meter-tag');
+    let ownsIt = false;
+    const owner = new DialogEnding({
+      domain: 'example.net',
+      participants,
+      relays,
+      send: async (request, flow) => {
+        sent.push({ request, flow });
+        return { status: 200, reason: 'OK' };
+      },
+      bus,
+      logger: createLogger('test', { level: 'silent' }),
+      owns: () => ownsIt,
+      now: () => clock,
+    });
+    expect(await owner.adopt(conf.id, legId)).toBe(false);
+    ownsIt = true;
+    expect(await owner.adopt(conf.id, 'no-such-leg')).toBe(false);
+    expect(await owner.adopt(conf.id, legId)).toBe(true);
+    expect(owner.armedTimers).toBe(1);
+    clock += 88_000;
+    await vi.advanceTimersByTimeAsync(88_000);
+    await vi.waitFor(() => expect(relays.held.size).toBe(0));
+    expect(sent.map((s) => s.request.method)).toEqual(['BYE']);
+    owner.stop();
+  });
+
   it('refreshes with UPDATE at half the interval when it is the refresher, and ends the dialog when a refresh gets 481', async () => {
     vi.useFakeTimers();
     const conf = await conference();

@@ -358,6 +358,19 @@ export class DialogEnding {
   }
 
   /**
+   * FocusController.AdoptSessionTimer: another replica stored a participant of a conference we own
+   * (FACTORY_MODE=join): its deadline is armed here, from the stored record. False when we do not own
+   * the conference or the record is gone or has no session timer.
+   */
+  async adopt(conferenceId: string, legId: string): Promise<boolean> {
+    if (!this.opts.owns(conferenceId)) return false;
+    const entry = await this.opts.participants.get(participantKey(conferenceId, legId));
+    if (!entry?.value.sessionTimer) return false;
+    this.arm(entry.value);
+    return true;
+  }
+
+  /**
    * Arms the session timers of owned participants that have none armed here: after a membership change
    * this replica may own conferences whose deadlines were kept by a replica that is gone. Scans the
    * participant keys (not a request path; membership changes are rare). Returns how many it armed.

@@ -28,6 +28,8 @@ export interface SentRequestOutcome {
   status: number;
   reason: string;
   response?: SipResponse;
+  /** The edge replica that sent it (an ACK for its 2xx must go through the same one). */
+  edgeId?: string;
 }
 
 /** Sends a request to a participant through an edge (SendRequest); the edge ACKs a 2xx to an INVITE. */

@@ -3,6 +3,7 @@
 // and referrals orphaned by a dead replica (reported, leg released) or finished by it (only the NOTIFY).
 import { AccessList, parseAccessList } from '@sip-pubsub/events';
 import { createLogger, InProcessBus, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
+import { refuseListing } from '@sip-pubsub/platform/testing';
 import {
   conferenceRecordSchema,
   indexRecordSchema,
@@ -11,15 +12,25 @@ import {
   participantKey,
   participantRecordSchema,
   REFERRALS_INDEX_KEY,
+  type ReferDialogRecord,
   type ReferralRecord,
+  referDialogKey,
+  referDialogRecordSchema,
   referralRecordSchema,
 } from '@sip-pubsub/proto';
-import { createRequest, type Flow, getHeader, type HeaderField, type SipRequest } from '@sip-pubsub/sip';
-import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  createRequest,
+  createResponse,
+  type Flow,
+  getHeader,
+  type HeaderField,
+  type SipRequest,
+} from '@sip-pubsub/sip';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SentRequestOutcome } from './failover.js';
 import { legIdOf } from './focus.js';
 import { IndexWriter } from './indexes.js';
-import { Referrals, referralKey } from './refer.js';
+import { Referrals, type ReferralsOptions, referralKey } from './refer.js';
 
 const CONF_ID = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const CONF = `sip:conf-${CONF_ID}@example.net`;
@@ -29,15 +40,18 @@ describe('Referrals', () => {
   let kv: InProcessKvStore;
   let participants: JsonBucket<ParticipantRecord>;
   let referralStore: JsonBucket<ReferralRecord>;
+  let referDialogs: JsonBucket<ReferDialogRecord>;
+  /** The fake edge's answer to a request other than NOTIFY; undefined: 200 without a response. */
+  let answer: ((request: SipRequest) => Promise<SentRequestOutcome> | SentRequestOutcome) | undefined;
   let indexes: JsonBucket<ReturnType<typeof indexRecordSchema.parse>>;
-  let sent: { request: SipRequest; flow: Flow }[];
+  let sent: { request: SipRequest; flow: Flow; ownerAcks?: boolean }[];
   let released: string[];
   let live: string[];
   let acl: AccessList | undefined;
   /** Status the referrer answers NOTIFYs with. */
   let notifyAnswer: number;
   let referrals: Referrals;
-  const make = (selfId: string) =>
+  const make = (selfId: string, extra: Partial<ReferralsOptions> = {}) =>
     new Referrals({
       domain: 'example.net',
       selfId,
@@ -46,6 +60,7 @@ describe('Referrals', () => {
         participants,
         indexes,
         referrals: referralStore,
+        referDialogs,
       },
       relays: {
         allocate: async (spec: LegSpec) => ({
@@ -60,9 +75,10 @@ describe('Referrals', () => {
           return true;
         },
       },
-      send: async (request, flow): Promise<SentRequestOutcome> => {
-        sent.push({ request, flow });
+      send: async (request, flow, _timeoutMs, ownerAcks): Promise<SentRequestOutcome> => {
+        sent.push({ request, flow, ...(ownerAcks ? { ownerAcks } : {}) });
         if (request.method === 'NOTIFY') return { status: notifyAnswer, reason: 'whatever' };
+        if (answer) return answer(request);
         return { status: 200, reason: 'OK' };
       },
       bus: new InProcessBus(),
@@ -74,6 +90,7 @@ describe('Referrals', () => {
       owns: () => true,
       ...(acl ? { access: () => acl! } : {}),
       defer: (work) => work(),
+      ...extra,
     });
   const kvBuckets: Record<string, Awaited<ReturnType<InProcessKvStore['bucket']>>> = {};
 
@@ -81,8 +98,11 @@ describe('Referrals', () => {
     kv = new InProcessKvStore();
     kvBuckets.conferences = await kv.bucket('conferences');
     participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
-    referralStore = new JsonBucket(await kv.bucket('referrals'), referralRecordSchema);
-    indexes = new JsonBucket(await kv.bucket('indexes'), indexRecordSchema);
+    // Nothing here may list a bucket: the referrals are found through their index record.
+    const referralBucket = refuseListing(await kv.bucket('referrals'));
+    referralStore = new JsonBucket(referralBucket, referralRecordSchema);
+    referDialogs = new JsonBucket(referralBucket, referDialogRecordSchema);
+    indexes = new JsonBucket(refuseListing(await kv.bucket('indexes')), indexRecordSchema);
     await new JsonBucket(kvBuckets.conferences, conferenceRecordSchema).put(CONF_ID, {
       id: CONF_ID,
       topic: 'plant/1',
@@ -91,6 +111,7 @@ describe('Referrals', () => {
       policy: { onExistingTopic: 'redirect', invalidData: 'drop' },
     });
     sent = [];
+    answer = undefined;
     released = [];
     live = ['focus-a'];
     acl = undefined;
@@ -285,7 +306,7 @@ describe('Referrals', () => {
       kind: 'dial-out',
       target: 'sip:x@example.org',
       owner: 'focus-dead',
-      startedAt: 1,
+      startedAt: Date.now(),
       refer: {
         eventId: 1,
         subscribed: true,
@@ -344,7 +365,7 @@ describe('Referrals', () => {
       kind: 'dial-out',
       target: 'sip:x@example.org',
       owner: 'focus-dead',
-      startedAt: 1,
+      startedAt: Date.now(),
       refer: {
         eventId: 1,
         subscribed: true,
@@ -365,5 +386,257 @@ describe('Referrals', () => {
     await referrals.settled();
     expect(released).toEqual([]);
     expect(sent.map((s) => s.request.body.toString())).toEqual(['SIP/2.0 200 OK\r\n']);
+  });
+
+  /** The dialled party's 2xx to the focus's INVITE: its tag, Contact and an SDP answer of `direction`. */
+  const answered = (invite: SipRequest, direction = 'sendonly') =>
+    createResponse(invite, 200, 'OK', {
+      toTag: 'party-tag',
+      headers: [{ name: 'Contact', value: '<sip:x@192.0.2.50:5090>' }],
+      contentType: 'application/sdp',
+      body: [
+        'v=0',
+        'o=x 1 1 IN IP4 192.0.2.50',
+        's=-',
+        'c=IN IP4 192.0.2.50',
+        't=0 0',
+        'm=text 40000 RTP/AVP 100 98',
+        'a=rtpmap:98 t140/1000',
+        'a=rtpmap:100 red/1000',
+        'a=fmtp:100 98/98/98',
+        `a=${direction}`,
+        '',
+      ].join('\r\n'),
+    });
+
+  it("a dial-out's 2xx is ACKed by the focus itself, through the edge that sent the INVITE (owner_acks)", async () => {
+    answer = (request) =>
+      request.method === 'INVITE'
+        ? { status: 200, reason: 'OK', response: answered(request), edgeId: 'edge-7' }
+        : { status: 200, reason: 'ACK Sent' };
+    expect((await referrals.handle(refer('<sip:x@example.org>'), CONF_ID, FLOW, '')).status).toBe(202);
+    await referrals.settled();
+    const invite = sent.find((s) => s.request.method === 'INVITE')!;
+    expect(invite.ownerAcks).toBe(true);
+    const ack = sent.find((s) => s.request.method === 'ACK')!;
+    expect(ack.flow.edgeId).toBe('edge-7');
+    expect(getHeader(ack.request, 'CSeq')).toBe('1 ACK');
+    expect(getHeader(ack.request, 'Call-ID')).toBe(getHeader(invite.request, 'Call-ID'));
+    expect(getHeader(ack.request, 'To')).toContain('tag=party-tag');
+    expect(ack.request.uri).toBe('sip:x@192.0.2.50:5090');
+    // The ACK left before anything else was sent in that dialog, and the party joined.
+    expect(sent.filter((s) => s.request.method === 'BYE')).toEqual([]);
+    const final = sent.filter((s) => s.request.method === 'NOTIFY').at(-1)!;
+    expect(final.request.body.toString()).toBe('SIP/2.0 200 OK\r\n');
+  });
+
+  it('an ACK the edge refuses (it ended the dialog: we were too late) fails the dial-out: BYE, leg back, sipfrag 500', async () => {
+    answer = (request) =>
+      request.method === 'INVITE'
+        ? { status: 200, reason: 'OK', response: answered(request), edgeId: 'edge-7' }
+        : request.method === 'ACK'
+          ? { status: 481, reason: 'Dialog Ended By The Edge (no ACK within 1600 ms)' }
+          : { status: 200, reason: 'OK' };
+    expect((await referrals.handle(refer('<sip:x@example.org>'), CONF_ID, FLOW, '')).status).toBe(202);
+    await referrals.settled();
+    const invite = sent.find((s) => s.request.method === 'INVITE')!;
+    const legId = legIdOf(
+      getHeader(invite.request, 'Call-ID')!,
+      /tag=([^;>\s]+)/.exec(getHeader(invite.request, 'From')!)![1],
+    );
+    expect(released).toEqual([legId]);
+    expect(await participants.get(participantKey(CONF_ID, legId))).toBeNull();
+    const bye = sent.find((s) => s.request.method === 'BYE')!;
+    expect(getHeader(bye.request, 'Reason')).toMatch(/^SIP ;cause=408 ;text="/);
+    const final = sent.filter((s) => s.request.method === 'NOTIFY').at(-1)!;
+    expect(final.request.body.toString()).toBe('SIP/2.0 500 Dial-Out Answer Not Acknowledged\r\n');
+    expect(getHeader(final.request, 'Subscription-State')).toBe('terminated;reason=noresource');
+  });
+
+  describe('the periodic sweep (fake clock)', () => {
+    let clock: number;
+    beforeEach(() => {
+      clock = 1_000_000;
+      vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    });
+    afterEach(() => {
+      referrals.stopSweeping();
+      vi.useRealTimers();
+    });
+
+    const orphan = async (id: string, owner: string, startedAt: number) => {
+      const key = referralKey(CONF_ID, id);
+      const legId = legIdOf(`dial-${id}`, `our-${id}`);
+      await referralStore.put(key, {
+        conferenceId: CONF_ID,
+        id,
+        kind: 'dial-out',
+        target: 'sip:x@example.org',
+        owner,
+        startedAt,
+        refer: {
+          eventId: 1,
+          subscribed: true,
+          status: 'active',
+          expiresAt: 10 ** 13,
+          lastStatus: 100,
+          lastReason: 'Trying',
+          notifies: 1,
+        },
+        notify: {
+          kind: 'dialog',
+          dialog: {
+            callId: `refer-${id}`,
+            localTag: 'focus-tag',
+            remoteTag: 'ref-tag',
+            localUri: CONF,
+            remoteUri: 'sip:chair@example.org',
+            remoteTarget: 'sip:chair@127.0.0.1:5080',
+            routeSet: [],
+            localSeq: 1,
+            secure: false,
+          },
+          flow: FLOW,
+        },
+        invite: { callId: `dial-${id}`, localTag: `our-${id}`, legId },
+        leg: { relayId: 'r1', relayAddress: 'r1:1', host: '192.0.2.9', port: 30001 },
+      });
+      await new IndexWriter(indexes, () => clock, createLogger('t', { level: 'silent' })).add(
+        REFERRALS_INDEX_KEY,
+        key,
+      );
+      return legId;
+    };
+    const tick = async (ms: number) => {
+      await vi.advanceTimersByTimeAsync(ms);
+      await referrals.settled();
+    };
+    const finals = () =>
+      sent
+        .filter((s) => s.request.method === 'NOTIFY')
+        .map((s) => `${getHeader(s.request, 'Call-ID')} ${s.request.body.toString().trim()}`);
+
+    it('finishes, without a membership change, a referral stuck on a live replica and one of our own past incarnation', async () => {
+      live = ['focus-a', 'focus-b'];
+      referrals = make('focus-a', { now: () => clock, staleAfterMs: 60_000 });
+      const stuckLeg = await orphan('stuck', 'focus-b', clock);
+      // Same id as ours, but this process never worked on it: the replica restarted under its id.
+      const mineLeg = await orphan('mine', 'focus-a', clock);
+      referrals.startSweeping(10_000);
+      await tick(10_000);
+      expect(finals()).toEqual(['refer-mine SIP/2.0 503 Focus Replica Lost']);
+      expect(released).toEqual([mineLeg]);
+      // focus-b is alive and its referral young: left alone until it is past staleAfterMs.
+      clock += 50_000;
+      await tick(10_000);
+      expect(finals()).toHaveLength(1);
+      clock += 10_000;
+      await tick(10_000);
+      expect(finals()).toEqual([
+        'refer-mine SIP/2.0 503 Focus Replica Lost',
+        'refer-stuck SIP/2.0 503 Focus Replica Lost',
+      ]);
+      expect(released).toEqual([mineLeg, stuckLeg]);
+      expect(Object.keys((await indexes.get(REFERRALS_INDEX_KEY))?.value.members ?? {})).toEqual([]);
+      // Nothing more to do: later sweeps send nothing.
+      await tick(30_000);
+      expect(finals()).toHaveLength(2);
+    });
+
+    it('reads at most sweepBatch referrals a pass, going round the pending ones', async () => {
+      live = ['focus-a'];
+      referrals = make('focus-a', { now: () => clock, sweepBatch: 1 });
+      await orphan('one', 'focus-dead', clock);
+      await orphan('two', 'focus-dead', clock);
+      await orphan('three', 'focus-dead', clock);
+      referrals.startSweeping(1_000);
+      await tick(1_000);
+      expect(finals()).toHaveLength(1);
+      await tick(1_000);
+      expect(finals()).toHaveLength(2);
+      await tick(1_000);
+      expect(finals().sort()).toEqual([
+        'refer-one SIP/2.0 503 Focus Replica Lost',
+        'refer-three SIP/2.0 503 Focus Replica Lost',
+        'refer-two SIP/2.0 503 Focus Replica Lost',
+      ]);
+    });
+
+    it('skips the referrals of conferences another replica owns without reading them', async () => {
+      live = ['focus-a'];
+      referrals = make('focus-a', { now: () => clock, owns: () => false });
+      await orphan('theirs', 'focus-dead', clock);
+      const reads = vi.spyOn(referralStore, 'get');
+      referrals.startSweeping(1_000);
+      await tick(1_000);
+      expect(reads).not.toHaveBeenCalled();
+      expect(finals()).toEqual([]);
+    });
+  });
+
+  it('a REFER inside the dialog of an earlier REFER is a further subscription there (RFC 3515 §2.4.6)', async () => {
+    // The first dial-out rings until told: its subscription (and so the dialog) lives meanwhile.
+    let ring: (outcome: SentRequestOutcome) => void = () => undefined;
+    answer = (request) =>
+      request.method === 'INVITE'
+        ? new Promise<SentRequestOutcome>((resolve) => {
+            ring = resolve;
+          })
+        : { status: 200, reason: 'OK' };
+    const first = await referrals.handle(
+      refer('<sip:slow@example.org>', { callId: 'rc' }),
+      CONF_ID,
+      FLOW,
+      '',
+    );
+    expect(first.status).toBe(202);
+    const toTag = /tag=([^;>\s]+)/.exec(getHeader(first, 'To') ?? '')![1];
+    const inDialog = (cseq: number, referTo = '<sip:x@example.org;method=BYE>') =>
+      refer(referTo, { callId: 'rc', toTag, cseq });
+    // Not above the dialog's CSeq: 500; another tag: 481.
+    expect((await referrals.handle(inDialog(1), CONF_ID, FLOW, '')).status).toBe(500);
+    expect(
+      (
+        await referrals.handle(
+          refer('<sip:x@example.org>', { callId: 'rc', toTag: 'other', cseq: 2 }),
+          CONF_ID,
+          FLOW,
+          '',
+        )
+      ).status,
+    ).toBe(481);
+    const second = await referrals.handle(inDialog(2), CONF_ID, FLOW, '');
+    expect(second.status).toBe(202);
+    expect(getHeader(second, 'To')).toContain(`tag=${toTag}`);
+    // The removal finds nobody (404) and ends its subscription; the first still lives.
+    while (
+      !sent.some(
+        (s) =>
+          getHeader(s.request, 'Event') === 'refer;id=2' &&
+          /terminated/.test(getHeader(s.request, 'Subscription-State') ?? ''),
+      )
+    )
+      await new Promise((r) => setTimeout(r, 10));
+    ring({ status: 486, reason: 'Busy Here' });
+    await referrals.settled();
+    const notifies = sent.filter((s) => s.request.method === 'NOTIFY');
+    expect(
+      notifies.map((n) => `${getHeader(n.request, 'Event')} ${n.request.body.toString().trim()}`).sort(),
+    ).toEqual([
+      'refer;id=1 SIP/2.0 100 Trying',
+      'refer;id=1 SIP/2.0 486 Busy Here',
+      'refer;id=2 SIP/2.0 100 Trying',
+      'refer;id=2 SIP/2.0 404 Not Found',
+    ]);
+    // One dialog, one CSeq space: every NOTIFY in it has its own CSeq.
+    for (const n of notifies) {
+      expect(getHeader(n.request, 'Call-ID')).toBe('rc');
+      expect(getHeader(n.request, 'From')).toContain(`tag=${toTag}`);
+    }
+    const cseqs = notifies.map((n) => Number.parseInt(getHeader(n.request, 'CSeq') ?? '', 10));
+    expect(new Set(cseqs).size).toBe(4);
+    // The dialog ended with its last subscription: a REFER in it now gets 481, and its record is gone.
+    expect(await referDialogs.get(referDialogKey(CONF_ID, legIdOf('rc', 'ref-tag')))).toBeNull();
+    expect((await referrals.handle(inDialog(3), CONF_ID, FLOW, '')).status).toBe(481);
   });
 });

@@ -21,7 +21,9 @@ import {
   type ParticipantRecord,
   participantKey,
   REFERRALS_INDEX_KEY,
+  type ReferDialogRecord,
   type ReferralRecord,
+  referDialogKey,
   rosterEventSchema,
   rosterIndexKey,
   subjects,
@@ -80,14 +82,28 @@ export interface ReferralsOptions {
     participants: JsonBucket<ParticipantRecord>;
     indexes: JsonBucket<IndexRecord>;
     referrals: JsonBucket<ReferralRecord>;
+    /**
+     * The subscription dialogs of out-of-dialog REFERs (same bucket, `<conf>.dialog-…` keys), so that a
+     * REFER inside one is a further subscription there (RFC 3515 §2.4.6); absent: such a REFER gets 481.
+     */
+    referDialogs?: JsonBucket<ReferDialogRecord>;
   };
   relays: {
     allocate(spec: LegSpec): Promise<{ relayId: string; relayAddress: string; host: string; port: number }>;
     update(relayAddress: string, spec: LegSpec): Promise<void>;
     release(relayAddress: string, conferenceId: string, legId: string): Promise<boolean>;
   };
-  /** Sends through an edge (SendRequest); `timeoutMs` bounds an INVITE (the edge CANCELs it then). */
-  send: (request: SipRequest, flow: Flow, timeoutMs?: number) => Promise<SentRequestOutcome>;
+  /**
+   * Sends through an edge (SendRequest); `timeoutMs` bounds an INVITE (the edge CANCELs it then). With
+   * `ownerAcks` the edge holds a 2xx until we send its ACK (through `edgeId` of the outcome), and ends
+   * the dialog itself when that ACK does not come.
+   */
+  send: (
+    request: SipRequest,
+    flow: Flow,
+    timeoutMs?: number,
+    ownerAcks?: boolean,
+  ) => Promise<SentRequestOutcome>;
   bus: Bus;
   logger: Logger;
   /** The access list in force (ACL_FILE); when set, removal and ending also need its `remove` action. */
@@ -106,6 +122,13 @@ export interface ReferralsOptions {
   now?: () => number;
   /** Runs work after the 202 has been handed back (default setImmediate). */
   defer?: (work: () => void) => void;
+  /**
+   * A referral unfinished this long after its start is taken over whatever its owner (that owner is
+   * stuck); default DIAL_OUT_TIMEOUT_MS plus 5 minutes, past any INVITE, ACK, BYE and NOTIFY it waits for.
+   */
+  staleAfterMs?: number;
+  /** Records a periodic sweep reads at most (the oldest unread first, round robin); default 100. */
+  sweepBatch?: number;
 }
 
 /** How long the first NOTIFY waits after the 202 was handed to the edge. */
@@ -119,6 +142,11 @@ export class Referrals {
   private readonly defer: (work: () => void) => void;
   /** Work under way here, so tests (and stop) can wait for it. */
   private readonly running = new Set<Promise<void>>();
+  /** Referral keys this process works on: one owned by our id but not here is a previous incarnation's. */
+  private readonly working = new Set<string>();
+  /** Where the next periodic sweep starts in the (sorted) pending keys. */
+  private sweepCursor = '';
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ReferralsOptions) {
     this.now = opts.now ?? Date.now;
@@ -152,16 +180,30 @@ export class Referrals {
     }
     if (referral.kind === 'refused') return refuse(referral.status, referral.reason);
 
-    // In a dialog: only a participant's INVITE dialog (its NOTIFYs then share that dialog's CSeq space).
+    // In a dialog: a participant's INVITE dialog (its NOTIFYs then share that dialog's CSeq space), or
+    // the subscription dialog of an earlier REFER whose subscription still lives (RFC 3515 §2.4.6).
+    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
+    const dialogHash = legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag);
     let participant: { key: string; record: ParticipantRecord } | undefined;
+    let referDialog: string | undefined;
     if (toTag) {
-      const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-      const key = participantKey(conferenceId, legIdOf(getHeader(req, 'Call-ID') ?? '', fromTag));
+      const key = participantKey(conferenceId, dialogHash);
       const entry = await this.opts.stores.participants.get(key);
-      // §12.2.2, as the notifier checks its dialogs: 481 for no dialog of ours, 500 for a CSeq not above.
-      const refused = checkInDialogRequest(dialogNamedBy(entry?.value, toTag, this.opts.domain), req);
-      if (refused) return createResponse(req, refused.status, refused.reason);
-      participant = { key, record: entry!.value };
+      const dialogs = this.opts.stores.referDialogs;
+      if (entry && entry.value.localTag === toTag) {
+        // §12.2.2, as the notifier checks its dialogs: 481 for no dialog of ours, 500 for a CSeq not above.
+        const refused = checkInDialogRequest(dialogNamedBy(entry.value, toTag, this.opts.domain), req);
+        if (refused) return createResponse(req, refused.status, refused.reason);
+        participant = { key, record: entry.value };
+      } else {
+        const dKey = referDialogKey(conferenceId, dialogHash);
+        const d = dialogs ? await dialogs.get(dKey) : null;
+        if (!d || d.value.dialog.localTag !== toTag || d.value.referrals.length === 0)
+          return createResponse(req, 481, 'Call/Transaction Does Not Exist');
+        if (parseCSeq(getHeader(req, 'CSeq') ?? '').seq <= d.value.remoteSeq)
+          return createResponse(req, 500, 'CSeq Out of Order');
+        referDialog = dKey;
+      }
     }
 
     const requester = identity
@@ -185,6 +227,8 @@ export class Referrals {
     const cseq = parseCSeq(getHeader(req, 'CSeq') ?? '').seq;
     const accepted = acceptRefer({ cseq, referSub, now: this.now() });
     const id = randomBytes(8).toString('hex');
+    // Its subscription's `id` is this CSeq, above every earlier one in the dialog (checked above), so the
+    // subscriptions of one dialog never share an id (RFC 6665 §8.2.1 via RFC 3515 §2.4.6).
     const record: ReferralRecord = {
       conferenceId,
       id,
@@ -198,8 +242,10 @@ export class Referrals {
       toTag: localTag,
       headers: [{ name: 'Contact', value: `<${confUri}>;isfocus` }, ...accepted.headers],
     });
+    let newReferDialog: { key: string; record: ReferDialogRecord } | undefined;
     if (accepted.snapshot.subscribed) {
       if (participant) record.notify = { kind: 'participant', key: participant.key };
+      else if (referDialog) record.notify = { kind: 'refer-dialog', key: referDialog };
       else {
         let dialog: DialogState;
         try {
@@ -207,8 +253,31 @@ export class Referrals {
         } catch (err) {
           return refuse(400, (err as Error).message);
         }
-        record.notify = { kind: 'dialog', dialog, flow: peerFlow(flow) };
+        if (this.opts.stores.referDialogs) {
+          const key = referDialogKey(conferenceId, dialogHash);
+          newReferDialog = {
+            key,
+            record: { conferenceId, dialog, flow: peerFlow(flow), remoteSeq: cseq, referrals: [id] },
+          };
+          record.notify = { kind: 'refer-dialog', key };
+        } else record.notify = { kind: 'dialog', dialog, flow: peerFlow(flow) };
       }
+    }
+    if (referDialog) {
+      // The REFER is a request in that dialog: its CSeq is now the one to beat, and its subscription
+      // (if any) lives there too. Gone meanwhile (the last subscription ended): no dialog any more.
+      const subscribed = accepted.snapshot.subscribed;
+      const joined = await this.opts.stores.referDialogs!.mutate(referDialog, (current) =>
+        current && current.referrals.length > 0 && current.dialog.localTag === toTag
+          ? {
+              ...current,
+              remoteSeq: Math.max(current.remoteSeq, cseq),
+              referrals: subscribed ? [...current.referrals, id] : current.referrals,
+            }
+          : undefined,
+      );
+      if (!joined || (subscribed && !joined.referrals.includes(id)))
+        return createResponse(req, 481, 'Call/Transaction Does Not Exist');
     }
     if (participant) {
       // The REFER is a request in the participant's dialog: its CSeq is now the one to beat.
@@ -225,6 +294,8 @@ export class Referrals {
       record.invite = { callId, localTag: inviteTag, legId: legIdOf(callId, inviteTag) };
     }
     // Stored before the 202 leaves: from here on, a replica that dies leaves a record another finishes.
+    this.working.add(referralKey(conferenceId, id));
+    if (newReferDialog) await this.opts.stores.referDialogs!.put(newReferDialog.key, newReferDialog.record);
     await this.opts.stores.referrals.put(referralKey(conferenceId, id), record);
     await this.index.add(REFERRALS_INDEX_KEY, referralKey(conferenceId, id));
     this.opts.logger.info(
@@ -278,8 +349,38 @@ export class Referrals {
 
   private async forget(record: ReferralRecord): Promise<void> {
     const key = referralKey(record.conferenceId, record.id);
+    // Taken over meanwhile (we were stuck past staleAfterMs): the replica that took it forgets it.
+    if (await this.lostTo(record)) {
+      this.working.delete(key);
+      return;
+    }
     await this.opts.stores.referrals.delete(key).catch(() => undefined);
     await this.index.removeQuietly(REFERRALS_INDEX_KEY, key);
+    this.working.delete(key);
+    // RFC 6665 §4.5.2: the subscription dialog ends with its last subscription.
+    const notify = record.notify;
+    if (notify?.kind === 'refer-dialog' && this.opts.stores.referDialogs)
+      await this.opts.stores.referDialogs
+        .mutate(notify.key, (current) => {
+          if (!current) return undefined;
+          const rest = current.referrals.filter((other) => other !== record.id);
+          if (rest.length === 0) return null;
+          return rest.length === current.referrals.length ? undefined : { ...current, referrals: rest };
+        })
+        .catch((err: Error) =>
+          this.opts.logger.warn(
+            { conferenceId: record.conferenceId, referral: record.id, err: err.message },
+            'refer dialog record not updated',
+          ),
+        );
+  }
+
+  /** Whether another replica took this referral over (or finished it): its final NOTIFY is not ours. */
+  async lostTo(record: ReferralRecord): Promise<boolean> {
+    const key = referralKey(record.conferenceId, record.id);
+    const current = await this.opts.stores.referrals.get(key).catch(() => undefined);
+    if (current === undefined) return false; // KV unreadable: go on as the owner we were
+    return current === null || current.value.owner !== this.opts.selfId;
   }
 
   /** RFC 4579 §5.6: INVITE the target from the conference with a sendrecv m=text offer on a fresh leg. */
@@ -363,7 +464,7 @@ export class Referrals {
     });
     let outcome: SentRequestOutcome;
     try {
-      outcome = await this.opts.send(request, destination, this.opts.dialOutTimeoutMs);
+      outcome = await this.opts.send(request, destination, this.opts.dialOutTimeoutMs, true);
     } catch (err) {
       outcome = { status: 408, reason: `no answer: ${(err as Error).message}` };
     }
@@ -378,6 +479,13 @@ export class Referrals {
         : notifier.final(500, 'Server Internal Error');
     }
     const ok = outcome.response;
+    // §13.2.2.4: the ACK is ours, at once; the edge held the 2xx for it (and ends the dialog without it).
+    const acked = await this.acknowledge(ok, request, { ...destination, edgeId: outcome.edgeId });
+    if (!acked) {
+      await released();
+      await this.byeUnusable(ok, request, destination, 'the answer could not be acknowledged in time', 408);
+      return notifier.final(500, 'Dial-Out Answer Not Acknowledged');
+    }
     let answer: ReturnType<typeof parseTextAnswer>;
     try {
       answer = parseTextAnswer(ok.body.toString('utf8'));
@@ -455,22 +563,36 @@ export class Referrals {
     return notifier.final(ok.status, ok.reason);
   }
 
+  /**
+   * The ACK of the dial-out's 2xx, sent through the edge that holds that 2xx (owner_acks). False when
+   * that edge no longer held it (it ended the dialog: we were too slow, or it is another edge now).
+   */
+  private async acknowledge(ok: SipResponse, invite: SipRequest, flow: Flow): Promise<boolean> {
+    const ack = createInDialogRequest(answeredDialog(ok, invite), 'ACK', { cseq: 1 });
+    let outcome: SentRequestOutcome;
+    try {
+      outcome = await this.opts.send(ack, flow);
+    } catch (err) {
+      outcome = { status: 503, reason: (err as Error).message };
+    }
+    if (outcome.status >= 200 && outcome.status < 300) return true;
+    this.opts.logger.warn(
+      { callId: getHeader(invite, 'Call-ID'), status: outcome.status, reason: outcome.reason },
+      'dial-out: the ACK of its 2xx was refused by the edge',
+    );
+    return false;
+  }
+
   /** A 2xx whose SDP we cannot use: end that dialog at once (RFC 3261 §13.2.2.4 leaves only BYE). */
-  private async byeUnusable(ok: SipResponse, invite: SipRequest, flow: Flow, why: string): Promise<void> {
-    const remoteTag = parseNameAddr(getHeader(ok, 'To') ?? '').params.tag ?? '';
-    const dialog: DialogState = {
-      callId: getHeader(invite, 'Call-ID') ?? '',
-      localTag: parseNameAddr(getHeader(invite, 'From') ?? '').params.tag ?? '',
-      remoteTag,
-      localUri: parseNameAddr(getHeader(invite, 'From') ?? '').uri,
-      remoteUri: invite.uri,
-      remoteTarget: parseNameAddr(getHeaders(ok, 'Contact')[0] ?? `<${invite.uri}>`).uri,
-      routeSet: getHeaders(ok, 'Record-Route').reverse(),
-      localSeq: 1,
-      secure: false,
-    };
-    const bye = createInDialogRequest(dialog, 'BYE', {
-      headers: [{ name: 'Reason', value: `SIP ;cause=488 ;text="${why.replace(/["\\]/g, "'")}"` }],
+  private async byeUnusable(
+    ok: SipResponse,
+    invite: SipRequest,
+    flow: Flow,
+    why: string,
+    cause = 488,
+  ): Promise<void> {
+    const bye = createInDialogRequest(answeredDialog(ok, invite), 'BYE', {
+      headers: [{ name: 'Reason', value: `SIP ;cause=${cause} ;text="${why.replace(/["\\]/g, "'")}"` }],
     });
     await this.opts.send(bye, flow).catch(() => undefined);
   }
@@ -552,6 +674,25 @@ export class Referrals {
       dialog = dialogOf(next, this.opts.domain);
       dialog.localSeq = (next.localSeq ?? 1) - 1;
       flow = next.flow;
+    } else if (target.kind === 'refer-dialog') {
+      // The dialog's CSeq space is shared by every subscription in it: claimed in its own record.
+      // A terminating NOTIFY also takes its subscription out of the dialog, before it leaves: a REFER
+      // the referrer sends on reading it finds the dialog as the NOTIFY said (RFC 6665 §4.5.2).
+      const ends = notify.subscriptionState.startsWith('terminated');
+      const next = this.opts.stores.referDialogs
+        ? await this.opts.stores.referDialogs.mutate(target.key, (current) =>
+            current
+              ? {
+                  ...current,
+                  dialog: { ...current.dialog, localSeq: current.dialog.localSeq + 1 },
+                  referrals: ends ? current.referrals.filter((r) => r !== record.id) : current.referrals,
+                }
+              : undefined,
+          )
+        : null;
+      if (!next) return false; // the dialog is gone: nothing to tell
+      dialog = { ...next.dialog, localSeq: next.dialog.localSeq - 1 };
+      flow = next.flow;
     } else {
       const key = referralKey(record.conferenceId, record.id);
       const next = await this.opts.stores.referrals.mutate(key, (current) =>
@@ -595,31 +736,54 @@ export class Referrals {
   }
 
   /**
-   * Referrals whose replica died before finishing (it left membership): each is reported failed to its
-   * referrer and its leg released. Called when the focus replicas change, and at start.
+   * Referrals whose replica died before finishing (it left membership, or it came back under the same
+   * id and lost its memory), or that are stuck past `staleAfterMs`: each is reported to its referrer and
+   * its leg released. Only conferences this replica owns, found through the `referrals.pending` index
+   * (never a listing). Called when the focus replicas change, at start, and periodically (sweep()).
    */
-  async recoverOrphans(): Promise<number> {
+  async recoverOrphans(opts: { periodic?: boolean } = {}): Promise<number> {
     const live = new Set(this.opts.liveReplicas());
     const members = await this.index.members(REFERRALS_INDEX_KEY);
+    const now = this.now();
+    const staleAfterMs = this.opts.staleAfterMs ?? this.opts.dialOutTimeoutMs + 300_000;
+    // The conference id is in the key: others' referrals cost nothing here.
+    let keys = Object.keys(members)
+      .filter((key) => this.opts.owns(key.slice(0, key.lastIndexOf('.'))) && !this.working.has(key))
+      .sort();
+    if (opts.periodic) {
+      // Bounded: at most sweepBatch reads, going round the pending keys from where the last sweep stopped.
+      const batch = this.opts.sweepBatch ?? 100;
+      const from = keys.findIndex((key) => key > this.sweepCursor);
+      const rotated = from < 0 ? keys : [...keys.slice(from), ...keys.slice(0, from)];
+      keys = rotated.slice(0, batch);
+      this.sweepCursor = keys.length < rotated.length ? (keys.at(-1) ?? '') : '';
+    }
+    const orphaned = (r: ReferralRecord) =>
+      !live.has(r.owner) ||
+      (r.owner === this.opts.selfId && !this.working.has(referralKey(r.conferenceId, r.id))) ||
+      now - r.startedAt >= staleAfterMs;
     let recovered = 0;
-    for (const key of Object.keys(members)) {
+    for (const key of keys) {
       const entry = await this.opts.stores.referrals.get(key);
       if (!entry) {
         await this.index.removeQuietly(REFERRALS_INDEX_KEY, key);
         continue;
       }
       const record = entry.value;
-      if (live.has(record.owner) || !this.opts.owns(record.conferenceId)) continue;
+      if (!orphaned(record)) continue;
       // Claim it (compare-and-set) so that two survivors do not both report it.
       let claimed: ReferralRecord | null = null;
       try {
         claimed = await this.opts.stores.referrals.mutate(key, (current) =>
-          current && !live.has(current.owner) ? { ...current, owner: this.opts.selfId } : undefined,
+          current && current.owner === record.owner && orphaned(current)
+            ? { ...current, owner: this.opts.selfId }
+            : undefined,
         );
       } catch {
         continue;
       }
       if (!claimed || claimed.owner !== this.opts.selfId) continue;
+      this.working.add(key);
       recovered++;
       const record2 = claimed;
       this.opts.logger.warn(
@@ -629,7 +793,7 @@ export class Referrals {
           kind: record2.kind,
           previousOwner: record.owner,
         },
-        'referral orphaned by a focus replica that left: reporting it failed',
+        'referral orphaned (its focus replica left, restarted or is stuck): finishing it',
       );
       const work = (async () => {
         const p = record2.invite
@@ -653,10 +817,47 @@ export class Referrals {
         }
         await notifier.done();
         await this.forget(record2);
-      })();
+      })()
+        .catch((err: Error) =>
+          this.opts.logger.warn(
+            { conferenceId: record2.conferenceId, referral: record2.id, err: err.message },
+            'could not finish an orphaned referral; the next sweep tries again',
+          ),
+        )
+        // Not finished: the record stays ours but unworked, which the next sweep takes for an orphan.
+        .finally(() => this.working.delete(key));
       this.track(work);
     }
     return recovered;
+  }
+
+  /**
+   * Runs a bounded recoverOrphans every `intervalMs`, one pass at a time: a referral orphaned without
+   * a membership change (a recovery pass that failed, a replica back under the same id, one stuck) is
+   * finished within a few intervals. Each pass reads the index record and at most `sweepBatch` referrals.
+   */
+  startSweeping(intervalMs: number): void {
+    this.stopSweeping();
+    let busy = false;
+    this.sweepTimer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      const pass = this.recoverOrphans({ periodic: true })
+        .then((n) => {
+          if (n > 0) this.opts.logger.warn({ referrals: n }, 'orphaned referrals found by the sweep');
+        })
+        .catch((err: Error) => this.opts.logger.warn({ err: err.message }, 'referral sweep failed'))
+        .finally(() => {
+          busy = false;
+        });
+      this.track(pass);
+    }, intervalMs);
+    this.sweepTimer.unref?.();
+  }
+
+  stopSweeping(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 }
 
@@ -692,7 +893,10 @@ class ReferNotifier {
   }
 
   /** The referred request's final status: the last NOTIFY (unless Refer-Sub: false or the subscription is gone). */
-  final(status: number, reason: string): Promise<void> {
+  async final(status: number, reason: string): Promise<void> {
+    if (this.snapshot.lastStatus >= 200) return this.chain;
+    // Taken over while we were stuck: the replica that took it sends the final NOTIFY, once.
+    if (await this.owner.lostTo(this.record)) return this.chain;
     if (this.snapshot.lastStatus >= 200) return this.chain;
     const next = reportReferProgress(this.snapshot, status, reason, this.now());
     const wasGone = this.snapshot.reason === 'giveup';
@@ -705,6 +909,21 @@ class ReferNotifier {
   done(): Promise<void> {
     return this.chain;
   }
+}
+
+/** The dialog a 2xx to our INVITE created (§12.1.2), our CSeq at the INVITE's. */
+function answeredDialog(ok: SipResponse, invite: SipRequest): DialogState {
+  return {
+    callId: getHeader(invite, 'Call-ID') ?? '',
+    localTag: parseNameAddr(getHeader(invite, 'From') ?? '').params.tag ?? '',
+    remoteTag: parseNameAddr(getHeader(ok, 'To') ?? '').params.tag ?? '',
+    localUri: parseNameAddr(getHeader(invite, 'From') ?? '').uri,
+    remoteUri: invite.uri,
+    remoteTarget: parseNameAddr(getHeaders(ok, 'Contact')[0] ?? `<${invite.uri}>`).uri,
+    routeSet: getHeaders(ok, 'Record-Route').reverse(),
+    localSeq: 1,
+    secure: false,
+  };
 }
 
 function sameUri(a: string, b: string): boolean {

@@ -25,9 +25,14 @@ import {
   indexRecordSchema,
   type MediaRelayClient,
   participantRecordSchema,
+  referDialogRecordSchema,
   referralRecordSchema,
   type SendRequestRequest,
   type SendRequestResponse__Output,
+  type SessionTimerHandOver,
+  type SessionTimerHandOver__Output,
+  type SessionTimerHandOverResult,
+  type SessionTimerHandOverResult__Output,
   type SignallingEdgeClient,
   type SipRequestEnvelope__Output,
   type SipResponseEnvelope,
@@ -54,6 +59,7 @@ import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexe
 import { legIdOf } from './participant.js';
 import { Referrals } from './refer.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
+import { sessionTimerArming } from './session-timer-owner.js';
 
 export const FOCUS_SERVICE = 'focus-controller';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -135,6 +141,13 @@ export async function startFocusController(
             if (!dialogs) throw new Error('focus-controller is starting');
             return { ended: await dialogs.dialogFailed(failure) };
           }, logger),
+          AdoptSessionTimer: asyncUnary<SessionTimerHandOver__Output, SessionTimerHandOverResult>(
+            async (handOver) => {
+              if (!dialogs) throw new Error('focus-controller is starting');
+              return { armed: await dialogs.adopt(handOver.conferenceId, handOver.legId) };
+            },
+            logger,
+          ),
         },
       },
     ],
@@ -176,6 +189,26 @@ export async function startFocusController(
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
   // Built below, once the sender exists; the focus calls it only while serving requests.
   let referrals: Referrals | undefined;
+  // RFC 4028 deadlines are kept by the conference's owner, which also adopts them on failover. A join
+  // answered elsewhere (FACTORY_MODE=join: the factory's owner) hands its timer over to that owner.
+  const armSessionTimer = sessionTimerArming({
+    owns,
+    armHere: (p) => dialogs?.arm(p),
+    handOver: async (conferenceId, legId) => {
+      const ids = liveFocusReplicas();
+      const ownerId = rendezvousOwner(conferenceId, ids);
+      const owner = membership.members(FOCUS_SERVICE).find((m) => m.id === ownerId);
+      if (!owner) throw new Error(`the owner ${ownerId ?? '(none)'} is not reachable`);
+      const res = await unary<SessionTimerHandOver, SessionTimerHandOverResult__Output>(
+        focusPeers.get(owner.address),
+        'AdoptSessionTimer',
+        { conferenceId, legId },
+        config.RELAY_RPC_TIMEOUT_MS,
+      );
+      return res.armed;
+    },
+    logger,
+  });
   focus = new Focus({
     domain: config.SIP_DOMAIN,
     onExistingTopic: config.FACTORY_ON_EXISTING_TOPIC,
@@ -204,7 +237,7 @@ export async function startFocusController(
     sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
     // Built below, once the sender it needs exists; the focus calls it only while serving requests.
     sessionDeadlines: {
-      arm: (p) => dialogs?.arm(p),
+      arm: armSessionTimer,
       disarm: (key) => dialogs?.disarm(key),
       acked: (legId, cseq) => dialogs?.acked(legId, cseq),
     },
@@ -221,6 +254,7 @@ export async function startFocusController(
     request: SipRequest,
     flow: Flow,
     timeoutMs = 0,
+    ownerAcks = false,
   ): ReturnType<ParticipantRequestSender> => {
     const members = membership.members(EDGE_SERVICE);
     const edge: Member | undefined = members.find((m) => m.id === flow.edgeId) ?? members[0];
@@ -235,6 +269,8 @@ export async function startFocusController(
       }),
       // An INVITE the edge CANCELs after this long (a dial-out nobody answers).
       timeoutMs,
+      // A dial-out's 2xx is ours to ACK (refer.ts): the edge ends the dialog if our ACK does not come.
+      ownerAcks,
     };
     // Room for the CANCEL and the 487 after the edge's own deadline.
     const deadlineMs = Math.max(config.EDGE_RPC_TIMEOUT_MS, timeoutMs + 10_000);
@@ -253,6 +289,7 @@ export async function startFocusController(
       status: res.status,
       reason: res.reason,
       response: parsed?.kind === 'response' ? parsed : undefined,
+      edgeId: edge.id,
     };
   };
   const sendToParticipant: ParticipantRequestSender = (request, flow) => sendThroughEdge(request, flow);
@@ -277,6 +314,7 @@ export async function startFocusController(
       participants: participantStore,
       indexes: indexStore,
       referrals: new JsonBucket(referralBucket, referralRecordSchema),
+      referDialogs: new JsonBucket(referralBucket, referDialogRecordSchema),
     },
     relays,
     send: sendThroughEdge,
@@ -290,7 +328,7 @@ export async function startFocusController(
       if (!focus) throw new Error('focus-controller is starting');
       return focus.terminateConference(conferenceId, reason).then(() => undefined);
     },
-    arm: (p) => dialogs?.arm(p),
+    arm: armSessionTimer,
     liveReplicas: liveFocusReplicas,
     owns,
   });
@@ -334,6 +372,9 @@ export async function startFocusController(
   await membership.start();
   void adoptSessionTimers();
   void recoverReferrals();
+  // And now and then: a referral can be orphaned without a membership change (a pass that failed, a
+  // replica back under the same id, one stuck); each pass reads the index and a bounded batch.
+  if (config.REFERRAL_SWEEP_INTERVAL_MS > 0) referrals.startSweeping(config.REFERRAL_SWEEP_INTERVAL_MS);
   // Records from before the index existed get their index entries (once, in the background), and every
   // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
   const indexWriter = new IndexWriter(indexStore, Date.now, logger);
@@ -353,6 +394,7 @@ export async function startFocusController(
     ready: () => true,
     async stop() {
       dialogs?.stop();
+      referrals?.stopSweeping();
       deletes.stop();
       await membership.stop();
       await edgeLinks.drain(5_000);

@@ -71,6 +71,11 @@ export const edgeConfigSchema = z
     SIP_T1_MS: env.int(500, 10, 10_000),
     SIP_T2_MS: env.int(4_000, 100, 60_000),
     SIP_T4_MS: env.int(5_000, 100, 60_000),
+    /**
+     * How long the 2xx to a dial-out INVITE waits for its focus's ACK before the edge ACKs and BYEs the
+     * party itself (owner-acks.ts); 0 = 16*SIP_T1_MS (8 s), well inside the party's 64*T1 of retransmissions.
+     */
+    SIP_OWNER_ACK_TIMEOUT_MS: env.durationMs(0),
     GRPC_HOST: env.string('0.0.0.0'),
     GRPC_PORT: env.port(50051),
     GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),

@@ -37,6 +37,7 @@ import {
   generateBranch,
   generateTag,
   getHeader,
+  parseCSeq,
   parseMessage,
   removeHeader,
   type ServerTransaction,
@@ -57,6 +58,7 @@ import { methodLabel, TransactionLatency } from './edge-metrics.js';
 import { confirmNonceUse, fromIdentityRefusal } from './identity.js';
 import { createIntakeGate, guardTransports } from './intake.js';
 import { KvNonceCountStore } from './nonce-counts.js';
+import { OwnerAckWatch } from './owner-acks.js';
 import {
   consumeOwnRoutes,
   copyRecordRoute,
@@ -505,10 +507,15 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     logger.error({ err: err.message, stack: err.stack }, 'transaction layer error');
   };
 
-  const byeAbandoned = async (invite: SipRequest, ok: SipResponse, to: Destination): Promise<void> => {
+  const byeAbandoned = async (
+    invite: SipRequest,
+    ok: SipResponse,
+    to: Destination,
+    reason = 'SIP ;cause=410 ;text="the requesting service went away"',
+  ): Promise<void> => {
     try {
       const bye = createInDialogRequest(dialogFromUacResponse(invite, ok), 'BYE', {
-        headers: [{ name: 'Reason', value: 'SIP ;cause=410 ;text="the requesting service went away"' }],
+        headers: [{ name: 'Reason', value: reason }],
       });
       removeOwnTopRoutes(bye, edgeAddress);
       logger.warn({ callId: getHeader(ok, 'Call-ID') }, '2xx for an INVITE whose sender is gone: BYE');
@@ -521,6 +528,48 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     }
   };
 
+  // Dial-out 2xx responses held for their owner's ACK (owner_acks): a 2xx handed to a gRPC call whose
+  // caller died before we read the reset reaches nobody, so without that ACK the dialog is ended here.
+  const ownerAckTimeoutMs = config.SIP_OWNER_ACK_TIMEOUT_MS || 16 * config.SIP_T1_MS;
+  const endUnacknowledged = async (held: { invite: SipRequest; ok: SipResponse; to: Destination }) => {
+    logger.warn(
+      { callId: getHeader(held.ok, 'Call-ID'), timeoutMs: ownerAckTimeoutMs },
+      'no ACK from the owner for the 2xx of its INVITE: the edge ends the dialog',
+    );
+    await acknowledge(held.invite, held.ok, held.to);
+    await byeAbandoned(
+      held.invite,
+      held.ok,
+      held.to,
+      `SIP ;cause=408 ;text="the conference focus did not acknowledge the answer within ${ownerAckTimeoutMs} ms"`,
+    );
+  };
+  const ownerAcks = new OwnerAckWatch<{ invite: SipRequest; ok: SipResponse; to: Destination }>({
+    timeoutMs: ownerAckTimeoutMs,
+    rememberMs: 64 * config.SIP_T1_MS,
+    onMissing: (held) => void endUnacknowledged(held),
+  });
+
+  /** An owner's ACK for a held 2xx (owner_acks): the §13.2.2.4 ACK leaves now, built from the INVITE we sent. */
+  const ownerAck = async (ack: SipRequest): Promise<SendRequestResponse> => {
+    let seq: number;
+    try {
+      seq = parseCSeq(getHeader(ack, 'CSeq') ?? '').seq;
+    } catch (err) {
+      return { status: 400, reason: `Bad ACK: ${(err as Error).message}`, response: Buffer.alloc(0) };
+    }
+    const found = ownerAcks.confirm(getHeader(ack, 'Call-ID') ?? '', seq);
+    if (found.kind === 'pending') {
+      await acknowledge(found.value.invite, found.value.ok, found.value.to);
+      return { status: 200, reason: 'ACK Sent', response: Buffer.alloc(0) };
+    }
+    const reason =
+      found.kind === 'given-up'
+        ? `Dialog Ended By The Edge (no ACK within ${ownerAckTimeoutMs} ms)`
+        : 'No 2xx Awaits This ACK Here';
+    return { status: 481, reason, response: Buffer.alloc(0) };
+  };
+
   /** Sends a request as UAC for an owner (SendRequest, unary or on a link) and returns its final response. */
   const sendRequest = async (
     call: SendRequestRequest__Output,
@@ -530,6 +579,8 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     if (request.kind !== 'request') throw new Error('SendRequest needs a request');
     if (!call.flow) throw new Error('SendRequest needs a flow');
     const flow = flowFromWire(call.flow);
+    // An ACK is sent in no transaction (§17.1.1.3): here only the owner's word for a 2xx we hold.
+    if (request.method === 'ACK') return ownerAck(request);
     // The dialog's route set starts with an edge (ours, Record-Routed at its creation): not a hop to send to.
     removeOwnTopRoutes(request, edgeAddress);
     const destination: Destination = {
@@ -552,10 +603,22 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
     outgoing.inc({ method: methodLabel(request.method), status: String(response.status) });
     // §13.2.2.4: we are the UAC core here, so the 2xx to an INVITE is ours to acknowledge.
     if (request.method === 'INVITE' && response.status >= 200 && response.status < 300) {
-      await acknowledge(request, response, destination);
+      const abandoned = newDialog && rpcAbandoned(rpc);
+      // The owner acknowledges this 2xx itself once it has it; until then the edge holds it.
+      if (newDialog && call.ownerAcks && !abandoned)
+        ownerAcks.expect(
+          getHeader(response, 'Call-ID') ?? '',
+          parseCSeq(getHeader(request, 'CSeq') ?? '').seq,
+          {
+            invite: request,
+            ok: response,
+            to: destination,
+          },
+        );
+      else await acknowledge(request, response, destination);
       // The service that asked is gone (killed, or past its deadline): no one will keep the new
       // dialog, so it is ended at once rather than left up at the peer (§15).
-      if (newDialog && rpcAbandoned(rpc)) await byeAbandoned(request, response, destination);
+      if (abandoned) await byeAbandoned(request, response, destination);
     }
     // A caller that reads only the status (the notifier's NOTIFYs) is spared a serialisation.
     return {
@@ -609,6 +672,11 @@ export async function startSignallingEdge(config: EdgeConfig, ctx: ServiceContex
       draining = true;
       await membership?.stop();
       await grpcServer.stop(5_000);
+      // What no owner acknowledged by now it never will: those dialogs end here, before the transports
+      // close (their BYEs get a moment, not their whole transaction).
+      const held = ownerAcks.drain().map(endUnacknowledged);
+      if (held.length > 0)
+        await Promise.race([Promise.all(held), new Promise((r) => setTimeout(r, 2_000).unref())]);
       await layer.close();
       for (const t of transports) await t.close();
       ownerLinks['focus-controller'].close();
