@@ -18,6 +18,14 @@ const adminIdentities = env.string('').transform((raw, ctx) => {
   return entries;
 });
 
+/**
+ * CONFERENCE_IDLE_TTL (PROFILE "Creating and joining"): a conference without participants and watchers
+ * for this long is ended; 0 (default) = never. The notifier reads it too (it keeps the watchers records).
+ */
+export const conferenceIdleTtl = env
+  .durationMs(0)
+  .refine((ms) => ms === 0 || ms >= 1_000, { message: 'expected 0 (off) or a duration of at least 1s' });
+
 export const focusConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(9091),
@@ -56,5 +64,6 @@ export const focusConfigSchema = z.object({
   ADMIN_IDENTITIES: adminIdentities,
   /** Longest a dial-out INVITE may go unanswered before the focus reports it failed (408 in the sipfrag). */
   DIAL_OUT_TIMEOUT_MS: env.durationMs(30_000),
+  CONFERENCE_IDLE_TTL: conferenceIdleTtl,
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;
