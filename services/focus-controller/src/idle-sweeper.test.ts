@@ -96,7 +96,18 @@ describe('IdleSweeper (CONFERENCE_IDLE_TTL) with the focus', () => {
   let stops: { stop(): void }[];
   let owned: boolean;
 
-  const bucket = async (name: string) => refuseListing(await kv.bucket(name));
+  let reads: number;
+  /** Every bucket as a request path may use it (listing refused), its reads counted. */
+  const bucket = async (name: string): Promise<KvBucket> => {
+    const inner = refuseListing(await kv.bucket(name));
+    return {
+      ...inner,
+      get: (key) => {
+        reads++;
+        return inner.get(key);
+      },
+    };
+  };
   const makeSweeper = (ttlMs = TTL) =>
     new IdleSweeper({
       ttlMs,
@@ -114,6 +125,7 @@ describe('IdleSweeper (CONFERENCE_IDLE_TTL) with the focus', () => {
 
   beforeEach(async () => {
     now = 1_000_000;
+    reads = 0;
     owned = true;
     kv = new InProcessKvStore();
     bus = new InProcessBus();
@@ -349,6 +361,23 @@ describe('IdleSweeper (CONFERENCE_IDLE_TTL) with the focus', () => {
     now = leftAt + TTL;
     expect((await successor.sweep()).ended).toBe(1);
     expect(ended(id)).toBe(true);
+  });
+
+  it('a sweep reads 3 records per owned conference plus 17, whatever the history of ended ones', async () => {
+    const live: string[] = [];
+    for (let i = 0; i < 10; i++) live.push((await create(`idle/cost-${i}`)).id);
+    for (let i = 0; i < 30; i++) {
+      const { id } = await create(`idle/gone-${i}`);
+      await focus.terminateConference(id, 'ended by the test');
+    }
+    reads = 0;
+    expect(await sweeper.sweep()).toEqual({ owned: 10, idle: 10, ended: 0 });
+    // 16 directory shards and the pending-referrals index, then conference, roster and watchers records.
+    expect(reads).toBe(17 + 3 * live.length);
+    owned = false;
+    reads = 0;
+    await sweeper.sweep();
+    expect(reads).toBe(17);
   });
 
   it('race: a join that took its roster place before the sweep looked keeps the conference', async () => {
