@@ -54,6 +54,21 @@ export function directoryShardKeys(): string[] {
   return Array.from({ length: DIRECTORY_SHARDS }, (_, i) => `directory.${i}`);
 }
 
+/**
+ * The watchers of one conference (bucket `indexes`, key `watchers.<conferenceId>`), kept with
+ * compare-and-set by the notifier that owns the conference while CONFERENCE_IDLE_TTL is set: its live
+ * `conference` and `pubsub-data` subscriptions (subscription key → when seen), and when one last ended.
+ */
+export const conferenceWatchersSchema = z.object({
+  members: z.record(z.string(), z.object({ at: z.number() })),
+  leftAt: z.number().optional(),
+});
+export type ConferenceWatchers = z.infer<typeof conferenceWatchersSchema>;
+
+export function watchersIndexKey(conferenceId: string): string {
+  return `watchers.${conferenceId}`;
+}
+
 /** Participants are keyed `<conferenceId>.<legId>`; a conference's legs are listed in its roster index record. */
 export function participantKey(conferenceId: string, legId: string): string {
   return `${conferenceId}.${legId}`;
@@ -75,6 +90,13 @@ export const conferenceRecordSchema = z.object({
   /** Per-role caps the conference was created with (MAX_PUBLISHERS / MAX_SUBSCRIBERS_PER_CONFERENCE); absent = none. */
   maxPublishers: z.number().int().positive().optional(),
   maxSubscribers: z.number().int().positive().optional(),
+  /**
+   * CONFERENCE_IDLE_TTL: when the focus last saw the conference lose a participant (or saw it go idle);
+   * its idle time runs from the latest of this, `created` and its watchers' `leftAt`.
+   */
+  activeAt: z.number().optional(),
+  /** Set while the idle sweeper decides to end the conference: joins and dial-outs get 404 meanwhile. */
+  closing: z.number().optional(),
 });
 export type ConferenceRecord = z.infer<typeof conferenceRecordSchema>;
 

@@ -8,10 +8,37 @@
 import { freePort } from '@sip-pubsub/platform';
 import { callCounts, runSipp } from '../interop/sipp/sipp.js';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
+import { DialInParty } from '../support/dial-in-party.js';
 import { createTopicAs } from '../support/refer-peers.js';
 import { fmt, printHeader, printTable } from './machine.js';
 
 const HOLD_MS = 500;
+
+/**
+ * Waits until the broker can place a relay leg (a fresh broker's focus may not see a relay yet, and a
+ * dial-out then fails with `503 No Media Relay Available`): one dial-in join that gets 200, then its BYE.
+ */
+async function warmUp(broker: RunningBroker, conf: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  let last = 'none';
+  for (;;) {
+    const party = await DialInParty.open('warm-up');
+    try {
+      const res = await party.invite(broker.sipPort, conf, 'sendonly');
+      if (res.status === 200) {
+        await party.inDialog(broker.sipPort, 'BYE');
+        return;
+      }
+      last = `${res.status} ${res.reason}`;
+    } catch (err) {
+      last = (err as Error).message;
+    } finally {
+      party.close();
+    }
+    if (Date.now() > deadline) throw new Error(`broker placed no relay leg within 60 s (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,6 +57,7 @@ async function ramp(
     const broker = await start();
     try {
       const conf = await createTopicAs(broker.sipPort, `bench/dial-out/${rate}`, 'chair');
+      await warmUp(broker, conf);
       const calls = Math.round(rate * seconds);
       const partyPort = await freePort('udp');
       const party = runSipp({

@@ -364,6 +364,19 @@ describe('Helm chart', () => {
     }
   });
 
+  it('gives conferenceIdleTtl to the focus and the notifier as CONFERENCE_IDLE_TTL, off by default', () => {
+    const on = rendered({ conferenceIdleTtl: '30m' });
+    const off = rendered();
+    for (const service of ['focus-controller', 'notifier']) {
+      expect(envOf(workload(on, service)).CONFERENCE_IDLE_TTL, service).toBe('30m');
+      expect(envOf(workload(off, service)).CONFERENCE_IDLE_TTL, service).toBe('0');
+    }
+    expect(envOf(workload(on, 'signalling-edge')).CONFERENCE_IDLE_TTL).toBeUndefined();
+    const r = template(undefined, 'conferenceIdleTtl=soon');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/conferenceIdleTtl/);
+  });
+
   it('puts relays on their node with its address learned from the Node object, one per node, ports clear of NodePorts', () => {
     const objects = rendered(undefined, 'mediaRelay.network=hostNetwork', 'sip.advertiseHost=203.0.113.5');
     const relay = workload(objects, 'media-relay');

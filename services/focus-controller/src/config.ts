@@ -18,6 +18,14 @@ const adminIdentities = env.string('').transform((raw, ctx) => {
   return entries;
 });
 
+/**
+ * CONFERENCE_IDLE_TTL (PROFILE "Creating and joining"): a conference without participants and watchers
+ * for this long is ended; 0 (default) = never. The notifier reads it too (it keeps the watchers records).
+ */
+export const conferenceIdleTtl = env
+  .durationMs(0)
+  .refine((ms) => ms === 0 || ms >= 1_000, { message: 'expected 0 (off) or a duration of at least 1s' });
+
 export const focusConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(9091),
@@ -58,5 +66,6 @@ export const focusConfigSchema = z.object({
   DIAL_OUT_TIMEOUT_MS: env.durationMs(30_000),
   /** How often unfinished referrals of owned conferences are checked for orphans besides membership changes; 0 = never. */
   REFERRAL_SWEEP_INTERVAL_MS: env.durationMs(30_000),
+  CONFERENCE_IDLE_TTL: conferenceIdleTtl,
 });
 export type FocusConfig = z.infer<typeof focusConfigSchema>;

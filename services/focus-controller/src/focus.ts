@@ -136,6 +136,11 @@ export interface FocusOptions {
     reason: string,
     matches: (p: ParticipantRecord) => boolean,
   ) => Promise<boolean>;
+  /**
+   * CONFERENCE_IDLE_TTL (idle-sweeper.ts): asked after a new leg took its place in the roster index;
+   * false (the conference ended or is being ended) gives the place back and answers 404.
+   */
+  admits?: (conferenceId: string) => Promise<boolean>;
 }
 
 /** What admission learned of a join (or re-INVITE, or UPDATE with an offer) for the steps after it. */
@@ -477,7 +482,8 @@ export class Focus {
     const remoteTag = from.params.tag ?? '';
     const existingTag = to.params.tag ?? undefined;
     const conference = await this.opts.stores.conferences.get(conferenceId);
-    if (!conference)
+    // `closing`: the idle sweep is ending it (idle-sweeper.ts; a mark is only heeded while it runs).
+    if (!conference || (this.opts.admits && conference.value.closing !== undefined))
       return createResponse(req, 404, 'Conference Not Found', { toTag: existingTag ?? generateTag() });
 
     const localTag = existingTag ?? generateTag();
@@ -594,6 +600,10 @@ export class Focus {
     const cap = conference.maxUsers ?? this.opts.maxLegsPerConference;
     if (!(await this.reserveLeg(conferenceId, legId, summary.role, cap, roleLimits)))
       return createResponse(req, 486, 'Conference Full', { toTag: localTag });
+    if (this.opts.admits && !(await this.opts.admits(conferenceId))) {
+      await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
+      return createResponse(req, 404, 'Conference Not Found', { toTag: localTag });
+    }
     try {
       return await this.opts.relays.allocate(spec);
     } catch (err) {

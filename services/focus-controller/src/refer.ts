@@ -119,6 +119,8 @@ export interface ReferralsOptions {
   /** The focus replicas alive now (ids), to tell an orphaned referral from one still being worked on. */
   liveReplicas: () => string[];
   owns: (conferenceId: string) => boolean;
+  /** CONFERENCE_IDLE_TTL: asked once a dial-out's leg has its roster place; false = the conference is ending (404). */
+  admits?: (conferenceId: string) => Promise<boolean>;
   now?: () => number;
   /** Runs work after the 202 has been handed back (default setImmediate). */
   defer?: (work: () => void) => void;
@@ -166,7 +168,9 @@ export class Referrals {
     const refuse = (status: number, reason: string) =>
       createResponse(req, status, reason, { toTag: localTag });
     const conference = await this.opts.stores.conferences.get(conferenceId);
-    if (!conference) return refuse(404, 'Conference Not Found');
+    // `closing`: the idle sweep is ending it (idle-sweeper.ts; a mark is only heeded while it runs).
+    if (!conference || (this.opts.admits && conference.value.closing !== undefined))
+      return refuse(404, 'Conference Not Found');
     const confUri = conferenceUri(conferenceId, this.opts.domain);
 
     let referral: ReturnType<typeof referralOf>;
@@ -408,6 +412,10 @@ export class Referrals {
       ))
     )
       return notifier.final(486, 'Conference Full');
+    if (this.opts.admits && !(await this.opts.admits(conferenceId))) {
+      await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
+      return notifier.final(404, 'Conference Not Found');
+    }
     // Nothing flows before the answer says which way (the role follows its direction).
     const spec = legSpecOf(
       {

@@ -17,6 +17,7 @@ import {
 import {
   BUCKETS,
   conferenceRecordSchema,
+  conferenceWatchersSchema,
   contracts,
   counterSchema,
   type DialogFailure__Output,
@@ -36,6 +37,7 @@ import {
   type SignallingEdgeClient,
   type SipRequestEnvelope__Output,
   type SipResponseEnvelope,
+  subscriptionRecordSchema,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
 import {
@@ -55,6 +57,8 @@ import type { FocusConfig } from './config.js';
 import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
+import { idleSweepIntervalMs } from './idle-deadline.js';
+import { followParticipantLeaves, IdleSweeper } from './idle-sweeper.js';
 import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
 import { legIdOf } from './participant.js';
 import { Referrals } from './refer.js';
@@ -187,6 +191,28 @@ export async function startFocusController(
   });
   const participantStore = new JsonBucket(participants, participantRecordSchema);
   const conferenceStore = new JsonBucket(conferences, conferenceRecordSchema);
+  // CONFERENCE_IDLE_TTL: a sweep over the conferences we own ends those idle past it (idle-sweeper.ts).
+  const idle =
+    config.CONFERENCE_IDLE_TTL > 0
+      ? new IdleSweeper({
+          ttlMs: config.CONFERENCE_IDLE_TTL,
+          stores: {
+            conferences: conferenceStore,
+            indexes: indexStore,
+            watchers: new JsonBucket(indexStore.bucket, conferenceWatchersSchema),
+            subscriptions: new JsonBucket(
+              await ctx.kv.bucket(BUCKETS.subscriptions),
+              subscriptionRecordSchema,
+            ),
+          },
+          owns,
+          terminate: (conferenceId, reason) => {
+            if (!focus) throw new Error('focus-controller is starting');
+            return focus.terminateConference(conferenceId, reason);
+          },
+          logger,
+        })
+      : undefined;
   // Built below, once the sender exists; the focus calls it only while serving requests.
   let referrals: Referrals | undefined;
   // RFC 4028 deadlines are kept by the conference's owner, which also adopts them on failover. A join
@@ -234,6 +260,7 @@ export async function startFocusController(
     logger,
     mediaHost: config.MEDIA_HOST,
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
+    ...(idle ? { admits: (conferenceId: string) => idle.admits(conferenceId) } : {}),
     sessionTimer: { minSeconds: config.SESSION_MIN_SE, preferredSeconds: config.SESSION_EXPIRES },
     // Built below, once the sender it needs exists; the focus calls it only while serving requests.
     sessionDeadlines: {
@@ -331,6 +358,7 @@ export async function startFocusController(
     arm: armSessionTimer,
     liveReplicas: liveFocusReplicas,
     owns,
+    ...(idle ? { admits: (conferenceId: string) => idle.admits(conferenceId) } : {}),
   });
   const recoverReferrals = () =>
     referrals
@@ -379,6 +407,8 @@ export async function startFocusController(
   // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
   const indexWriter = new IndexWriter(indexStore, Date.now, logger);
   const deletes = await followParticipantDeletes(participants, indexWriter, owns);
+  const leaves = idle ? await followParticipantLeaves(participants, idle, owns) : undefined;
+  idle?.start(idleSweepIntervalMs(config.CONFERENCE_IDLE_TTL));
   void backfillIndexes(
     { conferences: conferenceStore, participants: participantStore, indexes: indexStore },
     indexWriter,
@@ -396,6 +426,8 @@ export async function startFocusController(
       dialogs?.stop();
       referrals?.stopSweeping();
       deletes.stop();
+      leaves?.stop();
+      await idle?.stop();
       await membership.stop();
       await edgeLinks.drain(5_000);
       await grpcServer.stop(5_000);

@@ -28,5 +28,12 @@ export const notifierConfigSchema = z.object({
   MAX_PUBLICATIONS_PER_CONFERENCE: env.int(1_000, 1),
   /** Largest SenML pack a PUBLISH body may hold (bytes), as the relay's limit for RTP. */
   MAX_SENML_PACK_BYTES: env.int(16_384, 64, 1_048_576),
+  /**
+   * The focus's CONFERENCE_IDLE_TTL (same value, same format): while it is set the notifier keeps each
+   * conference's watchers record (proto `watchersIndexKey`), which the focus's idle sweep reads.
+   */
+  CONFERENCE_IDLE_TTL: env
+    .durationMs(0)
+    .refine((ms) => ms === 0 || ms >= 1_000, { message: 'expected 0 (off) or a duration of at least 1s' }),
 });
 export type NotifierConfig = z.infer<typeof notifierConfigSchema>;

@@ -25,6 +25,7 @@ import {
 import {
   BUCKETS,
   conferenceRecordSchema,
+  conferenceWatchersSchema,
   contracts,
   decodeEvent,
   directoryEventSchema,
@@ -73,6 +74,7 @@ import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
 import { RtpSourcesStore, rtpSsrcOf } from './rtp-sources.js';
 import { TopicDirectory } from './topic-directory.js';
+import { ConferenceWatcherIndex } from './watcher-index.js';
 
 export const NOTIFIER_SERVICE = 'notifier';
 export const EDGE_SERVICE = 'signalling-edge';
@@ -218,6 +220,22 @@ export async function startNotifier(
     maxSubscriptionsPerConference: config.MAX_SUBSCRIPTIONS_PER_CONFERENCE,
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
+
+  // CONFERENCE_IDLE_TTL: the watchers record of each conference we own, for the focus's idle sweep.
+  const watcherIndex =
+    config.CONFERENCE_IDLE_TTL > 0
+      ? new ConferenceWatcherIndex({
+          watchers: new JsonBucket(indexes, conferenceWatchersSchema),
+          conferences: conferenceStore,
+          logger,
+        })
+      : undefined;
+  const subscriptionStore = new JsonBucket(subscriptions, subscriptionRecordSchema);
+  const reconcileWatchers = () =>
+    watcherIndex
+      ?.reconcile(subscriptionStore, owns)
+      .then((n) => n > 0 && logger.info({ watchers: n }, 'watchers records completed'))
+      .catch((err: Error) => logger.warn({ err: err.message }, 'watchers records not reconciled'));
 
   const handleEnvelope = async (envelope: SipRequestEnvelope__Output) => {
     const request = parseMessage(envelope.message);
@@ -370,8 +388,10 @@ export async function startNotifier(
     }
     topicDirectory.apply(decoded.value);
     if (owns(DIRECTORY_KEY)) notifier.onDirectory(decoded.value).catch(failed('directory event'));
-    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId))
+    if (decoded.value.type === 'deleted' && owns(decoded.value.conferenceId)) {
       notifier.onConferenceDeleted(decoded.value.conferenceId).catch(failed('conference end'));
+      watcherIndex?.conferenceEnded(decoded.value.conferenceId).catch(failed('watchers record removal'));
+    }
   });
 
   membership.on('change', (service) => {
@@ -382,21 +402,28 @@ export async function startNotifier(
     compositor
       .adopt(owns)
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting publications failed'));
+    void reconcileWatchers();
   });
   await membership.start();
   // Subscriptions written by other replicas for resources we own join our index (see observe()).
   const observed = await subscriptions.watch((event) => {
-    if (event.op === 'delete' || !event.value) return notifier.observe(event.key, null, owns);
+    if (event.op === 'delete' || !event.value) {
+      watcherIndex?.observe(event.key, null, owns);
+      return notifier.observe(event.key, null, owns);
+    }
     let record: ReturnType<typeof subscriptionRecordSchema.safeParse>;
     try {
       record = subscriptionRecordSchema.safeParse(JSON.parse(new TextDecoder().decode(event.value)));
     } catch {
       return;
     }
-    if (record.success) notifier.observe(event.key, record.data, owns);
+    if (!record.success) return;
+    notifier.observe(event.key, record.data, owns);
+    watcherIndex?.observe(event.key, record.data, owns);
   });
   await notifier.adopt(owns);
   await compositor.adopt(owns);
+  void reconcileWatchers();
 
   let sweeping = false;
   const sweepTimer = setInterval(() => {
