@@ -61,6 +61,7 @@ import { dialogOwnerRefusal, identityUri, roleRefusal } from './access.js';
 import { IndexWriter, type RoleLimits } from './indexes.js';
 import {
   dialogNamedBy,
+  findDialogParticipant,
   legIdOf,
   legSpecOf,
   MODE,
@@ -241,17 +242,14 @@ export class Focus {
     conferenceId: string,
     req: SipRequest,
   ): Promise<{ legId: string; entry: { value: ParticipantRecord; revision: number } | null }> {
-    const callId = getHeader(req, 'Call-ID') ?? '';
-    const fromTag = parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '';
-    const legId = legIdOf(callId, fromTag);
-    const entry = await this.opts.stores.participants.get(participantKey(conferenceId, legId));
-    if (entry) return { legId, entry };
-    const toTag = parseNameAddr(getHeader(req, 'To') ?? '').params.tag;
-    if (!toTag) return { legId, entry };
-    const dialled = legIdOf(callId, toTag);
-    const other = await this.opts.stores.participants.get(participantKey(conferenceId, dialled));
-    if (other?.value.dialledOut && other.value.remoteTag === fromTag) return { legId: dialled, entry: other };
-    return { legId, entry };
+    return findDialogParticipant(
+      (legId) => this.opts.stores.participants.get(participantKey(conferenceId, legId)),
+      {
+        callId: getHeader(req, 'Call-ID') ?? '',
+        fromTag: parseNameAddr(getHeader(req, 'From') ?? '').params.tag ?? '',
+        toTag: parseNameAddr(getHeader(req, 'To') ?? '').params.tag,
+      },
+    );
   }
 
   /**

@@ -126,6 +126,32 @@ export function legIdOf(callId: string, remoteTag: string): string {
   return createHash('sha256').update(`${callId}\n${remoteTag}`).digest('hex').slice(0, 32);
 }
 
+/** A stored participant as read from KV, with the revision a compare-and-set needs. */
+export interface ParticipantEntry {
+  value: ParticipantRecord;
+  revision: number;
+}
+
+/**
+ * The participant whose dialog an in-dialog request (Call-ID, From tag, To tag) names. A dial-in's leg id
+ * hashes the caller's tag, which is the request's From tag; a dialled-out party's hashes our own tag, which
+ * is then the request's To tag, and the record must name the sender's tag as the remote one. `legId` is the
+ * dial-in id when nothing matched.
+ */
+export async function findDialogParticipant(
+  get: (legId: string) => Promise<ParticipantEntry | null>,
+  dialog: { callId: string; fromTag: string; toTag?: string | null },
+): Promise<{ legId: string; entry: ParticipantEntry | null }> {
+  const legId = legIdOf(dialog.callId, dialog.fromTag);
+  const entry = await get(legId);
+  if (entry || !dialog.toTag) return { legId, entry };
+  const dialled = legIdOf(dialog.callId, dialog.toTag);
+  const other = await get(dialled);
+  if (other?.value.dialledOut && other.value.remoteTag === dialog.fromTag)
+    return { legId: dialled, entry: other };
+  return { legId, entry };
+}
+
 /** The focus's o= session id towards a participant: stable for the dialog, derived from its leg id. */
 export function sdpSessionId(legId: string): string {
   // 48 bits of a hash: a decimal number within JavaScript's safe integers (RFC 8866 §5.2 numeric id).

@@ -297,6 +297,45 @@ describe('Referrals', () => {
     expect(notifies[1].request.body.toString()).toBe('SIP/2.0 500 Server Internal Error\r\n');
   });
 
+  it("a dialled-out party may REFER inside its own dialog (its leg id hashes our tag, not the sender's)", async () => {
+    // The focus was the UAC: our tag is the dialog's local tag and the leg id hashes it.
+    const legId = legIdOf('dialled-call', 'our-tag');
+    await participants.put(
+      participantKey(CONF_ID, legId),
+      participant(legId, 'sip:eve@example.org', {
+        callId: 'dialled-call',
+        remoteTag: 'party-tag',
+        localTag: 'our-tag',
+        dialledOut: true,
+        localSeq: 2,
+        remoteSeq: 0,
+      }),
+    );
+    const inDialog = (cseq: number, fromTag = 'party-tag') =>
+      referrals.handle(
+        refer('<sip:new@example.org>', {
+          user: 'eve',
+          toTag: 'our-tag',
+          callId: 'dialled-call',
+          fromTag,
+          cseq,
+        }),
+        CONF_ID,
+        FLOW,
+        '',
+      );
+    // Another sender's tag names no dialog of ours.
+    expect((await inDialog(1, 'someone-else')).status).toBe(481);
+    expect((await inDialog(1)).status).toBe(202);
+    await referrals.settled();
+    const notifies = sent.filter((s) => s.request.method === 'NOTIFY');
+    expect(notifies.length).toBeGreaterThan(0);
+    for (const n of notifies) expect(getHeader(n.request, 'Call-ID')).toBe('dialled-call');
+    expect((await participants.get(participantKey(CONF_ID, legId)))?.value.remoteSeq).toBe(1);
+    // The dialog's CSeq space is now the REFER's.
+    expect((await inDialog(1)).status).toBe(500);
+  });
+
   it('a referral whose replica died is reported failed by the new owner and its leg released', async () => {
     const key = referralKey(CONF_ID, 'r1');
     const legId = legIdOf('dial-call', 'our-tag');

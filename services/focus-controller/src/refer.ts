@@ -65,6 +65,7 @@ import {
   DEFAULT_TEXT_MEDIA,
   dialogNamedBy,
   dialogOf,
+  findDialogParticipant,
   legIdOf,
   legSpecOf,
   MODE,
@@ -191,8 +192,13 @@ export class Referrals {
     let participant: { key: string; record: ParticipantRecord } | undefined;
     let referDialog: string | undefined;
     if (toTag) {
-      const key = participantKey(conferenceId, dialogHash);
-      const entry = await this.opts.stores.participants.get(key);
+      // A dial-in's dialog or a dialled-out party's own (its leg id hashes our tag), as the focus finds them.
+      const found = await findDialogParticipant(
+        (legId) => this.opts.stores.participants.get(participantKey(conferenceId, legId)),
+        { callId: getHeader(req, 'Call-ID') ?? '', fromTag, toTag },
+      );
+      const key = participantKey(conferenceId, found.legId);
+      const entry = found.entry;
       const dialogs = this.opts.stores.referDialogs;
       if (entry && entry.value.localTag === toTag) {
         // §12.2.2, as the notifier checks its dialogs: 481 for no dialog of ours, 500 for a CSeq not above.
