@@ -32,7 +32,8 @@ import {
 import { createRequest, getHeader, parseNameAddr, type SipRequest, type SipResponse } from '@sip-pubsub/sip';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Focus } from './focus.js';
-import { followParticipantLeaves, IdleSweeper, STALE_CLOSING_MS } from './idle-sweeper.js';
+import { IdleSweeper, STALE_CLOSING_MS } from './idle-sweeper.js';
+import { watchParticipantDeletes } from './indexes.js';
 import type { PlacedLeg, RelayDirectory } from './relays.js';
 
 const TTL = 60_000;
@@ -161,7 +162,9 @@ describe('IdleSweeper (CONFERENCE_IDLE_TTL) with the focus', () => {
       now: () => now,
       admits: (id) => sweeper.admits(id),
     });
-    stops.push(await followParticipantLeaves(participantsBucket, sweeper, () => owned));
+    stops.push(
+      await watchParticipantDeletes(participantsBucket, () => owned, [(c) => sweeper.participantLeft(c)]),
+    );
   });
   afterEach(async () => {
     for (const s of stops) s.stop();

@@ -256,21 +256,3 @@ export class IdleSweeper {
     });
   }
 }
-
-/**
- * Every deletion of a participant record of a conference this replica owns (a BYE, a timer, a removal,
- * failover, another replica) restarts that conference's idle time: a KV watch, off the request path.
- */
-export function followParticipantLeaves(
-  participants: KvBucket,
-  sweeper: IdleSweeper,
-  owns: (conferenceId: string) => boolean,
-): Promise<{ stop(): void }> {
-  return participants.watch((event) => {
-    if (event.op !== 'delete') return;
-    const dot = event.key.indexOf('.');
-    if (dot <= 0) return;
-    const conferenceId = event.key.slice(0, dot);
-    if (owns(conferenceId)) sweeper.participantLeft(conferenceId);
-  });
-}

@@ -172,27 +172,45 @@ export async function backfillIndexes(
   return { conferences, legs };
 }
 
+/** Told of a participant record's deletion: its conference and leg id, and the record's key. */
+export type ParticipantDeleteListener = (conferenceId: string, legId: string, key: string) => void;
+
 /**
- * Keeps roster indexes in step with every participant deletion, whichever path made it (a BYE, a relay
- * failover, a timer, another replica that died before updating the index): a KV watch, off the request
- * path, removes the leg from the index of a conference this replica owns once its record is gone.
+ * One KV watch over the participants bucket, off the request path, telling each listener of every
+ * deletion of a participant record of a conference this replica owns, whichever path made it (a BYE, a
+ * relay failover, a timer, removal, another replica that died before tidying up).
  */
-export function followParticipantDeletes(
+export function watchParticipantDeletes(
   participants: KvBucket,
-  writer: IndexWriter,
   owns: (conferenceId: string) => boolean,
+  listeners: readonly ParticipantDeleteListener[],
 ): Promise<{ stop(): void }> {
   return participants.watch((event) => {
     if (event.op !== 'delete') return;
     const dot = event.key.indexOf('.');
     if (dot <= 0) return;
     const conferenceId = event.key.slice(0, dot);
-    const legId = event.key.slice(dot + 1);
     if (!owns(conferenceId)) return;
+    const legId = event.key.slice(dot + 1);
+    for (const listener of listeners) listener(conferenceId, legId, event.key);
+  });
+}
+
+/** Keeps roster indexes in step with participant deletions: the leg leaves the index once its record is gone. */
+export function rosterIndexRemoval(participants: KvBucket, writer: IndexWriter): ParticipantDeleteListener {
+  return (conferenceId, legId, key) =>
     void (async () => {
       // A leg id names one dialog, which never joins twice; the check only spares a record written since.
-      if (await participants.get(event.key)) return;
+      if (await participants.get(key)) return;
       await writer.removeQuietly(rosterIndexKey(conferenceId), legId);
     })().catch(() => undefined);
-  });
+}
+
+/** The watch with only the roster index removal (see watchParticipantDeletes). */
+export function followParticipantDeletes(
+  participants: KvBucket,
+  writer: IndexWriter,
+  owns: (conferenceId: string) => boolean,
+): Promise<{ stop(): void }> {
+  return watchParticipantDeletes(participants, owns, [rosterIndexRemoval(participants, writer)]);
 }

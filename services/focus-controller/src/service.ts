@@ -58,8 +58,8 @@ import { DialogEnding } from './dialog-ending.js';
 import { type ParticipantRequestSender, RelayFailover, watchRelayDepartures } from './failover.js';
 import { Focus } from './focus.js';
 import { idleSweepIntervalMs } from './idle-deadline.js';
-import { followParticipantLeaves, IdleSweeper } from './idle-sweeper.js';
-import { backfillIndexes, followParticipantDeletes, IndexWriter } from './indexes.js';
+import { IdleSweeper } from './idle-sweeper.js';
+import { backfillIndexes, IndexWriter, rosterIndexRemoval, watchParticipantDeletes } from './indexes.js';
 import { legIdOf } from './participant.js';
 import { Referrals } from './refer.js';
 import { GrpcRelayDirectory, RELAY_SERVICE, RelayLoadView } from './relays.js';
@@ -406,8 +406,11 @@ export async function startFocusController(
   // Records from before the index existed get their index entries (once, in the background), and every
   // deletion of a participant, by whatever path, leaves the roster index of the conference's owner.
   const indexWriter = new IndexWriter(indexStore, Date.now, logger);
-  const deletes = await followParticipantDeletes(participants, indexWriter, owns);
-  const leaves = idle ? await followParticipantLeaves(participants, idle, owns) : undefined;
+  // One watch: the roster index loses the leg, and (CONFERENCE_IDLE_TTL) the conference's idle time restarts.
+  const deletes = await watchParticipantDeletes(participants, owns, [
+    rosterIndexRemoval(participants, indexWriter),
+    ...(idle ? [(conferenceId: string) => idle.participantLeft(conferenceId)] : []),
+  ]);
   idle?.start(idleSweepIntervalMs(config.CONFERENCE_IDLE_TTL));
   void backfillIndexes(
     { conferences: conferenceStore, participants: participantStore, indexes: indexStore },
@@ -426,7 +429,6 @@ export async function startFocusController(
       dialogs?.stop();
       referrals?.stopSweeping();
       deletes.stop();
-      leaves?.stop();
       await idle?.stop();
       await membership.stop();
       await edgeLinks.drain(5_000);
