@@ -8,31 +8,9 @@
 import { freePort } from '@sip-pubsub/platform';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningBroker, relayPortRange, startEmbedded } from '../support/brokers.js';
-import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import { okTo, plainTextOffer, RawSipSocket, rawRequest, tagOf, token } from '../support/raw-sip.js';
 
-const offer = (port: number) =>
-  [
-    'v=0',
-    'o=- 1 1 IN IP4 127.0.0.1',
-    's=-',
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=text ${port} RTP/AVP 98`,
-    'a=rtpmap:98 t140/1000',
-    'a=recvonly',
-    '',
-  ].join('\r\n');
-
-const tagOf = (value: string | undefined) => /;tag=([^;>\s]+)/.exec(value ?? '')?.[1];
-
-function okTo(request: string): string {
-  const keep = request
-    .split('\r\n\r\n')[0]
-    .split('\r\n')
-    .slice(1)
-    .filter((l) => /^(Via|From|To|Call-ID|CSeq) *:/i.test(l));
-  return ['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n');
-}
+const offer = (port: number) => plainTextOffer(port);
 
 async function relayLegs(httpPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();

@@ -4,7 +4,7 @@
 // and the conference watcher sees the participants deleted; joins succeed again. Then a factory + join +
 // ACK + BYE loop of a few thousand calls leaves no leg behind. SIP is written as text (test/support/raw-sip).
 import { expect } from 'vitest';
-import { RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
+import { okTo, RawSipSocket, rawRequest, token } from '../support/raw-sip.js';
 
 export const PORTS = 20;
 export const T1_MS = 50;
@@ -36,16 +36,6 @@ const offer = (port: number, direction = 'recvonly') =>
 const header = (text: string, name: string) =>
   new RegExp(`\r\n(${name}) *: *([^\r\n]*)`, 'i').exec(text)?.[2];
 const toTagOf = (text: string) => /;tag=([^;>\s]+)/.exec(header(text, 'To') ?? '')?.[1];
-
-/** The 200 a UAS sends to an in-dialog request (BYE, NOTIFY) it got: same Vias, From, To, Call-ID, CSeq. */
-function okTo(request: string): string {
-  const keep = request
-    .split('\r\n\r\n')[0]
-    .split('\r\n')
-    .slice(1)
-    .filter((l) => /^(Via|From|To|Call-ID|CSeq|v|f|t|i) *:/i.test(l));
-  return ['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n');
-}
 
 /** Answers every request the broker sends to `socket` (BYE, NOTIFY) with 200, and hands each to `seen`. */
 function answerRequests(socket: RawSipSocket, seen: (text: string) => void = () => {}): void {

@@ -123,3 +123,31 @@ export function rawRequest(opts: {
   ];
   return lines.join('\r\n');
 }
+
+/** A minimal T.140 `m=text` offer from 127.0.0.1 (no RED), `recvonly` unless told: a subscriber's. */
+export function plainTextOffer(port: number, direction = 'recvonly'): string {
+  return [
+    'v=0',
+    'o=- 1 1 IN IP4 127.0.0.1',
+    's=-',
+    'c=IN IP4 127.0.0.1',
+    't=0 0',
+    `m=text ${port} RTP/AVP 98`,
+    'a=rtpmap:98 t140/1000',
+    `a=${direction}`,
+    '',
+  ].join('\r\n');
+}
+
+/** The `tag` parameter of a From or To header value. */
+export const tagOf = (value: string | undefined) => /;tag=([^;>\s]+)/.exec(value ?? '')?.[1];
+
+/** The 200 a UAS sends to an in-dialog request it got (BYE, NOTIFY): same Vias, From, To, Call-ID, CSeq. */
+export function okTo(request: string): string {
+  const keep = request
+    .split('\r\n\r\n')[0]
+    .split('\r\n')
+    .slice(1)
+    .filter((l) => /^(Via|From|To|Call-ID|CSeq|v|f|t|i) *:/i.test(l));
+  return ['SIP/2.0 200 OK', ...keep, 'Content-Length: 0', '', ''].join('\r\n');
+}
