@@ -64,8 +64,9 @@ if (sendKind === 'dgram') {
     type: 'udp4',
     lookup: (address, _family, callback) => callback(null, address, 4),
   });
-  socket.bind(0, HOST);
-  await once(socket, 'listening');
+  // With a lookup that answers at once, 'listening' comes inside bind(): listen first.
+  const bound = socket;
+  await new Promise<void>((resolve) => bound.bind(0, HOST, resolve));
 }
 const sink = dgram.createSocket('udp4');
 sink.bind(0, HOST);
