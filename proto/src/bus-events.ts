@@ -12,6 +12,13 @@ export const subjects = {
   load: (relayId: string) => `pubsub.load.${relayId}`,
   legClosed: (relayId: string) => `pubsub.legs.closed.${relayId}`,
   legClosedAll: 'pubsub.legs.closed.*',
+  /** The SSRC a publisher leg started sending with, once per leg and SSRC (roster `<src-id>`). */
+  legSource: (relayId: string) => `pubsub.legs.source.${relayId}`,
+  legSourceAll: 'pubsub.legs.source.*',
+  /** Relays hosting legs of a conference say so here, so each knows whether another reads its stream. */
+  mediaHosts: (conferenceId: string) => `pubsub.media-hosts.${conferenceId}`,
+  /** Readers of every conference's stream (notifiers) say so here while they read it. */
+  mediaReaders: 'pubsub.media-readers',
 } as const;
 
 export const roleSchema = z.enum(['publisher', 'subscriber', 'both', 'inactive']);
@@ -94,6 +101,43 @@ export const legClosedSchema = z.object({
   at: z.number(),
 });
 export type LegClosed = z.infer<typeof legClosedSchema>;
+
+/**
+ * What a relay says on `pubsub.legs.source.<relayId>` when a publisher leg's packets first arrive with an
+ * SSRC (and again if it changes): the notifier owning the conference keeps it for the roster's `<src-id>`.
+ */
+export const legSourceSchema = z.object({
+  relayId: z.string(),
+  conferenceId: z.string(),
+  legId: z.string(),
+  ssrc: z.number().int().min(0).max(0xffff_ffff),
+  at: z.number(),
+});
+export type LegSource = z.infer<typeof legSourceSchema>;
+
+/**
+ * On `pubsub.media-hosts.<conf>`: a relay opened (`hosting`) or closed the conference. An opening one
+ * `asks`, and every other relay hosting it answers, so both sides know the stream has another reader.
+ */
+export const mediaHostSchema = z.object({
+  relayId: z.string(),
+  hosting: z.boolean(),
+  ask: z.boolean().optional(),
+});
+export type MediaHost = z.infer<typeof mediaHostSchema>;
+
+/**
+ * On `pubsub.media-readers`: a process that reads every conference's stream (`reading`, repeated every
+ * few seconds, expiring after three missed periods) or stopped; a starting relay `asks` who reads.
+ */
+export const mediaReaderSchema = z.object({
+  readerId: z.string(),
+  reading: z.boolean(),
+  ask: z.boolean().optional(),
+});
+export type MediaReader = z.infer<typeof mediaReaderSchema>;
+/** How often a reader repeats itself on `pubsub.media-readers`; it expires after three periods. */
+export const MEDIA_READER_INTERVAL_MS = 2_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

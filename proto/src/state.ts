@@ -386,8 +386,8 @@ export type ReferralRecord = z.infer<typeof referralRecordSchema>;
 
 /**
  * The SSRC each RTP publisher leg of a topic sends with, keyed `<conferenceId>.rtp-sources` (leg id → SSRC):
- * learned by the notifier that owns the conference from the first packet a relay shares on
- * `pubsub.media.<conf>`, so the roster's `<src-id>` maps CSRCs to publishers with one read per document.
+ * written by the notifier that owns the conference when the publisher's relay says the SSRC on
+ * `pubsub.legs.source.<relay>`, so the roster's `<src-id>` maps CSRCs to publishers with one read per document.
  */
 export const rtpSourcesSchema = z.object({
   legs: z.record(z.string(), z.number().int().min(0).max(0xffff_ffff)),

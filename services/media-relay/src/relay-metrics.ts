@@ -1,7 +1,7 @@
 // The relay's Prometheus counters behind the core's RelayCounters: totals per relay, and per topic
 // through TopicMetrics (bounded label cardinality). The service and the hot-path bench both use these.
 import { Counter, Histogram, type Registry } from 'prom-client';
-import type { RelayCounters } from './relay.js';
+import type { DropReason, RelayCounters } from './relay.js';
 import type { TopicMetrics } from './topic-metrics.js';
 
 export function relayCounters(registry: Registry, topics: TopicMetrics): RelayCounters {
@@ -48,6 +48,8 @@ export function relayCounters(registry: Registry, topics: TopicMetrics): RelayCo
     registers: [registry],
   });
   const topic = (id: string) => topics.topic(id);
+  // One child per reason, made once: a labelled inc() would hash its labels object on every call.
+  const droppedBy = new Map<DropReason, { inc(value?: number): void }>();
   return {
     publicationsIn: (c) => {
       topic(c).publicationsIn++;
@@ -64,7 +66,14 @@ export function relayCounters(registry: Registry, topics: TopicMetrics): RelayCo
       topic(c).invalid++;
       invalid.inc();
     },
-    dropped: (reason) => dropped.inc({ reason }),
+    dropped: (reason, count = 1) => {
+      let child = droppedBy.get(reason);
+      if (!child) {
+        child = dropped.labels({ reason });
+        droppedBy.set(reason, child);
+      }
+      child.inc(count);
+    },
     lost: (c, lost, recovered) => {
       const t = topic(c);
       t.lost += lost;

@@ -25,11 +25,14 @@ import {
 import {
   contracts,
   decodeEvent,
+  encodeEvent,
   type LegAllocation__Output,
   type LegClosed,
   type LegSpec,
   legClosedSchema,
+  legSourceSchema,
   type MediaRelayClient,
+  mediaReaderSchema,
   type StatsResponse__Output,
   subjects,
 } from '@sip-pubsub/proto';
@@ -460,6 +463,61 @@ describe('media-relay over UDP', () => {
     await waitFor('local delivery', () => local.packets.length >= 4);
     await new Promise((r) => setTimeout(r, 100));
     expect(remote.packets).toHaveLength(3);
+  });
+
+  it('puts a publication on the bus only while another relay hosts the conference or a reader reads; says each SSRC once', async () => {
+    const onBus: string[] = [];
+    const sources: unknown[] = [];
+    const watching = [
+      bus.subscribe(subjects.mediaAll, (m) => onBus.push(m.headers.relay ?? '')),
+      bus.subscribe(subjects.legSourceAll, (m) => {
+        const d = decodeEvent(legSourceSchema, m.data);
+        if (d.ok) sources.push({ legId: d.value.legId, ssrc: d.value.ssrc });
+      }),
+    ];
+    try {
+      const r1 = await startRelay('r1');
+      const r2 = await startRelay('r2');
+      const [pub, local, remote] = [await peer(), await peer(), await peer()];
+      const a = await allocate(r1, leg('c9', 'pub', pub, 'pub'));
+      await allocate(r1, leg('c9', 'local', local, 'sub'));
+      const sent = packetsFor(
+        9,
+        [1, 2, 3, 4, 5, 6].map((v) => `[{"n":"t","v":${v}}]`),
+      );
+      const send = async (from: number, to: number, count: number) => {
+        for (const s of sent.slice(from, to)) pub.socket.send(s, a.port, '127.0.0.1');
+        await waitFor('local deliveries', () => local.packets.length >= count);
+        await bus.flush();
+      };
+      // Alone on r1 and nobody reading: nothing goes on the bus, the SSRC is said once.
+      await send(0, 2, 2);
+      expect(onBus).toEqual([]);
+      expect(sources).toEqual([{ legId: 'pub', ssrc: 9 }]);
+
+      // A leg on r2: r1 shares from then on, and r2 delivers.
+      await allocate(r2, leg('c9', 'remote', remote, 'sub'));
+      await send(2, 4, 4);
+      await waitFor('remote deliveries', () => remote.packets.length >= 2);
+      expect(remote.packets).toEqual(sent.slice(2, 4));
+      expect(onBus).toEqual(['r1', 'r1']);
+
+      // r2's last leg goes: alone again. Then a reader of every stream says it reads.
+      await unary(r2, 'ReleaseLeg', { conferenceId: 'c9', legId: 'remote' });
+      await bus.flush();
+      await send(4, 5, 5);
+      expect(onBus).toHaveLength(2);
+      bus.publish(
+        subjects.mediaReaders,
+        encodeEvent(mediaReaderSchema, { readerId: 'notifier-1', reading: true }),
+      );
+      await bus.flush();
+      await send(5, 6, 6);
+      expect(onBus).toEqual(['r1', 'r1', 'r1']);
+      expect(sources).toEqual([{ legId: 'pub', ssrc: 9 }]);
+    } finally {
+      for (const w of watching) w.unsubscribe();
+    }
   });
 
   it('closes a leg that received nothing for RELAY_LEG_SILENCE_TIMEOUT_MS, returns its port and publishes legClosed with the reason', async () => {

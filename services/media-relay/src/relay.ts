@@ -75,7 +75,8 @@ export interface RelayCounters {
   /** Packets sent to subscriber legs and their bytes: one call per fan-out, not per subscriber. */
   deliveriesOut(conferenceId: string, packets: number, bytes: number): void;
   invalid(conferenceId: string): void;
-  dropped(reason: DropReason): void;
+  /** Datagrams not forwarded (count of them, 1 when left out): one call per packet, not per subscriber. */
+  dropped(reason: DropReason, count?: number): void;
   lost(conferenceId: string, lost: number, recovered: number): void;
   /** Seconds from a publication's arrival at the first relay to its delivery here (one per fan-out). */
   latency(conferenceId: string, seconds: number): void;
@@ -112,6 +113,8 @@ export interface RelayCoreOptions {
     receivedAt: number,
     pts: T140PayloadTypes,
   ): void;
+  /** A publisher leg's packets arrived with a new SSRC (its first, or a changed one): the roster's `<src-id>`. */
+  onSource?(conferenceId: string, legId: string, ssrc: number): void;
   now?: () => number;
   /** CNAME in our RTCP SDES (RFC 3550 §6.5.1). */
   cname?: string;
@@ -280,47 +283,46 @@ export class RelayCore {
     const { options } = leg;
     const kind = classifyDatagram(data);
     this.hear(leg, fromHost, fromPort, kind === 'rtp' ? data[1] & 0x7f : undefined);
-    const drop = (reason: DropReason) => this.dropReceived(leg, reason, fromHost, fromPort);
     if (kind === 'keepalive') {
-      drop('keepalive');
+      this.dropReceived(leg, 'keepalive', fromHost, fromPort);
       return;
     }
     if (kind === 'rtcp') {
       if (this.isFromPeer(leg, fromHost, fromPort)) this.onRtcp(leg, data);
-      drop('rtcp');
+      this.dropReceived(leg, 'rtcp', fromHost, fromPort);
       return;
     }
     const packet = this.view;
     if (packet.read(data) !== RTP_VIEW_OK) {
-      drop('malformed');
+      this.dropReceived(leg, 'malformed', fromHost, fromPort);
       return;
     }
     const pt = packet.payloadType;
     if (pt !== options.t140Pt && pt !== options.redPt) {
-      drop('unknown-pt');
+      this.dropReceived(leg, 'unknown-pt', fromHost, fromPort);
       return;
     }
     if (!this.acceptSource(leg, fromHost, fromPort)) {
-      drop('source-mismatch');
+      this.dropReceived(leg, 'source-mismatch', fromHost, fromPort);
       return;
     }
     // An empty T140block from a subscriber is its keep-alive (it also latched the leg, see hear()).
     if (!options.publishes && packet.payloadLength === 0) {
-      drop('keepalive');
+      this.dropReceived(leg, 'keepalive', fromHost, fromPort);
       return;
     }
     if (!options.publishes) {
-      drop('not-publisher');
+      this.dropReceived(leg, 'not-publisher', fromHost, fromPort);
       return;
     }
     const now = this.now();
     if (!leg.bucket.take(now)) {
-      drop('rate-limited');
+      this.dropReceived(leg, 'rate-limited', fromHost, fromPort);
       return;
     }
     if (leg.receiver.isStale(packet)) {
       // The receiver ignores it, so would every subscriber's: holding or forwarding it only costs memory.
-      drop('stale');
+      this.dropReceived(leg, 'stale', fromHost, fromPort);
       return;
     }
     const conferenceId = options.conferenceId;
@@ -330,6 +332,7 @@ export class RelayCore {
     if (stats?.ssrc !== ssrc) {
       stats = new RtpReceptionStatistics(ssrc);
       leg.stats = stats;
+      this.opts.onSource?.(conferenceId, options.legId, ssrc);
     }
     stats.onPacket(packet.sequenceNumber, packet.timestamp, now);
 
@@ -371,8 +374,8 @@ export class RelayCore {
         delivery.text.length > 0
           ? leg.filter.onText(data, linesOk, leg.lines.open)
           : leg.filter.onRedundancy(data);
-      for (let i = 0; i < verdict.dropped; i++) counters.dropped('invalid-data');
-      for (let i = 0; i < verdict.overflowed; i++) counters.dropped('held-overflow');
+      if (verdict.dropped > 0) counters.dropped('invalid-data', verdict.dropped);
+      if (verdict.overflowed > 0) counters.dropped('held-overflow', verdict.overflowed);
       forward = verdict.forward;
     }
     const pts = leg.payloadTypes;
@@ -600,7 +603,7 @@ export class RelayCore {
     }
     for (let k = 0; k < distinct; k++) copies[k] = undefined;
     const { counters } = this.opts;
-    for (let i = 0; i < unconsented; i++) counters.dropped('no-consent');
+    if (unconsented > 0) counters.dropped('no-consent', unconsented);
     if (packets === 0) return;
     counters.deliveriesOut(conference.id, packets, bytes);
     counters.latency(conference.id, Math.max(0, now - receivedAt) / 1000);

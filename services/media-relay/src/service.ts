@@ -8,16 +8,22 @@ import { asyncUnary, JsonBucket, startGrpcServer } from '@sip-pubsub/platform';
 import {
   BUCKETS,
   contracts,
+  decodeEvent,
   encodeEvent,
   type LegAllocation,
   type LegClosed,
+  type LegSource,
   type LegSpec__Output,
   legClosedSchema,
+  legSourceSchema,
   MEDIA_HEADER_LEG,
   MEDIA_HEADER_RECEIVED_AT,
   MEDIA_HEADER_RED_PT,
   MEDIA_HEADER_RELAY,
   MEDIA_HEADER_T140_PT,
+  MEDIA_READER_INTERVAL_MS,
+  mediaHostSchema,
+  mediaReaderSchema,
   type RelayLoad,
   type ReleaseLegRequest__Output,
   type ReleaseLegResponse,
@@ -29,6 +35,7 @@ import {
 import { Counter, Gauge } from 'prom-client';
 import { boundedSender } from './bounded-send.js';
 import type { RelayConfig } from './config.js';
+import { MediaSharing } from './media-sharing.js';
 import { registerPortGauges } from './port-metrics.js';
 import { PortPool } from './port-pool.js';
 import { type ForwardingMode, Leg, type LegCloseReason, type LegOptions, RelayCore } from './relay.js';
@@ -90,6 +97,26 @@ export async function startMediaRelay(
     onError: (conferenceId, err) =>
       logger.warn({ conferenceId, err: err.message }, 'retained values not read; leg joins without them'),
   });
+  // A publication goes on the bus only while another relay hosting its conference, or a notifier reading
+  // every stream, is there to read it (media-sharing.ts).
+  const sharing = new MediaSharing({ self: relayId, readerTtlMs: 3 * MEDIA_READER_INTERVAL_MS });
+  const readers = bus.subscribe(subjects.mediaReaders, (msg) => {
+    const decoded = decodeEvent(mediaReaderSchema, msg.data);
+    if (decoded.ok) sharing.onReader(decoded.value);
+  });
+  // Readers already reading answer at once, so this relay does not wait for their next period.
+  bus.publish(
+    subjects.mediaReaders,
+    encodeEvent(mediaReaderSchema, { readerId: relayId, reading: false, ask: true }),
+  );
+  const sayLegSource = (conferenceId: string, legId: string, ssrc: number) => {
+    const event: LegSource = { relayId, conferenceId, legId, ssrc, at: Date.now() };
+    try {
+      bus.publish(subjects.legSource(relayId), encodeEvent(legSourceSchema, event));
+    } catch (err) {
+      logger.warn({ conferenceId, legId, err: (err as Error).message }, 'could not publish a leg source');
+    }
+  };
   core = new RelayCore({
     latching: config.RELAY_LATCHING,
     natTraversal: config.RELAY_NAT_TRAVERSAL,
@@ -109,8 +136,10 @@ export async function startMediaRelay(
     cname: `media-relay@${relayId}`,
     consentTimeoutMs: config.RELAY_CONSENT_TIMEOUT_MS,
     maxLineLength: config.MAX_SENML_PACK_BYTES,
+    onSource: sayLegSource,
     share: (conferenceId, legId, packet, receivedAt, pts) => {
       greeter.observe(conferenceId, legId, packet, pts);
+      if (!sharing.wanted(conferenceId)) return;
       bus.publish(subjects.media(conferenceId), packet, {
         [MEDIA_HEADER_RELAY]: relayId,
         [MEDIA_HEADER_LEG]: legId,
@@ -170,8 +199,31 @@ export async function startMediaRelay(
   const ports = new PortPool(config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
   registerPortGauges(registry, ports, config.RELAY_PORT_MIN, config.RELAY_PORT_MAX);
 
-  // The conference's subject, held by the conference: it leaves it when its last leg here goes.
-  const subscribeMedia = (conferenceId: string): BusSubscription =>
+  // The conference's subjects, held by the conference: it leaves them when its last leg here goes. On the
+  // hosts subject it says it hosts the conference (and, leaving, that it no longer does).
+  const subscribeMedia = (conferenceId: string): BusSubscription => {
+    const media = subscribeStream(conferenceId);
+    const hostsSubject = subjects.mediaHosts(conferenceId);
+    const hosts = bus.subscribe(hostsSubject, (msg) => {
+      const decoded = decodeEvent(mediaHostSchema, msg.data);
+      if (!decoded.ok) return;
+      const answer = sharing.onHost(conferenceId, decoded.value);
+      if (answer) bus.publish(hostsSubject, encodeEvent(mediaHostSchema, answer));
+    });
+    bus.publish(hostsSubject, encodeEvent(mediaHostSchema, sharing.opened(conferenceId)));
+    return {
+      unsubscribe() {
+        media.unsubscribe();
+        hosts.unsubscribe();
+        try {
+          bus.publish(hostsSubject, encodeEvent(mediaHostSchema, sharing.closed(conferenceId)));
+        } catch {
+          // The bus is closing with the relay: the others learn of it from membership.
+        }
+      },
+    };
+  };
+  const subscribeStream = (conferenceId: string): BusSubscription =>
     bus.subscribe(subjects.media(conferenceId), (msg) => {
       if (msg.headers[MEDIA_HEADER_RELAY] === relayId) return;
       const receivedAt = Number(msg.headers[MEDIA_HEADER_RECEIVED_AT]);
@@ -426,7 +478,17 @@ export async function startMediaRelay(
       address: `${config.GRPC_ADVERTISE_HOST}:${grpcServer.port}`,
       meta: { rtpHost: config.RELAY_ADVERTISE_HOST },
     },
-    watch: [],
+    watch: [RELAY_SERVICE],
+  });
+  // A relay that left (crashed without saying it closed its conferences) reads nothing any more. Only a
+  // departure counts: one not seen yet (its first heartbeat still on its way) may well host a conference.
+  let relaysSeen = new Set<string>();
+  membership.on('change', (service) => {
+    if (service !== RELAY_SERVICE) return;
+    const present = new Set(membership.members(RELAY_SERVICE).map((m) => m.id));
+    const departed = [...relaysSeen].filter((id) => !present.has(id));
+    relaysSeen = present;
+    if (departed.length > 0) sharing.forgetRelays(departed);
   });
   await membership.start();
   logger.info(
@@ -446,6 +508,7 @@ export async function startMediaRelay(
       await grpcServer.stop(5_000);
       // Conferences close in cascade: their legs (sockets, ports) and their subscriptions.
       core.close();
+      readers.unsubscribe();
       legsGauge.set(core.legCount);
     },
   };

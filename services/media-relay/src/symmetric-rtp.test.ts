@@ -21,7 +21,7 @@ function setup(opts: { natTraversal?: boolean } = {}) {
     publicationsIn: () => {},
     deliveriesOut: () => {},
     invalid: () => {},
-    dropped: (r) => drops.set(r, (drops.get(r) ?? 0) + 1),
+    dropped: (r, n = 1) => drops.set(r, (drops.get(r) ?? 0) + n),
     lost: () => {},
     latency: () => {},
     packetsIn: () => {},

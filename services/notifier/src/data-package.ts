@@ -28,6 +28,11 @@ export function dataResourceKey(conferenceId: string): string {
   return `${conferenceId}${DATA_SUFFIX}`;
 }
 
+/** Whether a resource key is a pubsub-data one (a topic's, or the wildcard watchers'). */
+export function isDataResourceKey(resourceKey: string): boolean {
+  return resourceKey.endsWith(DATA_SUFFIX);
+}
+
 /** The key whose rendezvous owner owns a resource: a conference's data subscriptions go with the conference. */
 export function ownershipKey(resourceKey: string): string {
   return resourceKey.endsWith(DATA_SUFFIX) ? resourceKey.slice(0, -DATA_SUFFIX.length) : resourceKey;

@@ -49,6 +49,7 @@ import {
 import {
   dataPackage,
   dataResourceKey as dataResourceKeyOf,
+  isDataResourceKey,
   ownershipKey,
   recordChange,
 } from './data-package.js';
@@ -146,7 +147,7 @@ export class ConferenceNotifier {
   private readonly expiries = new OwnedSubscriptions((key) => {
     this.wildcards.forget(key);
     this.forgetDialogMember(key);
-  });
+  }, isDataResourceKey);
   /** Dialog (Call-ID, tags) → the owned subscriptions in it (RFC 6665 §4.5.2: several may share one). */
   private readonly dialogMembers = new Map<string, Set<string>>();
   /** Subscription key → its dialog, for dialogMembers and for ordering NOTIFYs per dialog. */
@@ -579,6 +580,11 @@ export class ConferenceNotifier {
   /** A PUBLISH source appeared in or left a conference this replica owns: its roster watchers hear of it. */
   onPublicationSource(conferenceId: string, publisher: string): void {
     for (const key of this.expiries.keysOf(conferenceId)) this.scheduler.enqueue(key, publisher);
+  }
+
+  /** Whether this replica owns pubsub-data watchers of some topic (then it reads the topics' streams). */
+  get watchesData(): boolean {
+    return this.expiries.countedResources > 0;
   }
 
   /** Whether this replica owns wildcard watchers (then it reads every topic's stream). */

@@ -4,10 +4,23 @@
 /** Subscription key (`<resourceKey>.<id>`) → expiry time, indexed by resource key. */
 export class OwnedSubscriptions extends Map<string, number> {
   private readonly byResource = new Map<string, Set<string>>();
+  /** Resources with subscriptions here for which `counts` says yes (kept as they come and go). */
+  private counted = 0;
 
-  /** `onDelete` hears of every key that goes, whichever way it goes. */
-  constructor(private readonly onDelete?: (key: string) => void) {
+  /**
+   * `onDelete` hears of every key that goes, whichever way it goes; `counts` picks the resources that
+   * `countedResources` counts.
+   */
+  constructor(
+    private readonly onDelete?: (key: string) => void,
+    private readonly counts?: (resourceKey: string) => boolean,
+  ) {
     super();
+  }
+
+  /** How many resources `counts` picked have a subscription here. */
+  get countedResources(): number {
+    return this.counted;
   }
 
   override set(key: string, expiresAt: number): this {
@@ -19,6 +32,7 @@ export class OwnedSubscriptions extends Map<string, number> {
     if (!keys) {
       keys = new Set();
       this.byResource.set(resource, keys);
+      if (this.counts?.(resource)) this.counted++;
     }
     keys.add(key);
     return this;
@@ -29,7 +43,10 @@ export class OwnedSubscriptions extends Map<string, number> {
     const keys = this.byResource.get(resource);
     if (keys) {
       keys.delete(key);
-      if (keys.size === 0) this.byResource.delete(resource);
+      if (keys.size === 0) {
+        this.byResource.delete(resource);
+        if (this.counts?.(resource)) this.counted--;
+      }
     }
     this.onDelete?.(key);
     return super.delete(key);
@@ -37,6 +54,7 @@ export class OwnedSubscriptions extends Map<string, number> {
 
   override clear(): void {
     this.byResource.clear();
+    this.counted = 0;
     super.clear();
   }
 

@@ -1,5 +1,4 @@
 import { buildConferenceInfo, parseConferenceInfo } from '@sip-pubsub/events';
-import { serializeRtp } from '@sip-pubsub/media';
 import { InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
@@ -8,50 +7,9 @@ import {
   rtpSourcesKey,
   rtpSourcesSchema,
 } from '@sip-pubsub/proto';
-import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { conferenceDocument } from './roster-document.js';
-import { RtpSourcesStore, rtpSsrcOf } from './rtp-sources.js';
-
-describe('rtpSsrcOf', () => {
-  it('reads the SSRC of any RTP packet serializeRtp writes', () => {
-    fc.assert(
-      fc.property(
-        fc.integer({ min: 0, max: 0xffff_ffff }),
-        fc.integer({ min: 0, max: 127 }),
-        fc.uint8Array({ maxLength: 64 }),
-        fc.array(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 15 }),
-        (ssrc, payloadType, payload, csrcs) => {
-          const packet = serializeRtp({
-            version: 2,
-            padding: false,
-            extension: null,
-            marker: false,
-            payloadType,
-            sequenceNumber: 1,
-            timestamp: 2,
-            ssrc,
-            csrcs,
-            payload,
-          });
-          expect(rtpSsrcOf(packet)).toBe(ssrc);
-        },
-      ),
-    );
-  });
-
-  it('gives no SSRC for short datagrams or another RTP version, and never throws', () => {
-    expect(rtpSsrcOf(new Uint8Array(0))).toBeUndefined();
-    expect(rtpSsrcOf(new Uint8Array(11).fill(0x80))).toBeUndefined();
-    expect(rtpSsrcOf(new Uint8Array(12).fill(0x40))).toBeUndefined();
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
-        const ssrc = rtpSsrcOf(bytes);
-        if (ssrc !== undefined) expect(ssrc).toBeGreaterThanOrEqual(0);
-      }),
-    );
-  });
-});
+import { RtpSourcesStore } from './rtp-sources.js';
 
 describe('RtpSourcesStore', () => {
   const store = async () => {

@@ -1,19 +1,12 @@
 // The SSRC each RTP publisher sends with, for the roster's `<src-id>` (PROFILE.md "Events"). The relay that
-// receives a publisher's packets shares each one on `pubsub.media.<conf>` with the leg id in a header and
-// the publisher's RTP header intact; the notifier that owns the conference reads the SSRC there. A leg
-// whose SSRC is already known costs one map lookup per packet; a new or changed one is written to one KV
-// record per topic (batched) and its user re-notified, so building a roster reads the record once.
+// receives a publisher's packets says the SSRC once per leg (and again if it changes) on
+// `pubsub.legs.source.<relay>`; the notifier that owns the conference writes a new or changed one to one
+// KV record per topic (batched) and re-notifies its user, so building a roster reads the record once.
 import type { JsonBucket } from '@sip-pubsub/platform';
 import { type RtpSources, rtpSourcesKey } from '@sip-pubsub/proto';
 import { BatchedMutations } from './batched-mutations.js';
 
 type SourceChange = { kind: 'set'; legId: string; ssrc: number } | { kind: 'remove'; legId: string };
-
-/** The SSRC of an RTP packet (RFC 3550 §5.1), or undefined when the bytes are no RTP version 2 packet. */
-export function rtpSsrcOf(packet: Uint8Array): number | undefined {
-  if (packet.length < 12 || packet[0] >> 6 !== 2) return undefined;
-  return ((packet[8] << 24) | (packet[9] << 16) | (packet[10] << 8) | packet[11]) >>> 0;
-}
 
 export class RtpSourcesStore {
   private readonly writes: BatchedMutations<RtpSources, SourceChange>;

@@ -29,13 +29,17 @@ import {
   contracts,
   decodeEvent,
   directoryEventSchema,
+  encodeEvent,
   indexRecordSchema,
+  legSourceSchema,
   MEDIA_HEADER_LEG,
   MEDIA_HEADER_RECEIVED_AT,
   MEDIA_HEADER_RED_PT,
   MEDIA_HEADER_RELAY,
   MEDIA_HEADER_T140_PT,
   MEDIA_PUBLISH_ORIGIN_PREFIX,
+  MEDIA_READER_INTERVAL_MS,
+  mediaReaderSchema,
   type NotifierClient,
   participantRecordSchema,
   publicationRecordSchema,
@@ -72,7 +76,7 @@ import { PublicationSourcesStore } from './publication-sources.js';
 import { PublicationCompositor } from './publications.js';
 import { PUBLISH_T140_PT, publishSourceLegId } from './publish-source.js';
 import { RetainedValuesStore } from './retained-values.js';
-import { RtpSourcesStore, rtpSsrcOf } from './rtp-sources.js';
+import { RtpSourcesStore } from './rtp-sources.js';
 import { TopicDirectory } from './topic-directory.js';
 import { ConferenceWatcherIndex } from './watcher-index.js';
 
@@ -237,6 +241,25 @@ export async function startNotifier(
       .then((n) => n > 0 && logger.info({ watchers: n }, 'watchers records completed'))
       .catch((err: Error) => logger.warn({ err: err.message }, 'watchers records not reconciled'));
 
+  // Relays put a publication on the bus only while someone reads it (DESIGN.md "Media sharding"): this
+  // replica reads every stream while it retains RTP values or owns pubsub-data watchers, and says so.
+  const readsMedia = () => config.RETAIN_TTL > 0 || notifier.watchesWildcards || notifier.watchesData;
+  let reading = false;
+  const sayReading = (now: boolean) => {
+    reading = now;
+    try {
+      bus.publish(
+        subjects.mediaReaders,
+        encodeEvent(mediaReaderSchema, { readerId: ctx.instanceId, reading: now }),
+      );
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, 'could not say whether this replica reads media');
+    }
+  };
+  const announceReading = (): void => {
+    const now = readsMedia();
+    if (now && !reading) sayReading(true);
+  };
   const handleEnvelope = async (envelope: SipRequestEnvelope__Output) => {
     const request = parseMessage(envelope.message);
     if (request.kind !== 'request') throw new Error('edge sent a response to HandleRequest');
@@ -253,6 +276,8 @@ export async function startNotifier(
         notifier.handle(request, flow, envelope.authenticatedIdentity ?? ''),
       ),
     );
+    // A first pubsub-data watcher makes this replica a reader of the media streams: say so at once.
+    announceReading();
     return { request, handled };
   };
   // On a link the first NOTIFY rides back with the 2xx (the edge sends both, in order): wait for it to be
@@ -343,6 +368,30 @@ export async function startNotifier(
     }
     notifier.onWildcardData(topic, records);
   };
+  // The roster's <src-id>: the SSRC a publisher sends with, said once per leg and SSRC by its relay.
+  const legSources = bus.subscribe(subjects.legSourceAll, (msg) => {
+    const decoded = decodeEvent(legSourceSchema, msg.data);
+    if (!decoded.ok) {
+      logger.warn({ subject: msg.subject, err: decoded.error }, 'ignored a malformed leg source');
+      return;
+    }
+    const { conferenceId, legId, ssrc } = decoded.value;
+    if (!owns(conferenceId)) return;
+    const seen = rtpSources.observe(conferenceId, legId, ssrc);
+    if (seen.changed)
+      notifier.onRtpSource(conferenceId, legId, seen.stored).catch(failed('recording an SSRC'));
+  });
+  const readers = bus.subscribe(subjects.mediaReaders, (msg) => {
+    const decoded = decodeEvent(mediaReaderSchema, msg.data);
+    // A starting relay asks who reads: answer now rather than at the next period.
+    if (decoded.ok && decoded.value.ask && readsMedia()) sayReading(true);
+  });
+  const readerTimer = setInterval(() => {
+    const now = readsMedia();
+    if (now || reading) sayReading(now);
+  }, MEDIA_READER_INTERVAL_MS);
+  readerTimer.unref();
+  announceReading();
   const media = bus.subscribe(subjects.mediaAll, (msg) => {
     const conferenceId = msg.subject.slice(subjects.media('').length);
     // PUBLISHed packs were handled where they were accepted; only wildcard watchers still need them.
@@ -350,13 +399,6 @@ export async function startNotifier(
     const forOwner = !published && owns(conferenceId);
     if (!forOwner && !notifier.watchesWildcards) return;
     const legId = msg.headers[MEDIA_HEADER_LEG] ?? '';
-    // The roster's <src-id>: the SSRC the publisher sends with, as the relay received it.
-    const ssrc = forOwner && legId !== '' ? rtpSsrcOf(msg.data) : undefined;
-    if (ssrc !== undefined) {
-      const seen = rtpSources.observe(conferenceId, legId, ssrc);
-      if (seen.changed)
-        notifier.onRtpSource(conferenceId, legId, seen.stored).catch(failed('recording an SSRC'));
-    }
     const t140Pt = Number(msg.headers[MEDIA_HEADER_T140_PT]);
     const redPt = Number(msg.headers[MEDIA_HEADER_RED_PT]);
     if (!Number.isInteger(t140Pt)) return;
@@ -398,6 +440,7 @@ export async function startNotifier(
     if (service !== NOTIFIER_SERVICE) return;
     notifier
       .adopt(owns)
+      .then(announceReading)
       .catch((err: Error) => logger.error({ err: err.message }, 'adopting subscriptions failed'));
     compositor
       .adopt(owns)
@@ -445,6 +488,10 @@ export async function startNotifier(
     ready: () => true,
     async stop() {
       clearInterval(sweepTimer);
+      clearInterval(readerTimer);
+      if (reading) sayReading(false);
+      readers.unsubscribe();
+      legSources.unsubscribe();
       observed.stop();
       roster.unsubscribe();
       directory.unsubscribe();
