@@ -2,7 +2,14 @@
 // shards of the conference directory. They replace key listings on request paths (a listing walks
 // every key of a bucket, deleted ones included); readers do one get per index record.
 import type { JsonBucket, KvBucket, Logger } from '@sip-pubsub/platform';
-import { directoryShardKey, type IndexRecord, type ParticipantRole, rosterIndexKey } from '@sip-pubsub/proto';
+import {
+  directoryShardKey,
+  type IndexRecord,
+  type ParticipantRole,
+  type RosterShown,
+  rosterIndexKey,
+  sameRosterShown,
+} from '@sip-pubsub/proto';
 
 type Member = IndexRecord['members'][string];
 
@@ -55,12 +62,30 @@ export class IndexWriter {
           return undefined;
         }
         added = true;
-        const entry: Member = { at: existing?.at ?? this.now() };
+        // What the roster shows of the participant stays with its entry when only the role changes.
+        const entry: Member = { ...existing, at: existing?.at ?? this.now() };
         if (role) entry.role = role;
         if (existing && existing.role === entry.role) return undefined;
         return { members: { ...members, [member]: entry } };
       });
       return added;
+    });
+  }
+
+  /**
+   * Records what the roster shows of a stored participant (and its role) in its entry, so readers need
+   * no participant record; written once the record is, and again only when the view changes. A member
+   * missing from the record is added back, as `add` would for a role change.
+   */
+  show(key: string, member: string, role: ParticipantRole, shown: RosterShown): Promise<void> {
+    return this.serial(key, async () => {
+      await this.bucket.mutate(key, (current) => {
+        const members = current?.members ?? {};
+        const existing = members[member];
+        if (existing && existing.role === role && sameRosterShown(existing.shown, shown)) return undefined;
+        const entry: Member = { at: existing?.at ?? this.now(), role, shown };
+        return { members: { ...members, [member]: entry } };
+      });
     });
   }
 
@@ -165,6 +190,7 @@ export async function backfillIndexes(
     for (const key of keys) {
       const p = await stores.participants.get(key);
       if (!p) continue;
+      // Without what the roster shows: readers get such a leg's participant record (as for any old entry).
       await writer.add(rosterIndexKey(conferenceId), p.value.legId, p.value.role);
       legs++;
     }
