@@ -23,16 +23,55 @@ export const COUNTER_CONFERENCES = 'conferences';
 export const counterSchema = z.number().int().nonnegative();
 
 /**
+ * What a conference's roster document (RFC 4575) shows of a stored participant: kept in its roster index
+ * entry, so a SUBSCRIBE's document is one read however many participants there are.
+ */
+export const rosterShownSchema = z.object({
+  aor: z.string(),
+  displayName: z.string().optional(),
+  contact: z.string(),
+  joinedAt: z.number(),
+});
+export type RosterShown = z.infer<typeof rosterShownSchema>;
+
+/**
  * Index records (bucket `indexes`), kept with compare-and-set by the focus, so that no request lists a
- * bucket: `roster.<conferenceId>` holds a conference's legs (leg id → role), `directory.<n>` one of
- * DIRECTORY_SHARDS shards of the conference ids (sharded so that creations on several focus replicas
- * rarely conflict). `at` is when the member was added, so a reader can tell an entry being written from
- * a stale one.
+ * bucket: `roster.<conferenceId>` holds a conference's legs (leg id → role, and once the participant is
+ * stored what its roster shows), `directory.<n>` one of DIRECTORY_SHARDS shards of the conference ids
+ * (sharded so that creations on several focus replicas rarely conflict). `at` is when the member was
+ * added, so a reader can tell an entry being written from a stale one. A roster entry without `shown` is
+ * a leg being set up (or one written before `shown` existed): a reader gets its participant record.
  */
 export const indexRecordSchema = z.object({
-  members: z.record(z.string(), z.object({ role: roleSchema.optional(), at: z.number() })),
+  members: z.record(
+    z.string(),
+    z.object({ role: roleSchema.optional(), at: z.number(), shown: rosterShownSchema.optional() }),
+  ),
 });
 export type IndexRecord = z.infer<typeof indexRecordSchema>;
+
+/** The roster view of a participant record, as its roster index entry keeps it. */
+export function rosterShownOf(p: {
+  aor: string;
+  displayName?: string;
+  contact: string;
+  joinedAt: number;
+}): RosterShown {
+  return {
+    aor: p.aor,
+    ...(p.displayName !== undefined ? { displayName: p.displayName } : {}),
+    contact: p.contact,
+    joinedAt: p.joinedAt,
+  };
+}
+
+/** Whether two roster views show the same. */
+export function sameRosterShown(a: RosterShown | undefined, b: RosterShown | undefined): boolean {
+  if (!a || !b) return a === b;
+  return (
+    a.aor === b.aor && a.displayName === b.displayName && a.contact === b.contact && a.joinedAt === b.joinedAt
+  );
+}
 
 export function rosterIndexKey(conferenceId: string): string {
   return `roster.${conferenceId}`;

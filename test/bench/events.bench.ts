@@ -7,14 +7,17 @@
 //     record is its own NOTIFY; the figure is NOTIFYs received per second.
 //  3. SUBSCRIBE+NOTIFY/s: SIPp runs test/bench/subscribe-any-order.xml at rising call rates (subscribe, full
 //     NOTIFY, unsubscribe, final NOTIFY); the figure is SUBSCRIBE+NOTIFY exchanges per second.
+// CPU per call: the broker processes' utime+stime over the step (/proc) over the calls made.
 // Printed, never asserted.
 // Run: npm run bench -- events [--seconds 5] [--rates 50,100,200] [--subscribe-rates 100,200] [--watchers 50]
+//      [--owner-link stream,unary] (the edge's OWNER_LINK, one row each) [--only publish,subscribe,notify]
 import { SipPubSubClient } from '@sip-pubsub/client';
 import { callCounts, runSipp } from '../interop/sipp/sipp.js';
 import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { createTopic, PACKS, RawEventWatcher } from '../support/raw-events.js';
 import { SIPP_ENV } from './churn.bench.js';
 import { fmt, printHeader, printTable } from './machine.js';
+import { cpuUsOf } from './proc.js';
 
 const TRANSACTIONS_PER_CALL = 6;
 
@@ -40,6 +43,8 @@ async function publishRamp(
     try {
       const conf = await createTopic(broker.sipPort, `bench/${scenario}/${rate}`);
       const calls = Math.round(rate * seconds);
+      const pids = broker.services ? broker.services.map((p) => p.pid) : broker.pid ? [broker.pid] : [];
+      const cpuBefore = await cpuUsOf(pids);
       const began = performance.now();
       const run = await runSipp({
         scenario,
@@ -52,6 +57,7 @@ async function publishRamp(
         recvTimeoutMs: 15_000,
       });
       const elapsed = (performance.now() - began) / 1000;
+      const cpu = (await cpuUsOf(pids)) - cpuBefore;
       const counts = callCounts(run);
       const ok =
         counts.failed <= (calls * tolerancePct) / 100 &&
@@ -66,6 +72,7 @@ async function publishRamp(
         counts.failed,
         counts.retransmissions,
         fmt.int(perSecond),
+        pids.length > 0 ? fmt.int(cpu / calls) : '-',
       ]);
       process.stderr.write(`  ${label} ${rate} calls/s: ${counts.successful}/${calls} ok\n`);
       if (ok) best = Math.max(best ?? 0, perSecond);
@@ -135,80 +142,131 @@ export async function main(): Promise<void> {
   const subscribeRates = flag('subscribe-rates', '100,200,400,800,1200').split(',').map(Number);
   const watchers = Number(flag('watchers', '50'));
   const packs = Number(flag('packs', '40'));
+  const links = flag('owner-link', 'stream').split(',');
+  const only = new Set(flag('only', 'publish,subscribe,notify').split(','));
   printHeader(
     'Event state: PUBLISH transactions/s, SUBSCRIBE+NOTIFY/s and pubsub-data NOTIFYs/s',
-    `npm run bench -- events --seconds ${seconds} --rates ${rates.join(',')} --subscribe-rates ${subscribeRates.join(',')} --watchers ${watchers} --packs ${packs}`,
+    `npm run bench -- events --seconds ${seconds} --rates ${rates.join(',')} --subscribe-rates ${subscribeRates.join(',')} --watchers ${watchers} --packs ${packs} --owner-link ${links.join(',')} --only ${[...only].join(',')}`,
   );
   // SIPp drives everything from one address: the edge's per-source budgets would measure themselves.
   const quiet = { LOG_LEVEL: 'error', ...SIPP_ENV };
   const embedded = (env: Record<string, string> = {}) => startEmbedded({ ...quiet, ...env });
   const separate = (env: Record<string, string> = {}) =>
     startSeparateProcesses({ env: { ...quiet, ...env } });
-
-  process.stdout.write(
-    `PUBLISH: sipp -sf test/interop/sipp/publish.xml -r <calls/s> -m <calls/s × ${seconds}>, ${TRANSACTIONS_PER_CALL} PUBLISH transactions per call, one topic, a fresh broker per step\n`,
-  );
-  const publishRows: (string | number)[][] = [
-    ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'PUBLISH/s'],
-  ];
-  const pe = await publishRamp('embedded', () => embedded(), rates, seconds, publishRows);
-  const ps = await publishRamp('separate+NATS', () => separate(), rates, seconds, publishRows);
-  printTable(publishRows);
-
-  process.stdout.write(
-    [
-      '',
-      'SUBSCRIBE+NOTIFY: sipp -sf test/bench/subscribe-any-order.xml -r <calls/s>, per call a conference-package SUBSCRIBE + 200 + full',
-      '  NOTIFY + 200, then Expires: 0 + 200 + terminated NOTIFY + 200 (2 exchanges; NOTIFY before or after the 200), one topic, a fresh',
-      '  broker per step; a step counts with at most 5% failed calls (SIPp aborts a call when the 200 lands while it answers an',
-      '  early NOTIFY: a race of the load generator, not of the broker)',
-      '',
-    ].join('\n'),
-  );
-  const subscribeRows: (string | number)[][] = [
-    ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'SUB+NOTIFY/s'],
-  ];
-  const se = await publishRamp(
-    'embedded',
-    () => embedded(),
-    subscribeRates,
-    seconds,
-    subscribeRows,
-    'subscribe.xml',
-    2,
-  );
-  const ss = await publishRamp(
-    'separate+NATS',
-    () => separate(),
-    subscribeRates,
-    seconds,
-    subscribeRows,
-    'subscribe.xml',
-    2,
-  );
-  printTable(subscribeRows);
-
-  process.stdout.write(
-    `\npubsub-data: ${watchers} watchers of one topic, an RTP publisher at ${packs} packs/s for ${seconds} s; interval = NOTIFY_MIN_INTERVAL_MS (0: a NOTIFY per record, 200: the default, records merged)\n`,
-  );
-  const notifyRows: (string | number)[][] = [
-    ['broker', 'interval', 'watchers', 'packs/s', 'offered', 'NOTIFYs', 'NOTIFY/s', 'records', 'records/s'],
-  ];
-  const ne = await notifyRate('embedded', 0, embedded, watchers, packs, seconds, notifyRows);
-  const ns = await notifyRate('separate+NATS', 0, separate, watchers, packs, seconds, notifyRows);
-  await notifyRate('embedded', 200, embedded, watchers, packs, seconds, notifyRows);
-  await notifyRate('separate+NATS', 200, separate, watchers, packs, seconds, notifyRows);
-  printTable(notifyRows);
   const show = (n: number | undefined) => (n === undefined ? 'none' : fmt.int(n));
-  process.stdout.write(
-    [
-      '',
-      `PUBLISH transactions/s at the highest clean rate tried: embedded ${show(pe)}, separate processes ${show(ps)}`,
-      `SUBSCRIBE+NOTIFY exchanges/s at the highest rate tried with ≤ 5% failed calls: embedded ${show(se)}, separate processes ${show(ss)}`,
-      `pubsub-data NOTIFYs/s delivered (interval 0): embedded ${show(ne)}, separate processes ${show(ns)}`,
-      '',
-    ].join('\n'),
-  );
+  const summary: string[] = [''];
+
+  if (only.has('publish')) {
+    process.stdout.write(
+      `PUBLISH: sipp -sf test/interop/sipp/publish.xml -r <calls/s> -m <calls/s × ${seconds}>, ${TRANSACTIONS_PER_CALL} PUBLISH transactions per call, one topic, a fresh broker per step\n`,
+    );
+    const publishRows: (string | number)[][] = [
+      ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'PUBLISH/s', 'cpu µs/call'],
+    ];
+    for (const link of links) {
+      const env = { OWNER_LINK: link };
+      const pe = await publishRamp(`embedded ${link}`, () => embedded(env), rates, seconds, publishRows);
+      const ps = await publishRamp(`separate+NATS ${link}`, () => separate(env), rates, seconds, publishRows);
+      summary.push(
+        `OWNER_LINK=${link}: PUBLISH transactions/s at the highest clean rate tried: embedded ${show(pe)}, separate processes ${show(ps)}`,
+      );
+    }
+    printTable(publishRows);
+  }
+
+  if (only.has('subscribe')) {
+    process.stdout.write(
+      [
+        '',
+        'SUBSCRIBE+NOTIFY: sipp -sf test/bench/subscribe-any-order.xml -r <calls/s>, per call a conference-package SUBSCRIBE + 200 + full',
+        '  NOTIFY + 200, then Expires: 0 + 200 + terminated NOTIFY + 200 (2 exchanges; NOTIFY before or after the 200), one topic, a fresh',
+        '  broker per step; a step counts with at most 5% failed calls (SIPp aborts a call when the 200 lands while it answers an',
+        '  early NOTIFY: a race of the load generator, not of the broker)',
+        '',
+      ].join('\n'),
+    );
+    const subscribeRows: (string | number)[][] = [
+      ['broker', 'calls/s', 'calls', 'ok', 'failed', 'retrans', 'SUB+NOTIFY/s', 'cpu µs/call'],
+    ];
+    for (const link of links) {
+      const env = { OWNER_LINK: link };
+      const se = await publishRamp(
+        `embedded ${link}`,
+        () => embedded(env),
+        subscribeRates,
+        seconds,
+        subscribeRows,
+        'subscribe.xml',
+        2,
+      );
+      const ss = await publishRamp(
+        `separate+NATS ${link}`,
+        () => separate(env),
+        subscribeRates,
+        seconds,
+        subscribeRows,
+        'subscribe.xml',
+        2,
+      );
+      summary.push(
+        `OWNER_LINK=${link}: SUBSCRIBE+NOTIFY exchanges/s at the highest rate tried with ≤ 5% failed calls: embedded ${show(se)}, separate processes ${show(ss)}`,
+      );
+    }
+    printTable(subscribeRows);
+  }
+
+  if (only.has('notify')) {
+    process.stdout.write(
+      `\npubsub-data: ${watchers} watchers of one topic, an RTP publisher at ${packs} packs/s for ${seconds} s; interval = NOTIFY_MIN_INTERVAL_MS (0: a NOTIFY per record, 200: the default, records merged)\n`,
+    );
+    const notifyRows: (string | number)[][] = [
+      ['broker', 'interval', 'watchers', 'packs/s', 'offered', 'NOTIFYs', 'NOTIFY/s', 'records', 'records/s'],
+    ];
+    for (const link of links) {
+      const env = (e: Record<string, string>) => ({ ...e, OWNER_LINK: link });
+      const ne = await notifyRate(
+        `embedded ${link}`,
+        0,
+        (e) => embedded(env(e)),
+        watchers,
+        packs,
+        seconds,
+        notifyRows,
+      );
+      const ns = await notifyRate(
+        `separate+NATS ${link}`,
+        0,
+        (e) => separate(env(e)),
+        watchers,
+        packs,
+        seconds,
+        notifyRows,
+      );
+      await notifyRate(
+        `embedded ${link}`,
+        200,
+        (e) => embedded(env(e)),
+        watchers,
+        packs,
+        seconds,
+        notifyRows,
+      );
+      await notifyRate(
+        `separate+NATS ${link}`,
+        200,
+        (e) => separate(env(e)),
+        watchers,
+        packs,
+        seconds,
+        notifyRows,
+      );
+      summary.push(
+        `OWNER_LINK=${link}: pubsub-data NOTIFYs/s delivered (interval 0): embedded ${show(ne)}, separate processes ${show(ns)}`,
+      );
+    }
+    printTable(notifyRows);
+  }
+  process.stdout.write(`${summary.join('\n')}\n\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

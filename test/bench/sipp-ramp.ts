@@ -4,8 +4,10 @@
 // factory INVITE → join 200 (lookup, redirect, join, relay leg), counter 2 is BYE → 200. Reports the
 // highest rate with zero failed calls. The same scenario runs against a stateful Kamailio stub
 // (kamailio.cfg beside this file: tm answers 302, 200 and BYE's 200) as the anchor, with the ratio.
-// Printed, never asserted.
+// CPU per call is the broker processes' utime+stime over the step (/proc), divided by the calls made: less
+// noisy than rates on a shared machine. Printed, never asserted.
 // Run: npm run bench -- sipp-ramp [--seconds 5] [--rates 25,50,100,200,400] [--kamailio-rates 200,400,800]
+//      [--owner-link stream,unary] (OWNER_LINK of the broker's edge, one ramp each) [--only embedded,split,kamailio]
 // (Kamailio from Debian's packages: apt-get install -y kamailio; without it the anchor is skipped.)
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,6 +25,7 @@ import {
   startSeparateProcesses,
 } from '../support/brokers.js';
 import { fmt, printHeader, printTable } from './machine.js';
+import { cpuUsOf } from './proc.js';
 
 const PAUSE_MS = 1_000;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -99,12 +102,48 @@ function percentiles(times: ResponseTime[], counter: number): string[] {
   );
 }
 
+/** The broker's own processes (not SIPp, not nats-server). */
+function brokerPids(broker: RunningBroker): number[] {
+  if (broker.services) return broker.services.map((s) => s.pid).filter((p) => p > 0);
+  return broker.pid ? [broker.pid] : [];
+}
+
+/** Short names of the service processes, in brokerPids order (edge, focus, relay, notifier). */
+const SHORT: Record<string, string> = {
+  'signalling-edge': 'edge',
+  'focus-controller': 'focus',
+  'media-relay': 'relay',
+  notifier: 'notifier',
+};
+function processNames(broker: RunningBroker): string[] {
+  return broker.services ? broker.services.filter((s) => s.pid > 0).map((s) => SHORT[s.name] ?? s.name) : [];
+}
+
+/** What SIPp's error log says of the failed calls: unexpected statuses and timeouts, counted. */
+function failureSummary(errors: string): string {
+  const counts = new Map<string, number>();
+  for (const line of errors.split('\n')) {
+    const status = /received 'SIP\/2\.0 (\d{3}[^'\r\n]{0,40})/.exec(line)?.[1];
+    const what = status
+      ? `got ${status.trim()}`
+      : /timeout/i.test(line)
+        ? 'timeout'
+        : /unexpected/i.test(line)
+          ? 'unexpected message'
+          : undefined;
+    if (what) counts.set(what, (counts.get(what) ?? 0) + 1);
+  }
+  return [...counts].map(([what, n]) => `${n}× ${what}`).join(', ');
+}
+
 async function ramp(
   label: string,
   start: () => Promise<RunningBroker>,
   rates: number[],
   seconds: number,
   rows: (string | number)[][],
+  notes: string[],
+  cpuNotes: string[] = [],
 ): Promise<{ best?: number; clean?: number }> {
   let best: number | undefined;
   let clean: number | undefined;
@@ -114,6 +153,9 @@ async function ramp(
     const broker = await start();
     try {
       const calls = Math.round(rate * seconds);
+      const pids = brokerPids(broker);
+      const cpuBefore = await cpuUsOf(pids);
+      const eachBefore = await Promise.all(pids.map((p) => cpuUsOf([p])));
       const run = await runSipp({
         scenario: 'factory-join-bye.xml',
         sipPort: broker.sipPort,
@@ -131,7 +173,15 @@ async function ramp(
         traceRtt: true,
       });
       const counts = callCounts(run);
+      const cpuPerCall = (await cpuUsOf(pids)) - cpuBefore;
+      const each = await Promise.all(pids.map((p, i) => cpuUsOf([p]).then((us) => us - eachBefore[i])));
+      const names = processNames(broker);
+      if (names.length > 0)
+        cpuNotes.push(
+          `${label} ${rate}/s: ${names.map((n, i) => `${n} ${fmt.int(each[i] / calls)}`).join(', ')} µs/call`,
+        );
       const ok = run.exitCode === 0 && counts.failed === 0 && counts.successful === calls;
+      if (!ok) notes.push(`${label} ${rate}/s: ${failureSummary(run.errors) || `exit ${run.exitCode}`}`);
       rows.push([
         label,
         rate,
@@ -140,6 +190,7 @@ async function ramp(
         counts.failed,
         counts.retransmissions,
         run.peakConcurrent,
+        pids.length > 0 ? fmt.int(cpuPerCall / calls) : '-',
         ...percentiles(run.rtt, 1),
         ...percentiles(run.rtt, 2),
       ]);
@@ -164,7 +215,7 @@ export async function main(): Promise<void> {
   const kamailioRates = flag('kamailio-rates', '200,400,800,1600,3200').split(',').map(Number);
   printHeader(
     'SIPp ramp: factory + join + leave (broker vs a Kamailio stateful stub)',
-    `npm run bench -- sipp-ramp --seconds ${seconds} --rates ${rates.join(',')} --kamailio-rates ${kamailioRates.join(',')}`,
+    `npm run bench -- sipp-ramp --seconds ${seconds} --rates ${rates.join(',')} --kamailio-rates ${kamailioRates.join(',')} --owner-link ${flag('owner-link', 'stream,unary')} --only ${flag('only', 'embedded,split,kamailio')}`,
   );
   process.stdout.write(
     [
@@ -183,6 +234,7 @@ export async function main(): Promise<void> {
       'failed',
       'retrans',
       'peak',
+      'cpu µs/call',
       'setup p50',
       'p90',
       'p99',
@@ -208,32 +260,65 @@ export async function main(): Promise<void> {
       ...unlimited,
     };
   };
-  const embedded = await ramp('embedded', () => startEmbedded(wide()), rates, seconds, rows);
-  const separate = await ramp(
-    'separate+NATS',
-    () => startSeparateProcesses({ relayPorts: 2_000, env: { LOG_LEVEL: 'error', ...unlimited } }),
-    rates,
-    seconds,
-    rows,
-  );
-  const kamailio = KAMAILIO
-    ? await ramp('kamailio stub', startKamailio, kamailioRates, seconds, rows)
-    : undefined;
+  const links = flag('owner-link', 'stream,unary').split(',');
+  const only = new Set(flag('only', 'embedded,split,kamailio').split(','));
+  const notes: string[] = [];
+  const cpuNotes: string[] = [];
+  const embedded: Record<string, { best?: number; clean?: number }> = {};
+  const separate: Record<string, { best?: number; clean?: number }> = {};
+  for (const link of links) {
+    if (only.has('embedded'))
+      embedded[link] = await ramp(
+        `embedded ${link}`,
+        () => startEmbedded({ ...wide(), OWNER_LINK: link }),
+        rates,
+        seconds,
+        rows,
+        notes,
+      );
+    if (only.has('split'))
+      separate[link] = await ramp(
+        `separate+NATS ${link}`,
+        () =>
+          startSeparateProcesses({
+            relayPorts: 2_000,
+            env: { LOG_LEVEL: 'error', ...unlimited, OWNER_LINK: link },
+          }),
+        rates,
+        seconds,
+        rows,
+        notes,
+        cpuNotes,
+      );
+  }
+  const kamailio =
+    KAMAILIO && only.has('kamailio')
+      ? await ramp('kamailio stub', startKamailio, kamailioRates, seconds, rows, notes)
+      : undefined;
   printTable(rows);
   const rate = (r: number | undefined) => (r === undefined ? 'none' : `${fmt.int(r)} calls/s`);
   const ratio = (ours: number | undefined) =>
     ours !== undefined && kamailio?.best ? fmt.fixed(ours / kamailio.best, 2) : '-';
-  process.stdout.write(
-    [
-      '',
-      `highest rate with zero failed calls (of the rates tried): embedded ${rate(embedded.best)}, separate processes ${rate(separate.best)}`,
-      `highest rate with zero failed calls and no SIP retransmission: embedded ${rate(embedded.clean)}, separate processes ${rate(separate.clean)}`,
-      kamailio
-        ? `kamailio stub (tm, 2 children): ${rate(kamailio.best)} with zero failed calls; ratio embedded ${ratio(embedded.best)}, separate ${ratio(separate.best)} (a ratio is a floor when our top rate passed)`
-        : 'kamailio stub: not run (apt-get install -y kamailio)',
-      '',
-    ].join('\n'),
+  const lines = [''];
+  for (const link of links) {
+    const e = embedded[link];
+    const p = separate[link];
+    lines.push(
+      `OWNER_LINK=${link}: highest rate with zero failed calls (of the rates tried): embedded ${rate(e?.best)}, separate processes ${rate(p?.best)}; and no SIP retransmission: embedded ${rate(e?.clean)}, separate ${rate(p?.clean)}`,
+    );
+    if (kamailio)
+      lines.push(`  ratio to the Kamailio stub: embedded ${ratio(e?.best)}, separate ${ratio(p?.best)}`);
+  }
+  lines.push(
+    kamailio
+      ? `kamailio stub (tm, 2 children): ${rate(kamailio.best)} with zero failed calls (a ratio is a floor when our top rate passed)`
+      : 'kamailio stub: not run (apt-get install -y kamailio, or --only without kamailio)',
   );
+  if (cpuNotes.length > 0)
+    lines.push('', 'CPU per call by process (separate processes):', ...cpuNotes.map((n) => `  ${n}`));
+  if (notes.length > 0)
+    lines.push('', "failed steps (from SIPp's error log):", ...notes.map((n) => `  ${n}`));
+  process.stdout.write(`${lines.join('\n')}\n\n`);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -165,6 +165,15 @@ describe('Helm chart', () => {
     expect(container(workload(tagged, 'notifier')).image).toBe('sip-pubsub/sip-pubsub:1.2.3');
   });
 
+  it('gives the edge OWNER_LINK from signallingEdge.ownerLink (stream unless set), and refuses other values', () => {
+    expect(envOf(workload(rendered(), 'signalling-edge')).OWNER_LINK).toBe('stream');
+    const unary = rendered(undefined, 'signallingEdge.ownerLink=unary');
+    expect(envOf(workload(unary, 'signalling-edge')).OWNER_LINK).toBe('unary');
+    const r = template(undefined, 'signallingEdge.ownerLink=grpc');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('/signallingEdge/ownerLink');
+  });
+
   it('rejects the values the issue names as silently ignored or rendered, naming the fault', () => {
     for (const [set, says] of [
       ['signalingEdge.replicas=5', "additional properties 'signalingEdge' not allowed"],

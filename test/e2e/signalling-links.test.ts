@@ -125,6 +125,25 @@ describe('edge↔owner links, split', () => {
     expect(small.listings).toBe(0);
   });
 
+  it('costs the same KV operations per SUBSCRIBE and its first NOTIFY in a conference of 1 and of 6', async () => {
+    // The roster document comes from the conference's roster index record, whose entries show their
+    // participants: no read per participant (before: 10 operations at 1 participant, 29 at 20).
+    const cost = async (crowd: number) => {
+      const confUri = await topic();
+      for (let i = 0; i < crowd; i++) await join(confUri);
+      await settle();
+      const before = await kv();
+      await subscribe(confUri);
+      await settle();
+      const after = await kv();
+      return { focus: after.focus - before.focus, notifier: after.notifier - before.notifier };
+    };
+    const small = await cost(1);
+    const large = await cost(6);
+    expect(small.notifier).toBeGreaterThan(0);
+    expect(large).toEqual(small);
+  });
+
   it('lists no bucket for a SUBSCRIBE and its first NOTIFY', async () => {
     const confUri = await topic();
     await join(confUri);

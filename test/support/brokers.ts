@@ -43,7 +43,10 @@ function spawnNode(
   output: string[],
   name: string,
 ): ChildProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, script)], {
+  // BROKER_NODE_ARGS: extra node flags for the service processes (e.g. --cpu-prof --cpu-prof-dir=/tmp/p,
+  // which NODE_OPTIONS does not take), for profiling a bench.
+  const nodeArgs = (process.env.BROKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, script)], {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

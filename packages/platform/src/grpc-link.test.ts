@@ -199,12 +199,51 @@ describe('CallLink over a gRPC stream', () => {
     expect(await p.followUps[0]).toEqual({ pong: 'carried!' });
   });
 
-  it('closes the links to replicas that left (retain), failing their calls UNAVAILABLE', async () => {
+  it('drops the links to replicas that left (retain): calls in flight are still answered, then the link closes', async () => {
     const p = await pair();
     const link = p.link();
-    const inFlight = link.call('Handle', { text: 'x', delayMs: 500 }, 2_000);
+    const inFlight = link.call<{ text: string; pong?: string }>(
+      'Handle',
+      { text: 'x', delayMs: 300, pingBack: true },
+      2_000,
+    );
+    await new Promise((r) => setTimeout(r, 50));
     p.edge.retain(new Set());
-    await expect(inFlight).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect(link.isDraining).toBe(true);
+    // A replica whose heartbeat was late is not dead: what it was handed still comes back (and its own
+    // call to us on that link too), as a unary call in flight outlives a membership change.
+    expect(await inFlight).toEqual({ text: 'x', pong: 'x!' });
+    await new Promise((r) => setImmediate(r));
+    expect(link.closed).toBe(true);
     expect(p.link()).not.toBe(link);
+  });
+
+  it('lets the link a newer one of the same edge replaces finish what it carries, on both sides', async () => {
+    const p = await pair();
+    const old = p.link();
+    const inFlight = old.call<{ text: string }>('Handle', { text: 'old', delayMs: 300 }, 2_000);
+    await new Promise((r) => setTimeout(r, 50));
+    p.edge.retain(new Set());
+    // The edge opens a new link to the same owner: the owner's side of the old one drains, not closes.
+    const fresh = p.link();
+    expect(fresh).not.toBe(old);
+    expect(await fresh.call<{ text: string }>('Handle', { text: 'new' }, 2_000)).toMatchObject({
+      text: 'new',
+    });
+    expect(await inFlight).toMatchObject({ text: 'old' });
+    // The owner's calls to the edge take the newest link.
+    expect(await p.owner.get('edge-1')!.call<{ pong: string }>('Ping', { ping: 'p' }, 2_000)).toEqual({
+      pong: 'p!',
+    });
+  });
+
+  it('closes a draining link after its grace even when an answer never comes', async () => {
+    const p = await pair();
+    const link = p.link();
+    const lost = link.call('Handle', { text: 'slow', delayMs: 1_000 }, 5_000);
+    await new Promise((r) => setTimeout(r, 50));
+    link.drain(100);
+    await expect(lost).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect(link.closed).toBe(true);
   });
 });

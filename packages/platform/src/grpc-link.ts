@@ -66,6 +66,20 @@ export const LINK_MAX_PENDING = 2048;
 /** Payload bytes past which a link message leaves without more frames (gRPC's receive limit is 4 MiB). */
 const LINK_MESSAGE_BYTES = 1 << 20;
 
+/**
+ * How long a draining link waits for its calls in flight before it closes anyway: above the owners'
+ * longest SendRequest deadline (EDGE_RPC_TIMEOUT_MS, 40 s), so a call is never cut short by a drain.
+ */
+export const LINK_DRAIN_MS = 45_000;
+
+/** A frame's bytes as a Buffer without a copy (protobufjs hands bytes fields over as Buffers in Node). */
+function bytesOf(payload: Buffer | Uint8Array): Buffer {
+  if (Buffer.isBuffer(payload)) return payload;
+  if (payload instanceof Uint8Array)
+    return Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  return Buffer.from(payload as never); // another codec's form of bytes (e.g. JSON's {type, data})
+}
+
 interface Pending {
   method: string;
   resolve(value: unknown): void;
@@ -83,6 +97,9 @@ export class CallLink {
   private queued: LinkFrame[] = [];
   private sending = false;
   private messagesSent = 0;
+  /** Closes once the calls in flight are answered (drain()). */
+  private draining = false;
+  private drainTimer: NodeJS.Timeout | undefined;
   private readonly maxPending: number;
   private readonly logger: Logger;
 
@@ -154,6 +171,7 @@ export class CallLink {
         reject(
           new GrpcStatusError(grpc.status.DEADLINE_EXCEEDED, `${method} got no answer in ${deadlineMs} ms`),
         );
+        this.closeIfDrained();
       }, deadlineMs);
       this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, timer });
     });
@@ -173,6 +191,38 @@ export class CallLink {
   /** Calls of the other side being served here. */
   get serving(): number {
     return this.servingNow;
+  }
+
+  /** Whether drain() was called: the link closes once its calls in flight are answered. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Ends the link gently: the links that hand it out forget it (so only what is in flight uses it, such
+   * as a follow-up of a call it carries), and it closes once the calls in flight both ways have been
+   * answered and the answers written (or after graceMs). A replica that left membership, or a newer link
+   * of the same edge, so replaces this one without failing what was already handed to it, as unary calls
+   * in flight outlive a membership change.
+   */
+  drain(graceMs = LINK_DRAIN_MS): void {
+    if (!this.open || this.draining) return;
+    this.draining = true;
+    this.drainTimer = setTimeout(() => this.close(), graceMs);
+    this.drainTimer.unref?.();
+    this.closeIfDrained();
+  }
+
+  private closeIfDrained(): void {
+    if (
+      this.draining &&
+      this.open &&
+      this.pending.size === 0 &&
+      this.servingNow === 0 &&
+      this.queued.length === 0 &&
+      !this.sending
+    )
+      this.close();
   }
 
   /** Ends the stream; calls in flight fail with UNAVAILABLE. */
@@ -219,6 +269,7 @@ export class CallLink {
       this.stream.write({ frames }, () => {
         this.sending = false;
         if (this.queued.length > 0) setImmediate(() => this.flush());
+        else this.closeIfDrained();
       });
     } catch (err) {
       this.shut(`link write failed: ${(err as Error).message}`);
@@ -239,7 +290,7 @@ export class CallLink {
     }
     let request: unknown;
     try {
-      request = served.method.requestDeserialize(Buffer.from(frame.payload));
+      request = served.method.requestDeserialize(bytesOf(frame.payload));
     } catch (err) {
       this.write(this.failure(frame.id, frame.method, grpc.status.INVALID_ARGUMENT, (err as Error).message));
       return;
@@ -293,6 +344,7 @@ export class CallLink {
       )
       .finally(() => {
         this.servingNow--;
+        this.closeIfDrained();
       });
   }
 
@@ -302,13 +354,15 @@ export class CallLink {
     if (!waiting) return;
     this.pending.delete(frame.id);
     clearTimeout(waiting.timer);
+    // Its caller's continuation runs first (it may hand a follow-up to serve), then a drain may close.
+    if (this.draining) setImmediate(() => this.closeIfDrained());
     if (frame.code !== 0) {
       waiting.reject(new GrpcStatusError(frame.code, frame.error || `${waiting.method} failed`));
       return;
     }
     const codec = this.opts.calls[waiting.method];
     try {
-      waiting.resolve(codec ? codec.responseDeserialize(Buffer.from(frame.payload)) : undefined);
+      waiting.resolve(codec ? codec.responseDeserialize(bytesOf(frame.payload)) : undefined);
     } catch (err) {
       waiting.reject(new GrpcStatusError(grpc.status.INTERNAL, (err as Error).message));
     }
@@ -322,6 +376,7 @@ export class CallLink {
     if (!this.open) return;
     this.open = false;
     this.queued = [];
+    clearTimeout(this.drainTimer);
     this.logger.debug({ why, pending: this.pending.size, serving: this.servingNow }, 'link shut');
     for (const [id, waiting] of this.pending) {
       clearTimeout(waiting.timer);
@@ -363,7 +418,8 @@ export class EdgeLinks {
     if (!edgeId) return;
     const previous = this.links.get(edgeId);
     this.links.set(edgeId, link);
-    if (previous && previous !== link) previous.close();
+    // The edge opened a new link (it dropped the old one): the old one finishes what it carries.
+    if (previous && previous !== link) previous.drain();
     link.onClose(() => {
       if (this.links.get(edgeId) === link) this.links.delete(edgeId);
     });
@@ -428,9 +484,16 @@ export class OwnerLinks {
     return link;
   }
 
-  /** Closes the links to addresses not in `keep` (replicas that left membership). */
+  /**
+   * Drops the links to addresses not in `keep` (replicas that left membership): new calls go elsewhere,
+   * calls in flight on them are still answered (a replica whose heartbeat was late is not dead).
+   */
   retain(keep: ReadonlySet<string>): void {
-    for (const [address, link] of this.links) if (!keep.has(address)) link.close();
+    for (const [address, link] of this.links)
+      if (!keep.has(address)) {
+        this.links.delete(address);
+        link.drain();
+      }
   }
 
   close(): void {

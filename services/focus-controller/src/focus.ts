@@ -35,6 +35,8 @@ import {
   type RosterEvent,
   rosterEventSchema,
   rosterIndexKey,
+  rosterShownOf,
+  sameRosterShown,
   subjects,
   type TopicRecord,
 } from '@sip-pubsub/proto';
@@ -714,10 +716,12 @@ export class Focus {
     // The old dialog leaves first, so the roster goes from its endpoint to the new one (RFC 3891 §3: BYE).
     if (replaced) await this.endReplaced(replaced, legId);
     const changedRole = previous && previous.role !== record.role;
-    if (changedRole)
-      await this.index.add(rosterIndexKey(conferenceId), legId, record.role).catch((err: Error) => {
+    // The roster index entry shows the stored participant (role, AOR, contact...): a roster document is
+    // then one index read, whatever the number of participants. Before the announcement, which readers act on.
+    const shown = rosterShownOf(record);
+    if (!previous || changedRole || !sameRosterShown(rosterShownOf(previous), shown))
+      await this.index.show(rosterIndexKey(conferenceId), legId, record.role, shown).catch((err: Error) => {
         this.opts.logger.warn({ conferenceId, legId, err: err.message }, 'roster index not updated');
-        return false;
       });
     if (!previous || changedRole) {
       this.announceRoster({

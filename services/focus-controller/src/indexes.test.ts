@@ -1,4 +1,5 @@
 import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform';
+import { CountingKvStore } from '@sip-pubsub/platform/testing';
 import {
   directoryShardKey,
   type IndexRecord,
@@ -21,6 +22,37 @@ async function setup() {
 }
 
 describe('IndexWriter', () => {
+  it('writes a record it wrote last with one compare-and-set, and reads it afresh after another writer', async () => {
+    const kv = new CountingKvStore(new InProcessKvStore());
+    const bucket = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    const ours = new IndexWriter(bucket, () => 1, quiet);
+    const theirs = new IndexWriter(bucket, () => 1, quiet);
+    await ours.add('roster.c1', 'l1', 'subscriber', 10);
+    // Our own last write is the record's latest: no read needed for the next one.
+    expect((await kv.during(() => ours.add('roster.c1', 'l2', 'publisher', 10))).by).toEqual({
+      'indexes.update': 1,
+    });
+    expect(
+      (
+        await kv.during(() =>
+          ours.show('roster.c1', 'l2', 'publisher', { aor: 'a', contact: 'c', joinedAt: 1 }),
+        )
+      ).by,
+    ).toEqual({ 'indexes.update': 1 });
+    // Another replica wrote in between: our compare-and-set fails, we read and write again; nothing is lost.
+    await theirs.add('roster.c1', 'l3', 'subscriber', 10);
+    expect((await kv.during(() => ours.remove('roster.c1', 'l1'))).by).toEqual({
+      'indexes.update': 2,
+      'indexes.get': 1,
+    });
+    expect(Object.keys(await ours.members('roster.c1')).sort()).toEqual(['l2', 'l3']);
+    expect((await ours.members('roster.c1')).l2.shown).toEqual({ aor: 'a', contact: 'c', joinedAt: 1 });
+    // A refusal is never decided on the remembered copy: the limit is judged on the stored record.
+    await theirs.remove('roster.c1', 'l3');
+    expect(await ours.add('roster.c1', 'l4', 'subscriber', 2)).toBe(true);
+    expect(await ours.add('roster.c1', 'l5', 'subscriber', 2)).toBe(false);
+  });
+
   it('holds the limit when many adds race, in one process and across two writers (replicas)', async () => {
     const { writer } = await setup();
     const a = writer();

@@ -1,23 +1,105 @@
 // The index records of proto's `indexes` bucket, written by the focus: a conference's legs and the
 // shards of the conference directory. They replace key listings on request paths (a listing walks
 // every key of a bucket, deleted ones included); readers do one get per index record.
-import type { JsonBucket, KvBucket, Logger } from '@sip-pubsub/platform';
-import { directoryShardKey, type IndexRecord, type ParticipantRole, rosterIndexKey } from '@sip-pubsub/proto';
+import { type JsonBucket, type KvBucket, KvConflictError, type Logger } from '@sip-pubsub/platform';
+import {
+  directoryShardKey,
+  type IndexRecord,
+  type ParticipantRole,
+  type RosterShown,
+  rosterIndexKey,
+  sameRosterShown,
+} from '@sip-pubsub/proto';
 
 type Member = IndexRecord['members'][string];
 
 /** An entry older than this whose record is gone may be pruned (younger ones may still be in flight). */
 export const STALE_INDEX_ENTRY_MS = 30_000;
 
+/** Index records whose last write from here is remembered (a conference's joins then cost no read). */
+export const REMEMBERED_INDEX_RECORDS = 1_000;
+
+const WRITE_TRIES = 10;
+
 export class IndexWriter {
   /** Writes to one index record from this process, one at a time: they would only conflict with each other. */
   private readonly chains = new Map<string, Promise<unknown>>();
+
+  /**
+   * The value and revision of records as this writer last wrote (or read) them, most recent last. A write
+   * is first tried as a compare-and-set on that revision, without a read: the owner of a conference is
+   * usually the only writer of its roster, so a join or leave costs one KV operation, not two. When
+   * another writer came in between, the compare-and-set fails and the record is read afresh.
+   */
+  private readonly known = new Map<string, { value: IndexRecord; revision: number }>();
 
   constructor(
     private readonly bucket: JsonBucket<IndexRecord>,
     private readonly now: () => number,
     private readonly logger: Logger,
   ) {}
+
+  private remember(key: string, value: IndexRecord | null, revision = 0): void {
+    this.known.delete(key);
+    if (value === null) return;
+    this.known.set(key, { value, revision });
+    if (this.known.size > REMEMBERED_INDEX_RECORDS) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /**
+   * Read-modify-write of one record with compare-and-set, as JsonBucket.mutate (`fn` may run several
+   * times; it returns the new value, null to delete, undefined to keep), starting from the remembered
+   * copy. Only a write is decided on that copy (its compare-and-set proves the copy current); keeping the
+   * record as it is, or refusing, is decided on the stored record.
+   */
+  private async mutate(key: string, fn: (current: IndexRecord | null) => IndexRecord | null | undefined) {
+    const copy = this.known.get(key);
+    if (copy) {
+      const next = fn(copy.value);
+      try {
+        if (next === null) {
+          await this.bucket.delete(key, copy.revision);
+          this.remember(key, null);
+          return;
+        }
+        if (next !== undefined) {
+          this.remember(key, next, await this.bucket.update(key, next, copy.revision));
+          return;
+        }
+      } catch (err) {
+        if (!(err instanceof KvConflictError)) throw err;
+      }
+      this.known.delete(key);
+    }
+    let lastConflict: KvConflictError | undefined;
+    for (let attempt = 0; attempt < WRITE_TRIES; attempt++) {
+      const current = await this.bucket.get(key);
+      const next = fn(current ? current.value : null);
+      try {
+        if (next === undefined) {
+          if (current) this.remember(key, current.value, current.revision);
+          return;
+        }
+        if (next === null) {
+          if (current) await this.bucket.delete(key, current.revision);
+          this.remember(key, null);
+          return;
+        }
+        const revision = current
+          ? await this.bucket.update(key, next, current.revision)
+          : await this.bucket.create(key, next);
+        this.remember(key, next, revision);
+        return;
+      } catch (err) {
+        if (!(err instanceof KvConflictError)) throw err;
+        lastConflict = err;
+      }
+    }
+    throw new KvConflictError(
+      `gave up on ${key} after ${WRITE_TRIES} conflicting writes: ${lastConflict?.message}`,
+      key,
+    );
+  }
 
   private serial<T>(key: string, work: () => Promise<T>): Promise<T> {
     const previous = this.chains.get(key) ?? Promise.resolve();
@@ -44,7 +126,7 @@ export class IndexWriter {
   ): Promise<boolean> {
     return this.serial(key, async () => {
       let added = false;
-      await this.bucket.mutate(key, (current) => {
+      await this.mutate(key, (current) => {
         const members = current?.members ?? {};
         const existing = members[member];
         if (
@@ -55,7 +137,8 @@ export class IndexWriter {
           return undefined;
         }
         added = true;
-        const entry: Member = { at: existing?.at ?? this.now() };
+        // What the roster shows of the participant stays with its entry when only the role changes.
+        const entry: Member = { ...existing, at: existing?.at ?? this.now() };
         if (role) entry.role = role;
         if (existing && existing.role === entry.role) return undefined;
         return { members: { ...members, [member]: entry } };
@@ -64,10 +147,27 @@ export class IndexWriter {
     });
   }
 
+  /**
+   * Records what the roster shows of a stored participant (and its role) in its entry, so readers need
+   * no participant record; written once the record is, and again only when the view changes. A member
+   * missing from the record is added back, as `add` would for a role change.
+   */
+  show(key: string, member: string, role: ParticipantRole, shown: RosterShown): Promise<void> {
+    return this.serial(key, async () => {
+      await this.mutate(key, (current) => {
+        const members = current?.members ?? {};
+        const existing = members[member];
+        if (existing && existing.role === role && sameRosterShown(existing.shown, shown)) return undefined;
+        const entry: Member = { at: existing?.at ?? this.now(), role, shown };
+        return { members: { ...members, [member]: entry } };
+      });
+    });
+  }
+
   /** Removes `members`; the record goes when it is empty. */
   remove(key: string, ...members: string[]): Promise<void> {
     return this.serial(key, async () => {
-      await this.bucket.mutate(key, (current) => {
+      await this.mutate(key, (current) => {
         if (!current || !members.some((m) => m in current.members)) return undefined;
         const next = { ...current.members };
         for (const m of members) delete next[m];
@@ -165,6 +265,7 @@ export async function backfillIndexes(
     for (const key of keys) {
       const p = await stores.participants.get(key);
       if (!p) continue;
+      // Without what the roster shows: readers get such a leg's participant record (as for any old entry).
       await writer.add(rosterIndexKey(conferenceId), p.value.legId, p.value.role);
       legs++;
     }

@@ -26,6 +26,7 @@ import {
   referDialogKey,
   rosterEventSchema,
   rosterIndexKey,
+  rosterShownOf,
   subjects,
 } from '@sip-pubsub/proto';
 import {
@@ -568,6 +569,12 @@ export class Referrals {
       );
       return notifier.final(500, 'Server Internal Error');
     }
+    // What the roster shows of the party, in its index entry (as a dial-in's), before the announcement.
+    await this.index
+      .show(rosterIndexKey(conferenceId), legId, role, rosterShownOf(p))
+      .catch((err: Error) =>
+        this.opts.logger.warn({ conferenceId, legId, err: err.message }, 'roster index not updated'),
+      );
     this.opts.arm?.(p);
     this.announce('joined', p);
     this.opts.logger.info(

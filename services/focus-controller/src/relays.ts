@@ -129,7 +129,8 @@ export class GrpcRelayDirectory implements RelayDirectory {
     if (load && legsPerRelay)
       ranked = placementOrder(ranked, (id) => load.legsOn(id, conferenceId), legsPerRelay);
     // Try in ranking order so a relay that is leaving does not fail the join.
-    let lastError: unknown = new NoRelayAvailableError();
+    // Built only when it is thrown: an Error captures a stack trace, a cost on every join otherwise.
+    let lastError: unknown;
     for (const id of ranked) {
       const relay = relays.find((r) => r.id === id)!;
       try {
@@ -154,7 +155,7 @@ export class GrpcRelayDirectory implements RelayDirectory {
           this.release(relay.address, conferenceId, spec.legId ?? '').catch(() => false);
       }
     }
-    throw lastError;
+    throw lastError ?? new NoRelayAvailableError();
   }
 
   async update(relayAddress: string, spec: LegSpec): Promise<void> {

@@ -23,7 +23,7 @@ import {
   type SubscriptionRecord,
 } from '@sip-pubsub/proto';
 import type { SipRequest } from '@sip-pubsub/sip';
-import { conferenceDocument, countsOf } from './roster-document.js';
+import { conferenceDocument, countsOf, type RosterEntry } from './roster-document.js';
 
 export type Resolved =
   | {
@@ -63,13 +63,23 @@ async function rosterIndexOf(stores: PackageStores, conferenceId: string): Promi
   return (await stores.indexes.get(rosterIndexKey(conferenceId)))?.value.members ?? {};
 }
 
-/** The participants named by the conference's roster index (one get each; a leg gone meanwhile is skipped). */
-async function rosterOf(stores: PackageStores, conferenceId: string): Promise<ParticipantRecord[]> {
-  const legs = Object.keys(await rosterIndexOf(stores, conferenceId)).sort();
-  const records = await Promise.all(
-    legs.map((leg) => stores.participants.get(participantKey(conferenceId, leg))),
+/**
+ * The participants named by the conference's roster index, as their entries show them: one read for the
+ * whole roster. An entry that does not show its participant yet (a leg being set up, or an entry older
+ * than `shown`) costs a get of its record; a leg gone meanwhile is skipped.
+ */
+async function rosterOf(stores: PackageStores, conferenceId: string): Promise<RosterEntry[]> {
+  const members = await rosterIndexOf(stores, conferenceId);
+  const entries = await Promise.all(
+    Object.keys(members)
+      .sort()
+      .map(async (legId): Promise<RosterEntry | null> => {
+        const { role, shown } = members[legId];
+        if (role && shown) return { legId, role, ...shown };
+        return (await stores.participants.get(participantKey(conferenceId, legId)))?.value ?? null;
+      }),
   );
-  return records.flatMap((r) => (r ? [r.value] : []));
+  return entries.filter((e): e is RosterEntry => e !== null);
 }
 
 /** Publisher and subscriber counts from the roster index alone, without reading each participant. */

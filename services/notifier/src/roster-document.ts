@@ -2,6 +2,12 @@
 import type { ConferenceInfo, ConferenceUser, MediaStatus } from '@sip-pubsub/events';
 import type { ConferenceRecord, ParticipantRecord } from '@sip-pubsub/proto';
 
+/** What a roster document shows of a participant: its record, or its roster index entry (proto `shown`). */
+export type RosterEntry = Pick<
+  ParticipantRecord,
+  'legId' | 'role' | 'aor' | 'displayName' | 'contact' | 'joinedAt'
+>;
+
 const PUBLISHING = new Set(['publisher', 'both']);
 const SUBSCRIBING = new Set(['subscriber', 'both']);
 
@@ -18,7 +24,7 @@ const OWN_DIRECTION: Record<ParticipantRecord['role'], MediaStatus> = {
 };
 
 export function usersOf(
-  participants: ParticipantRecord[],
+  participants: readonly RosterEntry[],
   /** leg id → the SSRC the leg's publisher sends with (learned from its first packet). */
   sources: ReadonlyMap<string, number> = new Map(),
 ): Map<string, ConferenceUser> {
@@ -52,7 +58,7 @@ export function usersOf(
   return users;
 }
 
-export function countsOf(participants: Pick<ParticipantRecord, 'role'>[]): {
+export function countsOf(participants: readonly Pick<ParticipantRecord, 'role'>[]): {
   publisherCount: number;
   subscriberCount: number;
 } {
@@ -65,7 +71,7 @@ export function countsOf(participants: Pick<ParticipantRecord, 'role'>[]): {
 export function conferenceDocument(
   entity: string,
   conference: ConferenceRecord,
-  participants: ParticipantRecord[],
+  participants: readonly RosterEntry[],
   version: number,
   onlyUsers?: ReadonlySet<string>,
   /** Users that are no participant of their own: PUBLISH sources (their endpoints join a participant's). */

@@ -82,10 +82,10 @@ export const edgeConfigSchema = z
     /** Deadline for the owner of a conference to answer a request. */
     ROUTE_TIMEOUT_MS: env.durationMs(5_000),
     /**
-     * How requests reach their owner: `unary`, one gRPC call each (the default), or `stream`, one
-     * long-lived Link stream per owner replica carrying them and the owner's requests back (experimental).
+     * How requests reach their owner: `stream` (the default), one long-lived Link stream per owner replica
+     * carrying them and the owner's requests back, or `unary`, one gRPC call each.
      */
-    OWNER_LINK: env.enumOf(['unary', 'stream'] as const, 'unary'),
+    OWNER_LINK: env.enumOf(['unary', 'stream'] as const, 'stream'),
     ...admissionConfigShape,
     ...intakeConfigShape,
   })

@@ -80,9 +80,11 @@ export function consumeOwnRoutes(req: SipRequest, edge: EdgeAddress): number {
 /** Removes the top Route values naming us (a request the owners send carries the dialog's route set). */
 export function removeOwnTopRoutes(req: SipRequest, edge: EdgeAddress): number {
   let removed = 0;
-  while (namesEdge(uriOf(getHeaders(req, 'Route')[0] ?? ''), edge)) {
+  // No Route (most requests): nothing to parse, and no parse error thrown and caught per request.
+  for (let top = getHeaders(req, 'Route')[0]; top !== undefined && namesEdge(uriOf(top), edge); ) {
     removeFirstHeaderValue(req, 'Route');
     removed++;
+    top = getHeaders(req, 'Route')[0];
   }
   return removed;
 }

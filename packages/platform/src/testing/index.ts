@@ -1,3 +1,4 @@
+export { CountingKvStore } from './count-operations.js';
 export { FakeClock } from './fake-clock.js';
 export {
   type FakeKubeAnswer,
