@@ -211,7 +211,7 @@ async function ramp(
 
 export async function main(): Promise<void> {
   const seconds = Number(flag('seconds', '5'));
-  const rates = flag('rates', '25,50,100,200,300,400,600').split(',').map(Number);
+  const rates = flag('rates', '25,50,100,200,300,400,600,800,1000').split(',').map(Number);
   const kamailioRates = flag('kamailio-rates', '200,400,800,1600,3200').split(',').map(Number);
   printHeader(
     'SIPp ramp: factory + join + leave (broker vs a Kamailio stateful stub)',
