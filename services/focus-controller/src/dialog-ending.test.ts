@@ -14,8 +14,10 @@ import {
   type ParticipantRecord,
   participantKey,
   participantRecordSchema,
+  type IndexRecord,
   type RosterEvent,
   rosterEventSchema,
+  rosterIndexKey,
   subjects,
   topicRecordSchema,
 } from '@sip-pubsub/proto';
@@ -67,6 +69,9 @@ describe('DialogEnding with the Focus', () => {
   let bus: InProcessBus;
   let relays: CountingRelays;
   let participants: JsonBucket<ParticipantRecord>;
+  let indexes: JsonBucket<IndexRecord>;
+  /** Legs the conference's roster index listed when each roster event arrived. */
+  let indexedAtEvent: string[][];
   let focus: Focus;
   let dialogs: DialogEnding;
   let roster: RosterEvent[];
@@ -85,15 +90,23 @@ describe('DialogEnding with the Focus', () => {
     owned = true;
     clock = 1_000_000;
     reply = 200;
+    participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
+    indexes = new JsonBucket(await kv.bucket('indexes'), indexRecordSchema);
+    indexedAtEvent = [];
     bus.subscribe(subjects.rosterAll, (m) => {
       const e = decodeEvent(rosterEventSchema, m.data);
-      if (e.ok) roster.push(e.value);
+      if (!e.ok) return;
+      roster.push(e.value);
+      // What a notifier reading the index on this event would see (read at once, as it does).
+      void indexes
+        .get(rosterIndexKey(e.value.conferenceId))
+        .then((r) => indexedAtEvent.push(Object.keys(r?.value.members ?? {})));
     });
-    participants = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
     const logger = createLogger('test', { level: 'silent' });
     dialogs = new DialogEnding({
       domain: 'example.net',
       participants,
+      indexes,
       relays,
       send: async (request, flow): Promise<SentRequestOutcome> => {
         sent.push({ request, flow });
@@ -115,7 +128,7 @@ describe('DialogEnding with the Focus', () => {
         topics: new JsonBucket(await kv.bucket('topics'), topicRecordSchema),
         participants,
         counters: new JsonBucket(await kv.bucket('counters'), counterSchema),
-        indexes: new JsonBucket(await kv.bucket('indexes'), indexRecordSchema),
+        indexes,
       },
       bus,
       relays,
@@ -201,6 +214,8 @@ describe('DialogEnding with the Focus', () => {
     expect(sent[0].flow).toMatchObject({ remoteHost: '127.0.0.1', remotePort: 5080, edgeId: 'edge-1' });
     await settle();
     expect(roster.map((e) => e.type)).toEqual(['joined', 'left']);
+    // The notifier builds the roster from the index: by the `left` event the leg is out of it.
+    expect(indexedAtEvent.at(-1)).toEqual([]);
     // A second report (another edge, a retry) finds nothing to end.
     expect(await dialogs.dialogFailed(report)).toBe(false);
     expect(sent).toHaveLength(1);

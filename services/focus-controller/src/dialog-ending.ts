@@ -9,15 +9,18 @@ import type { Bus, BusSubscription, JsonBucket, Logger } from '@sip-pubsub/platf
 import {
   decodeEvent,
   encodeEvent,
+  type IndexRecord,
   type LegClosed,
   legClosedSchema,
   type ParticipantRecord,
   participantKey,
   rosterEventSchema,
+  rosterIndexKey,
   subjects,
 } from '@sip-pubsub/proto';
 import { createInDialogRequest } from '@sip-pubsub/sip';
 import type { ParticipantRequestSender } from './failover.js';
+import { IndexWriter } from './indexes.js';
 import { dialogOf, legIdOf, rosterView } from './participant.js';
 import type { RelayDirectory } from './relays.js';
 import { sessionDeadlineMs, sessionRefreshMs } from './session-timer.js';
@@ -25,6 +28,11 @@ import { sessionDeadlineMs, sessionRefreshMs } from './session-timer.js';
 export interface DialogEndingOptions {
   domain: string;
   participants: JsonBucket<ParticipantRecord>;
+  /**
+   * Roster index records (proto `indexes`): the leg leaves its conference's index before the roster
+   * hears `left`, since the notifier builds the roster from the index (the deletion watch is too late).
+   */
+  indexes?: JsonBucket<IndexRecord>;
   relays: RelayDirectory;
   send: ParticipantRequestSender;
   bus: Bus;
@@ -62,9 +70,11 @@ export class DialogEnding {
   /** Session-timer deadlines armed by this replica, per participant key. */
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private subscription: BusSubscription | undefined;
+  private readonly index: IndexWriter | undefined;
 
   constructor(private readonly opts: DialogEndingOptions) {
     this.now = opts.now ?? Date.now;
+    this.index = opts.indexes ? new IndexWriter(opts.indexes, this.now, opts.logger) : undefined;
   }
 
   /**
@@ -96,6 +106,7 @@ export class DialogEnding {
         return false;
       });
     });
+    if (this.index) await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
     this.opts.bus.publish(
       subjects.roster(conferenceId),
       encodeEvent(rosterEventSchema, {

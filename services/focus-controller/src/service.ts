@@ -323,6 +323,7 @@ export async function startFocusController(
   dialogs = new DialogEnding({
     domain: config.SIP_DOMAIN,
     participants: participantStore,
+    indexes: indexStore,
     relays,
     send: sendToParticipant,
     bus: ctx.bus,
