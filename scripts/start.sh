@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh >&2
-exec node services/embedded/dist/main.js
+exec node services/embedded/dist/main.js "$@"

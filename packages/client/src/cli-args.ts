@@ -116,7 +116,8 @@ Global options:
   serve: `Usage: sip-pubsub serve [broker options]
 
 Runs the embedded one-process broker (the sip-pubsub-broker program of @sip-pubsub/embedded)
-with this terminal's input, output and environment. Arguments are passed to it unchanged.`,
+with this terminal's input, output and environment. Its settings are environment variables
+(sip-pubsub-broker --help lists them with their defaults); it refuses any other argument.`,
   topics: `Usage: sip-pubsub topics [--json] [--watch]
 
 Lists every topic with its conference URI and publisher/subscriber counts, read from the topic

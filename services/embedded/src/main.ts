@@ -1,6 +1,30 @@
 // `npm start`: the whole broker in one process, nothing else to install.
+import { focusConfigSchema } from '@sip-pubsub/focus-controller';
+import { relayConfigSchema } from '@sip-pubsub/media-relay';
+import { notifierConfigSchema } from '@sip-pubsub/notifier';
 import { ConfigError, createLogger, installShutdown } from '@sip-pubsub/platform';
+import { edgeConfigSchema } from '@sip-pubsub/signalling-edge';
 import { startEmbeddedBroker } from './broker.js';
+import { embeddedConfigSchema } from './config.js';
+import { helpText, parseBrokerArgs, settingsOf } from './help.js';
+
+const args = parseBrokerArgs(process.argv.slice(2));
+if (args.kind === 'help') {
+  // The broker's own settings first: where a service has another default (HTTP_PORT), the broker's is used.
+  const schemas = [
+    embeddedConfigSchema,
+    edgeConfigSchema,
+    focusConfigSchema,
+    relayConfigSchema,
+    notifierConfigSchema,
+  ];
+  process.stdout.write(helpText(settingsOf(schemas)));
+  process.exit(0);
+}
+if (args.kind === 'usage-error') {
+  process.stderr.write(`sip-pubsub-broker: ${args.message}\n`);
+  process.exit(2);
+}
 
 const logger = createLogger('embedded', { level: process.env.LOG_LEVEL ?? 'info' });
 try {
