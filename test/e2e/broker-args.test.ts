@@ -1,6 +1,6 @@
-// The broker's command line as a user meets it: `sip-pubsub-broker --help` (what `npm start -- --help`
-// runs) prints the settings and exits without listening; an argument it does not take is refused with
-// exit 2 and its name, never silently ignored while the broker starts anyway.
+// The command line as a user meets it: `sip-pubsub-broker --help` (what `npm start -- --help` runs) and
+// each service's `main.js --help` print the settings and exit without listening; an argument they do
+// not take is refused with exit 2 and its name, never silently ignored while the process starts anyway.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,11 +8,16 @@ import { ROOT } from '../support/brokers.js';
 
 const BROKER = path.join(ROOT, 'node_modules/.bin/sip-pubsub-broker');
 const CLI = path.join(ROOT, 'node_modules/.bin/sip-pubsub');
+const SERVICES = ['signalling-edge', 'focus-controller', 'media-relay', 'notifier'];
 
-function run(bin: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+function run(
+  bin: string,
+  args: string[],
+  node = false,
+): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     // Ports a started broker could not take: if it ignored the arguments and started, it would fail loudly.
-    const child = spawn(bin, args, {
+    const child = spawn(node ? process.execPath : bin, node ? [bin, ...args] : args, {
       env: { ...process.env, LOG_LEVEL: 'warn', SIP_PORT: '1', HTTP_PORT: '1' },
     });
     let out = '';
@@ -57,5 +62,19 @@ describe('the broker command line', () => {
     const served = await run(CLI, ['serve', '--verbose']);
     expect(served.code).toBe(2);
     expect(served.err).toContain('unknown argument "--verbose"');
+  });
+
+  it('each service process answers --help with its own variables and refuses other arguments', async () => {
+    for (const name of SERVICES) {
+      const main = path.join(ROOT, `services/${name}/dist/main.js`);
+      const help = await run(main, ['--help'], true);
+      expect(help.code, help.err).toBe(0);
+      expect(help.out).toMatch(new RegExp(`^Usage: ${name} \\[--help\\]`));
+      expect(help.out).toMatch(/^ {2}NATS_URL +\(unset\)$/m);
+      expect(help.out).toMatch(/^ {2}HTTP_PORT +\d+$/m);
+      const refused = await run(main, ['serve'], true);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toContain(`${name}: unknown argument "serve"`);
+    }
   });
 });

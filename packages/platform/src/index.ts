@@ -8,6 +8,14 @@ export {
 export { BusMembership, type BusMembershipOptions, MISSED_HEARTBEATS } from './bus-membership.js';
 export { ChannelCheckedMembership, RECONNECT_CHECK_MS } from './channel-membership.js';
 export {
+  handleCommandLine,
+  helpText,
+  type ProcessArgs,
+  parseProcessArgs,
+  type Setting,
+  settingsOf,
+} from './command-line.js';
+export {
   baseConfig,
   baseConfigShape,
   ConfigError,

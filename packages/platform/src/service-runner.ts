@@ -3,6 +3,7 @@
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import type { Bus } from './bus.js';
+import { handleCommandLine } from './command-line.js';
 import { ConfigError, EXIT_CONFIG, instanceId, loadConfigOrExit } from './config.js';
 import { HealthServer, type HttpMounts } from './health.js';
 import type { KvStore } from './kv.js';
@@ -55,6 +56,15 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
   start: (config: z.infer<S> & RunnableConfig, ctx: ServiceContext) => Promise<RunningService>;
   env?: Record<string, string | undefined>;
 }): Promise<void> {
+  handleCommandLine({
+    program: opts.name,
+    about: [
+      `Runs ${opts.name}, one service of a sip-pubsub cluster, as its own process: it needs NATS (NATS_URL)`,
+      'and finds the other services through membership. It takes no other argument: every setting is an',
+      'environment variable. README.md ("Configuration") says what each does.',
+    ],
+    schemas: [opts.schema],
+  });
   const config = loadConfigOrExit(opts.schema, opts.env) as z.infer<S> & RunnableConfig;
   const logger = createLogger(opts.name, { level: config.LOG_LEVEL });
   if (!config.NATS_URL) {

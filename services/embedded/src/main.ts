@@ -2,29 +2,29 @@
 import { focusConfigSchema } from '@sip-pubsub/focus-controller';
 import { relayConfigSchema } from '@sip-pubsub/media-relay';
 import { notifierConfigSchema } from '@sip-pubsub/notifier';
-import { ConfigError, createLogger, installShutdown } from '@sip-pubsub/platform';
+import { ConfigError, createLogger, handleCommandLine, installShutdown } from '@sip-pubsub/platform';
 import { edgeConfigSchema } from '@sip-pubsub/signalling-edge';
 import { startEmbeddedBroker } from './broker.js';
 import { embeddedConfigSchema } from './config.js';
-import { helpText, parseBrokerArgs, settingsOf } from './help.js';
 
-const args = parseBrokerArgs(process.argv.slice(2));
-if (args.kind === 'help') {
+handleCommandLine({
+  program: 'sip-pubsub-broker',
+  about: [
+    'Runs the whole broker in one process (npm start): signalling-edge, focus-controller, media-relay and',
+    'notifier, with an in-process bus and KV (NATS and JetStream KV when NATS_URL is set). It takes no other',
+    'argument: every setting is an environment variable. README.md ("Configuration") says what each does.',
+  ],
   // The broker's own settings first: where a service has another default (HTTP_PORT), the broker's is used.
-  const schemas = [
+  schemas: [
     embeddedConfigSchema,
     edgeConfigSchema,
     focusConfigSchema,
     relayConfigSchema,
     notifierConfigSchema,
-  ];
-  process.stdout.write(helpText(settingsOf(schemas)));
-  process.exit(0);
-}
-if (args.kind === 'usage-error') {
-  process.stderr.write(`sip-pubsub-broker: ${args.message}\n`);
-  process.exit(2);
-}
+  ],
+  // Set by the broker for its services' loopback gRPC.
+  except: new Set(['GRPC_HOST', 'GRPC_PORT', 'GRPC_ADVERTISE_HOST']),
+});
 
 const logger = createLogger('embedded', { level: process.env.LOG_LEVEL ?? 'info' });
 try {

@@ -1,35 +1,27 @@
-import { focusConfigSchema } from '@sip-pubsub/focus-controller';
-import { relayConfigSchema } from '@sip-pubsub/media-relay';
-import { notifierConfigSchema } from '@sip-pubsub/notifier';
-import { edgeConfigSchema } from '@sip-pubsub/signalling-edge';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { embeddedConfigSchema } from './config.js';
-import { helpText, parseBrokerArgs, settingsOf } from './help.js';
+import { helpText, parseProcessArgs, settingsOf } from './command-line.js';
+import { baseConfigShape, env } from './config.js';
 
-const ALL = [
-  embeddedConfigSchema,
-  edgeConfigSchema,
-  focusConfigSchema,
-  relayConfigSchema,
-  notifierConfigSchema,
-];
-
-describe('the broker command line', () => {
+describe('the command line of a process', () => {
   it('runs with no argument, helps with --help or -h, refuses anything else by name', () => {
-    expect(parseBrokerArgs([])).toEqual({ kind: 'run' });
-    expect(parseBrokerArgs(['--help'])).toEqual({ kind: 'help' });
-    expect(parseBrokerArgs(['-h', '--help'])).toEqual({ kind: 'help' });
-    const refused = parseBrokerArgs(['--help', 'serve']);
-    expect(refused.kind === 'usage-error' && refused.message).toMatch(/^unknown argument "serve"/);
+    expect(parseProcessArgs([], 'p')).toEqual({ kind: 'run' });
+    expect(parseProcessArgs(['--help'], 'p')).toEqual({ kind: 'help' });
+    expect(parseProcessArgs(['-h', '--help'], 'p')).toEqual({ kind: 'help' });
+    const refused = parseProcessArgs(['--help', 'serve'], 'sip-pubsub-broker');
+    expect(refused).toEqual({
+      kind: 'usage-error',
+      message:
+        'unknown argument "serve": settings are environment variables (sip-pubsub-broker --help lists them)',
+    });
   });
 
   it('refuses every argument list with anything but a help flag, naming the first such argument (fast-check)', () => {
     const arg = fc.oneof(fc.constantFrom('--help', '-h'), fc.string({ maxLength: 12 }));
     fc.assert(
       fc.property(fc.array(arg, { maxLength: 6 }), (argv) => {
-        const parsed = parseBrokerArgs(argv);
+        const parsed = parseProcessArgs(argv, 'p');
         const other = argv.find((a) => a !== '--help' && a !== '-h');
         if (argv.length === 0) return parsed.kind === 'run';
         if (other === undefined) return parsed.kind === 'help';
@@ -38,21 +30,29 @@ describe('the broker command line', () => {
     );
   });
 
-  it('lists every variable any service reads, once, with the broker default first', () => {
-    const settings = settingsOf(ALL);
+  it('lists every variable once, the first schema’s default winning, without those the program sets', () => {
+    const broker = z.object({ ...baseConfigShape, HTTP_PORT: env.port(9090), SIP_PORT: env.port(5060) });
+    const service = z.object({
+      ...baseConfigShape,
+      GRPC_PORT: env.port(50051),
+      SIP_RATE_PER_SOURCE: env.string('200:400').transform((raw) => {
+        const [rate, burst] = raw.split(':').map(Number);
+        return { rate, burst };
+      }),
+    });
+    const settings = settingsOf([broker, service], new Set(['GRPC_PORT']));
     const names = settings.map((s) => s.name);
     expect(new Set(names).size).toBe(names.length);
-    for (const schema of ALL)
-      for (const name of Object.keys(schema.shape))
-        if (!name.startsWith('GRPC_')) expect(names).toContain(name);
+    expect(names).toEqual([...names].sort());
+    for (const name of [...Object.keys(broker.shape), 'SIP_RATE_PER_SOURCE']) expect(names).toContain(name);
+    expect(names).not.toContain('GRPC_PORT');
     const value = (name: string) => settings.find((s) => s.name === name)?.defaultValue;
-    expect(value('HTTP_PORT')).toBe('9090'); // the embedded broker's, not the edge's
-    expect(value('SIP_PORT')).toBe('5060');
+    expect(value('HTTP_PORT')).toBe('9090'); // the first schema's, not baseConfigShape's 9100
     expect(value('INSTANCE_ID')).toBe('(unset)');
     expect(value('SIP_RATE_PER_SOURCE')).toBe('200:400'); // as it is written, not as it is parsed
     expect(value('K8S_SERVICE_PREFIX')).toBe('(empty)');
-    expect(names).not.toContain('GRPC_HOST');
-    const text = helpText(settings);
+    const text = helpText('p [--help]', ['About p.'], settings);
+    expect(text.startsWith('Usage: p [--help]\n\nAbout p.\n')).toBe(true);
     expect(text.split('\n').filter((l) => /^ {2}[A-Z0-9_]+ /.test(l))).toHaveLength(settings.length);
   });
 
@@ -69,8 +69,7 @@ describe('the broker command line', () => {
         .optional()
         .transform(() => ['udp', 'tcp']),
     });
-    const settings = settingsOf([schema]);
-    expect(settings).toEqual([
+    expect(settingsOf([schema])).toEqual([
       { name: 'LIST', defaultValue: 'udp,tcp' },
       { name: 'NEEDED', defaultValue: '(required)' },
       { name: 'SECRET', defaultValue: '(generated)' },
