@@ -120,7 +120,7 @@ function processNames(broker: RunningBroker): string[] {
 }
 
 /** What SIPp's error log says of the failed calls: unexpected statuses and timeouts, counted. */
-function failureSummary(errors: string): string {
+export function failureSummary(errors: string): string {
   const counts = new Map<string, number>();
   for (const line of errors.split('\n')) {
     const status = /received 'SIP\/2\.0 (\d{3}[^'\r\n]{0,40})/.exec(line)?.[1];

@@ -13,6 +13,7 @@ import { startSeparateProcesses } from '../support/brokers.js';
 import { SIPP_ENV } from './churn.bench.js';
 import { fmt, printHeader, printTable } from './machine.js';
 import { pidByCommand } from './proc.js';
+import { failureSummary } from './sipp-ramp.js';
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -91,7 +92,13 @@ export async function main(): Promise<void> {
     `npm run bench -- topics --topics ${topics} --rate ${rate}`,
   );
   const broker = await startSeparateProcesses({
-    env: { ...SIPP_ENV, LOG_LEVEL: 'error', NODE_OPTIONS: '--inspect=127.0.0.1:0' },
+    // MAX_CONFERENCES (10,000 by default, cluster-wide) would refuse every topic past it with 503.
+    env: {
+      ...SIPP_ENV,
+      LOG_LEVEL: 'error',
+      NODE_OPTIONS: '--inspect=127.0.0.1:0',
+      MAX_CONFERENCES: String(topics + 1_000),
+    },
   });
   try {
     const focus = broker.services!.find((s) => s.name === 'focus-controller')!;
@@ -143,6 +150,8 @@ export async function main(): Promise<void> {
       `SIPp: ${fmt.int(counts.successful)}/${fmt.int(topics)} calls ok (${counts.failed} failed) in ${fmt.fixed(seconds, 1)} s;` +
         ` ${fmt.int(made)} conference records written (${fmt.int(made / seconds)} topics/s); per topic = delta / ${fmt.int(made)}:\n`,
     );
+    if (counts.failed > 0)
+      process.stdout.write(`failed calls (from SIPp's error log): ${failureSummary(run.errors)}\n`);
     const per = (delta: number) => fmt.int(delta / Math.max(1, made));
     const rows: (string | number)[][] = [
       ['where', 'before', 'after', 'bytes/topic'],
