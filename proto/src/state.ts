@@ -77,16 +77,41 @@ export function rosterIndexKey(conferenceId: string): string {
   return `roster.${conferenceId}`;
 }
 
-export const DIRECTORY_SHARDS = 16;
+/**
+ * Each shard's record holds its conference ids, so a creation reads and rewrites 1/DIRECTORY_SHARDS of
+ * the directory: with 16 shards that was ~250 KB per creation at 100k topics (the focus saturated near
+ * 185 creations/s), and a shard would pass NATS's 1 MiB payload limit near 400k topics. With 256, a
+ * shard holds ~16 KB at 100k topics; a full directory read (only a directory SUBSCRIBE or a sweep)
+ * gets 256 keys, which is small beside the two reads per conference the directory document makes.
+ */
+export const DIRECTORY_SHARDS = 256;
+/** The shard count an index written before the directory had 256 shards used (see directoryShardKeysOf). */
+const EARLIER_DIRECTORY_SHARDS = 16;
 
-export function directoryShardKey(conferenceId: string): string {
+function fnv1a(text: string): number {
   // FNV-1a: any stable spread will do; every reader computes the same shard.
   let h = 0x811c9dc5;
-  for (let i = 0; i < conferenceId.length; i++) {
-    h ^= conferenceId.charCodeAt(i);
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193) >>> 0;
   }
-  return `directory.${h % DIRECTORY_SHARDS}`;
+  return h;
+}
+
+export function directoryShardKey(conferenceId: string): string {
+  return `directory.${fnv1a(conferenceId) % DIRECTORY_SHARDS}`;
+}
+
+/**
+ * Every shard a conference id may be in: where it is added now and, when different, where a 16-shard
+ * version added it. The 16 earlier keys are among today's, so readers of every shard see both; a removal
+ * clears both, so a conference created before an upgrade leaves no stale directory entry.
+ */
+export function directoryShardKeysOf(conferenceId: string): string[] {
+  const h = fnv1a(conferenceId);
+  const now = h % DIRECTORY_SHARDS;
+  const earlier = h % EARLIER_DIRECTORY_SHARDS;
+  return now === earlier ? [`directory.${now}`] : [`directory.${now}`, `directory.${earlier}`];
 }
 
 export function directoryShardKeys(): string[] {

@@ -28,6 +28,7 @@ import {
   type DirectoryEvent,
   directoryEventSchema,
   directoryShardKey,
+  directoryShardKeysOf,
   encodeEvent,
   type IndexRecord,
   type ParticipantRecord,
@@ -915,7 +916,8 @@ export class Focus {
       }
     }
     await this.index.removeQuietly(rosterKey, ...Object.keys(members));
-    await this.index.removeQuietly(directoryShardKey(conferenceId), conferenceId);
+    for (const shard of directoryShardKeysOf(conferenceId))
+      await this.index.removeQuietly(shard, conferenceId);
     await this.counting;
     await this.opts.stores.counters
       .mutate(COUNTER_CONFERENCES, (n) => Math.max(0, (n ?? 1) - 1))

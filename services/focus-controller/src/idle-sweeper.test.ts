@@ -14,9 +14,12 @@ import {
   conferenceRecordSchema,
   conferenceWatchersSchema,
   counterSchema,
+  DIRECTORY_SHARDS,
   type DirectoryEvent,
   decodeEvent,
   directoryEventSchema,
+  directoryShardKey,
+  directoryShardKeysOf,
   type IndexRecord,
   indexRecordSchema,
   type LegSpec,
@@ -375,12 +378,31 @@ describe('IdleSweeper (CONFERENCE_IDLE_TTL) with the focus', () => {
     }
     reads = 0;
     expect(await sweeper.sweep()).toEqual({ owned: 10, idle: 10, ended: 0 });
-    // 16 directory shards and the pending-referrals index, then conference, roster and watchers records.
-    expect(reads).toBe(17 + 3 * live.length);
+    // The directory shards and the pending-referrals index, then conference, roster and watchers records.
+    expect(reads).toBe(DIRECTORY_SHARDS + 1 + 3 * live.length);
     owned = false;
     reads = 0;
     await sweeper.sweep();
-    expect(reads).toBe(17);
+    expect(reads).toBe(DIRECTORY_SHARDS + 1);
+  });
+
+  it('a conference a 16-shard version indexed: swept once, and its end clears that shard too', async () => {
+    let made = await create('idle/earlier-0');
+    let created = 1;
+    while (directoryShardKeysOf(made.id).length < 2) made = await create(`idle/earlier-${created++}`);
+    const [current, earlier] = directoryShardKeysOf(made.id);
+    expect(current).toBe(directoryShardKey(made.id));
+    // As an index written before the upgrade holds it: in its 16-shard place, and (re-added) in both.
+    await indexes.mutate(earlier!, (cur) => ({ members: { ...cur?.members, [made.id]: { at: now } } }));
+    const listed = async () => {
+      const all = await Promise.all(directoryShardKeysOf(made.id).map((k) => indexes.get(k)));
+      return all.filter((r) => r?.value.members[made.id]).length;
+    };
+    expect(await listed()).toBe(2);
+    // Each conference counted once, though this one is listed by two shards.
+    expect((await sweeper.sweep()).owned).toBe(created);
+    await focus.terminateConference(made.id, 'ended by the test');
+    expect(await listed()).toBe(0);
   });
 
   it('race: a join that took its roster place before the sweep looked keeps the conference', async () => {

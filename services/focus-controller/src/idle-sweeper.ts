@@ -126,9 +126,9 @@ export class IdleSweeper {
     if (!this.deadlines.enabled) return summary;
     const { indexes } = this.opts.stores;
     const shards = await Promise.all(directoryShardKeys().map((key) => indexes.get(key)));
-    const owned = shards
-      .flatMap((s) => Object.keys(s?.value.members ?? {}))
-      .filter((id) => this.opts.owns(id));
+    const owned = [...new Set(shards.flatMap((s) => Object.keys(s?.value.members ?? {})))].filter((id) =>
+      this.opts.owns(id),
+    );
     summary.owned = owned.length;
     const referring = await this.referringConferences();
     for (let i = 0; i < owned.length; i += SWEEP_CONCURRENCY) {

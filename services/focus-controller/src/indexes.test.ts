@@ -2,6 +2,7 @@ import { createLogger, InProcessKvStore, JsonBucket } from '@sip-pubsub/platform
 import { CountingKvStore } from '@sip-pubsub/platform/testing';
 import {
   directoryShardKey,
+  directoryShardKeysOf,
   type IndexRecord,
   indexRecordSchema,
   participantRecordSchema,
@@ -150,6 +151,31 @@ describe('backfillIndexes', () => {
       conferences: 0,
       legs: 0,
     });
+  });
+});
+
+describe('backfillIndexes after the directory went from 16 to 256 shards', () => {
+  it('leaves a conference a 16-shard version indexed where it is, and indexes the others once', async () => {
+    const kv = new InProcessKvStore();
+    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    const conferences = new JsonBucket(await kv.bucket('conferences'), z.unknown());
+    const participants = new JsonBucket(
+      await kv.bucket('participants'),
+      participantRecordSchema.pick({ conferenceId: true, legId: true, role: true }),
+    );
+    const ids = Array.from({ length: 40 }, (_, i) => `conf${i}`);
+    const moved = ids.filter((id) => directoryShardKeysOf(id).length === 2);
+    expect(moved.length).toBeGreaterThan(0);
+    const writer = new IndexWriter(indexes, () => 1, quiet);
+    for (const id of ids) await conferences.put(id, { id });
+    // The earlier version indexed every one of them in its 16-shard place.
+    for (const id of ids) await writer.add(directoryShardKeysOf(id).at(-1)!, id);
+
+    expect(await backfillIndexes({ conferences, participants, indexes }, writer)).toEqual({
+      conferences: 0,
+      legs: 0,
+    });
+    for (const id of moved) expect(await writer.members(directoryShardKey(id))).not.toHaveProperty(id);
   });
 });
 

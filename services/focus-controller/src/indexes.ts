@@ -4,6 +4,7 @@
 import { type JsonBucket, type KvBucket, KvConflictError, type Logger } from '@sip-pubsub/platform';
 import {
   directoryShardKey,
+  directoryShardKeysOf,
   type IndexRecord,
   type ParticipantRole,
   type RosterShown,
@@ -248,10 +249,14 @@ export async function backfillIndexes(
   let conferences = 0;
   const shards = new Map<string, IndexRecord['members']>();
   for (const id of await stores.conferences.keys()) {
-    const shard = directoryShardKey(id);
-    if (!shards.has(shard)) shards.set(shard, await writer.members(shard));
-    if (shards.get(shard)?.[id]) continue;
-    await writer.add(shard, id);
+    let indexed = false;
+    // Also where a 16-shard version put it: indexed there, it is listed already.
+    for (const shard of directoryShardKeysOf(id)) {
+      if (!shards.has(shard)) shards.set(shard, await writer.members(shard));
+      if (shards.get(shard)?.[id]) indexed = true;
+    }
+    if (indexed) continue;
+    await writer.add(directoryShardKey(id), id);
     conferences++;
   }
   let legs = 0;

@@ -96,7 +96,8 @@ async function countsFromIndex(
 /** Every conference id, from the directory index shards. */
 async function conferenceIds(stores: PackageStores): Promise<string[]> {
   const shards = await Promise.all(directoryShardKeys().map((key) => stores.indexes.get(key)));
-  return shards.flatMap((s) => (s ? Object.keys(s.value.members) : [])).sort();
+  // A set: an id indexed by a 16-shard version may also sit in its 256-shard place.
+  return [...new Set(shards.flatMap((s) => (s ? Object.keys(s.value.members) : [])))].sort();
 }
 
 /** RFC 4575 roster of one conference; changes are participant AORs. */
