@@ -31,6 +31,7 @@ import type { SentRequestOutcome } from './failover.js';
 import { legIdOf } from './focus.js';
 import { IndexWriter } from './indexes.js';
 import { Referrals, type ReferralsOptions, referralKey } from './refer.js';
+import { NoRelayAvailableError } from './relays.js';
 
 const CONF_ID = 'aaaaaaaaaaaaaaaaaaaaaaaaaa';
 const CONF = `sip:conf-${CONF_ID}@example.net`;
@@ -490,6 +491,35 @@ describe('Referrals', () => {
     const final = sent.filter((s) => s.request.method === 'NOTIFY').at(-1)!;
     expect(final.request.body.toString()).toBe('SIP/2.0 500 Dial-Out Answer Not Acknowledged\r\n');
     expect(getHeader(final.request, 'Subscription-State')).toBe('terminated;reason=noresource');
+  });
+
+  it('a dial-out whose leg cannot be placed says why in its sipfrag: no relay, or a relay that failed', async () => {
+    const finals: string[] = [];
+    for (const failure of [new NoRelayAvailableError(), new Error('deadline exceeded')]) {
+      sent = [];
+      referrals = make('focus-a', {
+        relays: {
+          allocate: async () => {
+            throw failure;
+          },
+          update: async () => undefined,
+          release: async () => true,
+        },
+      });
+      expect((await referrals.handle(refer('<sip:x@example.org>'), CONF_ID, FLOW, '')).status).toBe(202);
+      await referrals.settled();
+      expect(sent.some((s) => s.request.method === 'INVITE')).toBe(false);
+      finals.push(
+        sent
+          .filter((s) => s.request.method === 'NOTIFY')
+          .at(-1)!
+          .request.body.toString(),
+      );
+    }
+    expect(finals).toEqual([
+      'SIP/2.0 503 No Media Relay Available\r\n',
+      'SIP/2.0 503 Media Relay Allocation Failed\r\n',
+    ]);
   });
 
   describe('the periodic sweep (fake clock)', () => {

@@ -74,6 +74,7 @@ import {
   rosterView,
   sdpSessionId,
 } from './participant.js';
+import { NoRelayAvailableError } from './relays.js';
 
 export interface ReferralsOptions {
   domain: string;
@@ -440,7 +441,11 @@ export class Referrals {
     } catch (err) {
       await this.index.removeQuietly(rosterIndexKey(conferenceId), legId);
       this.opts.logger.error({ conferenceId, legId, err: (err as Error).message }, 'dial-out: no relay leg');
-      return notifier.final(503, 'No Media Relay Available');
+      // As for a join: no relay at all, or a relay that failed (or ran out of time) allocating.
+      return notifier.final(
+        503,
+        err instanceof NoRelayAvailableError ? 'No Media Relay Available' : 'Media Relay Allocation Failed',
+      );
     }
     const released = async () => {
       await this.opts.relays.release(leg.relayAddress, conferenceId, legId).catch(() => false);
