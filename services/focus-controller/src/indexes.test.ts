@@ -118,15 +118,22 @@ describe('IndexWriter', () => {
   });
 });
 
-describe('backfillIndexes', () => {
-  it('indexes conferences and participants written before the index existed, and leaves live rosters alone', async () => {
-    const kv = new InProcessKvStore();
-    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
-    const conferences = new JsonBucket(await kv.bucket('conferences'), z.unknown());
-    const participants = new JsonBucket(
+/** The buckets backfillIndexes reads and writes, empty. */
+async function backfillStores() {
+  const kv = new InProcessKvStore();
+  return {
+    indexes: new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema),
+    conferences: new JsonBucket(await kv.bucket('conferences'), z.unknown()),
+    participants: new JsonBucket(
       await kv.bucket('participants'),
       participantRecordSchema.pick({ conferenceId: true, legId: true, role: true }),
-    );
+    ),
+  };
+}
+
+describe('backfillIndexes', () => {
+  it('indexes conferences and participants written before the index existed, and leaves live rosters alone', async () => {
+    const { indexes, conferences, participants } = await backfillStores();
     for (const id of ['c1', 'c2']) await conferences.put(id, { id });
     await participants.put('c1.l1', { conferenceId: 'c1', legId: 'l1', role: 'publisher' });
     await participants.put('c1.l2', { conferenceId: 'c1', legId: 'l2', role: 'subscriber' });
@@ -152,17 +159,9 @@ describe('backfillIndexes', () => {
       legs: 0,
     });
   });
-});
 
-describe('backfillIndexes after the directory went from 16 to 256 shards', () => {
-  it('leaves a conference a 16-shard version indexed where it is, and indexes the others once', async () => {
-    const kv = new InProcessKvStore();
-    const indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
-    const conferences = new JsonBucket(await kv.bucket('conferences'), z.unknown());
-    const participants = new JsonBucket(
-      await kv.bucket('participants'),
-      participantRecordSchema.pick({ conferenceId: true, legId: true, role: true }),
-    );
+  it('after the directory went from 16 to 256 shards: an id a 16-shard version indexed gets no second entry', async () => {
+    const { indexes, conferences, participants } = await backfillStores();
     const ids = Array.from({ length: 40 }, (_, i) => `conf${i}`);
     const moved = ids.filter((id) => directoryShardKeysOf(id).length === 2);
     expect(moved.length).toBeGreaterThan(0);
