@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DIRECTORY_SHARDS, directoryShardKey, directoryShardKeys, directoryShardKeysOf } from './state';
+import {
+  DIRECTORY_SHARDS,
+  directoryIdsOf,
+  directoryShardKey,
+  directoryShardKeys,
+  directoryShardKeysOf,
+} from './state';
 
 describe('directory shards', () => {
   it('a conference id is added to one of the shards readers read; a removal also clears its 16-shard place', () => {
@@ -30,5 +36,12 @@ describe('directory shards', () => {
     expect(counts.size).toBe(256);
     // Binomial(25,600, 1/256): a standard deviation of 10, so 200 is far out of reach of chance.
     expect(Math.max(...counts.values())).toBeLessThan(200);
+  });
+
+  it('lists each conference id once, whichever shards (or none) hold it', () => {
+    const shard = (...ids: string[]) => ({
+      value: { members: Object.fromEntries(ids.map((id) => [id, { at: 1 }])) },
+    });
+    expect(directoryIdsOf([shard('b', 'a'), null, shard('a', 'c'), undefined])).toEqual(['a', 'b', 'c']);
   });
 });

@@ -114,6 +114,14 @@ export function directoryShardKeysOf(conferenceId: string): string[] {
   return now === earlier ? [`directory.${now}`] : [`directory.${now}`, `directory.${earlier}`];
 }
 
+/**
+ * The conference ids the directory shards (as read, in any order) list, each once and sorted: an id a
+ * 16-shard version indexed may also sit in its 256-shard place.
+ */
+export function directoryIdsOf(shards: readonly ({ value: IndexRecord } | null | undefined)[]): string[] {
+  return [...new Set(shards.flatMap((s) => (s ? Object.keys(s.value.members) : [])))].sort();
+}
+
 export function directoryShardKeys(): string[] {
   return Array.from({ length: DIRECTORY_SHARDS }, (_, i) => `directory.${i}`);
 }

@@ -7,6 +7,7 @@ import type { JsonBucket, KvBucket, Logger } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
   type ConferenceWatchers,
+  directoryIdsOf,
   directoryShardKeys,
   type IndexRecord,
   REFERRALS_INDEX_KEY,
@@ -126,9 +127,7 @@ export class IdleSweeper {
     if (!this.deadlines.enabled) return summary;
     const { indexes } = this.opts.stores;
     const shards = await Promise.all(directoryShardKeys().map((key) => indexes.get(key)));
-    const owned = [...new Set(shards.flatMap((s) => Object.keys(s?.value.members ?? {})))].filter((id) =>
-      this.opts.owns(id),
-    );
+    const owned = directoryIdsOf(shards).filter((id) => this.opts.owns(id));
     summary.owned = owned.length;
     const referring = await this.referringConferences();
     for (let i = 0; i < owned.length; i += SWEEP_CONCURRENCY) {

@@ -15,6 +15,7 @@ import {
 import type { JsonBucket } from '@sip-pubsub/platform';
 import {
   type ConferenceRecord,
+  directoryIdsOf,
   directoryShardKeys,
   type IndexRecord,
   type ParticipantRecord,
@@ -96,8 +97,7 @@ async function countsFromIndex(
 /** Every conference id, from the directory index shards. */
 async function conferenceIds(stores: PackageStores): Promise<string[]> {
   const shards = await Promise.all(directoryShardKeys().map((key) => stores.indexes.get(key)));
-  // A set: an id indexed by a 16-shard version may also sit in its 256-shard place.
-  return [...new Set(shards.flatMap((s) => (s ? Object.keys(s.value.members) : [])))].sort();
+  return directoryIdsOf(shards);
 }
 
 /** RFC 4575 roster of one conference; changes are participant AORs. */
