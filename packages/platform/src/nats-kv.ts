@@ -44,6 +44,13 @@ function isTimeout(err: unknown): boolean {
 /** How long an operation is retried while a clustered bucket has no leader; default 10 s. */
 export const DEFAULT_LEADERLESS_RETRY_MS = 10_000;
 
+/**
+ * How long opening (or creating) a bucket is retried while JetStream cannot answer; default 60 s. A
+ * cluster that has just started has no meta leader for a few seconds, and in Kubernetes the services
+ * often start with NATS: they wait for it instead of exiting.
+ */
+export const DEFAULT_OPEN_RETRY_MS = 60_000;
+
 function isLive(entry: NatsKvEntry | null): entry is NatsKvEntry {
   return entry !== null && entry.operation === 'PUT';
 }
@@ -230,7 +237,8 @@ class NatsKvBucket implements KvBucket {
 
   async keys(prefix = ''): Promise<string[]> {
     const out: string[] = [];
-    for await (const key of await this.kv.keys(filterFor(prefix))) {
+    // Listing is a read (an ephemeral consumer): safe to try again after a timeout.
+    for await (const key of await this.retrying(() => this.kv.keys(filterFor(prefix)), true)) {
       if (key.startsWith(prefix)) out.push(key);
     }
     return out.sort();
@@ -241,7 +249,11 @@ class NatsKvBucket implements KvBucket {
     opts: { prefix?: string } = {},
   ): Promise<{ stop(): void }> {
     const prefix = opts.prefix ?? '';
-    const iter = await this.kv.watch({ key: filterFor(prefix), include: KvWatchInclude.UpdatesOnly });
+    // A watch is an ordered consumer; creating one again after a timeout is harmless.
+    const iter = await this.retrying(
+      () => this.kv.watch({ key: filterFor(prefix), include: KvWatchInclude.UpdatesOnly }),
+      true,
+    );
     void (async () => {
       for await (const e of iter) {
         if (!e.key.startsWith(prefix)) continue;
@@ -262,6 +274,33 @@ class NatsKvBucket implements KvBucket {
   }
 }
 
+/**
+ * Opens a bucket, trying again while JetStream cannot answer (no responders, a timed-out API request,
+ * "temporarily unavailable"): what a cluster says before its meta leader is elected. Any other error,
+ * or the deadline, ends it. Creating a stream is idempotent, so an attempt that timed out after the
+ * server applied it is harmless: the next one finds the stream.
+ */
+async function openRetrying(
+  name: string,
+  open: () => Promise<KV>,
+  retryMs: number,
+  logger: Logger,
+): Promise<KV> {
+  const deadline = Date.now() + retryMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!(isNoResponders(err) || isTimeout(err)) || Date.now() + wait > deadline) throw err;
+      logger.warn(
+        { bucket: name, err: (err as Error).message },
+        'JetStream not ready; opening the bucket again',
+      );
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 /** KvStore over NATS JetStream; buckets are created on first use with the given history and TTL. */
 export function natsKvStore(
   nc: NatsConnection,
@@ -273,6 +312,8 @@ export function natsKvStore(
     markerGraceMs?: number;
     /** How long operations are retried while a clustered bucket elects a leader (NATS_KV_LEADERLESS_RETRY_MS). */
     leaderlessRetryMs?: number;
+    /** How long opening a bucket is retried while JetStream has no leader; default DEFAULT_OPEN_RETRY_MS. */
+    openRetryMs?: number;
   } = {},
 ): KvStore {
   const logger = opts.logger ?? fallbackLogger();
@@ -296,25 +337,25 @@ export function natsKvStore(
       }
       let bucket = opened.get(name);
       if (!bucket) {
-        bucket = js.views
-          .kv(name, {
+        const open = () =>
+          js.views.kv(name, {
             history: bucketOpts.history ?? 1,
             replicas: opts.replicas ?? 1,
             ...(bucketOpts.ttlMs !== undefined ? { ttl: bucketOpts.ttlMs } : {}),
-          })
-          .then((kv) => {
-            const bucket = new NatsKvBucket(
-              name,
-              kv,
-              js,
-              manager,
-              markerGraceMs,
-              logger,
-              opts.leaderlessRetryMs,
-            );
-            void bucket.sweepMarkers();
-            return bucket;
           });
+        bucket = openRetrying(name, open, opts.openRetryMs ?? DEFAULT_OPEN_RETRY_MS, logger).then((kv) => {
+          const bucket = new NatsKvBucket(
+            name,
+            kv,
+            js,
+            manager,
+            markerGraceMs,
+            logger,
+            opts.leaderlessRetryMs,
+          );
+          void bucket.sweepMarkers();
+          return bucket;
+        });
         // A failed open (NATS down) should be retried by the next caller, not cached.
         bucket.catch(() => opened.delete(name));
         opened.set(name, bucket);

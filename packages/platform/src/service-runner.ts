@@ -101,16 +101,23 @@ export async function runService<S extends z.ZodObject<any>>(opts: {
     process.exit(EXIT_CONFIG);
   }
   const natsConnected = trackNatsConnection(nc);
-  const service = await opts.start(config, {
-    bus,
-    kv,
-    logger,
-    registry,
-    instanceId: id,
-    membership,
-    natsConnected,
-    http: health,
-  });
+  let service: RunningService;
+  try {
+    service = await opts.start(config, {
+      bus,
+      kv,
+      logger,
+      registry,
+      instanceId: id,
+      membership,
+      natsConnected,
+      http: health,
+    });
+  } catch (err) {
+    // Exits non-zero so that the orchestrator starts it again, saying why in the log first.
+    logger.fatal({ err }, `${opts.name} could not start`);
+    process.exit(1);
+  }
   const readiness = setInterval(() => {
     const connected = !nc.isClosed();
     health.setReady(connected && service.ready(), connected ? 'service not ready' : 'NATS connection closed');
