@@ -10,6 +10,12 @@ export const notifierConfigSchema = z.object({
   GRPC_ADVERTISE_HOST: env.string('127.0.0.1'),
   /** At most one NOTIFY per subscription per this interval; changes inside it are merged (PROFILE.md "Events"). */
   NOTIFY_MIN_INTERVAL_MS: env.int(200, 0, 60_000),
+  /**
+   * Largest NOTIFY body (bytes): state beyond it (a directory of many topics, a large roster) goes out
+   * in parts, the first NOTIFY full state of what fits and partial ones for the rest. Below 64 KiB, the
+   * SIP message limit.
+   */
+  NOTIFY_MAX_BODY_BYTES: env.int(60_000, 1_024, 64_512),
   MAX_SUBSCRIPTIONS_PER_CONFERENCE: env.int(10_000, 1),
   EDGE_RPC_TIMEOUT_MS: env.durationMs(40_000),
   /** How often expired subscriptions are looked for. */

@@ -92,7 +92,18 @@ export interface NotifierOptions {
   rtpSources?: RtpSourcesStore;
   /** The event state compositor (RFC 3903); without it PUBLISH gets 501. */
   publish?: (req: SipRequest, flow: Flow, identity: string) => Promise<HandledRequest>;
+  /** Largest NOTIFY body in bytes; larger state goes out in parts (default DEFAULT_NOTIFY_MAX_BODY_BYTES). */
+  maxNotifyBodyBytes?: number;
 }
+
+/**
+ * Below the SIP message limit (64 KiB, PROFILE "Limits"), with room for the NOTIFY's headers and the
+ * edge's Via and Record-Route: a larger document could not be sent at all.
+ */
+export const DEFAULT_NOTIFY_MAX_BODY_BYTES = 60_000;
+
+/** What an item (a user, a directory entry) is guessed to cost before a subscription's first part says. */
+const GUESSED_ITEM_BYTES = 128;
 
 /** Packages this notifier serves; answered in Allow-Events of a 489. */
 export const SUPPORTED_PACKAGES: readonly EventPackageName[] = [
@@ -146,6 +157,7 @@ export class ConferenceNotifier {
   /** subscription key → expiry time, for the subscriptions this replica owns. */
   private readonly expiries = new OwnedSubscriptions((key) => {
     this.wildcards.forget(key);
+    this.itemBytes.delete(key);
     this.forgetDialogMember(key);
   }, isDataResourceKey);
   /** Dialog (Call-ID, tags) → the owned subscriptions in it (RFC 6665 §4.5.2: several may share one). */
@@ -157,6 +169,8 @@ export class ConferenceNotifier {
   /** Serialises the NOTIFYs of one subscription so versions and CSeqs go out in order. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly packages: Map<string, PackageHandler>;
+  /** Subscription key → bytes per item its last part took, to size the next part of a large state. */
+  private readonly itemBytes = new Map<string, number>();
 
   constructor(private readonly opts: NotifierOptions) {
     this.clock = opts.clock ?? defaultClock;
@@ -733,15 +747,9 @@ export class ConferenceNotifier {
         : undefined,
     );
     if (!claimed) return;
-    const body = await handler.document(
-      claimed.resourceKey,
-      claimed.resourceUri,
-      claimed.version,
-      changed,
-      this.watchFilter(claimed),
-      claimed,
-    );
-    if (body === null) return this.terminate(key, 'noresource');
+    const fitted = await this.fittingDocument(key, handler, claimed, changed);
+    if (fitted === null) return this.terminate(key, 'noresource');
+    const { body, rest } = fitted;
     let numbered = claimed;
     if (claimed.dialogKey) {
       // A subscription sharing a dialog takes the dialog's next CSeq from the record that carries it.
@@ -757,6 +765,59 @@ export class ConferenceNotifier {
       // RFC 6665 §4.1.3: a NOTIFY answered 481 or timing out ends the subscription.
       this.opts.logger.info({ subscription: key, status }, 'subscriber gone; subscription removed');
       await this.remove(key);
+      return;
+    }
+    // What did not fit follows as partial NOTIFYs, each a rate window after the one before.
+    for (const item of rest) this.scheduler.enqueue(key, item);
+  }
+
+  /**
+   * The document for this NOTIFY, no larger than maxNotifyBodyBytes when its package lists its items:
+   * the first part of the state (full, or the `changed` items) and the items left for later NOTIFYs.
+   * A large set of changes is cut before anything is built, so sending a big state in parts reads each
+   * item about once, not once per part.
+   */
+  private async fittingDocument(
+    key: string,
+    handler: PackageHandler,
+    record: SubscriptionRecord,
+    changed: ReadonlySet<string> | undefined,
+  ): Promise<{ body: string; rest: readonly string[] } | null> {
+    const max = this.opts.maxNotifyBodyBytes ?? DEFAULT_NOTIFY_MAX_BODY_BYTES;
+    const mayWatch = this.watchFilter(record);
+    const build = (part?: ReadonlySet<string>) =>
+      handler.document(
+        record.resourceKey,
+        record.resourceUri,
+        record.version,
+        changed ? (part ?? changed) : undefined,
+        mayWatch,
+        record,
+        changed ? undefined : part,
+      );
+    const perPart = Math.max(1, Math.floor(max / (this.itemBytes.get(key) ?? GUESSED_ITEM_BYTES)));
+    let items: readonly string[];
+    let count: number;
+    if (handler.items && changed && changed.size > perPart) {
+      items = [...changed];
+      count = perPart;
+    } else {
+      const whole = await build();
+      if (whole === null) return null;
+      const bytes = Buffer.byteLength(whole);
+      if (bytes <= max || !handler.items) return { body: whole, rest: [] };
+      items = changed ? [...changed] : await handler.items(record.resourceKey, mayWatch, record);
+      count = Math.floor(((items.length * max) / bytes) * 0.9);
+    }
+    for (;;) {
+      count = Math.max(1, Math.min(count, items.length));
+      const body = await build(new Set(items.slice(0, count)));
+      if (body === null) return null;
+      const bytes = Buffer.byteLength(body);
+      this.itemBytes.set(key, bytes / count);
+      // A single item larger than the limit goes out as it is: the edge refuses it and it is logged.
+      if (bytes <= max || count === 1) return { body, rest: items.slice(count) };
+      count = Math.floor(((count * max) / bytes) * 0.9);
     }
   }
 
@@ -789,10 +850,14 @@ export class ConferenceNotifier {
       record,
     );
     const ended = terminateSubscription({ ...snapshotOf(record), status: 'active' }, reason);
+    // A final NOTIFY need not carry state (RFC 6665 §4.2.2): state too large for one goes without it.
+    const fits =
+      body !== null &&
+      Buffer.byteLength(body) <= (this.opts.maxNotifyBodyBytes ?? DEFAULT_NOTIFY_MAX_BODY_BYTES);
     const request = this.buildNotify(
       { ...record, version, dialog },
       subscriptionStateHeader(ended, this.clock.now()),
-      body ?? undefined,
+      fits ? body : undefined,
       handler.contentType,
     );
     const status = await this.opts.send(request, record.flow);

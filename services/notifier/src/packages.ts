@@ -24,7 +24,7 @@ import {
   type SubscriptionRecord,
 } from '@sip-pubsub/proto';
 import type { SipRequest } from '@sip-pubsub/sip';
-import { conferenceDocument, countsOf, type RosterEntry } from './roster-document.js';
+import { conferenceDocument, countsOf, type RosterEntry, usersOf } from './roster-document.js';
 
 export type Resolved =
   | {
@@ -57,7 +57,19 @@ export interface PackageHandler {
     mayWatch?: (topic: string) => boolean,
     /** The subscription the document is for (its filter and identity, for wildcard watching). */
     subscription?: SubscriptionRecord,
+    /** Full state of only these items (see `items`): the first part of state too large for one NOTIFY. */
+    firstPart?: ReadonlySet<string>,
   ): Promise<string | null>;
+  /**
+   * Every item of the full state (the keys `changed` holds: participant AORs, conference ids), in the
+   * order parts take them. A package that lists them can send state larger than one NOTIFY may carry:
+   * the first NOTIFY holds what fits, the rest follows in partial NOTIFYs.
+   */
+  items?(
+    key: string,
+    mayWatch?: (topic: string) => boolean,
+    subscription?: SubscriptionRecord,
+  ): Promise<string[]>;
 }
 
 async function rosterIndexOf(stores: PackageStores, conferenceId: string): Promise<IndexRecord['members']> {
@@ -119,7 +131,7 @@ export function conferencePackage(
         return { ok: false, status: 404, reason: 'Conference Not Found' };
       return { ok: true, key: target.conferenceId, entity: conferenceUri(target.conferenceId, domain) };
     },
-    async document(key, entity, version, changed) {
+    async document(key, entity, version, changed, _mayWatch, _subscription, firstPart) {
       const conference = await stores.conferences.get(key);
       if (!conference) return null;
       const participants = await rosterOf(stores, key);
@@ -127,9 +139,17 @@ export function conferencePackage(
         extraUsers ? extraUsers(key) : [],
         rtpSources ? rtpSources(key) : new Map<string, number>(),
       ]);
+      const only = changed ?? firstPart;
       return buildConferenceInfo(
-        conferenceDocument(entity, conference.value, participants, version, changed, extra, sources),
+        conferenceDocument(entity, conference.value, participants, version, only, extra, sources, !changed),
       );
+    },
+    async items(key) {
+      const [participants, extra] = await Promise.all([
+        rosterOf(stores, key),
+        extraUsers ? extraUsers(key) : [],
+      ]);
+      return [...new Set([...usersOf(participants).keys(), ...extra.map((u) => u.entity)])];
     },
   };
 }
@@ -154,12 +174,13 @@ export function directoryPackage(stores: PackageStores, domain: string): Package
       if (classifyUri(requestUri).kind !== 'factory') return { ok: false, status: 404, reason: 'Not Found' };
       return { ok: true, key: 'factory', entity: factoryUri(domain) };
     },
-    async document(_key, entity, version, changed, mayWatch) {
-      const ids = changed ? [...changed] : await conferenceIds(stores);
+    async document(_key, entity, version, changed, mayWatch, _subscription, firstPart) {
+      const ids = changed ? [...changed] : firstPart ? [...firstPart] : await conferenceIds(stores);
       const all = await Promise.all(ids.map(entry));
       // A deleted entry has no topic left to judge and names only the conference URI.
       const conferences = mayWatch ? all.filter((c) => c.state === 'deleted' || mayWatch(c.topic)) : all;
       return buildDirectoryInfo({ entity, state: changed ? 'partial' : 'full', version, conferences });
     },
+    items: () => conferenceIds(stores),
   };
 }

@@ -78,6 +78,11 @@ export function conferenceDocument(
   extraUsers: readonly ConferenceUser[] = [],
   /** leg id → SSRC of RTP publishers, for `<src-id>`. */
   sources: ReadonlyMap<string, number> = new Map(),
+  /**
+   * `onlyUsers` is the first part of full state too large for one NOTIFY (the rest follows as partial
+   * documents): the document says "full" and leaves out users it does not have instead of deleting them.
+   */
+  firstPartOfFull = false,
 ): ConferenceInfo {
   const users = usersOf(participants, sources);
   for (const extra of extraUsers) {
@@ -87,14 +92,17 @@ export function conferenceDocument(
   }
   const listed: ConferenceUser[] = [];
   if (onlyUsers) {
-    for (const aor of onlyUsers)
-      listed.push(users.get(aor) ?? { entity: aor, state: 'deleted', endpoints: [] });
+    for (const aor of onlyUsers) {
+      const user = users.get(aor);
+      if (user) listed.push(user);
+      else if (!firstPartOfFull) listed.push({ entity: aor, state: 'deleted', endpoints: [] });
+    }
   } else {
     listed.push(...users.values());
   }
   return {
     entity,
-    state: onlyUsers ? 'partial' : 'full',
+    state: onlyUsers && !firstPartOfFull ? 'partial' : 'full',
     version,
     subject: conference.topic,
     ...(conference.maxUsers !== undefined ? { maximumUserCount: conference.maxUsers } : {}),

@@ -221,6 +221,7 @@ export async function startNotifier(
     send,
     logger,
     minNotifyIntervalMs: config.NOTIFY_MIN_INTERVAL_MS,
+    maxNotifyBodyBytes: config.NOTIFY_MAX_BODY_BYTES,
     maxSubscriptionsPerConference: config.MAX_SUBSCRIPTIONS_PER_CONFERENCE,
     ...(config.ACL_FILE ? { access: () => accessList.current() } : {}),
   });
