@@ -9,7 +9,7 @@ import {
   TopicPatternError,
 } from '@sip-pubsub/events';
 import type { JsonBucket } from '@sip-pubsub/platform';
-import type { ConferenceRecord } from '@sip-pubsub/proto';
+import type { ConferenceRecord, SubscriptionRecord } from '@sip-pubsub/proto';
 import type { ResolvedRecord } from '@sip-pubsub/senml';
 import { getHeader } from '@sip-pubsub/sip';
 import type { PackageHandler } from './packages.js';
@@ -64,6 +64,26 @@ export function dataPackage(
     mayRead?: (identity: string, topic: string) => boolean;
   } = {},
 ): PackageHandler {
+  /** Full state: the retained values (of every topic a wildcard filter covers, names prefixed with the topic). */
+  const fullState = async (
+    key: string,
+    subscription?: SubscriptionRecord,
+  ): Promise<ResolvedRecord[] | null> => {
+    if (key === WILDCARD_RESOURCE_KEY) {
+      const filter = subscription?.filter;
+      if (!wildcard.directory || filter === undefined) return [];
+      const identity = subscription?.identity ?? '';
+      const out: ResolvedRecord[] = [];
+      for (const { conferenceId, topic } of wildcard.directory.matching(filter)) {
+        if (wildcard.mayRead && !wildcard.mayRead(identity, topic)) continue;
+        for (const r of await retained.current(conferenceId)) out.push(inTopic(topic, r));
+      }
+      return out;
+    }
+    const conferenceId = ownershipKey(key);
+    if (!(await stores.conferences.get(conferenceId))) return null;
+    return retained.current(conferenceId);
+  };
   return {
     name: 'pubsub-data',
     contentType: SENML_JSON_CONTENT_TYPE,
@@ -91,24 +111,18 @@ export function dataPackage(
         entity: conferenceUri(target.conferenceId, domain),
       };
     },
-    async document(key, _entity, _version, changed, _mayWatch, subscription) {
-      if (key === WILDCARD_RESOURCE_KEY) {
-        if (changed) return JSON.stringify(mergeChanges(changed));
-        // Full state: the retained values of every topic the filter covers, names prefixed with the topic.
-        const filter = subscription?.filter;
-        if (!wildcard.directory || filter === undefined) return '[]';
-        const identity = subscription?.identity ?? '';
-        const out: ResolvedRecord[] = [];
-        for (const { conferenceId, topic } of wildcard.directory.matching(filter)) {
-          if (wildcard.mayRead && !wildcard.mayRead(identity, topic)) continue;
-          for (const r of await retained.current(conferenceId)) out.push(inTopic(topic, r));
-        }
-        return JSON.stringify(out);
+    async document(key, _entity, _version, changed, _mayWatch, subscription, firstPart) {
+      // Items are records (recordChange): a part of full state is read as changes are.
+      const part = changed ?? firstPart;
+      if (part) {
+        if (key !== WILDCARD_RESOURCE_KEY && !(await stores.conferences.get(ownershipKey(key)))) return null;
+        return JSON.stringify(mergeChanges(part));
       }
-      const conferenceId = ownershipKey(key);
-      if (!(await stores.conferences.get(conferenceId))) return null;
-      const records = changed ? mergeChanges(changed) : await retained.current(conferenceId);
-      return JSON.stringify(records);
+      const records = await fullState(key, subscription);
+      return records === null ? null : JSON.stringify(records);
+    },
+    async items(key, _mayWatch, subscription) {
+      return ((await fullState(key, subscription)) ?? []).map(recordChange);
     },
   };
 }

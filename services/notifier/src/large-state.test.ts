@@ -12,12 +12,14 @@ import {
   type ParticipantRecord,
   participantKey,
   participantRecordSchema,
+  retainedValuesSchema,
   rosterIndexKey,
   subscriptionRecordSchema,
 } from '@sip-pubsub/proto';
 import { createRequest, getHeader, type SipRequest } from '@sip-pubsub/sip';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ConferenceNotifier } from './notifier.js';
+import { RetainedValuesStore } from './retained-values.js';
 
 const flow = { transport: 'udp', remoteHost: '127.0.0.1', remotePort: 5070 };
 const MAX_BODY = 8_000;
@@ -33,6 +35,7 @@ describe('state larger than one NOTIFY', () => {
   let conferences: JsonBucket<typeof conferenceRecordSchema._output>;
   let records: JsonBucket<ParticipantRecord>;
   let indexes: JsonBucket<IndexRecord>;
+  let retained: RetainedValuesStore;
 
   const addConference = async (i: number) => {
     const id = idOf(i);
@@ -106,6 +109,13 @@ describe('state larger than one NOTIFY', () => {
     conferences = new JsonBucket(await kv.bucket('conferences'), conferenceRecordSchema);
     records = new JsonBucket(await kv.bucket('participants'), participantRecordSchema);
     indexes = new JsonBucket<IndexRecord>(await kv.bucket('indexes'), indexRecordSchema);
+    retained = new RetainedValuesStore(
+      new JsonBucket(await kv.bucket('publications'), retainedValuesSchema),
+      {
+        ttlMs: 3_600_000,
+        now: () => clock.now(),
+      },
+    );
     notifier = new ConferenceNotifier({
       domain: 'example.net',
       stores: {
@@ -122,6 +132,7 @@ describe('state larger than one NOTIFY', () => {
       minNotifyIntervalMs: 200,
       maxSubscriptionsPerConference: 10,
       maxNotifyBodyBytes: MAX_BODY,
+      retained,
       clock,
     });
   });
@@ -192,5 +203,27 @@ describe('state larger than one NOTIFY', () => {
     await drain();
     expect(sent).toHaveLength(1);
     expect(parseDirectoryInfo(sent[0].body.toString()).conferences).toHaveLength(3);
+  });
+
+  it('sends the retained values of a topic (pubsub-data) in parts; every name arrives once', async () => {
+    await addConference(0);
+    const conf = idOf(0);
+    const records = Array.from({ length: 300 }, (_, i) => ({
+      n: `urn:dev:ow:10e2073a01080063;sensor-${i}`,
+      v: i,
+      t: 1,
+    }));
+    await retained.addRtp(conf, records);
+    const handled = await notifier.handle(subscribe(`sip:conf-${conf}@example.net`, 'pubsub-data'), flow);
+    expect(handled.response.status).toBe(200);
+    await handled.after?.();
+    await drain();
+
+    expect(getHeader(sent[0], 'Content-Type')).toBe('application/senml+json');
+    expect(sent.length).toBeGreaterThan(2);
+    expect(Math.max(...bodySizes())).toBeLessThanOrEqual(MAX_BODY);
+    const names = sent.flatMap((r) => (JSON.parse(r.body.toString()) as { n: string }[]).map((x) => x.n));
+    expect(names).toHaveLength(300);
+    expect(new Set(names)).toEqual(new Set(records.map((r) => r.n)));
   });
 });

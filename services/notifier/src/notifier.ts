@@ -801,6 +801,9 @@ export class ConferenceNotifier {
     if (handler.items && changed && changed.size > perPart) {
       items = [...changed];
       count = perPart;
+    } else if (handler.items && !changed && handler.listsItemsFirst) {
+      items = await handler.items(record.resourceKey, mayWatch, record);
+      count = Math.min(items.length, perPart);
     } else {
       const whole = await build();
       if (whole === null) return null;

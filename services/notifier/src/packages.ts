@@ -70,6 +70,11 @@ export interface PackageHandler {
     mayWatch?: (topic: string) => boolean,
     subscription?: SubscriptionRecord,
   ): Promise<string[]>;
+  /**
+   * Listing the items costs far less than building the whole document (the directory: its index shards,
+   * against two reads per topic), so full state is listed first and only the part that fits is built.
+   */
+  readonly listsItemsFirst?: boolean;
 }
 
 async function rosterIndexOf(stores: PackageStores, conferenceId: string): Promise<IndexRecord['members']> {
@@ -182,5 +187,6 @@ export function directoryPackage(stores: PackageStores, domain: string): Package
       return buildDirectoryInfo({ entity, state: changed ? 'partial' : 'full', version, conferences });
     },
     items: () => conferenceIds(stores),
+    listsItemsFirst: true,
   };
 }
