@@ -3,10 +3,14 @@
 // joins them, and the cost of holding them is read: in the focus-controller process (V8 heap used from its
 // /metrics, lowest of several samples so garbage not yet collected counts less; resident memory from
 // /proc), and in the KV (JetStream bytes per bucket stream from the server's account, and the store
-// directory on disk). Printed, never asserted.
+// directory on disk). Then one watcher subscribes to the directory of all of them over UDP and the time
+// to its first NOTIFY and to a complete view is read (the state goes out in parts of at most
+// NOTIFY_MAX_BODY_BYTES, one per NOTIFY_MIN_INTERVAL_MS). Printed, never asserted.
 // Run: npm run bench -- topics [--topics 10000] [--rate 200]   (100k: --topics 100000)
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { SipPubSubClient } from '@sip-pubsub/client';
+import type { DirectoryInfo } from '@sip-pubsub/events';
 import { connect } from 'nats';
 import { callCounts, runSipp } from '../interop/sipp/sipp.js';
 import { startSeparateProcesses } from '../support/brokers.js';
@@ -81,6 +85,46 @@ async function jetStream(natsUrl: string): Promise<Map<string, { bytes: number; 
     return out;
   } finally {
     await nc.close();
+  }
+}
+
+/** Subscribes to the directory and waits until it lists `count` topics (or stops growing for 10 s). */
+async function directoryTiming(
+  sipPort: number,
+  count: number,
+): Promise<{ firstMs: number; completeMs: number; notifies: number; listed: number }> {
+  const client = await SipPubSubClient.connect({
+    server: `127.0.0.1:${sipPort}`,
+    user: 'directory-bench',
+    requestTimeoutMs: 60_000,
+  });
+  try {
+    const t0 = performance.now();
+    const watcher = await client.directory();
+    let firstMs = Number.NaN;
+    let completeMs = Number.NaN;
+    let notifies = 0;
+    let listed = 0;
+    await new Promise<void>((resolve) => {
+      let quiet: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(quiet);
+        resolve();
+      };
+      watcher.on('notify', (_doc: DirectoryInfo, view: DirectoryInfo) => {
+        if (notifies++ === 0) firstMs = performance.now() - t0;
+        listed = view.conferences.length;
+        completeMs = performance.now() - t0;
+        clearTimeout(quiet);
+        if (listed >= count) done();
+        else quiet = setTimeout(done, 10_000);
+      });
+      watcher.on('terminated', done);
+    });
+    await watcher.close().catch(() => undefined);
+    return { firstMs, completeMs, notifies, listed };
+  } finally {
+    await client.close();
   }
 }
 
@@ -191,6 +235,13 @@ export async function main(): Promise<void> {
       per(totalAfter - totalBefore),
     ]);
     printTable(rows);
+
+    const dir = await directoryTiming(broker.sipPort, made + 200);
+    process.stdout.write(
+      `directory SUBSCRIBE over UDP (one watcher, all ${fmt.int(made + 200)} topics): first NOTIFY after` +
+        ` ${fmt.int(dir.firstMs)} ms, ${fmt.int(dir.listed)} listed after ${fmt.fixed(dir.completeMs / 1000, 1)} s` +
+        ` in ${fmt.int(dir.notifies)} NOTIFYs (${fmt.int(dir.listed / Math.max(0.001, dir.completeMs / 1000))} entries/s)\n`,
+    );
   } finally {
     await broker.stop();
   }
