@@ -20,6 +20,10 @@ import { fmt, printHeader, printTable } from './machine.js';
 import { cpuUsOf } from './proc.js';
 
 const TRANSACTIONS_PER_CALL = 6;
+/** Takes the NOTIFY before or after the SUBSCRIBE's 200 (RFC 6665 §4.1.2.4), as a loaded broker sends it. */
+const SUBSCRIBE_SCENARIO = '../../bench/subscribe-any-order.xml';
+/** Failed calls a SUBSCRIBE step may have (see the printed note on SIPp's race). */
+const SUBSCRIBE_TOLERANCE_PCT = 5;
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -196,8 +200,9 @@ export async function main(): Promise<void> {
         subscribeRates,
         seconds,
         subscribeRows,
-        'subscribe.xml',
+        SUBSCRIBE_SCENARIO,
         2,
+        SUBSCRIBE_TOLERANCE_PCT,
       );
       const ss = await publishRamp(
         `separate+NATS ${link}`,
@@ -205,8 +210,9 @@ export async function main(): Promise<void> {
         subscribeRates,
         seconds,
         subscribeRows,
-        'subscribe.xml',
+        SUBSCRIBE_SCENARIO,
         2,
+        SUBSCRIBE_TOLERANCE_PCT,
       );
       summary.push(
         `OWNER_LINK=${link}: SUBSCRIBE+NOTIFY exchanges/s at the highest rate tried with ≤ 5% failed calls: embedded ${show(se)}, separate processes ${show(ss)}`,

@@ -40,3 +40,18 @@ describe('focus configuration', () => {
     expect((error as Error).message).toMatch(/FACTORY_MODE/);
   });
 });
+
+describe('focus configuration: MAX_LEGS_PER_CONFERENCE', () => {
+  it('takes up to 4000 (a roster index past ~5,300 legs exceeds NATS max_payload) and names itself above', () => {
+    expect(loadConfig(focusConfigSchema, {}).MAX_LEGS_PER_CONFERENCE).toBe(1_000);
+    expect(loadConfig(focusConfigSchema, { MAX_LEGS_PER_CONFERENCE: '4000' }).MAX_LEGS_PER_CONFERENCE).toBe(
+      4_000,
+    );
+    expect(() => loadConfig(focusConfigSchema, { MAX_LEGS_PER_CONFERENCE: '10000' })).toThrow(
+      expect.objectContaining({
+        name: ConfigError.name,
+        message: expect.stringContaining('MAX_LEGS_PER_CONFERENCE'),
+      }),
+    );
+  });
+});

@@ -26,6 +26,9 @@ export const conferenceIdleTtl = env
   .durationMs(0)
   .refine((ms) => ms === 0 || ms >= 1_000, { message: 'expected 0 (off) or a duration of at least 1s' });
 
+/** The highest MAX_LEGS_PER_CONFERENCE taken (see there). */
+export const MAX_LEGS_PER_CONFERENCE_LIMIT = 4_000;
+
 export const focusConfigSchema = z.object({
   ...baseConfigShape,
   HTTP_PORT: env.port(9091),
@@ -39,7 +42,11 @@ export const focusConfigSchema = z.object({
   FACTORY_MODE: env.enumOf(['redirect', 'join'] as const, 'redirect'),
   INVALID_DATA_POLICY: env.enumOf(['drop', 'forward'] as const, 'drop'),
   MAX_CONFERENCES: env.int(10_000, 1),
-  MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1),
+  /**
+   * At most 4000: a conference's roster index is one KV value of ~200 bytes per leg, and NATS refuses a
+   * message over its max_payload (1 MiB by default), which ~5,300 legs reach; past it every join failed.
+   */
+  MAX_LEGS_PER_CONFERENCE: env.int(1_000, 1, MAX_LEGS_PER_CONFERENCE_LIMIT),
   /** Publishers (`both` included) one conference admits; 0 = no cap of its own. */
   MAX_PUBLISHERS_PER_CONFERENCE: env.int(0, 0),
   /** Subscribers (`both` included) one conference admits; 0 = no cap of its own. */
