@@ -3,10 +3,12 @@
 // NOTIFY_MAX_BODY_BYTES, and before this nothing at all arrived: the edge refused the 513-sized NOTIFY),
 // and with a small limit both the directory and a roster of many subscribers. The watcher here is the
 // SDK's: its view after the parts is the whole state.
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
 import { SipPubSubClient } from '@sip-pubsub/client';
 import type { DirectoryInfo } from '@sip-pubsub/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
+import { ROOT, type RunningBroker, startEmbedded, startSeparateProcesses } from '../support/brokers.js';
 import { ProbeUa } from '../support/probe-ua.js';
 
 async function createTopics(sipPort: number, prefix: string, count: number): Promise<void> {
@@ -77,6 +79,31 @@ for (const mode of ['embedded', 'split'] as const) {
       // No entry is sent twice to make the parts.
       const entities = docs.flatMap((d) => d.conferences.map((c) => c.entity));
       expect(new Set(entities).size).toBe(entities.length);
+
+      // `sip-pubsub topics` lists them all: it exits once the parts have stopped coming, not at the first.
+      const listing = await new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn(
+          path.join(ROOT, 'node_modules/.bin/sip-pubsub'),
+          ['topics', '--json', '--server', `127.0.0.1:${broker.sipPort}`],
+          { env: { ...process.env, LOG_LEVEL: 'warn' } },
+        );
+        let out = '';
+        child.stdout.on('data', (d) => {
+          out += d;
+        });
+        const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+        child.on('exit', (code) => {
+          clearTimeout(timer);
+          resolve({ code, out });
+        });
+      });
+      expect(listing.code).toBe(0);
+      const listed = listing.out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { topic: string })
+        .filter((c) => c.topic.startsWith('site-'));
+      expect(new Set(listed.map((c) => c.topic)).size).toBe(400);
     }, 120_000);
   });
 }

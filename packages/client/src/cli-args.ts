@@ -121,7 +121,8 @@ with this terminal's input, output and environment. Its settings are environment
   topics: `Usage: sip-pubsub topics [--json] [--watch]
 
 Lists every topic with its conference URI and publisher/subscriber counts, read from the topic
-directory (the pubsub-conferences event package at the factory URI).
+directory (the pubsub-conferences event package at the factory URI). A directory too large for one
+NOTIFY arrives in parts; the listing ends once no part has come for a second.
   --json                     one JSON object per topic
   --watch                    keep running and print each change (+ new, - removed, ~ counts)`,
   publish: `Usage: sip-pubsub publish <topic> [options]

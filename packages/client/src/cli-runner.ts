@@ -470,16 +470,24 @@ async function watch(command: Extract<CliCommand, { command: 'watch' }>, io: Cli
   });
 }
 
+/** How long `topics` (without --watch) waits after a directory NOTIFY for another part before it exits. */
+const LISTING_QUIET_MS = 1_000;
+
 async function topics(command: Extract<CliCommand, { command: 'topics' }>, io: CliIo): Promise<number> {
   return untilSettled(command.connection, io, async (client, session) => {
     const watcher = await client.directory();
     let previous: DirectoryInfo | undefined;
+    let quiet: NodeJS.Timeout | undefined;
     followWatcher('topics', watcher, session, io, (view) => {
       if (view === previous) return;
       for (const change of directoryChanges(previous, view))
         io.stdout(command.json ? JSON.stringify(change) : formatDirectoryChange(change, !command.watch));
       previous = view;
-      if (!command.watch) session.settle(EXIT_OK);
+      if (command.watch) return;
+      // A directory too large for one NOTIFY comes in parts, one per NOTIFY_MIN_INTERVAL_MS (200 ms by
+      // default): the listing ends once no part has come for LISTING_QUIET_MS.
+      clearTimeout(quiet);
+      quiet = setTimeout(() => session.settle(EXIT_OK), LISTING_QUIET_MS);
     });
     if (!session.done && command.watch) io.stderr('watching the topic directory; Ctrl-C to stop');
   });
