@@ -19,6 +19,13 @@ const LS = '\u2028';
 
 /** Whether this machine lets us capture on loopback (tshark installed, and permission to capture). */
 function captureProblem(): string | undefined {
+  // A slow start of tshark on a loaded machine is not a reason to skip: the probe is given a minute, twice.
+  let problem = probeCapture();
+  if (problem !== undefined) problem = probeCapture();
+  return problem;
+}
+
+function probeCapture(): string | undefined {
   const probe = spawnSync(
     'tshark',
     [
@@ -34,7 +41,7 @@ function captureProblem(): string | undefined {
     ],
     {
       encoding: 'utf8',
-      timeout: 15_000,
+      timeout: 60_000,
     },
   );
   if (probe.error) return `tshark cannot run: ${probe.error.message}`;
